@@ -1,0 +1,9 @@
+/**
+ * Config key → adapter factory. The only list of adapters; src/compose.ts hands it to the core.
+ */
+import type { AdapterFactory } from "../src/adapter.js";
+import { echoAdapter } from "./echo/index.js";
+
+export const adapterFactories: Readonly<Record<string, AdapterFactory>> = {
+  echo: echoAdapter,
+};

@@ -1,0 +1,215 @@
+/**
+ * The contract between the core and an adapter (SMS, email, IRC, echo…).
+ *
+ * The core owns XMPP: it parses stanzas, checks access and registration, remembers outbound ids, and turns
+ * these domain events into stanzas and back. An adapter owns one foreign network: it gets plain events,
+ * never stanzas, and hands inbound traffic to `ctx.deliver()`, which returns once the event is durable.
+ *
+ * Nothing in src/ imports an adapter; src/compose.ts wires the factories (see adapters/registry.ts).
+ */
+import type { Redis } from "ioredis";
+import type { z } from "zod";
+import type { Logger } from "./log.js";
+import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
+import type { ErrorCondition } from "./xmpp/errors.js";
+
+/** Pure mapping between a JID localpart on the adapter's domain and the foreign id (phone, email, nick…). */
+export interface IdCodec {
+  /** JID localpart as received (XEP-0106 escaped) → normalised foreign id. Throws GatewayError. */
+  decode(localpart: string): string;
+  /** Foreign id → JID localpart (escaped as XEP-0106 requires). */
+  encode(foreignId: string): string;
+  /** What a user typed in a jabber:iq:gateway prompt → foreign id. Throws GatewayError. */
+  fromPrompt(prompt: string): string;
+}
+
+export interface Attachment {
+  url: string;
+  desc?: string;
+}
+
+/** A message from an XMPP user to a contact on the adapter's network. */
+export interface OutboundMessage {
+  /** Full JID of the sender. */
+  from: string;
+  /** Bare JID of the sender. */
+  user: string;
+  /** The contact's JID as addressed (bare). */
+  toJid: string;
+  /** Foreign id decoded from the JID localpart by the adapter's codec. */
+  to: string;
+  /** Stanza id: the sender's, or one the core made up when the stanza had none. */
+  id: string;
+  type: "chat" | "normal" | "groupchat";
+  body: string;
+  subject?: string;
+  thread?: string;
+  attachments: Attachment[];
+  /** The sender asked for an XEP-0184 receipt. */
+  receiptRequested: boolean;
+  /** Registration data the user stored with this adapter, if any. */
+  registration: Record<string, string> | null;
+}
+
+/**
+ * What the adapter says about an outbound message:
+ * - `delivered`: the network confirmed it; the core sends the receipt now (if requested);
+ * - `accepted`: handed on; the adapter reports the outcome later through `ctx.deliver()` (a `receipt` or an
+ *   `error` event), or never when the network has no delivery reports.
+ * Refusals are thrown as GatewayError and reach the sender as an error stanza echoing the id.
+ */
+export type SendOutcome = { status: "delivered" } | { status: "accepted" };
+
+/** Presence from an XMPP user to a JID on the adapter's domain (e.g. a MUC join for IRC). */
+export interface OutboundPresence {
+  from: string;
+  user: string;
+  toJid: string;
+  /** Full `to` including resource (the MUC nick). */
+  toFull: string;
+  type: "available" | "unavailable";
+  /** The presence carried a MUC <x/> (XEP-0045 join). */
+  muc: boolean;
+  show?: string;
+  status?: string;
+}
+
+/** Events an adapter hands to the core for durable delivery to an XMPP user. */
+export type InboundEvent =
+  | {
+      kind: "message";
+      /** XMPP user (bare or full JID). */
+      to: string;
+      /** Sender JID on the adapter's domain (full or bare; the bare domain for the gateway itself). */
+      from: string;
+      /** Stable id derived from the network's id, so redelivery after a crash reuses it. */
+      id: string;
+      type?: "chat" | "normal" | "groupchat" | "headline";
+      body: string;
+      subject?: string;
+      thread?: string;
+      attachments?: Attachment[];
+      /** XEP-0203 timestamp (ISO 8601) when the network says when it was sent. */
+      delay?: string;
+      /** XEP-0172 nickname of the sender. */
+      nick?: string;
+    }
+  | { kind: "receipt"; to: string; from: string; id: string; receiptFor: string }
+  | { kind: "error"; to: string; from: string; id: string; condition: ErrorCondition; text: string };
+
+/** Narrow view of registrations given to an adapter. */
+export interface RegistrationReader {
+  get(user: string): Promise<Record<string, string> | null>;
+  list(): Promise<string[]>;
+}
+
+/** Key builder for the adapter's own Redis keys (prefixed with the gateway prefix and adapter key). */
+export type KeyBuilder = (...parts: string[]) => string;
+
+export interface AdapterContext {
+  /** The component domain this adapter serves, e.g. sms.example.org. */
+  readonly domain: string;
+  readonly log: Logger;
+  readonly redis: Redis;
+  readonly key: KeyBuilder;
+  readonly admins: readonly string[];
+  readonly registrations: RegistrationReader;
+  /**
+   * Durably queues an event for an XMPP user; resolves once it is persisted. Throws when the store is
+   * unavailable: answer the network "try later" (HTTP 503, SMTP 451). With `dedupeId` (the network's own id:
+   * Twilio MessageSid, Message-ID, IRC msgid) a repeat is dropped and false is returned.
+   */
+  deliver(event: InboundEvent, options?: { dedupeId?: string }): Promise<boolean>;
+  /** Queue a plain message from the gateway's domain to every admin. */
+  notifyAdmins(text: string): Promise<void>;
+}
+
+export type FieldType =
+  | "boolean"
+  | "fixed"
+  | "hidden"
+  | "jid-single"
+  | "list-single"
+  | "text-multi"
+  | "text-private"
+  | "text-single";
+
+/** One XEP-0004 data form field. */
+export interface FormField {
+  var: string;
+  type: FieldType;
+  label?: string;
+  desc?: string;
+  required?: boolean;
+  value?: string | string[];
+  options?: { label: string; value: string }[];
+}
+
+export interface Form {
+  title?: string;
+  instructions?: string;
+  fields: FormField[];
+}
+
+/** Submitted form values: one string per field, or several for multi-valued fields. */
+export type FormValues = Record<string, string | string[]>;
+
+/** XEP-0077 registration as XEP-0100 describes it. */
+export interface RegistrationSpec {
+  /** The form shown on `get`, pre-filled from an existing registration. */
+  form(user: string, existing: Record<string, string> | null): Promise<Form> | Form;
+  /** Validate a submitted form; throw GatewayError("not-acceptable", why) on bad input; return what to store. */
+  validate(user: string, values: FormValues): Promise<Record<string, string>>;
+  /** Release resources held for the user (the core deletes the registration itself). */
+  remove?(user: string): Promise<void>;
+}
+
+export interface CommandResult {
+  note: string;
+  noteType?: "info" | "warn" | "error";
+  /** A result form (type "result") to show, e.g. a table. */
+  form?: Form;
+}
+
+/** An XEP-0050 ad-hoc command. Admin-only commands are hidden from everybody else. */
+export interface AdhocCommand {
+  node: string;
+  name: string;
+  admin?: boolean;
+  /** The form to fill in; omit for commands that run at once. */
+  form?(user: string): Promise<Form> | Form;
+  run(user: string, values: FormValues): Promise<CommandResult>;
+}
+
+export interface Adapter {
+  /** XEP-0100 gateway type for the disco identity (`sms`, `smtp`, `irc`, `xmpp`…). */
+  readonly gatewayType: string;
+  /** Human name for the disco identity and messages. */
+  readonly name: string;
+  readonly codec: IdCodec;
+  /** Extra disco#info features. */
+  readonly features?: readonly string[];
+  /** Whether users must register before sending (SMS, email) or not (IRC). */
+  readonly requiresRegistration: boolean;
+  /** jabber:iq:gateway texts (XEP-0100 §6), and an example foreign id for help texts. */
+  readonly prompt: { desc: string; prompt: string; example: string };
+  readonly registration?: RegistrationSpec;
+  readonly commands?: readonly AdhocCommand[];
+
+  start?(ctx: AdapterContext): Promise<void>;
+  stop?(): Promise<void>;
+  send(message: OutboundMessage): Promise<SendOutcome>;
+  presence?(presence: OutboundPresence): Promise<void>;
+}
+
+/** What adapters/registry.ts lists: one factory per config key. */
+export interface AdapterFactory<S extends AdapterOptionsSchema = AdapterOptionsSchema> {
+  /** The adapter's own config fields, merged with the shared base fields under adapters.<key>. */
+  readonly configSchema: S;
+  create(config: AdapterBaseConfig & z.output<S>): Adapter;
+}
+
+/** Type-checks a factory against its own schema, then erases the schema type for the registry. */
+export function defineAdapter<S extends AdapterOptionsSchema>(factory: AdapterFactory<S>): AdapterFactory {
+  return factory as unknown as AdapterFactory;
+}

@@ -1,0 +1,20 @@
+/**
+ * The composition root: the one place in src/ that knows the adapters (ESLint enforces it).
+ */
+import { adapterFactories } from "../adapters/registry.js";
+import type { AdapterOptionsSchema } from "./config/schema.js";
+import { loadConfig, type LoadedConfig } from "./config/load.js";
+import { Gateway } from "./gateway.js";
+import type { Logger } from "./log.js";
+
+export const adapterSchemas: Record<string, AdapterOptionsSchema> = Object.fromEntries(
+  Object.entries(adapterFactories).map(([key, f]) => [key, f.configSchema]),
+);
+
+export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  return loadConfig(file, adapterSchemas, env);
+}
+
+export function createGateway(loaded: LoadedConfig, log: Logger): Gateway {
+  return new Gateway(loaded, adapterFactories, log);
+}

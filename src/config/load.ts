@@ -1,0 +1,77 @@
+import { readFile } from "node:fs/promises";
+import type { z } from "zod";
+import { buildConfigSchema, type AdapterOptionsSchema, type GatewayConfig } from "./schema.js";
+
+/** A config that cannot be used; main() prints every problem and exits 2. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length} problem(s) in the configuration`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface LoadedConfig {
+  config: GatewayConfig;
+  /** XEP-0114 secret per adapter key, read from the environment. */
+  secrets: Record<string, string>;
+  redisPassword: string | undefined;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length ? issue.path.map(String).join(".") : "(top level)";
+  return `${path}: ${issue.message}`;
+}
+
+export function parseConfig(
+  file: string,
+  raw: unknown,
+  adapterSchemas: Record<string, AdapterOptionsSchema>,
+  env: NodeJS.ProcessEnv,
+): LoadedConfig {
+  const result = buildConfigSchema(adapterSchemas).safeParse(raw);
+  if (!result.success) throw new ConfigError(file, result.error.issues.map(describeIssue));
+  const config = result.data as GatewayConfig;
+
+  const problems: string[] = [];
+  const secrets: Record<string, string> = {};
+  const domains = new Map<string, string>();
+  for (const [key, adapter] of Object.entries(config.adapters)) {
+    if (!adapter?.enabled) continue;
+    const secret = env[adapter.secretEnv];
+    if (!secret) problems.push(`adapters.${key}.secretEnv: environment variable ${adapter.secretEnv} is not set`);
+    else secrets[key] = secret;
+    const other = domains.get(adapter.domain);
+    if (other) problems.push(`adapters.${key}.domain: ${adapter.domain} is already used by adapters.${other}`);
+    domains.set(adapter.domain, key);
+  }
+  if (domains.size === 0) problems.push("adapters: no adapter is enabled");
+  const passwordEnv = config.redis.passwordEnv;
+  const redisPassword = passwordEnv ? env[passwordEnv] : undefined;
+  if (passwordEnv && !redisPassword)
+    problems.push(`redis.passwordEnv: environment variable ${passwordEnv} is not set`);
+  if (problems.length) throw new ConfigError(file, problems);
+  return { config, secrets, redisPassword };
+}
+
+export async function loadConfig(
+  file: string,
+  adapterSchemas: Record<string, AdapterOptionsSchema>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
+  }
+  return parseConfig(file, raw, adapterSchemas, env);
+}

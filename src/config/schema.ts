@@ -1,0 +1,114 @@
+import { z } from "zod";
+
+/**
+ * The single source of truth for gateway.config.json. The core owns the top level and the fields every
+ * adapter shares; each adapter contributes its own sub-schema (AdapterFactory.configSchema) which is merged
+ * in by buildConfigSchema(). Types come from z.infer, never written twice.
+ */
+
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
+    message: "expected a lowercase domain name such as sms.example.org",
+  });
+
+const bareJid = z
+  .string()
+  .regex(/^[^@/\s]+@[^@/\s]+$/, { message: "expected a bare JID such as admin@example.org" });
+
+const envName = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, { message: "expected an environment variable name such as GATEWAY_SMS_SECRET" });
+
+/** Fields every adapter has: its component domain, the environment variable holding its secret, access. */
+export const adapterBaseSchema = z.object({
+  enabled: z.boolean().default(true),
+  domain: hostname,
+  secretEnv: envName.describe("environment variable holding this component's XEP-0114 secret"),
+  access: z
+    .object({
+      allow: z
+        .array(z.string().min(1))
+        .optional()
+        .describe("bare JIDs or domains allowed to use this adapter (default: xmpp.serverDomains)"),
+    })
+    .strict()
+    .default({}),
+});
+
+export const coreSchema = z
+  .object({
+    xmpp: z
+      .object({
+        service: z
+          .string()
+          .regex(/^xmpp:\/\/[^/:]+:\d+$/, { message: "expected xmpp://HOST:PORT (the server's component port)" })
+          .default("xmpp://127.0.0.1:5347"),
+        serverDomains: z.array(hostname).min(1).describe("the XMPP server's own domains (default access)"),
+        keepaliveSeconds: z.number().int().min(5).max(3600).default(60),
+        reconnectMaxSeconds: z.number().int().min(1).max(600).default(30),
+        conflictRetrySeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(600)
+          .default(5)
+          .describe("retry interval while another instance holds the domain (hot standby)"),
+      })
+      .strict(),
+    redis: z
+      .object({
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, { message: "expected redis://HOST:PORT[/DB]" })
+          .default("redis://127.0.0.1:6379"),
+        passwordEnv: envName.optional(),
+        keyPrefix: z.string().min(1).max(64).default("xgw:"),
+      })
+      .strict()
+      .default({ url: "redis://127.0.0.1:6379", keyPrefix: "xgw:" }),
+    admins: z.array(bareJid).default([]),
+    instanceId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, { message: "expected letters, digits, '.', '_' or '-' (at most 64)" })
+      .optional()
+      .describe("stable name of this instance (default: the host name); unique per running instance"),
+    log: z
+      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") })
+      .strict()
+      .default({ level: "info" }),
+    limits: z
+      .object({
+        maxBodyChars: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(10_000)
+          .describe("longest message body accepted from XMPP, in characters"),
+        idempotencyHours: z.number().min(1).max(24 * 7).default(24),
+      })
+      .strict()
+      .default({ maxBodyChars: 10_000, idempotencyHours: 24 }),
+  })
+  .strict();
+
+export type CoreConfig = z.infer<typeof coreSchema>;
+export type AdapterBaseConfig = z.infer<typeof adapterBaseSchema>;
+
+/** An adapter's own options (without the shared base fields). */
+export type AdapterOptionsSchema = z.ZodObject;
+
+export function adapterSchema<S extends AdapterOptionsSchema>(own: S) {
+  return adapterBaseSchema.extend(own.shape).strict();
+}
+
+export function buildConfigSchema(adapters: Record<string, AdapterOptionsSchema>) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, own] of Object.entries(adapters)) shape[key] = adapterSchema(own).optional();
+  return coreSchema.extend({ adapters: z.object(shape).strict().default({}) });
+}
+
+export type GatewayConfig = CoreConfig & {
+  adapters: Record<string, (AdapterBaseConfig & Record<string, unknown>) | undefined>;
+};

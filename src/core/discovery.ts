@@ -1,0 +1,102 @@
+/**
+ * Service discovery and the small informational iqs every adapter domain answers: XEP-0030 disco#info and
+ * disco#items, XEP-0092 version, XEP-0199 ping, XEP-0100 §6 jabber:iq:gateway.
+ */
+import { xml, type Component } from "@xmpp/component";
+import { NS } from "../xmpp/ns.js";
+import { discoInfo, discoItems, type Identity } from "../xmpp/stanzas.js";
+import { GatewayError } from "../xmpp/errors.js";
+import { EMPTY_RESULT, guardIq } from "./boundary.js";
+import { bareOf, type ServiceContext } from "./context.js";
+import { commandInfo, commandItems } from "./commands.js";
+
+export function serviceFeatures(svc: Pick<ServiceContext, "adapter">): string[] {
+  const { adapter } = svc;
+  return [
+    NS.DISCO_INFO,
+    NS.DISCO_ITEMS,
+    NS.GATEWAY,
+    NS.VERSION,
+    NS.PING,
+    NS.COMMANDS,
+    NS.JID_ESCAPING,
+    NS.RECEIPTS,
+    ...(adapter.registration ? [NS.REGISTER] : []),
+    ...(adapter.features ?? []),
+  ];
+}
+
+/** What a contact on the foreign network looks like to disco (so clients know receipts work). */
+const CONTACT_FEATURES = [NS.DISCO_INFO, NS.RECEIPTS, NS.PING];
+
+export function mountDiscovery(callee: Component["iqCallee"], svc: ServiceContext): void {
+  const { log } = svc;
+
+  callee.get(
+    NS.DISCO_INFO,
+    "query",
+    guardIq(log, (ctx) => {
+      const node = ctx.element.attrs.node;
+      const from = bareOf(ctx.stanza.attrs.from ?? "");
+      if (node) return commandInfo(svc, from, node);
+      if (ctx.to?.local) {
+        svc.adapter.codec.decode(ctx.to.local); // item-not-found / jid-malformed for a bad address
+        const contact: Identity = { category: "client", type: "pc", name: ctx.to.getLocal(true) };
+        return discoInfo([contact], CONTACT_FEATURES);
+      }
+      return discoInfo([svc.identity], svc.features);
+    }),
+  );
+
+  callee.get(
+    NS.DISCO_ITEMS,
+    "query",
+    guardIq(log, (ctx) => {
+      const node = ctx.element.attrs.node;
+      const from = bareOf(ctx.stanza.attrs.from ?? "");
+      if (node === NS.COMMANDS) return commandItems(svc, from);
+      if (node) throw new GatewayError("item-not-found", `There is no node "${node}" here.`);
+      return discoItems([]);
+    }),
+  );
+
+  callee.get(
+    NS.VERSION,
+    "query",
+    guardIq(log, () =>
+      xml("query", { xmlns: NS.VERSION }, xml("name", {}, "xmpp-gateway"), xml("version", {}, svc.version)),
+    ),
+  );
+
+  callee.get(
+    NS.PING,
+    "ping",
+    guardIq(log, () => EMPTY_RESULT),
+  );
+
+  callee.get(
+    NS.GATEWAY,
+    "query",
+    guardIq(log, () =>
+      xml(
+        "query",
+        { xmlns: NS.GATEWAY },
+        xml("desc", {}, svc.adapter.prompt.desc),
+        xml("prompt", {}, svc.adapter.prompt.prompt),
+      ),
+    ),
+  );
+
+  callee.set(
+    NS.GATEWAY,
+    "query",
+    guardIq(log, (ctx) => {
+      const prompt = ctx.element.getChildText("prompt")?.trim();
+      if (!prompt) throw new GatewayError("bad-request", "Send the address to translate in <prompt/>.");
+      const { codec } = svc.adapter;
+      const local = codec.encode(codec.fromPrompt(prompt));
+      // XEP-0100 §6.3: answer with <jid/> (the older <prompt/> answer is obsolete).
+      return xml("query", { xmlns: NS.GATEWAY }, xml("jid", {}, `${local}@${svc.domain}`));
+    }),
+  );
+}

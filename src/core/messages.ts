@@ -1,0 +1,107 @@
+/**
+ * Outbound messages: a <message/> from an XMPP user to a contact on an adapter domain becomes an
+ * OutboundMessage event for the adapter, after access, registration, size and address checks, and at most
+ * once per (sender full JID, stanza id).
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingContext } from "@xmpp/component";
+import type { Attachment, OutboundMessage } from "../adapter.js";
+import { NS } from "../xmpp/ns.js";
+import { GatewayError } from "../xmpp/errors.js";
+import { chatMessage, receipt, type Element } from "../xmpp/stanzas.js";
+import { guardStanza } from "./boundary.js";
+import { bareOf, type ServiceContext } from "./context.js";
+
+/** Most jabber:x:oob attachments taken from one message. */
+export const MAX_ATTACHMENTS = 10;
+
+function attachmentsOf(stanza: Element): Attachment[] {
+  return stanza
+    .getChildren("x", NS.OOB)
+    .map((x) => ({ url: (x.getChildText("url") ?? "").trim(), desc: x.getChildText("desc") ?? undefined }))
+    .filter((a) => a.url !== "");
+}
+
+function helpText(svc: ServiceContext): string {
+  const example = `${svc.adapter.codec.encode(svc.adapter.prompt.example)}@${svc.domain}`;
+  return (
+    `This is the ${svc.adapter.name} gateway (${svc.domain}). ${svc.adapter.prompt.desc} ` +
+    `Add a contact on ${svc.domain} (for example with your client's "add contact via gateway"), ` +
+    `e.g. ${example}.` +
+    (svc.adapter.registration ? " Register first through your client's service discovery." : "")
+  );
+}
+
+export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): Promise<void> {
+  const stanza = ctx.stanza;
+  const type = stanza.attrs.type ?? "normal";
+  // Bounces of what we sent: nothing to answer (never answer an error with an error).
+  if (type === "error") {
+    svc.log.debug({ stanzaId: stanza.attrs.id, from: stanza.attrs.from }, "message bounced by the server");
+    return;
+  }
+  await guardStanza(svc.log, ctx, (el) => svc.link.send(el), async () => {
+    const from = stanza.attrs.from ?? "";
+    const user = bareOf(from);
+    const toJid = bareOf(stanza.attrs.to ?? "");
+    const body = stanza.getChildText("body");
+    const attachments = attachmentsOf(stanza);
+    // Chat states, receipts and markers without a body carry nothing to send on.
+    if (body === null && attachments.length === 0) return;
+    if (type === "headline") return;
+
+    if (toJid === svc.domain) {
+      await svc.link.send(chatMessage(svc.domain, from, randomUUID(), helpText(svc)));
+      return;
+    }
+    svc.access.check(user);
+    const registration = await svc.registrations.get(user);
+    if (svc.adapter.requiresRegistration && !registration)
+      throw new GatewayError(
+        "registration-required",
+        `Register with ${svc.domain} before sending messages through the ${svc.adapter.name} gateway.`,
+      );
+    const text = body ?? "";
+    const chars = [...text].length;
+    if (chars > svc.limits.maxBodyChars)
+      throw new GatewayError(
+        "not-acceptable",
+        `The message is ${chars} characters long; the limit is ${svc.limits.maxBodyChars}.`,
+      );
+    if (attachments.length > MAX_ATTACHMENTS)
+      throw new GatewayError("not-acceptable", `At most ${MAX_ATTACHMENTS} attachments can be sent at once.`);
+    const to = svc.adapter.codec.decode(toJid.slice(0, toJid.lastIndexOf("@")));
+    const id = stanza.attrs.id || randomUUID();
+
+    if (!(await svc.ledger.claim(svc.key, from, id))) {
+      svc.log.info({ jid: user, stanzaId: id }, "duplicate outbound message dropped");
+      return;
+    }
+    const message: OutboundMessage = {
+      from,
+      user,
+      toJid,
+      to,
+      id,
+      type: type === "groupchat" ? "groupchat" : type === "chat" ? "chat" : "normal",
+      body: text,
+      subject: stanza.getChildText("subject") ?? undefined,
+      thread: stanza.getChildText("thread") ?? undefined,
+      attachments,
+      receiptRequested: stanza.getChild("request", NS.RECEIPTS) !== undefined && stanza.attrs.id !== undefined,
+      registration,
+    };
+    svc.log.debug({ jid: user, stanzaId: id, body: text }, "outbound message");
+    let outcome;
+    try {
+      outcome = await svc.adapter.send(message);
+    } catch (err) {
+      // A refused message may be sent again by the user.
+      await svc.ledger.release(svc.key, from, id).catch(() => undefined);
+      throw err;
+    }
+    svc.log.info({ jid: user, stanzaId: id, outcome: outcome.status }, "outbound message handed on");
+    if (outcome.status === "delivered" && message.receiptRequested)
+      await svc.link.send(receipt(stanza.attrs.to ?? toJid, from, randomUUID(), id));
+  });
+}

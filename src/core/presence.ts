@@ -1,0 +1,93 @@
+/**
+ * Presence on an adapter domain: subscriptions to the gateway and to contacts (approved for allowed users),
+ * probes, the gateway's own presence with XEP-0115 caps, and directed presence (MUC joins) for adapters
+ * that take it.
+ */
+import type { IncomingContext } from "@xmpp/component";
+import { NS } from "../xmpp/ns.js";
+import { GatewayError } from "../xmpp/errors.js";
+import { caps, presence, type Element } from "../xmpp/stanzas.js";
+import { guardStanza } from "./boundary.js";
+import { bareOf, type ServiceContext } from "./context.js";
+
+/** The gateway's available presence, with caps so clients learn its features without asking. */
+export function gatewayPresence(svc: ServiceContext, to: string, type?: "unavailable"): Element {
+  return presence(svc.domain, to, type ? { type } : {}, type ? null : caps(svc.capsVer));
+}
+
+/** Whether the user may see the gateway online: registered, or allowed on an adapter needing no registration. */
+async function mayUse(svc: ServiceContext, user: string): Promise<boolean> {
+  if (!svc.access.allows(user)) return false;
+  if (!svc.adapter.requiresRegistration) return true;
+  return (await svc.registrations.get(user)) !== null;
+}
+
+export async function handlePresence(svc: ServiceContext, ctx: IncomingContext): Promise<void> {
+  const send = (el: Element) => svc.link.send(el);
+  await guardStanza(svc.log, ctx, send, async () => {
+    const stanza = ctx.stanza;
+    const from = stanza.attrs.from ?? "";
+    const user = bareOf(from);
+    const toFull = stanza.attrs.to ?? svc.domain;
+    const toBare = bareOf(toFull);
+    const type = stanza.attrs.type ?? "available";
+    const isGateway = toBare === svc.domain;
+
+    switch (type) {
+      case "error":
+        return;
+      case "subscribe":
+        if (!svc.access.allows(user)) {
+          await send(presence(toBare, user, { type: "unsubscribed" }));
+          return;
+        }
+        await send(presence(toBare, user, { type: "subscribed" }));
+        await send(isGateway ? gatewayPresence(svc, user) : presence(toBare, user));
+        return;
+      case "probe":
+        if (await mayUse(svc, user))
+          await send(isGateway ? gatewayPresence(svc, from) : presence(toBare, from));
+        else await send(presence(toBare, from, { type: "unavailable" }));
+        return;
+      case "subscribed":
+      case "unsubscribe":
+      case "unsubscribed":
+        svc.log.debug({ jid: user, type, to: toBare }, "subscription update");
+        return;
+      case "available":
+      case "unavailable": {
+        const muc = stanza.getChild("x", NS.MUC) !== undefined;
+        if (isGateway || !svc.adapter.presence) {
+          if (muc)
+            throw new GatewayError("service-unavailable", `The ${svc.adapter.name} gateway has no chat rooms.`);
+          return;
+        }
+        svc.access.check(user);
+        if (!isGateway) svc.adapter.codec.decode(toBare.slice(0, toBare.lastIndexOf("@")));
+        await svc.adapter.presence({
+          from,
+          user,
+          toJid: toBare,
+          toFull,
+          type,
+          muc,
+          show: stanza.getChildText("show") ?? undefined,
+          status: stanza.getChildText("status") ?? undefined,
+        });
+        return;
+      }
+      default:
+        throw new GatewayError("bad-request", `Unknown presence type "${type}".`);
+    }
+  });
+}
+
+/** XEP-0100 §8: available presence to every registered user at start, unavailable at stop. */
+export async function broadcastGatewayPresence(svc: ServiceContext, type?: "unavailable"): Promise<void> {
+  const users = await svc.registrations.list();
+  for (const user of users) {
+    if (!svc.access.allows(user)) continue;
+    await svc.link.send(gatewayPresence(svc, user, type));
+  }
+  svc.log.info({ users: users.length, type: type ?? "available" }, "gateway presence sent to registered users");
+}

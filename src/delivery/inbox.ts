@@ -1,0 +1,78 @@
+/**
+ * The write side of durable inbound delivery: an adapter's event goes into a Redis stream per component
+ * domain, and deliver() resolves only once Redis has it. Only then may the adapter acknowledge the network
+ * (HTTP 200 to Twilio, SMTP 250). The Deliverer (deliverer.ts) reads the stream and sends the stanzas.
+ */
+import type { Redis } from "ioredis";
+import type { InboundEvent } from "../adapter.js";
+import { STORE_VERSION, type Keys } from "../store/keys.js";
+
+/** How long a network id is remembered to drop a redelivered webhook or mail (Twilio retries for hours). */
+export const INBOUND_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
+
+/** Consumer group shared by every gateway instance reading a domain's inbox. */
+export const DELIVERY_GROUP = "deliverers";
+
+// Atomically: remember the network id (if given) and append the event; returns 0 for a duplicate.
+const ENQUEUE = `
+if ARGV[1] ~= '' then
+  if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then return 0 end
+end
+redis.call('XADD', KEYS[1], '*', 'v', ARGV[3], 'e', ARGV[4])
+return 1`;
+
+export class InboxUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super("The message store (Redis) is unavailable; try again later", { cause });
+    this.name = "InboxUnavailableError";
+  }
+}
+
+export class Inbox {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /**
+   * Persists an event for delivery on `domain`. With `dedupeId` (the network's id: Twilio MessageSid,
+   * Message-ID…), a second event with the same id is dropped and false is returned.
+   * Throws InboxUnavailableError when Redis cannot take it: the caller answers the network "try later".
+   */
+  async enqueue(domain: string, event: InboundEvent, dedupeId?: string): Promise<boolean> {
+    try {
+      const added = await this.redis.eval(
+        ENQUEUE,
+        2,
+        this.keys.inbox(domain),
+        this.keys.inboundSeen(domain, dedupeId ?? ""),
+        dedupeId ?? "",
+        String(INBOUND_DEDUPE_TTL_SECONDS),
+        String(STORE_VERSION),
+        JSON.stringify(event),
+      );
+      return added === 1;
+    } catch (err) {
+      throw new InboxUnavailableError(err);
+    }
+  }
+
+  /** Entries not yet delivered (for metrics and the admin page). */
+  async depth(domain: string): Promise<number> {
+    return this.redis.xlen(this.keys.inbox(domain));
+  }
+}
+
+/** Parses a stream entry written by enqueue(); null for a corrupt entry. */
+export function decodeEntry(fields: string[]): InboundEvent | null {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] ?? "", fields[i + 1] ?? "");
+  const raw = map.get("e");
+  if (raw === undefined) return null;
+  try {
+    const event = JSON.parse(raw) as InboundEvent;
+    return typeof event === "object" && event !== null && "kind" in event ? event : null;
+  } catch {
+    return null;
+  }
+}

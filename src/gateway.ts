@@ -1,0 +1,105 @@
+/**
+ * The running gateway: one Redis connection, and one Service (component link + adapter + deliverer) per
+ * enabled adapter. Built by src/compose.ts from the config and the adapter factories.
+ */
+import { hostname } from "node:os";
+import { Redis } from "ioredis";
+import type { AdapterFactory } from "./adapter.js";
+import type { LoadedConfig } from "./config/load.js";
+import type { Logger } from "./log.js";
+import { Inbox } from "./delivery/inbox.js";
+import { OutboundLedger } from "./store/idempotency.js";
+import { Keys } from "./store/keys.js";
+import { ComponentLink } from "./xmpp/link.js";
+import { Service } from "./core/service.js";
+import { packageVersion } from "./version.js";
+
+/** ioredis: fail a command fast while Redis is down, so webhooks and SMTP can answer "try later". */
+const REDIS_OPTIONS = { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000 } as const;
+
+export class Gateway {
+  readonly redis: Redis;
+  readonly services = new Map<string, Service>();
+  readonly inbox: Inbox;
+  private started = false;
+
+  constructor(
+    loaded: LoadedConfig,
+    factories: Readonly<Record<string, AdapterFactory>>,
+    private readonly log: Logger,
+  ) {
+    const { config, secrets, redisPassword } = loaded;
+    this.redis = new Redis(config.redis.url, { ...REDIS_OPTIONS, password: redisPassword, lazyConnect: true });
+    this.redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
+    const keys = new Keys(config.redis.keyPrefix);
+    this.inbox = new Inbox(this.redis, keys);
+    const ledger = new OutboundLedger(this.redis, keys, Math.round(config.limits.idempotencyHours * 3600));
+    const [serverDomain] = config.xmpp.serverDomains;
+    const version = packageVersion();
+
+    for (const [key, adapterConfig] of Object.entries(config.adapters)) {
+      if (!adapterConfig?.enabled) continue;
+      const factory = factories[key];
+      const secret = secrets[key];
+      if (!factory || secret === undefined) throw new Error(`No adapter factory or secret for "${key}"`);
+      const link = new ComponentLink({
+        service: config.xmpp.service,
+        domain: adapterConfig.domain,
+        secret,
+        serverDomain: serverDomain ?? adapterConfig.domain,
+        log: log.child({ adapter: key }),
+        keepaliveMs: config.xmpp.keepaliveSeconds * 1000,
+        reconnectMaxMs: config.xmpp.reconnectMaxSeconds * 1000,
+        conflictRetryMs: config.xmpp.conflictRetrySeconds * 1000,
+      });
+      const service = new Service({
+        key,
+        domain: adapterConfig.domain,
+        adapter: factory.create(adapterConfig),
+        link,
+        redis: this.redis,
+        keys,
+        inbox: this.inbox,
+        ledger,
+        log,
+        allow: adapterConfig.access.allow ?? config.xmpp.serverDomains,
+        admins: config.admins,
+        maxBodyChars: config.limits.maxBodyChars,
+        version,
+        instanceId: config.instanceId ?? hostname(),
+      });
+      this.services.set(key, service);
+    }
+  }
+
+  /** Waits for Redis (retrying while it is down), then starts every adapter and component stream. */
+  async start(): Promise<void> {
+    await this.connectRedis();
+    for (const service of this.services.values()) await service.start();
+    this.started = true;
+  }
+
+  private async connectRedis(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (this.redis.status === "wait" || this.redis.status === "end") await this.redis.connect();
+        await this.redis.ping();
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, attempt }, "waiting for Redis");
+        this.redis.disconnect();
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+  }
+
+  /** Graceful stop: unavailable presence to users, adapters stopped, streams closed, Redis closed. */
+  async stop(): Promise<void> {
+    if (this.started)
+      await Promise.all([...this.services.values()].map((s) => s.stop().catch((err: unknown) => {
+        this.log.error({ err }, "error while stopping a service");
+      })));
+    this.started = false;
+    this.redis.disconnect();
+  }
+}

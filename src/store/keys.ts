@@ -1,0 +1,35 @@
+/**
+ * Every Redis key the core uses is built here, under the configured prefix. Adapters get their own
+ * namespace through `adapterKey` so they never collide with the core or with each other.
+ * Stored values carry a version (`v`), so a later release can read old data without repair code.
+ */
+export const STORE_VERSION = 1;
+
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** Hash: bare JID → versioned JSON registration, one hash per adapter. */
+  registrations(adapter: string): string {
+    return `${this.prefix}reg:${adapter}`;
+  }
+  /** String: outbound (sender full JID, stanza id) seen marker, with a TTL. */
+  outboundSeen(adapter: string, fullJid: string, stanzaId: string): string {
+    return `${this.prefix}out:${adapter}:${fullJid}:${stanzaId}`;
+  }
+  /** Stream: inbound events waiting to be sent to XMPP for one component domain. */
+  inbox(domain: string): string {
+    return `${this.prefix}inbox:${domain}`;
+  }
+  /** String: inbound dedupe marker for a network id. */
+  inboundSeen(domain: string, id: string): string {
+    return `${this.prefix}in:${domain}:${id}`;
+  }
+  /** Hash: bare JID → versioned JSON settings of a user for one adapter. */
+  settings(adapter: string): string {
+    return `${this.prefix}settings:${adapter}`;
+  }
+  /** Builder for an adapter's own keys. */
+  adapterKey(adapter: string): (...parts: string[]) => string {
+    return (...parts) => `${this.prefix}a:${adapter}:${parts.join(":")}`;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Every stanza the gateway sends is built here, with xml(); never string templates, never raw writes.
+ */
+import { xml, type Element } from "@xmpp/component";
+import { createHash } from "node:crypto";
+import type { Attachment, Form, InboundEvent } from "../adapter.js";
+import { NS, CAPS_NODE } from "./ns.js";
+import type { ErrorCondition, ErrorType } from "./errors.js";
+
+export type { Element };
+
+export interface Identity {
+  category: string;
+  type: string;
+  name: string;
+}
+
+/** RFC 6120 §8.3.2: <error type><condition/><text>human text</text></error>. */
+export function stanzaError(condition: ErrorCondition, type: ErrorType, text: string): Element {
+  return xml(
+    "error",
+    { type },
+    xml(condition, { xmlns: NS.STANZAS }),
+    xml("text", { xmlns: NS.STANZAS, "xml:lang": "en" }, text),
+  );
+}
+
+/** A message or presence error answering `original`, echoing its id (RFC 6120 §8.3.1). */
+export function errorReply(original: Element, error: Element): Element {
+  return xml(
+    original.name,
+    { type: "error", to: original.attrs.from, from: original.attrs.to, id: original.attrs.id },
+    error,
+  );
+}
+
+function oob(attachments: Attachment[] | undefined) {
+  return (attachments ?? []).map((a) =>
+    xml("x", { xmlns: NS.OOB }, xml("url", {}, a.url), a.desc ? xml("desc", {}, a.desc) : null),
+  );
+}
+
+/** The stanza for a durable inbound event (see InboundEvent). */
+export function inboundStanza(event: InboundEvent): Element {
+  switch (event.kind) {
+    case "message":
+      return xml(
+        "message",
+        { to: event.to, from: event.from, id: event.id, type: event.type ?? "chat" },
+        event.subject === undefined ? null : xml("subject", {}, event.subject),
+        xml("body", {}, event.body),
+        event.thread === undefined ? null : xml("thread", {}, event.thread),
+        ...oob(event.attachments),
+        event.nick === undefined ? null : xml("nick", { xmlns: NS.NICK }, event.nick),
+        event.delay === undefined
+          ? null
+          : xml("delay", { xmlns: NS.DELAY, from: event.from.split("/")[0], stamp: event.delay }),
+        // XEP-0359: the gateway's stable id, so clients can drop a redelivered copy.
+        xml("stanza-id", { xmlns: NS.STANZA_ID, id: event.id, by: event.from.split("/")[0]?.split("@").pop() }),
+      );
+    case "receipt":
+      return receipt(event.from, event.to, event.id, event.receiptFor);
+    case "error":
+      return xml(
+        "message",
+        { to: event.to, from: event.from, id: event.id, type: "error" },
+        stanzaError(event.condition, errorTypeFor(event.condition), event.text),
+      );
+  }
+}
+
+function errorTypeFor(condition: ErrorCondition): ErrorType {
+  if (condition === "remote-server-timeout" || condition === "recipient-unavailable") return "wait";
+  if (condition === "forbidden" || condition === "registration-required") return "auth";
+  if (condition === "not-acceptable" || condition === "policy-violation" || condition === "jid-malformed")
+    return "modify";
+  return "cancel";
+}
+
+/** XEP-0184 §4: <received id=…/> for the message `receiptFor`. */
+export function receipt(from: string, to: string, id: string, receiptFor: string): Element {
+  return xml("message", { from, to, id }, xml("received", { xmlns: NS.RECEIPTS, id: receiptFor }));
+}
+
+export function chatMessage(from: string, to: string, id: string, body: string): Element {
+  return xml("message", { from, to, id, type: "chat" }, xml("body", {}, body));
+}
+
+export function presence(
+  from: string,
+  to: string,
+  attrs: { type?: string; id?: string } = {},
+  ...children: (Element | null)[]
+): Element {
+  return xml("presence", { from, to, ...attrs }, ...children);
+}
+
+export function iq(attrs: { type: string; to: string; from?: string; id?: string }, child: Element): Element {
+  return xml("iq", attrs, child);
+}
+
+export function ping(): Element {
+  return xml("ping", { xmlns: NS.PING });
+}
+
+export function discoInfo(identities: Identity[], features: readonly string[], node?: string): Element {
+  return xml(
+    "query",
+    { xmlns: NS.DISCO_INFO, node },
+    ...identities.map((i) => xml("identity", { category: i.category, type: i.type, name: i.name })),
+    ...features.map((f) => xml("feature", { var: f })),
+  );
+}
+
+export function discoItems(items: { jid: string; node?: string; name: string }[], node?: string): Element {
+  return xml("query", { xmlns: NS.DISCO_ITEMS, node }, ...items.map((i) => xml("item", i)));
+}
+
+/** XEP-0115 §5.1 verification string for identities and features (no extended forms). */
+export function capsVer(identities: Identity[], features: readonly string[]): string {
+  const ids = identities.map((i) => `${i.category}/${i.type}//${i.name}`).sort();
+  const s = [...ids, ...[...new Set(features)].sort()].map((x) => `${x}<`).join("");
+  return createHash("sha1").update(s, "utf8").digest("base64");
+}
+
+export function caps(ver: string): Element {
+  return xml("c", { xmlns: NS.CAPS, hash: "sha-1", node: CAPS_NODE, ver });
+}
+
+/** XEP-0004 form. `type` is "form" for questions, "result" for answers. */
+export function dataForm(form: Form, type: "form" | "result" = "form", formType?: string): Element {
+  return xml(
+    "x",
+    { xmlns: NS.DATA_FORMS, type },
+    form.title === undefined ? null : xml("title", {}, form.title),
+    form.instructions === undefined ? null : xml("instructions", {}, form.instructions),
+    formType === undefined
+      ? null
+      : xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, formType)),
+    ...form.fields.map((f) =>
+      xml(
+        "field",
+        { var: f.var, type: f.type, label: f.label },
+        f.desc === undefined ? null : xml("desc", {}, f.desc),
+        f.required ? xml("required") : null,
+        ...(f.value === undefined ? [] : Array.isArray(f.value) ? f.value : [f.value]).map((v) =>
+          xml("value", {}, v),
+        ),
+        ...(f.options ?? []).map((o) => xml("option", { label: o.label }, xml("value", {}, o.value))),
+      ),
+    ),
+  );
+}
