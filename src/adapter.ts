@@ -211,5 +211,6 @@ export interface AdapterFactory<S extends AdapterOptionsSchema = AdapterOptionsS
 
 /** Type-checks a factory against its own schema, then erases the schema type for the registry. */
 export function defineAdapter<S extends AdapterOptionsSchema>(factory: AdapterFactory<S>): AdapterFactory {
-  return factory as unknown as AdapterFactory;
+  // The registry only calls create() with a config parsed by this same schema (methods are bivariant).
+  return factory;
 }

@@ -29,7 +29,11 @@ export class Gateway {
     private readonly log: Logger,
   ) {
     const { config, secrets, redisPassword } = loaded;
-    this.redis = new Redis(config.redis.url, { ...REDIS_OPTIONS, password: redisPassword, lazyConnect: true });
+    this.redis = new Redis(config.redis.url, {
+      ...REDIS_OPTIONS,
+      password: redisPassword,
+      lazyConnect: true,
+    });
     this.redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
     const keys = new Keys(config.redis.keyPrefix);
     this.inbox = new Inbox(this.redis, keys);
@@ -96,9 +100,13 @@ export class Gateway {
   /** Graceful stop: unavailable presence to users, adapters stopped, streams closed, Redis closed. */
   async stop(): Promise<void> {
     if (this.started)
-      await Promise.all([...this.services.values()].map((s) => s.stop().catch((err: unknown) => {
-        this.log.error({ err }, "error while stopping a service");
-      })));
+      await Promise.all(
+        [...this.services.values()].map((s) =>
+          s.stop().catch((err: unknown) => {
+            this.log.error({ err }, "error while stopping a service");
+          }),
+        ),
+      );
     this.started = false;
     this.redis.disconnect();
   }

@@ -6,9 +6,13 @@ import { GatewayError } from "../../src/xmpp/errors.js";
 export const MAX_ECHO_ID_CHARS = 64;
 
 function check(id: string): string {
-  if (id === "") throw new GatewayError("jid-malformed", "An echo contact needs a name, e.g. bot@echo.example.org.");
+  if (id === "")
+    throw new GatewayError("jid-malformed", "An echo contact needs a name, e.g. bot@echo.example.org.");
   if ([...id].length > MAX_ECHO_ID_CHARS)
-    throw new GatewayError("jid-malformed", `An echo contact name is at most ${MAX_ECHO_ID_CHARS} characters.`);
+    throw new GatewayError(
+      "jid-malformed",
+      `An echo contact name is at most ${MAX_ECHO_ID_CHARS} characters.`,
+    );
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(id))
     throw new GatewayError("jid-malformed", "An echo contact name cannot contain control characters.");

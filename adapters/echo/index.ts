@@ -12,7 +12,10 @@ import { echoCodec } from "./codec.js";
 export const MAX_NICK_CHARS = 32;
 
 export const echoConfigSchema = z.object({
-  requireRegistration: z.boolean().default(true).describe("users must register before messaging echo contacts"),
+  requireRegistration: z
+    .boolean()
+    .default(true)
+    .describe("users must register before messaging echo contacts"),
 });
 
 class EchoAdapter implements Adapter {

@@ -41,10 +41,12 @@ export function parseConfig(
   for (const [key, adapter] of Object.entries(config.adapters)) {
     if (!adapter?.enabled) continue;
     const secret = env[adapter.secretEnv];
-    if (!secret) problems.push(`adapters.${key}.secretEnv: environment variable ${adapter.secretEnv} is not set`);
+    if (!secret)
+      problems.push(`adapters.${key}.secretEnv: environment variable ${adapter.secretEnv} is not set`);
     else secrets[key] = secret;
     const other = domains.get(adapter.domain);
-    if (other) problems.push(`adapters.${key}.domain: ${adapter.domain} is already used by adapters.${other}`);
+    if (other)
+      problems.push(`adapters.${key}.domain: ${adapter.domain} is already used by adapters.${other}`);
     domains.set(adapter.domain, key);
   }
   if (domains.size === 0) problems.push("adapters: no adapter is enabled");

@@ -18,7 +18,9 @@ const bareJid = z
 
 const envName = z
   .string()
-  .regex(/^[A-Z_][A-Z0-9_]*$/, { message: "expected an environment variable name such as GATEWAY_SMS_SECRET" });
+  .regex(/^[A-Z_][A-Z0-9_]*$/, {
+    message: "expected an environment variable name such as GATEWAY_SMS_SECRET",
+  });
 
 /** Fields every adapter has: its component domain, the environment variable holding its secret, access. */
 export const adapterBaseSchema = z.object({
@@ -42,7 +44,9 @@ export const coreSchema = z
       .object({
         service: z
           .string()
-          .regex(/^xmpp:\/\/[^/:]+:\d+$/, { message: "expected xmpp://HOST:PORT (the server's component port)" })
+          .regex(/^xmpp:\/\/[^/:]+:\d+$/, {
+            message: "expected xmpp://HOST:PORT (the server's component port)",
+          })
           .default("xmpp://127.0.0.1:5347"),
         serverDomains: z.array(hostname).min(1).describe("the XMPP server's own domains (default access)"),
         keepaliveSeconds: z.number().int().min(5).max(3600).default(60),
@@ -86,7 +90,11 @@ export const coreSchema = z
           .max(1_000_000)
           .default(10_000)
           .describe("longest message body accepted from XMPP, in characters"),
-        idempotencyHours: z.number().min(1).max(24 * 7).default(24),
+        idempotencyHours: z
+          .number()
+          .min(1)
+          .max(24 * 7)
+          .default(24),
       })
       .strict()
       .default({ maxBodyChars: 10_000, idempotencyHours: 24 }),

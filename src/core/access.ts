@@ -35,6 +35,9 @@ export class AccessPolicy {
   check(bareJid: string): void {
     if (this.allows(bareJid)) return;
     const ask = this.admins.length ? `ask ${this.admins.join(" or ")}` : "ask the server's administrator";
-    throw new GatewayError("forbidden", `You are not allowed to use the ${this.serviceName} gateway; ${ask}.`);
+    throw new GatewayError(
+      "forbidden",
+      `You are not allowed to use the ${this.serviceName} gateway; ${ask}.`,
+    );
   }
 }

@@ -40,68 +40,77 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
     svc.log.debug({ stanzaId: stanza.attrs.id, from: stanza.attrs.from }, "message bounced by the server");
     return;
   }
-  await guardStanza(svc.log, ctx, (el) => svc.link.send(el), async () => {
-    const from = stanza.attrs.from ?? "";
-    const user = bareOf(from);
-    const toJid = bareOf(stanza.attrs.to ?? "");
-    const body = stanza.getChildText("body");
-    const attachments = attachmentsOf(stanza);
-    // Chat states, receipts and markers without a body carry nothing to send on.
-    if (body === null && attachments.length === 0) return;
-    if (type === "headline") return;
+  await guardStanza(
+    svc.log,
+    ctx,
+    (el) => svc.link.send(el),
+    async () => {
+      const from = stanza.attrs.from ?? "";
+      const user = bareOf(from);
+      const toJid = bareOf(stanza.attrs.to ?? "");
+      const body = stanza.getChildText("body");
+      const attachments = attachmentsOf(stanza);
+      // Chat states, receipts and markers without a body carry nothing to send on.
+      if (body === null && attachments.length === 0) return;
+      if (type === "headline") return;
 
-    if (toJid === svc.domain) {
-      await svc.link.send(chatMessage(svc.domain, from, randomUUID(), helpText(svc)));
-      return;
-    }
-    svc.access.check(user);
-    const registration = await svc.registrations.get(user);
-    if (svc.adapter.requiresRegistration && !registration)
-      throw new GatewayError(
-        "registration-required",
-        `Register with ${svc.domain} before sending messages through the ${svc.adapter.name} gateway.`,
-      );
-    const text = body ?? "";
-    const chars = [...text].length;
-    if (chars > svc.limits.maxBodyChars)
-      throw new GatewayError(
-        "not-acceptable",
-        `The message is ${chars} characters long; the limit is ${svc.limits.maxBodyChars}.`,
-      );
-    if (attachments.length > MAX_ATTACHMENTS)
-      throw new GatewayError("not-acceptable", `At most ${MAX_ATTACHMENTS} attachments can be sent at once.`);
-    const to = svc.adapter.codec.decode(toJid.slice(0, toJid.lastIndexOf("@")));
-    const id = stanza.attrs.id || randomUUID();
+      if (toJid === svc.domain) {
+        await svc.link.send(chatMessage(svc.domain, from, randomUUID(), helpText(svc)));
+        return;
+      }
+      svc.access.check(user);
+      const registration = await svc.registrations.get(user);
+      if (svc.adapter.requiresRegistration && !registration)
+        throw new GatewayError(
+          "registration-required",
+          `Register with ${svc.domain} before sending messages through the ${svc.adapter.name} gateway.`,
+        );
+      const text = body ?? "";
+      const chars = [...text].length;
+      if (chars > svc.limits.maxBodyChars)
+        throw new GatewayError(
+          "not-acceptable",
+          `The message is ${chars} characters long; the limit is ${svc.limits.maxBodyChars}.`,
+        );
+      if (attachments.length > MAX_ATTACHMENTS)
+        throw new GatewayError(
+          "not-acceptable",
+          `At most ${MAX_ATTACHMENTS} attachments can be sent at once.`,
+        );
+      const to = svc.adapter.codec.decode(toJid.slice(0, toJid.lastIndexOf("@")));
+      const id = stanza.attrs.id || randomUUID();
 
-    if (!(await svc.ledger.claim(svc.key, from, id))) {
-      svc.log.info({ jid: user, stanzaId: id }, "duplicate outbound message dropped");
-      return;
-    }
-    const message: OutboundMessage = {
-      from,
-      user,
-      toJid,
-      to,
-      id,
-      type: type === "groupchat" ? "groupchat" : type === "chat" ? "chat" : "normal",
-      body: text,
-      subject: stanza.getChildText("subject") ?? undefined,
-      thread: stanza.getChildText("thread") ?? undefined,
-      attachments,
-      receiptRequested: stanza.getChild("request", NS.RECEIPTS) !== undefined && stanza.attrs.id !== undefined,
-      registration,
-    };
-    svc.log.debug({ jid: user, stanzaId: id, body: text }, "outbound message");
-    let outcome;
-    try {
-      outcome = await svc.adapter.send(message);
-    } catch (err) {
-      // A refused message may be sent again by the user.
-      await svc.ledger.release(svc.key, from, id).catch(() => undefined);
-      throw err;
-    }
-    svc.log.info({ jid: user, stanzaId: id, outcome: outcome.status }, "outbound message handed on");
-    if (outcome.status === "delivered" && message.receiptRequested)
-      await svc.link.send(receipt(stanza.attrs.to ?? toJid, from, randomUUID(), id));
-  });
+      if (!(await svc.ledger.claim(svc.key, from, id))) {
+        svc.log.info({ jid: user, stanzaId: id }, "duplicate outbound message dropped");
+        return;
+      }
+      const message: OutboundMessage = {
+        from,
+        user,
+        toJid,
+        to,
+        id,
+        type: type === "groupchat" ? "groupchat" : type === "chat" ? "chat" : "normal",
+        body: text,
+        subject: stanza.getChildText("subject") ?? undefined,
+        thread: stanza.getChildText("thread") ?? undefined,
+        attachments,
+        receiptRequested:
+          stanza.getChild("request", NS.RECEIPTS) !== undefined && stanza.attrs.id !== undefined,
+        registration,
+      };
+      svc.log.debug({ jid: user, stanzaId: id, body: text }, "outbound message");
+      let outcome;
+      try {
+        outcome = await svc.adapter.send(message);
+      } catch (err) {
+        // A refused message may be sent again by the user.
+        await svc.ledger.release(svc.key, from, id).catch(() => undefined);
+        throw err;
+      }
+      svc.log.info({ jid: user, stanzaId: id, outcome: outcome.status }, "outbound message handed on");
+      if (outcome.status === "delivered" && message.receiptRequested)
+        await svc.link.send(receipt(stanza.attrs.to ?? toJid, from, randomUUID(), id));
+    },
+  );
 }

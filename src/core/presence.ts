@@ -59,7 +59,10 @@ export async function handlePresence(svc: ServiceContext, ctx: IncomingContext):
         const muc = stanza.getChild("x", NS.MUC) !== undefined;
         if (isGateway || !svc.adapter.presence) {
           if (muc)
-            throw new GatewayError("service-unavailable", `The ${svc.adapter.name} gateway has no chat rooms.`);
+            throw new GatewayError(
+              "service-unavailable",
+              `The ${svc.adapter.name} gateway has no chat rooms.`,
+            );
           return;
         }
         svc.access.check(user);
@@ -89,5 +92,8 @@ export async function broadcastGatewayPresence(svc: ServiceContext, type?: "unav
     if (!svc.access.allows(user)) continue;
     await svc.link.send(gatewayPresence(svc, user, type));
   }
-  svc.log.info({ users: users.length, type: type ?? "available" }, "gateway presence sent to registered users");
+  svc.log.info(
+    { users: users.length, type: type ?? "available" },
+    "gateway presence sent to registered users",
+  );
 }

@@ -42,7 +42,7 @@ export class Deliverer {
   ) {
     this.stream = keys.inbox(link.domain);
     // Blocking reads tie up a connection: use a dedicated one.
-    this.reader = redis.duplicate();
+    this.reader = redis.duplicate({ enableOfflineQueue: true });
     this.log = log.child({ domain: link.domain, part: "deliverer" });
   }
 
@@ -155,7 +155,11 @@ export class Deliverer {
       done.push(entryId);
     }
     await this.link.ping();
-    await this.redis.multi().xack(this.stream, DELIVERY_GROUP, ...done).xdel(this.stream, ...done).exec();
+    await this.redis
+      .multi()
+      .xack(this.stream, DELIVERY_GROUP, ...done)
+      .xdel(this.stream, ...done)
+      .exec();
     this.delivered += done.length;
     this.log.debug({ count: done.length }, "delivered");
   }

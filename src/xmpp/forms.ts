@@ -12,9 +12,11 @@ export const MAX_FORM_FIELDS = 64;
 export function readSubmittedForm(parent: Element): FormValues | null {
   const x = parent.getChild("x", NS.DATA_FORMS);
   if (!x) return null;
-  if (x.attrs.type !== "submit") throw new GatewayError("bad-request", 'The data form must have type="submit".');
+  if (x.attrs.type !== "submit")
+    throw new GatewayError("bad-request", 'The data form must have type="submit".');
   const fields = x.getChildren("field");
-  if (fields.length > MAX_FORM_FIELDS) throw new GatewayError("not-acceptable", "The form has too many fields.");
+  if (fields.length > MAX_FORM_FIELDS)
+    throw new GatewayError("not-acceptable", "The form has too many fields.");
   const values: FormValues = {};
   for (const field of fields) {
     const name = field.attrs.var;

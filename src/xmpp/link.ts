@@ -38,11 +38,8 @@ export function backoffDelay(attempt: number, capMs: number, random: () => numbe
   return Math.round(exp / 2 + (random() * exp) / 2);
 }
 
-export declare interface ComponentLink {
-  on(event: "online" | "offline", listener: () => void): this;
-}
-
-export class ComponentLink extends EventEmitter {
+/** Emits "online" and "offline" as the component stream comes and goes. */
+export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
   readonly entity: Component;
   readonly domain: string;
   private readonly log: Logger;

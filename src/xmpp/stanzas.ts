@@ -9,6 +9,19 @@ import type { ErrorCondition, ErrorType } from "./errors.js";
 
 export type { Element };
 
+/**
+ * Removes what XML 1.0 cannot carry (control characters other than tab/CR/LF, U+FFFE/U+FFFF, lone
+ * surrogates). A single such character from an SMS, a mail or an IRC line would make the XMPP server close
+ * the whole component stream.
+ */
+export function xmlSafe(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    "",
+  );
+}
+
 export interface Identity {
   category: string;
   type: string;
@@ -21,7 +34,7 @@ export function stanzaError(condition: ErrorCondition, type: ErrorType, text: st
     "error",
     { type },
     xml(condition, { xmlns: NS.STANZAS }),
-    xml("text", { xmlns: NS.STANZAS, "xml:lang": "en" }, text),
+    xml("text", { xmlns: NS.STANZAS, "xml:lang": "en" }, xmlSafe(text)),
   );
 }
 
@@ -36,7 +49,12 @@ export function errorReply(original: Element, error: Element): Element {
 
 function oob(attachments: Attachment[] | undefined) {
   return (attachments ?? []).map((a) =>
-    xml("x", { xmlns: NS.OOB }, xml("url", {}, a.url), a.desc ? xml("desc", {}, a.desc) : null),
+    xml(
+      "x",
+      { xmlns: NS.OOB },
+      xml("url", {}, xmlSafe(a.url)),
+      a.desc ? xml("desc", {}, xmlSafe(a.desc)) : null,
+    ),
   );
 }
 
@@ -47,16 +65,20 @@ export function inboundStanza(event: InboundEvent): Element {
       return xml(
         "message",
         { to: event.to, from: event.from, id: event.id, type: event.type ?? "chat" },
-        event.subject === undefined ? null : xml("subject", {}, event.subject),
-        xml("body", {}, event.body),
-        event.thread === undefined ? null : xml("thread", {}, event.thread),
+        event.subject === undefined ? null : xml("subject", {}, xmlSafe(event.subject)),
+        xml("body", {}, xmlSafe(event.body)),
+        event.thread === undefined ? null : xml("thread", {}, xmlSafe(event.thread)),
         ...oob(event.attachments),
-        event.nick === undefined ? null : xml("nick", { xmlns: NS.NICK }, event.nick),
+        event.nick === undefined ? null : xml("nick", { xmlns: NS.NICK }, xmlSafe(event.nick)),
         event.delay === undefined
           ? null
           : xml("delay", { xmlns: NS.DELAY, from: event.from.split("/")[0], stamp: event.delay }),
         // XEP-0359: the gateway's stable id, so clients can drop a redelivered copy.
-        xml("stanza-id", { xmlns: NS.STANZA_ID, id: event.id, by: event.from.split("/")[0]?.split("@").pop() }),
+        xml("stanza-id", {
+          xmlns: NS.STANZA_ID,
+          id: event.id,
+          by: event.from.split("/")[0]?.split("@").pop(),
+        }),
       );
     case "receipt":
       return receipt(event.from, event.to, event.id, event.receiptFor);
@@ -83,7 +105,7 @@ export function receipt(from: string, to: string, id: string, receiptFor: string
 }
 
 export function chatMessage(from: string, to: string, id: string, body: string): Element {
-  return xml("message", { from, to, id, type: "chat" }, xml("body", {}, body));
+  return xml("message", { from, to, id, type: "chat" }, xml("body", {}, xmlSafe(body)));
 }
 
 export function presence(

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { ConfigError, parseConfig } from "../../src/config/load.js";
+import { adapterSchemas } from "../../src/compose.js";
+
+const committed: unknown = JSON.parse(
+  readFileSync(new URL("../../gateway.config.json", import.meta.url), "utf8"),
+);
+
+function problems(raw: unknown, env: NodeJS.ProcessEnv = { GATEWAY_ECHO_SECRET: "s" }): string[] {
+  try {
+    parseConfig("test.json", raw, adapterSchemas, env);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+}
+
+describe("configuration", () => {
+  it("accepts the committed quickstart config and fills in defaults", () => {
+    const { config, secrets } = parseConfig("gateway.config.json", committed, adapterSchemas, {
+      GATEWAY_ECHO_SECRET: "s3cret",
+    });
+    expect(secrets).toEqual({ echo: "s3cret" });
+    expect(config.xmpp.keepaliveSeconds).toBe(60);
+    expect(config.limits.idempotencyHours).toBe(24);
+    expect(config.adapters.echo?.enabled).toBe(true);
+  });
+
+  it("names the environment variable of a missing secret", () => {
+    expect(problems(committed, {})).toEqual([
+      "adapters.echo.secretEnv: environment variable GATEWAY_ECHO_SECRET is not set",
+    ]);
+  });
+
+  it("reports every bad field with its path and what was expected", () => {
+    const found = problems({
+      xmpp: { service: "localhost:5347", serverDomains: ["Example.ORG"], keepaliveSeconds: "60" },
+      admins: ["not a jid"],
+      adapters: { echo: { domain: "echo.localhost", secretEnv: "lower" }, smtp: {} },
+    });
+    const paths = found.map((p) => p.split(":")[0]);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        "xmpp.service",
+        "xmpp.serverDomains.0",
+        "xmpp.keepaliveSeconds",
+        "admins.0",
+        "adapters.echo.secretEnv",
+        "adapters",
+      ]),
+    );
+    expect(found.find((p) => p.startsWith("xmpp.service"))).toContain("xmpp://HOST:PORT");
+    expect(found.find((p) => p.startsWith("adapters:"))).toContain("smtp");
+  });
+
+  it("refuses two adapters on one domain and a config with none enabled", () => {
+    expect(problems({ xmpp: { serverDomains: ["localhost"] }, adapters: {} })).toEqual([
+      "adapters: no adapter is enabled",
+    ]);
+  });
+});
