@@ -1,0 +1,93 @@
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { freePort } from "./ports.js";
+import { ownServer } from "./owner.js";
+import { type ServerSpec, startServer, stopServer } from "./process.js";
+
+export const NGIRCD = "/usr/sbin/ngircd";
+
+/** Plain data describing a started ngircd: pass it to attachNgircd() in another process. */
+export interface IrcInfo {
+  dir: string;
+  port: number;
+  serverName: string;
+}
+
+/** A running ngircd on loopback (plain TCP, no flood penalties, no ident/DNS/PAM). */
+export interface IrcPeer {
+  host: "127.0.0.1";
+  port: number;
+  serverName: string;
+  stop(): Promise<void>;
+  /** Starts again on the same port (IRC keeps no state across restarts). */
+  start(): Promise<void>;
+  info: IrcInfo;
+}
+
+const configPath = (dir: string): string => path.join(dir, "ngircd.conf");
+
+function ngircdConfig(info: IrcInfo): string {
+  return `# Written by test/bed/ngircd.ts: a throwaway ngircd for tests, loopback only.
+[Global]
+    Name = ${info.serverName}
+    Info = xmpp-gateway test bed
+    Listen = 127.0.0.1
+    Ports = ${info.port}
+    MotdPhrase = "test bed"
+    AdminInfo1 = test bed
+    AdminInfo2 = test bed
+    AdminEMail = root@localhost
+[Limits]
+    # No limits on connections per IP or channels per user (tests open many).
+    MaxConnectionsIP = 0
+    MaxJoins = 0
+    MaxNickLength = 30
+    # Else ngircd delays each client's commands (WHOIS answered after 1 s, JOIN after 2 s).
+    MaxPenaltyTime = 0
+[Options]
+    # Debian builds ngircd with PAM: without this, every client waits for a PAM login.
+    PAM = no
+    Ident = no
+    DNS = no
+[SSL]
+    Ports =
+`;
+}
+
+function ngircdSpec(info: IrcInfo): ServerSpec {
+  return {
+    name: "ngircd",
+    dir: info.dir,
+    command: NGIRCD,
+    // -n: no fork, logs to stdout. As root, ngircd switches to 'nobody' after binding.
+    args: ["-n", "-f", configPath(info.dir)],
+    ports: [info.port],
+    startTimeoutMs: 15_000,
+  };
+}
+
+/** An IrcPeer for an already-configured ngircd (e.g. from a Vitest worker). */
+export function attachNgircd(info: IrcInfo): IrcPeer {
+  const spec = ngircdSpec(info);
+  return {
+    host: "127.0.0.1",
+    port: info.port,
+    serverName: info.serverName,
+    stop: () => stopServer(spec),
+    start: () => startServer(spec),
+    info,
+  };
+}
+
+/** Writes an ngircd config in `dir` (port chosen free on 127.0.0.1) and starts it; owned by this process. */
+export async function startNgircd(opts: { dir: string; name?: string }): Promise<IrcPeer> {
+  const info: IrcInfo = { dir: opts.dir, port: await freePort(), serverName: opts.name ?? "irc.localhost" };
+  await mkdir(opts.dir, { recursive: true });
+  // ngircd reads its config (and MOTD) as 'nobody' after dropping privileges.
+  await chmod(opts.dir, 0o755);
+  await writeFile(configPath(opts.dir), ngircdConfig(info), { mode: 0o644 });
+  const spec = ngircdSpec(info);
+  ownServer(spec);
+  await startServer(spec);
+  return attachNgircd(info);
+}
