@@ -1,0 +1,113 @@
+/**
+ * An XMPP user for tests: a real @xmpp/client session that records every stanza it receives, so a test
+ * can say "send this, expect that".
+ */
+import { client, xml, type Client, type Element } from "@xmpp/client";
+import type { XmppPeer } from "../bed/index.js";
+
+export { xml, type Element };
+
+export class TestUser {
+  readonly received: Element[] = [];
+  private waiters: { match: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
+
+  private constructor(
+    readonly xmpp: Client,
+    readonly jid: string,
+  ) {
+    xmpp.on("stanza", (el: Element) => {
+      this.received.push(el);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(el)) return true;
+        w.resolve(el);
+        return false;
+      });
+    });
+  }
+
+  /** Registers (in band) and logs in `user@host`, then sends initial presence unless told not to. */
+  static async login(peer: XmppPeer, user: string, opts: { presence?: boolean } = {}): Promise<TestUser> {
+    const password = `${user}-pw`;
+    await peer.registerUser(user, password);
+    const xmpp = client({
+      service: `xmpp://127.0.0.1:${peer.c2sPort}`,
+      domain: peer.host,
+      username: user,
+      password,
+      resource: "test",
+    });
+    xmpp.on("error", () => undefined); // failures surface through start() and the assertions
+    const t = new TestUser(xmpp, `${user}@${peer.host}/test`);
+    await xmpp.start();
+    // Like every real client: fetch the roster (servers only push subscription changes to sessions that
+    // did), then send initial presence.
+    await t.iq("get", undefined, xml("query", { xmlns: "jabber:iq:roster" }));
+    if (opts.presence ?? true) await xmpp.send(xml("presence"));
+    return t;
+  }
+
+  get bare(): string {
+    return this.jid.split("/")[0] ?? this.jid;
+  }
+
+  send(el: Element): Promise<void> {
+    return this.xmpp.send(el);
+  }
+
+  /** Sends an iq and returns the whole answer, result or error (never throws on a stanza error). */
+  async iq(
+    type: "get" | "set",
+    to: string | undefined,
+    child: Element,
+    timeoutMs = 10_000,
+  ): Promise<Element> {
+    const id = `q${Math.random().toString(36).slice(2)}`;
+    const answer = this.waitFor((el) => el.name === "iq" && el.attrs.id === id, timeoutMs);
+    await this.xmpp.send(xml("iq", { type, to, id }, child));
+    return answer;
+  }
+
+  /** The first stanza already received or arriving within the timeout that matches. */
+  waitFor(match: (el: Element) => boolean, timeoutMs = 10_000): Promise<Element> {
+    const seen = this.received.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`no matching stanza within ${timeoutMs} ms; received:\n${this.dump()}`));
+      }, timeoutMs);
+      const done = (el: Element) => {
+        clearTimeout(timer);
+        resolve(el);
+      };
+      this.waiters.push({ match, resolve: done });
+    });
+  }
+
+  /** Round trip to the user's own server: everything sent to us before it has been received. */
+  async sync(): Promise<void> {
+    await this.iq("get", this.xmpp.jid?.domain ?? "localhost", xml("ping", { xmlns: "urn:xmpp:ping" }));
+  }
+
+  dump(): string {
+    return this.received
+      .slice(-15)
+      .map((el) => `  ${el.toString()}`)
+      .join("\n");
+  }
+
+  async stop(): Promise<void> {
+    await this.xmpp.stop().catch(() => undefined);
+  }
+}
+
+/** The error condition of an error stanza, and its text. */
+export function errorOf(el: Element): { condition: string | undefined; text: string | null; type?: string } {
+  const error = el.getChild("error");
+  const condition = error?.getChildElements().find((c) => c.name !== "text")?.name;
+  return {
+    condition,
+    text: error?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas") ?? null,
+    type: error?.attrs.type,
+  };
+}

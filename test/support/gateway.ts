@@ -1,0 +1,86 @@
+/**
+ * Runs the real gateway in the test process, wired to the shared test bed (or to private servers), and
+ * hands out slots so parallel test files never share a component domain.
+ */
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { pino } from "pino";
+import { Redis } from "ioredis";
+import { inject } from "vitest";
+import { attach, type Bed, type XmppPeer } from "../bed/index.js";
+import { SLOTS, TEST_SECRET, slotDomain } from "../slots.js";
+import { parseConfig } from "../../src/config/load.js";
+import { adapterSchemas, createGateway } from "../../src/compose.js";
+import { createLogger } from "../../src/log.js";
+import type { Gateway } from "../../src/gateway.js";
+
+export function sharedBed(): Bed {
+  return attach(inject("bed"));
+}
+
+/** A slot number unique in this run (taken from the shared Redis). */
+export async function takeSlot(bed: Bed): Promise<number> {
+  if (!bed.redis) throw new Error("the test bed has no Redis");
+  const redis = new Redis(bed.redis.url);
+  try {
+    const slot = await redis.incr("test:slots");
+    if (slot > SLOTS) throw new Error(`all ${SLOTS} component slots are taken; raise SLOTS in test/slots.ts`);
+    return slot;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface TestGatewayOptions {
+  peer: XmppPeer;
+  redisUrl: string;
+  slot: number;
+  admins?: string[];
+  /** Extra fields for the echo adapter's config (access, requireRegistration…). */
+  echo?: Record<string, unknown>;
+  keyPrefix?: string;
+  instanceId?: string;
+  /** Wait until every component stream is online (default true). */
+  waitOnline?: boolean;
+  logDir?: string;
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  domain: string;
+  keyPrefix: string;
+  stop(): Promise<void>;
+}
+
+export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
+  return {
+    xmpp: {
+      service: `xmpp://127.0.0.1:${opts.peer.componentPort}`,
+      serverDomains: [opts.peer.host],
+      reconnectMaxSeconds: 2,
+      conflictRetrySeconds: 1,
+    },
+    redis: { url: opts.redisUrl, keyPrefix: opts.keyPrefix },
+    admins: opts.admins ?? [],
+    instanceId: opts.instanceId ?? `test-${opts.slot}`,
+    adapters: {
+      echo: { domain: slotDomain(opts.slot, "echo"), secretEnv: "TEST_ECHO_SECRET", ...opts.echo },
+    },
+  };
+}
+
+export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGateway> {
+  const keyPrefix = opts.keyPrefix ?? `t${opts.slot}-${randomUUID().slice(0, 8)}:`;
+  const loaded = parseConfig("test", testConfig({ ...opts, keyPrefix }), adapterSchemas, {
+    TEST_ECHO_SECRET: TEST_SECRET,
+  });
+  const dest = path.join(opts.logDir ?? inject("bed").dir, `gateway-${opts.slot}.log`);
+  const log = createLogger({ level: "debug", destination: pino.destination({ dest, sync: true }) });
+  const gateway = createGateway(loaded, log);
+  await gateway.start();
+  if (opts.waitOnline ?? true)
+    await Promise.all(
+      [...gateway.services.values()].map((s) => s.ctx.link.waitOnline(AbortSignal.timeout(15_000))),
+    );
+  return { gateway, domain: slotDomain(opts.slot, "echo"), keyPrefix, stop: () => gateway.stop() };
+}
