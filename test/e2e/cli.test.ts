@@ -1,0 +1,116 @@
+/**
+ * The gateway as an admin runs it: the command line, a bad config, and a graceful stop on SIGTERM.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { writeFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_SECRET } from "../slots.js";
+import { TestUser, xml } from "../support/client.js";
+import { sharedBed, takeSlot, testConfig } from "../support/gateway.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = gatewayProcess(args, env);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, "exit")) as [number];
+  return { code, stdout, stderr };
+}
+
+describe("command line", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "gw-cli-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("exits 2 on a bad config and names every bad field", async () => {
+    const file = path.join(dir, "bad.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        xmpp: { serverDomains: ["localhost"], keepaliveSeconds: -1 },
+        adapters: { echo: { domain: "echo.localhost" } },
+      }),
+    );
+    const { code, stderr } = await run(["--config", file]);
+    expect(code).toBe(2);
+    expect(stderr).toContain("xmpp.keepaliveSeconds");
+    expect(stderr).toContain("adapters.echo.secretEnv");
+  });
+
+  it("exits 2 when the file is not JSON or the secret is missing from the environment", async () => {
+    const file = path.join(dir, "broken.json");
+    await writeFile(file, "{ not json");
+    expect((await run(["--config", file])).code).toBe(2);
+    const noSecret = await run(["--check-config", "--config", path.join(ROOT, "gateway.config.json")], {
+      GATEWAY_ECHO_SECRET: "",
+    });
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toContain("GATEWAY_ECHO_SECRET is not set");
+  });
+
+  it("checks the committed quickstart config", async () => {
+    const ok = await run(["--check-config", "--config", path.join(ROOT, "gateway.config.json")], {
+      GATEWAY_ECHO_SECRET: "x",
+    });
+    expect(ok.stdout).toContain("configuration is valid");
+    expect(ok.code).toBe(0);
+  });
+
+  it("serves until SIGTERM, then tells registered users it is gone and exits 0", async () => {
+    const bed = sharedBed();
+    const peer = bed.prosody!;
+    const slot = await takeSlot(bed);
+    const config = testConfig({ peer, redisUrl: bed.redis!.url, slot, keyPrefix: `cli-${slot}:` });
+    const file = path.join(dir, "gw.json");
+    await writeFile(
+      file,
+      JSON.stringify({ ...config, adapters: { echo: { ...config.adapters.echo, secretEnv: "GW_SECRET" } } }),
+    );
+    const child = gatewayProcess(["--config", file], { GW_SECRET: TEST_SECRET });
+    let log = "";
+    child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
+    const domain = config.adapters.echo.domain;
+    const user = await TestUser.login(peer, `cli-user-${slot}`);
+    try {
+      await expect.poll(() => log.includes("component stream online"), { timeout: 20_000 }).toBe(true);
+      const form = xml(
+        "x",
+        { xmlns: "jabber:x:data", type: "submit" },
+        xml("field", { var: "nick" }, xml("value", {}, "Cli")),
+      );
+      const reg = await user.iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, form));
+      expect(reg.attrs.type).toBe("result");
+
+      child.kill("SIGTERM");
+      const [code] = (await once(child, "exit")) as [number];
+      expect(code).toBe(0);
+      // XEP-0100 §8: unavailable presence to registered users at shutdown.
+      await user.waitFor(
+        (el) => el.name === "presence" && el.attrs.from === domain && el.attrs.type === "unavailable",
+      );
+      expect(log).toContain('"msg":"stopped"');
+    } finally {
+      child.kill("SIGKILL");
+      await user.stop();
+    }
+  });
+});
