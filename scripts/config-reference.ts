@@ -280,8 +280,8 @@ function environment(fields: Field[], example: Record<string, unknown>): EnvRow[
     name: "`LOG_LEVEL`",
     namedBy: "(fixed name)",
     holds:
-      "The log level of a logger created without one. The gateway always passes `log.level` (default " +
-      "`info`), so set the level there.",
+      "Overrides `log.level` for one run (`debug` while investigating; message bodies are logged only at " +
+      "`debug`).",
   });
   return rows;
 }

@@ -58,7 +58,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const log = createLogger({ level: loaded.config.log.level });
+  // LOG_LEVEL in the environment overrides log.level for one run (e.g. debug while investigating).
+  const log = createLogger({ level: process.env.LOG_LEVEL ?? loaded.config.log.level });
   const gateway = createGateway(loaded, log);
   let stopping = false;
   const stop = (signal: string) => {

@@ -16,11 +16,9 @@ const bareJid = z
   .string()
   .regex(/^[^@/\s]+@[^@/\s]+$/, { message: "expected a bare JID such as admin@example.org" });
 
-const envName = z
-  .string()
-  .regex(/^[A-Z_][A-Z0-9_]*$/, {
-    message: "expected an environment variable name such as GATEWAY_SMS_SECRET",
-  });
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, {
+  message: "expected an environment variable name such as GATEWAY_SMS_SECRET",
+});
 
 /** Fields every adapter has: its component domain, the environment variable holding its secret, access. */
 export const adapterBaseSchema = z.object({

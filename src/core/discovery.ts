@@ -3,7 +3,7 @@
  * disco#items, XEP-0092 version, XEP-0199 ping, XEP-0100 §6 jabber:iq:gateway.
  */
 import { xml, type Component } from "@xmpp/component";
-import { NS } from "../xmpp/ns.js";
+import { CAPS_NODE, NS } from "../xmpp/ns.js";
 import { discoInfo, discoItems, type Identity } from "../xmpp/stanzas.js";
 import { GatewayError } from "../xmpp/errors.js";
 import { EMPTY_RESULT, guardIq } from "./boundary.js";
@@ -21,6 +21,7 @@ export function serviceFeatures(svc: Pick<ServiceContext, "adapter">): string[] 
     NS.COMMANDS,
     NS.JID_ESCAPING,
     NS.RECEIPTS,
+    NS.STANZA_ID,
     ...(adapter.registration ? [NS.REGISTER] : []),
     ...(adapter.features ?? []),
   ];
@@ -38,6 +39,8 @@ export function mountDiscovery(callee: Component["iqCallee"], svc: ServiceContex
     guardIq(log, (ctx) => {
       const node = ctx.element.attrs.node;
       const from = bareOf(ctx.stanza.attrs.from ?? "");
+      // XEP-0115 §6.2: the caps node answers with the same identity and features.
+      if (node === `${CAPS_NODE}#${svc.capsVer}`) return discoInfo([svc.identity], svc.features, node);
       if (node) return commandInfo(svc, from, node);
       if (ctx.to?.local) {
         svc.adapter.codec.decode(ctx.to.local); // item-not-found / jid-malformed for a bad address

@@ -110,7 +110,12 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
    */
   async ping(timeoutMs = PING_TIMEOUT_MS): Promise<void> {
     if (!this.online) throw new LinkDownError(this.domain);
-    await this.entity.iqCaller.request(iq({ type: "get", to: this.opts.serverDomain }, ping()), timeoutMs);
+    try {
+      await this.entity.iqCaller.request(iq({ type: "get", to: this.opts.serverDomain }, ping()), timeoutMs);
+    } catch (err) {
+      // An error answer (a server without XEP-0199) proves the ordering just as well as a pong.
+      if ((err as { name?: string }).name !== "StanzaError") throw err;
+    }
   }
 
   private async connect(): Promise<void> {

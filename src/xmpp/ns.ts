@@ -23,4 +23,4 @@ export const NS = {
 } as const;
 
 /** XEP-0115 node URI identifying this software. */
-export const CAPS_NODE = "https://github.com/xmpp-gateway/xmpp-gateway";
+export const CAPS_NODE = "urn:xmpp-gateway";

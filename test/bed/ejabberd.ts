@@ -38,6 +38,9 @@ listen:
   - port: ${info.componentPort}
     ip: "127.0.0.1"
     module: ejabberd_service
+    # Each component gets only its own domain (the default routes every listed domain to every
+    # connected component, mixing parallel tests' stanzas).
+    global_routes: false
     backlog: 1024
     max_stanza_size: 1048576
     hosts:

@@ -147,7 +147,15 @@ describe.each(["prosody", "ejabberd"] as const)("gateway core on %s", (server) =
     const shown = await alice.waitFor(
       (el) => el.name === "presence" && el.attrs.from === domain && !el.attrs.type,
     );
-    expect(shown.getChild("c", "http://jabber.org/protocol/caps")?.attrs.ver).toBeTruthy();
+    const c = shown.getChild("c", "http://jabber.org/protocol/caps");
+    expect(c?.attrs.ver).toBeTruthy();
+    // XEP-0115 §6.2: a client that does not know the hash asks the caps node.
+    const capsInfo = await alice.iq(
+      "get",
+      domain,
+      xml("query", { xmlns: NS.INFO, node: `${c?.attrs.node}#${c?.attrs.ver}` }),
+    );
+    expect(capsInfo.getChild("query", NS.INFO)?.getChild("identity")?.attrs.category).toBe("gateway");
     // The user's client accepts, and subscribes back (what "add the gateway to my contacts" does).
     await alice.send(xml("presence", { to: domain, type: "subscribed" }));
     await alice.send(xml("presence", { to: domain, type: "subscribe" }));
