@@ -1,0 +1,180 @@
+/**
+ * The quickstart: a local XMPP server with demo users, Redis, an IRC server and the gateway, wired together
+ * from the committed gateway.config.json (only the ports change: the servers run on free loopback ports).
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { client, xml, type Element } from "@xmpp/client";
+import { startBed, type Bed } from "../test/bed/index.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const DIR = path.join(ROOT, ".quickstart");
+const DEMO_USERS = [
+  { user: "alice", password: "alice" },
+  { user: "bob", password: "bob" },
+  { user: "admin", password: "admin" },
+];
+
+interface Config {
+  xmpp: { service: string; serverDomains: string[] };
+  redis: { url: string };
+  admins?: string[];
+  adapters: Record<string, { enabled?: boolean; domain: string; secretEnv: string }>;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { smoke: { type: "boolean", default: false } } });
+  const config = JSON.parse(await readFile(path.join(ROOT, "gateway.config.json"), "utf8")) as Config;
+  const host = config.xmpp.serverDomains[0] ?? "localhost";
+  const adapters = Object.entries(config.adapters).filter(([, a]) => a.enabled !== false);
+  const secrets = Object.fromEntries(adapters.map(([, a]) => [a.secretEnv, randomBytes(16).toString("hex")]));
+
+  // One run at a time: the previous run's servers are gone, its data with them.
+  const runDir = path.join(DIR, "run");
+  await rm(runDir, { recursive: true, force: true });
+  await mkdir(DIR, { recursive: true });
+  console.log("Starting Prosody, Redis and the IRC server (installing what is missing)…");
+  const bed = await startBed({
+    dir: runDir,
+    ejabberd: false,
+    host,
+    redisAppendOnly: true,
+    components: adapters.map(([, a]) => ({ domain: a.domain, secret: secrets[a.secretEnv] ?? "" })),
+  });
+  const stopBed = () => bed.stop().catch((err: unknown) => console.error(err));
+  try {
+    const xmpp = bed.prosody!;
+    await xmpp.registerUsers(DEMO_USERS);
+    config.xmpp.service = `xmpp://127.0.0.1:${xmpp.componentPort}`;
+    config.redis.url = bed.redis!.url;
+    const file = path.join(bed.dir, "gateway.config.json");
+    await writeFile(file, JSON.stringify(config, null, 2));
+
+    const gateway = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(ROOT, "src/main.ts"), "--config", file],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...secrets },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let log = "";
+    gateway.stdout.on("data", (d: Buffer) => {
+      log += d.toString();
+      if (!values.smoke) process.stdout.write(d);
+    });
+    const online = () => (log.match(/component stream online/g) ?? []).length >= adapters.length;
+    for (let i = 0; i < 200 && !online(); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!online()) throw new Error(`the gateway did not come online:\n${log}`);
+
+    if (values.smoke) {
+      await smoke(bed, host, adapters[0]?.[1].domain ?? "");
+      gateway.kill("SIGTERM");
+      const [code] = (await once(gateway, "exit")) as [number];
+      console.log(`quickstart smoke check passed; gateway exited ${code}`);
+      return;
+    }
+    printHowTo(
+      bed,
+      host,
+      adapters.map(([, a]) => a.domain),
+      file,
+    );
+    const stop = () => gateway.kill("SIGTERM");
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    await once(gateway, "exit");
+  } finally {
+    await stopBed();
+  }
+}
+
+function printHowTo(bed: Bed, host: string, domains: string[], file: string): void {
+  const xmpp = bed.prosody!;
+  console.log(`
+==============================================================================
+ xmpp-gateway is running.
+
+ XMPP server : 127.0.0.1 port ${xmpp.c2sPort} (plain TCP, no TLS: set your client to allow it)
+ Accounts    : alice@${host} / alice    bob@${host} / bob    admin@${host} / admin (gateway admin)
+ Services    : ${domains.join(", ")}
+ IRC server  : 127.0.0.1 port ${bed.irc?.port ?? "-"}
+ Redis       : ${bed.redis?.url ?? "-"}
+ Config used : ${file}
+
+ Try it: log in as alice, browse the services of ${host}, register with ${domains[0] ?? ""},
+ accept its presence request, then write to bot@${domains[0] ?? ""}.
+ Command line: go-sendxmpp, or  node -e "..." with @xmpp/client (see README).
+ Stop with Ctrl-C.
+==============================================================================
+`);
+}
+
+/** What the README promises, checked as alice with a stock client library. */
+async function smoke(bed: Bed, host: string, domain: string): Promise<void> {
+  const xmpp = client({
+    service: `xmpp://127.0.0.1:${bed.prosody!.c2sPort}`,
+    domain: host,
+    username: "alice",
+    password: "alice",
+    resource: "quickstart",
+  });
+  const inbox: Element[] = [];
+  xmpp.on("stanza", (el: Element) => inbox.push(el));
+  xmpp.on("error", () => undefined);
+  await xmpp.start();
+  const iq = async (type: string, to: string, child: Element): Promise<Element> => {
+    const id = randomBytes(4).toString("hex");
+    await xmpp.send(xml("iq", { type, to, id }, child));
+    for (let i = 0; i < 100; i++) {
+      const answer = inbox.find((el) => el.name === "iq" && el.attrs.id === id);
+      if (answer) return answer;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no answer to ${child.toString()}`);
+  };
+  const check = (ok: boolean, what: string) => {
+    if (!ok) throw new Error(`quickstart smoke check failed: ${what}`);
+    console.log(`ok - ${what}`);
+  };
+  try {
+    const items = await iq("get", host, xml("query", { xmlns: "http://jabber.org/protocol/disco#items" }));
+    const jids =
+      items
+        .getChild("query")
+        ?.getChildren("item")
+        .map((i) => i.attrs.jid) ?? [];
+    check(jids.includes(domain), `disco#items on ${host} lists ${domain}`);
+    const form = xml(
+      "x",
+      { xmlns: "jabber:x:data", type: "submit" },
+      xml("field", { var: "nick" }, xml("value", {}, "Alice")),
+    );
+    const reg = await iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, form));
+    check(reg.attrs.type === "result", `registered with ${domain}`);
+    await xmpp.send(
+      xml("message", { to: `bot@${domain}`, id: "qs-1", type: "chat" }, xml("body", {}, "hello")),
+    );
+    for (let i = 0; i < 100 && !inbox.some((el) => el.getChildText("body") === "Alice: hello"); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    check(
+      inbox.some((el) => el.getChildText("body") === "Alice: hello"),
+      `bot@${domain} answered`,
+    );
+    const removed = await iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, xml("remove")));
+    check(removed.attrs.type === "result", `unregistered from ${domain}`);
+  } finally {
+    await xmpp.stop().catch(() => undefined);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
