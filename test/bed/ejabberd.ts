@@ -70,7 +70,8 @@ modules:
   mod_ping: {}
   mod_offline: {access_max_user_messages: max_user_offline_messages}
   mod_register: {access: register, ip_access: trusted_network, password_strength: 0, welcome_message: {subject: "", body: ""}}
-  mod_stream_mgmt: {}
+  # No mod_stream_mgmt: @xmpp/client 0.14 (the tests' user) miscounts XEP-0198 acks against ejabberd
+  # ("Client acknowledged more stanzas than sent by server") and then drops the session.
 `;
 }
 

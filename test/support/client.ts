@@ -9,6 +9,8 @@ export { xml, type Element };
 
 export class TestUser {
   readonly received: Element[] = [];
+  /** Connection errors and status changes, for failure messages. */
+  readonly events: string[] = [];
   private waiters: { match: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
 
   private constructor(
@@ -36,8 +38,10 @@ export class TestUser {
       password,
       resource: "test",
     });
-    xmpp.on("error", () => undefined); // failures surface through start() and the assertions
     const t = new TestUser(xmpp, `${user}@${peer.host}/test`);
+    // Failures surface through start() and the assertions; keep them to explain a closed connection.
+    xmpp.on("error", (err: Error) => t.events.push(`error: ${err.message}`));
+    xmpp.on("status", (status: string) => t.events.push(`status: ${status}`));
     await xmpp.start();
     // Like every real client: fetch the roster (servers only push subscription changes to sessions that
     // did), then send initial presence.
@@ -63,7 +67,12 @@ export class TestUser {
   ): Promise<Element> {
     const id = `q${Math.random().toString(36).slice(2)}`;
     const answer = this.waitFor((el) => el.name === "iq" && el.attrs.id === id, timeoutMs);
-    await this.xmpp.send(xml("iq", { type, to, id }, child));
+    try {
+      await this.xmpp.send(xml("iq", { type, to, id }, child));
+    } catch (err) {
+      answer.catch(() => undefined);
+      throw new Error(`${this.jid}: ${(err as Error).message}; connection events: ${this.events.join(", ")}`);
+    }
     return answer;
   }
 
