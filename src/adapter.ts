@@ -103,6 +103,20 @@ export interface RegistrationReader {
   list(): Promise<string[]>;
 }
 
+/** Per-user settings of an adapter (what its ad-hoc settings commands store). */
+export interface SettingsStore {
+  get(user: string): Promise<Record<string, string>>;
+  put(user: string, values: Record<string, string>): Promise<void>;
+  remove(user: string): Promise<void>;
+}
+
+/** Maps between ids of the two sides (e.g. Twilio MessageSid → stanza), each entry with a TTL. */
+export interface IdMap {
+  put(kind: string, id: string, value: Record<string, string>, ttlSeconds: number): Promise<void>;
+  get(kind: string, id: string): Promise<Record<string, string> | null>;
+  delete(kind: string, id: string): Promise<void>;
+}
+
 /** Key builder for the adapter's own Redis keys (prefixed with the gateway prefix and adapter key). */
 export type KeyBuilder = (...parts: string[]) => string;
 
@@ -114,6 +128,9 @@ export interface AdapterContext {
   readonly key: KeyBuilder;
   readonly admins: readonly string[];
   readonly registrations: RegistrationReader;
+  /** Per-user settings; deleted with the user's registration. */
+  readonly settings: SettingsStore;
+  readonly ids: IdMap;
   /**
    * Durably queues an event for an XMPP user; resolves once it is persisted. Throws when the store is
    * unavailable: answer the network "try later" (HTTP 503, SMTP 451). With `dedupeId` (the network's own id:

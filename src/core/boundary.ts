@@ -11,12 +11,25 @@ import { errorReply, stanzaError } from "../xmpp/stanzas.js";
 export const EMPTY_RESULT = true as const;
 
 const INTERNAL_TEXT = "The gateway failed to handle this request; the problem has been logged.";
+const STORE_OUTAGE_TEXT =
+  "The gateway cannot reach its message store right now, so nothing was done. Try again in a minute.";
+
+/** Errors ioredis raises while Redis is unreachable (commands fail fast: no offline queue). */
+export function isStoreOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === "InboxUnavailableError" || err.name === "MaxRetriesPerRequestError") return true;
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET/.test(err.message);
+}
 
 /** The <error/> element for a thrown value, logging what is not a GatewayError. */
 export function errorElementFor(err: unknown, log: Logger, stanza: Element): Element {
   if (err instanceof GatewayError) {
     log.info({ stanzaId: stanza.attrs.id, condition: err.condition }, err.message);
     return stanzaError(err.condition, err.type, err.message);
+  }
+  if (isStoreOutage(err)) {
+    log.warn({ stanzaId: stanza.attrs.id, err: (err as Error).message }, "store unavailable");
+    return stanzaError("internal-server-error", "wait", STORE_OUTAGE_TEXT);
   }
   log.error({ stanzaId: stanza.attrs.id, err }, "unexpected error handling a stanza");
   return stanzaError("internal-server-error", "cancel", INTERNAL_TEXT);

@@ -3,6 +3,7 @@ import type { Logger } from "../log.js";
 import type { Inbox } from "../delivery/inbox.js";
 import type { OutboundLedger } from "../store/idempotency.js";
 import type { Registrations } from "../store/registrations.js";
+import type { UserSettings } from "../store/settings.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import type { Identity } from "../xmpp/stanzas.js";
 import type { AccessPolicy } from "./access.js";
@@ -17,6 +18,7 @@ export interface ServiceContext {
   readonly log: Logger;
   readonly access: AccessPolicy;
   readonly registrations: Registrations;
+  readonly settings: UserSettings;
   readonly ledger: OutboundLedger;
   readonly inbox: Inbox;
   readonly limits: { readonly maxBodyChars: number };

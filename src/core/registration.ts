@@ -26,6 +26,7 @@ export async function unregisterUser(svc: ServiceContext, user: string): Promise
   if (!existed) return false;
   await svc.adapter.registration?.remove?.(user);
   await svc.registrations.remove(user);
+  await svc.settings.remove(user);
   svc.log.info({ jid: user }, "user unregistered");
   for (const type of ["unsubscribe", "unsubscribed", "unavailable"])
     await svc.link.send(presence(svc.domain, user, { type }));

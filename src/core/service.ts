@@ -10,7 +10,9 @@ import { Deliverer } from "../delivery/deliverer.js";
 import type { Inbox } from "../delivery/inbox.js";
 import type { OutboundLedger } from "../store/idempotency.js";
 import type { Keys } from "../store/keys.js";
+import { RedisIdMap } from "../store/id-map.js";
 import { Registrations } from "../store/registrations.js";
+import { UserSettings } from "../store/settings.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { capsVer } from "../xmpp/stanzas.js";
 import { AccessPolicy } from "./access.js";
@@ -58,6 +60,7 @@ export class Service {
       log,
       access: new AccessPolicy(deps.allow, deps.admins, adapter.name),
       registrations: new Registrations(deps.redis, deps.keys, deps.key),
+      settings: new UserSettings(deps.redis, deps.keys, deps.key),
       ledger: deps.ledger,
       inbox: deps.inbox,
       limits: { maxBodyChars: deps.maxBodyChars },
@@ -98,6 +101,8 @@ export class Service {
       key: deps.keys.adapterKey(deps.key),
       admins: deps.admins,
       registrations: ctx.registrations,
+      settings: ctx.settings,
+      ids: new RedisIdMap(deps.redis, deps.keys.adapterKey(deps.key)),
       deliver: (event, options) => ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId),
       notifyAdmins: async (text) => {
         for (const admin of deps.admins)

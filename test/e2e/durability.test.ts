@@ -12,7 +12,7 @@ import { startProsody } from "../bed/prosody.js";
 import { startRedis } from "../bed/redis.js";
 import type { RedisPeer, XmppPeer } from "../bed/index.js";
 import { TEST_SECRET, slotDomain } from "../slots.js";
-import { TestUser, xml } from "../support/client.js";
+import { errorOf, TestUser, xml } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { InboxUnavailableError, DELIVERY_GROUP } from "../../src/delivery/inbox.js";
 import { Keys } from "../../src/store/keys.js";
@@ -181,9 +181,13 @@ describe("durable delivery and restarts", () => {
     } as const;
     await expect(service.adapterContext().deliver(event)).rejects.toBeInstanceOf(InboxUnavailableError);
 
-    // The XMPP side still answers.
+    // The XMPP side still answers, and says plainly why a message cannot go out now.
     const pong = await frank.iq("get", domain, xml("ping", { xmlns: "urn:xmpp:ping" }));
     expect(pong.attrs.type).toBe("result");
+    await frank.send(chat(`bot@${domain}`, "during-outage", "hello?"));
+    const refused = await frank.waitFor((el) => el.attrs.id === "during-outage");
+    expect(errorOf(refused)).toMatchObject({ condition: "internal-server-error", type: "wait" });
+    expect(errorOf(refused).text).toContain("Try again");
 
     await redis.start();
     await expect
