@@ -52,6 +52,8 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
   private connecting = false;
   /** Reconnects so far (for metrics and tests). */
   reconnects = 0;
+  /** The delay before the pending reconnect attempt (for status pages and tests). */
+  retryDelayMs: number | undefined;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -185,6 +187,7 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
       this.log.info({ retryMs: delay, reason: condition, attempt: this.attempt + 1 }, "reconnecting");
     }
     this.attempt++;
+    this.retryDelayMs = delay;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.lastCondition = undefined;

@@ -1,0 +1,78 @@
+/**
+ * The component connection's reconnect policy against a real server: a wrong secret is not retried fast
+ * and is explained in the log; a second instance for a domain Prosody already serves waits as a hot standby
+ * and takes over when the first goes away.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/log.js";
+import { ComponentLink } from "../../src/xmpp/link.js";
+import { TEST_SECRET, slotDomain } from "../slots.js";
+import { sharedBed, takeSlot } from "../support/gateway.js";
+
+function capturedLogger() {
+  const lines: string[] = [];
+  const log = createLogger({
+    level: "debug",
+    destination: { write: (line: string) => void lines.push(line) },
+  });
+  return { log, text: () => lines.join("") };
+}
+
+describe("component link on Prosody", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let domain: string;
+  const links: ComponentLink[] = [];
+
+  function link(secret: string, log: ReturnType<typeof capturedLogger>["log"]): ComponentLink {
+    const l = new ComponentLink({
+      service: `xmpp://127.0.0.1:${peer.componentPort}`,
+      domain,
+      secret,
+      serverDomain: peer.host,
+      log,
+      keepaliveMs: 60_000,
+      reconnectMaxMs: 30_000,
+      conflictRetryMs: 500,
+    });
+    links.push(l);
+    return l;
+  }
+
+  beforeAll(async () => {
+    domain = slotDomain(await takeSlot(bed), "echo");
+  });
+  afterAll(async () => {
+    await Promise.all(links.map((l) => l.stop()));
+  });
+
+  it("says the secret is wrong and does not hammer the server", async () => {
+    const { log, text } = capturedLogger();
+    const bad = link("not-the-secret", log);
+    bad.start();
+    await expect.poll(() => text().includes("rejected the secret"), { timeout: 10_000 }).toBe(true);
+    expect(bad.isOnline).toBe(false);
+    expect(bad.retryDelayMs).toBe(30_000);
+    expect(text()).toContain("not-authorized");
+    expect(text()).not.toContain("not-the-secret");
+    await bad.stop();
+  });
+
+  it("waits as a hot standby while another instance holds the domain, then takes over", async () => {
+    const first = link(TEST_SECRET, capturedLogger().log);
+    first.start();
+    await first.waitOnline(AbortSignal.timeout(10_000));
+
+    const standbyLog = capturedLogger();
+    const second = link(TEST_SECRET, standbyLog.log);
+    second.start();
+    await expect.poll(() => standbyLog.text().includes("hot standby"), { timeout: 10_000 }).toBe(true);
+    expect(second.isOnline).toBe(false);
+    expect(second.retryDelayMs).toBe(500);
+
+    await first.stop();
+    await second.waitOnline(AbortSignal.timeout(10_000));
+    expect(second.isOnline).toBe(true);
+    await second.ping();
+  });
+});
