@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { client, xml, type Element } from "@xmpp/client";
-import { startBed, type Bed } from "../test/bed/index.js";
+import { freePort, startBed, type Bed } from "../test/bed/index.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIR = path.join(ROOT, ".quickstart");
@@ -22,6 +22,7 @@ const DEMO_USERS = [
 
 interface Config {
   xmpp: { service: string; serverDomains: string[] };
+  http?: { port?: number };
   redis: { url: string };
   admins?: string[];
   adapters: Record<string, { enabled?: boolean; domain: string; secretEnv: string }>;
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
     await xmpp.registerUsers(DEMO_USERS);
     config.xmpp.service = `xmpp://127.0.0.1:${xmpp.componentPort}`;
     config.redis.url = bed.redis!.url;
+    config.http = { ...config.http, port: await freePort() };
     const file = path.join(bed.dir, "gateway.config.json");
     await writeFile(file, JSON.stringify(config, null, 2));
 
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
     }
     printHowTo(
       bed,
+      config,
       host,
       adapters.map(([, a]) => a.domain),
       file,
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
   }
 }
 
-function printHowTo(bed: Bed, host: string, domains: string[], file: string): void {
+function printHowTo(bed: Bed, config: Config, host: string, domains: string[], file: string): void {
   const xmpp = bed.prosody!;
   console.log(`
 ==============================================================================
@@ -106,6 +109,7 @@ function printHowTo(bed: Bed, host: string, domains: string[], file: string): vo
  Services    : ${domains.join(", ")}
  IRC server  : 127.0.0.1 port ${bed.irc?.port ?? "-"}
  Redis       : ${bed.redis?.url ?? "-"}
+ HTTP        : http://127.0.0.1:${config.http?.port ?? "-"}/readyz
  Config used : ${file}
 
  Try it: log in as alice, browse the services of ${host}, register with ${domains[0] ?? ""},

@@ -7,6 +7,7 @@
  *
  * Nothing in src/ imports an adapter; src/compose.ts wires the factories (see adapters/registry.ts).
  */
+import type { RouteOptions } from "fastify";
 import type { Redis } from "ioredis";
 import type { z } from "zod";
 import type { Logger } from "./log.js";
@@ -117,6 +118,16 @@ export interface IdMap {
   delete(kind: string, id: string): Promise<void>;
 }
 
+/** The gateway's HTTP server, for an adapter's webhooks. */
+export interface HttpContext {
+  /** Base URL the outside world reaches the server at (config http.publicUrl), without a trailing slash. */
+  readonly publicUrl: string;
+  /** Full public URL of one of this adapter's routes, e.g. publicUrlFor("/twilio/sms"). */
+  publicUrlFor(path: string): string;
+  /** Adds a route under /<adapter key>/…; call from start(). */
+  route(options: RouteOptions): void;
+}
+
 /** Key builder for the adapter's own Redis keys (prefixed with the gateway prefix and adapter key). */
 export type KeyBuilder = (...parts: string[]) => string;
 
@@ -131,6 +142,8 @@ export interface AdapterContext {
   /** Per-user settings; deleted with the user's registration. */
   readonly settings: SettingsStore;
   readonly ids: IdMap;
+  /** Present when the HTTP server is enabled (config http.enabled). */
+  readonly http: HttpContext | undefined;
   /**
    * Durably queues an event for an XMPP user; resolves once it is persisted. Throws when the store is
    * unavailable: answer the network "try later" (HTTP 503, SMTP 451). With `dedupeId` (the network's own id:

@@ -12,6 +12,7 @@ import { OutboundLedger } from "./store/idempotency.js";
 import { Keys } from "./store/keys.js";
 import { ComponentLink } from "./xmpp/link.js";
 import { Service } from "./core/service.js";
+import { HttpServer, type Readiness } from "./http/server.js";
 import { packageVersion } from "./version.js";
 
 /** ioredis: fail a command fast while Redis is down, so webhooks and SMTP can answer "try later". */
@@ -21,6 +22,7 @@ export class Gateway {
   readonly redis: Redis;
   readonly services = new Map<string, Service>();
   readonly inbox: Inbox;
+  readonly http: HttpServer | undefined;
   private started = false;
 
   constructor(
@@ -40,6 +42,21 @@ export class Gateway {
     const ledger = new OutboundLedger(this.redis, keys, Math.round(config.limits.idempotencyHours * 3600));
     const [serverDomain] = config.xmpp.serverDomains;
     const version = packageVersion();
+    const httpConfig = config.http;
+    const http = httpConfig.enabled
+      ? new HttpServer({
+          host: httpConfig.host,
+          port: httpConfig.port,
+          log,
+          readiness: () => this.readiness(),
+        })
+      : undefined;
+    this.http = http;
+    const publicUrl = () =>
+      (httpConfig.publicUrl ?? `http://${httpConfig.host}:${http?.port ?? httpConfig.port}`).replace(
+        /\/+$/,
+        "",
+      );
 
     for (const [key, adapterConfig] of Object.entries(config.adapters)) {
       if (!adapterConfig?.enabled) continue;
@@ -71,6 +88,7 @@ export class Gateway {
         maxBodyChars: config.limits.maxBodyChars,
         version,
         instanceId: config.instanceId ?? hostname(),
+        http: http ? { server: http, publicUrl } : undefined,
       });
       this.services.set(key, service);
     }
@@ -80,7 +98,23 @@ export class Gateway {
   async start(): Promise<void> {
     await this.connectRedis();
     for (const service of this.services.values()) await service.start();
+    await this.http?.listen();
     this.started = true;
+  }
+
+  /** What /readyz reports: every component stream online and Redis answering. */
+  async readiness(): Promise<Readiness> {
+    const checks: Record<string, string> = {};
+    for (const [key, service] of this.services)
+      checks[`xmpp:${key}`] = service.ctx.link.isOnline ? "online" : "component stream down";
+    try {
+      await this.redis.ping();
+      checks.redis = "ok";
+    } catch (err) {
+      checks.redis = `unreachable: ${(err as Error).message}`;
+    }
+    const ready = Object.values(checks).every((v) => v === "ok" || v === "online");
+    return { ready, checks };
   }
 
   private async connectRedis(): Promise<void> {
@@ -99,6 +133,8 @@ export class Gateway {
 
   /** Graceful stop: unavailable presence to users, adapters stopped, streams closed, Redis closed. */
   async stop(): Promise<void> {
+    // Stop taking webhooks first, then drain and close the component streams.
+    await this.http?.close().catch((err: unknown) => this.log.warn({ err }, "error while closing HTTP"));
     if (this.started)
       await Promise.all(
         [...this.services.values()].map((s) =>

@@ -69,6 +69,24 @@ export const coreSchema = z
       })
       .strict()
       .default({ url: "redis://127.0.0.1:6379", keyPrefix: "xgw:" }),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default("127.0.0.1").describe("address the HTTP server binds"),
+        port: z.number().int().min(0).max(65535).default(8080).describe("0 picks a free port"),
+        publicUrl: z
+          .string()
+          .regex(/^https?:\/\/[^/]+(\/.*)?$/, {
+            message: "expected an http(s) URL such as https://gw.example.org",
+          })
+          .optional()
+          .describe(
+            "the URL the outside world (Twilio) reaches this server at, e.g. behind a reverse proxy; " +
+              "webhook signatures are checked against it (default: http://host:port)",
+          ),
+      })
+      .strict()
+      .default({ enabled: true, host: "127.0.0.1", port: 8080 }),
     admins: z.array(bareJid).default([]),
     instanceId: z
       .string()

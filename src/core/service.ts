@@ -4,7 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { Adapter, AdapterContext } from "../adapter.js";
+import type { Adapter, AdapterContext, HttpContext } from "../adapter.js";
+import type { HttpServer } from "../http/server.js";
 import type { Logger } from "../log.js";
 import { Deliverer } from "../delivery/deliverer.js";
 import type { Inbox } from "../delivery/inbox.js";
@@ -39,6 +40,7 @@ export interface ServiceDeps {
   maxBodyChars: number;
   version: string;
   instanceId: string;
+  http: { server: HttpServer; publicUrl: () => string } | undefined;
 }
 
 export class Service {
@@ -92,9 +94,22 @@ export class Service {
     });
   }
 
+  private httpContext(): HttpContext | undefined {
+    const { http, key } = this.deps;
+    if (!http) return undefined;
+    return {
+      get publicUrl() {
+        return http.publicUrl();
+      },
+      publicUrlFor: (path) => `${http.publicUrl()}/${key}${path.startsWith("/") ? "" : "/"}${path}`,
+      route: (options) => http.server.route(key, options),
+    };
+  }
+
   adapterContext(): AdapterContext {
     const { ctx, deps } = this;
     return {
+      http: this.httpContext(),
       domain: ctx.domain,
       log: ctx.log,
       redis: deps.redis,

@@ -1,6 +1,5 @@
 import type { Redis } from "ioredis";
 import type { IdMap } from "../adapter.js";
-import type { Keys } from "./keys.js";
 
 /**
  * Short-lived maps between ids of two worlds, each entry with a TTL: a Twilio MessageSid → the stanza that

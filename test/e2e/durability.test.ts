@@ -72,12 +72,22 @@ describe("durable delivery and restarts", () => {
   it("reconnects by itself after the XMPP server restarts", async () => {
     const gw = await gateway();
     const link = gw.gateway.services.get("echo")!.ctx.link;
+    const readyz = () => fetch(`http://127.0.0.1:${gw.gateway.http!.port}/readyz`);
+    expect((await readyz()).status).toBe(200);
     const offline = once(link, "offline");
     await prosody.stop();
     await offline;
+    // /readyz tells the truth while the server is away.
+    const down = await readyz();
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({
+      ready: false,
+      checks: { "xmpp:echo": "component stream down" },
+    });
     await prosody.start();
     await link.waitOnline(AbortSignal.timeout(20_000));
     expect(link.reconnects).toBe(1);
+    expect((await readyz()).status).toBe(200);
 
     const bob = await user("bob");
     await bob.send(chat(`bot@${domain}`, "after-restart", "are you back?"));
@@ -188,6 +198,10 @@ describe("durable delivery and restarts", () => {
     const refused = await frank.waitFor((el) => el.attrs.id === "during-outage");
     expect(errorOf(refused)).toMatchObject({ condition: "internal-server-error", type: "wait" });
     expect(errorOf(refused).text).toContain("Try again");
+
+    const readyz = await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { checks: { redis: string } }).checks.redis).toContain("unreachable");
 
     await redis.start();
     await expect

@@ -61,6 +61,7 @@ export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
       conflictRetrySeconds: 1,
     },
     redis: { url: opts.redisUrl, keyPrefix: opts.keyPrefix },
+    http: { port: 0 },
     admins: opts.admins ?? [],
     instanceId: opts.instanceId ?? `test-${opts.slot}`,
     adapters: {
