@@ -236,7 +236,11 @@ export interface Adapter {
 export interface AdapterFactory<S extends AdapterOptionsSchema = AdapterOptionsSchema> {
   /** The adapter's own config fields, merged with the shared base fields under adapters.<key>. */
   readonly configSchema: S;
-  create(config: AdapterBaseConfig & z.output<S>): Adapter;
+  /**
+   * `secret(name)` returns the value of an environment variable that an `…Env` field of this adapter's
+   * config names (checked at start: a missing one is a config error, exit 2).
+   */
+  create(config: AdapterBaseConfig & z.output<S>, secret: (envName: string) => string): Adapter;
 }
 
 /** Type-checks a factory against its own schema, then erases the schema type for the registry. */

@@ -76,7 +76,11 @@ export class Gateway {
       const service = new Service({
         key,
         domain: adapterConfig.domain,
-        adapter: factory.create(adapterConfig),
+        adapter: factory.create(adapterConfig, (name) => {
+          const value = loaded.adapterSecrets[name];
+          if (value === undefined) throw new Error(`adapters.${key}: no secret was loaded from ${name}`);
+          return value;
+        }),
         link,
         redis: this.redis,
         keys,

@@ -17,7 +17,21 @@ export interface LoadedConfig {
   config: GatewayConfig;
   /** XEP-0114 secret per adapter key, read from the environment. */
   secrets: Record<string, string>;
+  /**
+   * Every other secret an adapter's config names by an `…Env` field (e.g. `twilio.authTokenEnv`), by
+   * environment variable name. Checked at start like the component secrets.
+   */
+  adapterSecrets: Record<string, string>;
   redisPassword: string | undefined;
+}
+
+/** Paths and values of the `…Env` fields (other than secretEnv) in an adapter's config. */
+function envFields(value: unknown, path: string): [string, string][] {
+  if (typeof value !== "object" || value === null) return [];
+  return Object.entries(value).flatMap(([k, v]): [string, string][] => {
+    if (typeof v === "string" && k.endsWith("Env") && k !== "secretEnv") return [[`${path}.${k}`, v]];
+    return envFields(v, `${path}.${k}`);
+  });
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -37,6 +51,7 @@ export function parseConfig(
 
   const problems: string[] = [];
   const secrets: Record<string, string> = {};
+  const adapterSecrets: Record<string, string> = {};
   const domains = new Map<string, string>();
   for (const [key, adapter] of Object.entries(config.adapters)) {
     if (!adapter?.enabled) continue;
@@ -44,6 +59,11 @@ export function parseConfig(
     if (!secret)
       problems.push(`adapters.${key}.secretEnv: environment variable ${adapter.secretEnv} is not set`);
     else secrets[key] = secret;
+    for (const [path, name] of envFields(adapter, `adapters.${key}`)) {
+      const value = env[name];
+      if (!value) problems.push(`${path}: environment variable ${name} is not set`);
+      else adapterSecrets[name] = value;
+    }
     const other = domains.get(adapter.domain);
     if (other)
       problems.push(`adapters.${key}.domain: ${adapter.domain} is already used by adapters.${other}`);
@@ -55,7 +75,7 @@ export function parseConfig(
   if (passwordEnv && !redisPassword)
     problems.push(`redis.passwordEnv: environment variable ${passwordEnv} is not set`);
   if (problems.length) throw new ConfigError(file, problems);
-  return { config, secrets, redisPassword };
+  return { config, secrets, adapterSecrets, redisPassword };
 }
 
 export async function loadConfig(

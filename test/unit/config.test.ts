@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { readFileSync } from "node:fs";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { adapterSchemas } from "../../src/compose.js";
@@ -59,5 +60,25 @@ describe("configuration", () => {
     expect(problems({ xmpp: { serverDomains: ["localhost"] }, adapters: {} })).toEqual([
       "adapters: no adapter is enabled",
     ]);
+  });
+
+  it("requires every secret an adapter names by an …Env field, and hands it over", () => {
+    const schemas = { fake: z.object({ api: z.object({ tokenEnv: z.string() }) }) };
+    const raw = {
+      xmpp: { serverDomains: ["localhost"] },
+      adapters: {
+        fake: { domain: "fake.localhost", secretEnv: "FAKE_SECRET", api: { tokenEnv: "FAKE_TOKEN" } },
+      },
+    };
+    expect(() => parseConfig("t.json", raw, schemas, { FAKE_SECRET: "s" })).toThrow(ConfigError);
+    try {
+      parseConfig("t.json", raw, schemas, { FAKE_SECRET: "s" });
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual([
+        "adapters.fake.api.tokenEnv: environment variable FAKE_TOKEN is not set",
+      ]);
+    }
+    const loaded = parseConfig("t.json", raw, schemas, { FAKE_SECRET: "s", FAKE_TOKEN: "tok" });
+    expect(loaded.adapterSecrets).toEqual({ FAKE_TOKEN: "tok" });
   });
 });
