@@ -127,3 +127,48 @@ describe("checkSegments", () => {
     expect(checkSegments(a(1600), 20).segments).toBe(11);
   });
 });
+
+describe("segmentInfo on generated bodies", () => {
+  /** Deterministic generator (mulberry32), so a failure can be replayed. */
+  function random(seed: number): () => number {
+    let state = seed;
+    return () => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const pieces = ["a", "Z", " ", "é", "€", "[", "\n", "ж", "’", grin, "🇫🇷"];
+
+  it("matches a splitter that builds the parts, and never splits a character", () => {
+    const next = random(20260601);
+    for (let run = 0; run < 500; run += 1) {
+      const body = Array.from(
+        { length: Math.floor(next() * 400) },
+        () => pieces[Math.floor(next() * pieces.length)],
+      ).join("");
+      const result = segmentInfo(body);
+      const gsm = !/[ж’😀🇫]/u.test(body);
+      const cost = (char: string) => (gsm ? ("€[".includes(char) ? 2 : 1) : char.length);
+      const single = gsm ? 160 : 70;
+      const perPart = gsm ? 153 : 67;
+      const units = [...body].reduce((sum, char) => sum + cost(char), 0);
+      const parts: string[][] = [[]];
+      let used = 0;
+      for (const char of body) {
+        if (units > single && used + cost(char) > perPart) {
+          parts.push([]);
+          used = 0;
+        }
+        parts[parts.length - 1]?.push(char);
+        used += cost(char);
+      }
+      expect(parts.map((part) => part.join("")).join("")).toBe(body);
+      expect(result.encoding).toBe(gsm ? "GSM-7" : "UCS-2");
+      expect(result.units).toBe(units);
+      expect(result.segments).toBe(body === "" ? 0 : parts.length);
+      expect(result.segments).toBeGreaterThanOrEqual(Math.ceil(units / result.perSegment));
+    }
+  });
+});
