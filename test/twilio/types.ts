@@ -1,0 +1,62 @@
+/** What a test sees of the Twilio fake (test/twilio/server.ts): its options, records and methods. */
+import type { CallbackRecord, ScriptOptions, ScriptStep } from "./status-script.js";
+import type { WebhookAnswer, WebhookRequest } from "./webhooks.js";
+
+export interface TwilioFakeOptions {
+  accountSid: string;
+  authToken: string;
+  /** Numbers the account owns (E.164): the only accepted `From` values and inbound `To` values. */
+  numbers: string[];
+  host?: "127.0.0.1";
+  /** 0 (the default) picks a free port; the sandbox may ask for a fixed one. */
+  port?: number;
+}
+
+/** One create the fake accepted, as requested. */
+export interface SentMessage {
+  sid: string;
+  to: string;
+  from: string | null;
+  messagingServiceSid: string | null;
+  body: string;
+  mediaUrls: string[];
+  statusCallback: string | null;
+  /** The whole form as posted; a repeated name (MediaUrl) gives an array. */
+  form: Record<string, string | string[]>;
+}
+
+export interface InboundOptions {
+  from: string;
+  to: string;
+  body?: string;
+  media?: { url: string; contentType: string }[];
+  webhookUrl: string;
+  messageSid?: string;
+  /** Sign with the wrong key, as a forger would. */
+  forge?: boolean;
+}
+
+export interface InboundResult extends WebhookAnswer {
+  /** The request as sent; pass it to `replay` to send the very same bytes again. */
+  request: WebhookRequest;
+}
+
+export interface TwilioFake {
+  /** Base URL, e.g. http://127.0.0.1:PORT */
+  readonly url: string;
+  /** API requests received (media downloads not counted), faulted or not. */
+  readonly requests: number;
+  script(to: string, steps: ScriptStep[], opts?: ScriptOptions): void;
+  fail(next: { status: 429 | 500 | 503; code?: number; times: number }): void;
+  hang(times: number): void;
+  reset(): void;
+  sendInbound(opts: InboundOptions): Promise<InboundResult>;
+  replay(request: WebhookRequest): Promise<WebhookAnswer>;
+  media(contentType: string, bytes: Uint8Array | string): string;
+  sent(): SentMessage[];
+  callbacks(): CallbackRecord[];
+  onSent(listener: (message: SentMessage) => void): void;
+  /** Resolves once every status callback started so far has been answered (or given up on). */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
