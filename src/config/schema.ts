@@ -6,25 +6,25 @@ import { z } from "zod";
  * in by buildConfigSchema(). Types come from z.infer, never written twice.
  */
 
-const hostname = z
+export const hostnameSchema = z
   .string()
   .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
     message: "expected a lowercase domain name such as sms.example.org",
   });
 
-const bareJid = z
+export const bareJidSchema = z
   .string()
   .regex(/^[^@/\s]+@[^@/\s]+$/, { message: "expected a bare JID such as admin@example.org" });
 
-const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, {
+export const envNameSchema = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, {
   message: "expected an environment variable name such as GATEWAY_SMS_SECRET",
 });
 
 /** Fields every adapter has: its component domain, the environment variable holding its secret, access. */
 export const adapterBaseSchema = z.object({
   enabled: z.boolean().default(true),
-  domain: hostname,
-  secretEnv: envName.describe("environment variable holding this component's XEP-0114 secret"),
+  domain: hostnameSchema,
+  secretEnv: envNameSchema.describe("environment variable holding this component's XEP-0114 secret"),
   access: z
     .object({
       allow: z
@@ -46,7 +46,7 @@ export const coreSchema = z
             message: "expected xmpp://HOST:PORT (the server's component port)",
           })
           .default("xmpp://127.0.0.1:5347"),
-        serverDomains: z.array(hostname).min(1).describe("the XMPP server's own domains (default access)"),
+        serverDomains: z.array(hostnameSchema).min(1).describe("the XMPP server's own domains (default access)"),
         keepaliveSeconds: z.number().int().min(5).max(3600).default(60),
         reconnectMaxSeconds: z.number().int().min(1).max(600).default(30),
         conflictRetrySeconds: z
@@ -64,7 +64,7 @@ export const coreSchema = z
           .string()
           .regex(/^rediss?:\/\//, { message: "expected redis://HOST:PORT[/DB]" })
           .default("redis://127.0.0.1:6379"),
-        passwordEnv: envName.optional(),
+        passwordEnv: envNameSchema.optional(),
         keyPrefix: z.string().min(1).max(64).default("xgw:"),
       })
       .strict()
@@ -87,7 +87,7 @@ export const coreSchema = z
       })
       .strict()
       .default({ enabled: true, host: "127.0.0.1", port: 8080 }),
-    admins: z.array(bareJid).default([]),
+    admins: z.array(bareJidSchema).default([]),
     instanceId: z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/, { message: "expected letters, digits, '.', '_' or '-' (at most 64)" })

@@ -1,0 +1,183 @@
+/**
+ * The SMS adapter: phone numbers as XMPP contacts (`+12025550123@sms.example.org`), through Twilio's
+ * Messages API or a compatible one. Users register to choose how they send: their own (dedicated) number,
+ * assigned by an administrator, or the shared pool.
+ */
+import type { CountryCode } from "libphonenumber-js";
+import type {
+  Adapter,
+  AdapterContext,
+  AdhocCommand,
+  Form,
+  FormValues,
+  OutboundMessage,
+  SendOutcome,
+} from "../../src/adapter.js";
+import { defineAdapter } from "../../src/adapter.js";
+import type { AdapterBaseConfig } from "../../src/config/schema.js";
+import { GatewayError } from "../../src/xmpp/errors.js";
+import { single } from "../../src/xmpp/forms.js";
+import { adminCommands } from "./commands.js";
+import { EXAMPLE_E164, countryOf, createSmsCodec } from "./codec.js";
+import { smsConfigSchema, type SmsConfig } from "./config.js";
+import { RateLimiter } from "./limits.js";
+import { NumberDirectory } from "./numbers.js";
+import { checkSegments } from "./segments.js";
+import { TwilioSender } from "./twilio-client.js";
+import { RECORD_TTL_SECONDS, STATUS_PATH, mountWebhooks } from "./webhooks.js";
+
+class SmsAdapter implements Adapter {
+  readonly gatewayType = "sms";
+  readonly name = "SMS";
+  readonly requiresRegistration = true;
+  readonly codec;
+  readonly prompt;
+  readonly commands: AdhocCommand[];
+  private readonly allowed: ReadonlySet<string>;
+  private readonly sender: TwilioSender;
+  private state: { ctx: AdapterContext; numbers: NumberDirectory; limiter: RateLimiter } | undefined;
+
+  constructor(
+    private readonly config: AdapterBaseConfig & SmsConfig,
+    private readonly authToken: string,
+  ) {
+    this.codec = createSmsCodec({ defaultCountry: config.defaultCountry as CountryCode });
+    this.prompt = {
+      desc: `Enter the phone number to text, with + and the country code, or as dialled in ${config.defaultCountry}.`,
+      prompt: "Phone number",
+      example: EXAMPLE_E164,
+    };
+    this.allowed = new Set(config.allowedCountries ?? [config.defaultCountry]);
+    this.sender = new TwilioSender({
+      accountSid: config.twilio.accountSid,
+      authToken,
+      apiBaseUrl: config.twilio.apiBaseUrl,
+      timeoutMs: config.twilio.timeoutSeconds * 1000,
+    });
+    this.commands = adminCommands(() => this.started().numbers, config.numbers.pool);
+  }
+
+  private started() {
+    if (!this.state) throw new Error("SMS adapter not started");
+    return this.state;
+  }
+
+  readonly registration = {
+    form: async (user: string, existing: Record<string, string> | null): Promise<Form> => {
+      const own = await this.started().numbers.dedicatedOf(user);
+      const options = [
+        ...(own ? [{ label: `My own number (${own})`, value: "dedicated" }] : []),
+        ...(this.config.numbers.pool.length ? [{ label: "A shared number", value: "pool" }] : []),
+      ];
+      return {
+        title: "SMS registration",
+        instructions: own
+          ? `Your own number is ${own}. Texts to it reach you here.`
+          : "Texts go out from a shared number; replies to it reach you here. An administrator can give you your own number.",
+        fields: [
+          {
+            var: "mode",
+            type: "list-single",
+            label: "Send from",
+            required: true,
+            options,
+            value: existing?.mode ?? options[0]?.value ?? "pool",
+          },
+        ],
+      };
+    },
+    validate: async (user: string, values: FormValues): Promise<Record<string, string>> => {
+      const mode = single(values, "mode");
+      if (mode === "dedicated" && !(await this.started().numbers.dedicatedOf(user)))
+        throw new GatewayError(
+          "not-acceptable",
+          "No number is assigned to you; ask an administrator for one.",
+        );
+      if (mode === "pool" && this.config.numbers.pool.length === 0)
+        throw new GatewayError("not-acceptable", "This gateway has no shared numbers; ask an administrator.");
+      return { mode };
+    },
+    remove: (user: string) => this.started().numbers.forget(user),
+  };
+
+  async start(ctx: AdapterContext): Promise<void> {
+    const numbers = new NumberDirectory(ctx.redis, ctx.key, this.config.numbers.pool);
+    await numbers.seed(this.config.numbers.dedicated);
+    this.state = { ctx, numbers, limiter: new RateLimiter(ctx.redis, ctx.key, this.config.limits) };
+    if (!ctx.http) {
+      ctx.log.warn("the HTTP server is off: inbound SMS and delivery receipts cannot arrive");
+      return;
+    }
+    mountWebhooks({
+      ctx,
+      http: ctx.http,
+      codec: this.codec,
+      numbers,
+      accountSid: this.config.twilio.accountSid,
+      authToken: this.authToken,
+    });
+  }
+
+  async send(message: OutboundMessage): Promise<SendOutcome> {
+    const { ctx, numbers, limiter } = this.started();
+    const country = countryOf(message.to);
+    if (!country || !this.allowed.has(country))
+      throw new GatewayError(
+        "policy-violation",
+        `Texting numbers in ${country ?? "that region"} is not allowed on this gateway ` +
+          `(allowed: ${[...this.allowed].join(", ")}).`,
+      );
+    const mediaUrls = message.attachments.map((a) => a.url);
+    for (const url of mediaUrls)
+      if (!/^https?:\/\//.test(url))
+        throw new GatewayError(
+          "not-acceptable",
+          "Attachments must be http(s) links (e.g. from HTTP upload).",
+        );
+    // Conversations sends an upload as body = URL plus the same URL as jabber:x:oob: send it as MMS only.
+    const body = mediaUrls.includes(message.body.trim()) ? "" : message.body;
+    const segments = body ? checkSegments(body, this.config.limits.maxSegments).segments : 1;
+
+    const mode = message.registration?.mode ?? "pool";
+    const from =
+      mode === "dedicated"
+        ? await numbers.dedicatedOf(message.user)
+        : await numbers.poolNumberFor(message.user, message.to);
+    if (!from)
+      throw new GatewayError(
+        "not-acceptable",
+        "Your number was unassigned; register again to use a shared one.",
+      );
+    await limiter.take(message.user, segments);
+
+    const sent = await this.sender.send({
+      from,
+      to: message.to,
+      body,
+      mediaUrls,
+      statusCallback: ctx.http?.publicUrlFor(STATUS_PATH),
+    });
+    await ctx.ids.put(
+      "sid",
+      sent.sid,
+      {
+        from: message.from,
+        id: message.id,
+        contact: message.toJid,
+        receipt: message.receiptRequested ? "1" : "0",
+        status: sent.status,
+      },
+      RECORD_TTL_SECONDS,
+    );
+    ctx.log.info(
+      { jid: message.user, stanzaId: message.id, sid: sent.sid, segments },
+      "SMS handed to the provider",
+    );
+    return { status: "accepted" };
+  }
+}
+
+export const smsAdapter = defineAdapter({
+  configSchema: smsConfigSchema,
+  create: (config, secret) => new SmsAdapter(config, secret(config.twilio.authTokenEnv)),
+});

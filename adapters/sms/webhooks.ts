@@ -1,0 +1,188 @@
+/**
+ * Twilio's requests to the gateway: inbound SMS/MMS, status callbacks, and the media proxy that serves
+ * inbound MMS without leaking the carrier's URL or the account's credentials.
+ *
+ * Every webhook's X-Twilio-Signature is checked against the configured public URL (behind a proxy the
+ * request's own URL is not what Twilio signed): invalid → 403, nothing stored. Inbound messages are
+ * persisted through deliver() before the 200, deduplicated by MessageSid; when Redis is down Twilio gets a
+ * 503 and retries.
+ */
+import { randomBytes } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import twilio from "twilio";
+import type { AdapterContext, Attachment, HttpContext, IdCodec } from "../../src/adapter.js";
+import type { NumberDirectory } from "./numbers.js";
+import { describeTwilioError, isTerminal, statusRank } from "./twilio-errors.js";
+
+/** How long the media proxy serves an inbound MMS attachment. */
+export const MEDIA_TTL_SECONDS = 30 * 24 * 3600;
+/** Largest attachment the media proxy relays (Twilio's MMS limit is 5 MB). */
+export const MAX_MEDIA_BYTES = 5 * 1024 * 1024;
+/** Most attachments taken from one inbound MMS (Twilio sends at most 10). */
+export const MAX_INBOUND_MEDIA = 10;
+/** How long a status callback waits for the record of its message (the callback can beat create()'s answer). */
+export const RECORD_WAIT_MS = 3_000;
+/** How long the record of an outbound message is kept for its status callbacks. */
+export const RECORD_TTL_SECONDS = 7 * 24 * 3600;
+
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
+const SID = /^[A-Z]{2}[0-9a-fA-F]{32}$/;
+
+type Form = Record<string, string | string[] | undefined>;
+
+function field(form: Form, name: string): string {
+  const v = form[name];
+  return (Array.isArray(v) ? v[0] : v) ?? "";
+}
+
+export interface WebhookDeps {
+  ctx: AdapterContext;
+  http: HttpContext;
+  codec: IdCodec;
+  numbers: NumberDirectory;
+  accountSid: string;
+  authToken: string;
+}
+
+export const INBOUND_PATH = "/twilio/sms";
+export const STATUS_PATH = "/twilio/status";
+
+export function mountWebhooks(deps: WebhookDeps): void {
+  const { http, ctx } = deps;
+  const signed = (path: string, handler: (form: Form, reply: FastifyReply) => Promise<unknown>) =>
+    http.route({
+      method: "POST",
+      url: path,
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const form = (request.body ?? {}) as Form;
+        const signature = request.headers["x-twilio-signature"];
+        const url = http.publicUrlFor(path);
+        if (typeof signature !== "string" || !twilio.validateRequest(deps.authToken, signature, url, form)) {
+          ctx.log.warn({ path }, "webhook with an invalid signature refused");
+          return reply.code(403).type("text/plain").send("invalid X-Twilio-Signature");
+        }
+        try {
+          return await handler(form, reply);
+        } catch (err) {
+          ctx.log.warn({ err: (err as Error).message, path }, "webhook not stored; Twilio will retry");
+          return reply.code(503).type("text/plain").send("temporarily unavailable; retry later");
+        }
+      },
+    });
+
+  signed(INBOUND_PATH, async (form, reply) => {
+    const sid = field(form, "MessageSid");
+    const from = field(form, "From");
+    const to = field(form, "To");
+    if (!SID.test(sid) || !from || !to)
+      return reply.code(400).type("text/plain").send("missing MessageSid, From or To");
+    const body = field(form, "Body");
+    const attachments = await proxyMedia(deps, form);
+    const user = await deps.numbers.recipientOf(to, from);
+    let contact: string | undefined;
+    try {
+      contact = `${deps.codec.encode(deps.codec.decode(from))}@${ctx.domain}`;
+    } catch {
+      contact = undefined; // a short code or an alphanumeric sender: no contact JID to answer to
+    }
+    if (!user || !contact) {
+      await ctx.notifyAdmins(
+        `An SMS from ${from} to ${to} could not be routed to a user (${user ? "sender is not a phone number" : "no user has this number or this conversation"}): ${body}`,
+      );
+      return reply.type("text/xml").send(EMPTY_TWIML);
+    }
+    await ctx.deliver(
+      {
+        kind: "message",
+        to: user,
+        from: contact,
+        id: sid,
+        type: "chat",
+        // Conversations shows an attachment inline when the body is just its URL.
+        body: body || attachments.map((a) => a.url).join("\n"),
+        attachments,
+      },
+      { dedupeId: sid },
+    );
+    ctx.log.info({ jid: user, sid, media: attachments.length }, "inbound SMS stored");
+    return reply.type("text/xml").send(EMPTY_TWIML);
+  });
+
+  signed(STATUS_PATH, async (form, reply) => {
+    const sid = field(form, "MessageSid");
+    const status = field(form, "MessageStatus").toLowerCase();
+    if (!SID.test(sid) || !status)
+      return reply.code(400).type("text/plain").send("missing MessageSid or MessageStatus");
+    let record = await ctx.ids.get("sid", sid);
+    for (let waited = 0; !record && waited < RECORD_WAIT_MS; waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      record = await ctx.ids.get("sid", sid);
+    }
+    if (!record) return reply.code(200).send(""); // not ours, or older than the record's TTL
+    const before = record.status ?? "queued";
+    // Callbacks may come twice or out of order: never move a message backwards, first final report wins.
+    if (statusRank(status) <= statusRank(before) || isTerminal(before)) return reply.code(200).send("");
+    await ctx.ids.put("sid", sid, { ...record, status }, RECORD_TTL_SECONDS);
+    const { from = "", id = "", contact = ctx.domain, receipt } = record;
+    if ((status === "delivered" || status === "read") && receipt === "1")
+      await ctx.deliver(
+        { kind: "receipt", to: from, from: contact, id: `receipt-${sid}`, receiptFor: id },
+        { dedupeId: `final-${sid}` },
+      );
+    if (status === "failed" || status === "undelivered" || status === "canceled") {
+      const code = Number(field(form, "ErrorCode")) || undefined;
+      const { condition, text } = describeTwilioError(code, field(form, "ErrorMessage") || undefined);
+      await ctx.deliver(
+        { kind: "error", to: from, from: contact, id, condition, text },
+        { dedupeId: `final-${sid}` },
+      );
+    }
+    ctx.log.info({ sid, status, from: before }, "SMS status");
+    return reply.code(200).send("");
+  });
+
+  http.route({
+    method: "GET",
+    url: "/media/:token",
+    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+      const { token = "" } = request.params as { token?: string };
+      const entry = /^[\w-]{16,64}$/.test(token) ? await ctx.ids.get("media", token) : null;
+      if (!entry?.url)
+        return reply.code(404).type("text/plain").send("no such attachment (or it has expired)");
+      const auth = Buffer.from(`${deps.accountSid}:${deps.authToken}`).toString("base64");
+      const upstream = await fetch(entry.url, {
+        headers: { authorization: `Basic ${auth}` },
+        redirect: "follow",
+      });
+      const size = Number(upstream.headers.get("content-length") ?? "0");
+      if (!upstream.ok || size > MAX_MEDIA_BYTES)
+        return reply
+          .code(502)
+          .type("text/plain")
+          .send("the attachment could not be fetched from the carrier");
+      const bytes = Buffer.from(await upstream.arrayBuffer());
+      if (bytes.length > MAX_MEDIA_BYTES)
+        return reply.code(502).type("text/plain").send("attachment too large");
+      return reply.type(entry.type || "application/octet-stream").send(bytes);
+    },
+  });
+}
+
+/** Stores each MediaUrlN behind an unguessable gateway URL. Only http(s) URLs from a signed request. */
+async function proxyMedia(deps: WebhookDeps, form: Form): Promise<Attachment[]> {
+  const count = Math.min(Number(field(form, "NumMedia")) || 0, MAX_INBOUND_MEDIA);
+  const out: Attachment[] = [];
+  for (let i = 0; i < count; i++) {
+    const url = field(form, `MediaUrl${i}`);
+    if (!/^https?:\/\//.test(url)) continue;
+    const token = randomBytes(24).toString("base64url");
+    await deps.ctx.ids.put(
+      "media",
+      token,
+      { url, type: field(form, `MediaContentType${i}`) },
+      MEDIA_TTL_SECONDS,
+    );
+    out.push({ url: deps.http.publicUrlFor(`/media/${token}`) });
+  }
+  return out;
+}
