@@ -3,7 +3,9 @@
  */
 import type { AdapterFactory } from "../src/adapter.js";
 import { echoAdapter } from "./echo/index.js";
+import { smsAdapter } from "./sms/index.js";
 
 export const adapterFactories: Readonly<Record<string, AdapterFactory>> = {
   echo: echoAdapter,
+  sms: smsAdapter,
 };

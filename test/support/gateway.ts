@@ -8,7 +8,7 @@ import { pino } from "pino";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { attach, type Bed, type XmppPeer } from "../bed/index.js";
-import { SLOTS, TEST_SECRET, slotDomain } from "../slots.js";
+import { SLOTS, SLOT_ADAPTERS, TEST_SECRET, slotDomain } from "../slots.js";
 import { parseConfig } from "../../src/config/load.js";
 import { adapterSchemas, createGateway } from "../../src/compose.js";
 import { createLogger } from "../../src/log.js";
@@ -38,6 +38,10 @@ export interface TestGatewayOptions {
   admins?: string[];
   /** Extra fields for the echo adapter's config (access, requireRegistration…). */
   echo?: Record<string, unknown>;
+  /** Adapters other than echo, by config key, with their own fields (domain and secret are filled in). */
+  adapters?: Record<string, Record<string, unknown>>;
+  /** Extra environment for the config (adapters' …Env secrets). */
+  env?: Record<string, string>;
   keyPrefix?: string;
   instanceId?: string;
   /** Wait until every component stream is online (default true). */
@@ -51,6 +55,13 @@ export interface TestGateway {
   keyPrefix: string;
   stop(): Promise<void>;
 }
+
+/** Which slot domain each adapter key gets. */
+const SLOT_DOMAIN_OF: Record<string, (typeof SLOT_ADAPTERS)[number]> = {
+  sms: "sms",
+  email: "mail",
+  irc: "irc",
+};
 
 export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
   return {
@@ -66,6 +77,16 @@ export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
     instanceId: opts.instanceId ?? `test-${opts.slot}`,
     adapters: {
       echo: { domain: slotDomain(opts.slot, "echo"), secretEnv: "TEST_ECHO_SECRET", ...opts.echo },
+      ...Object.fromEntries(
+        Object.entries(opts.adapters ?? {}).map(([key, fields]) => [
+          key,
+          {
+            domain: slotDomain(opts.slot, SLOT_DOMAIN_OF[key] ?? "echo"),
+            secretEnv: "TEST_ECHO_SECRET",
+            ...fields,
+          },
+        ]),
+      ),
     },
   };
 }
@@ -74,6 +95,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   const keyPrefix = opts.keyPrefix ?? `t${opts.slot}-${randomUUID().slice(0, 8)}:`;
   const loaded = parseConfig("test", testConfig({ ...opts, keyPrefix }), adapterSchemas, {
     TEST_ECHO_SECRET: TEST_SECRET,
+    ...opts.env,
   });
   const dest = path.join(opts.logDir ?? inject("bed").dir, `gateway-${opts.slot}.log`);
   const log = createLogger({ level: "debug", destination: pino.destination({ dest, sync: true }) });

@@ -1,0 +1,183 @@
+/**
+ * SMS through the Twilio-compatible test server, as users see it: text a number from XMPP, get the reply in
+ * the same chat, receipts and failures, pooled numbers, limits, forged webhooks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
+import { slotDomain } from "../slots.js";
+import { errorOf, TestUser, xml } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+
+const ACCOUNT = "AC" + "1".repeat(32);
+const TOKEN = "test-auth-token";
+const OWN = "+12025550101"; // alice's dedicated number
+const POOL = ["+12025550201", "+12025550202"];
+const RECEIPTS = "urn:xmpp:receipts";
+
+const chat = (to: string, id: string, body: string, receipt = false) =>
+  xml(
+    "message",
+    { to, id, type: "chat" },
+    xml("body", {}, body),
+    receipt ? xml("request", { xmlns: RECEIPTS }) : null,
+  );
+
+const registerForm = (mode: string) =>
+  xml(
+    "query",
+    { xmlns: "jabber:iq:register" },
+    xml(
+      "x",
+      { xmlns: "jabber:x:data", type: "submit" },
+      xml("field", { var: "mode" }, xml("value", {}, mode)),
+    ),
+  );
+
+describe("SMS through a Twilio-compatible API", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let fake: TwilioFake;
+  let gw: TestGateway;
+  let domain: string;
+  let webhook: string;
+  const users: Record<string, TestUser> = {};
+
+  async function user(name: string, mode: string) {
+    const u = await TestUser.login(peer, `${name}-sms-${domain.split(".")[0]}`);
+    users[name] = u;
+    const reg = await u.iq("set", domain, registerForm(mode));
+    expect(reg.attrs.type, u.dump()).toBe("result");
+    return u;
+  }
+
+  beforeAll(async () => {
+    const slot = await takeSlot(bed);
+    domain = slotDomain(slot, "sms");
+    fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN, ...POOL] });
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        sms: {
+          twilio: { accountSid: ACCOUNT, authTokenEnv: "TEST_TWILIO_TOKEN", apiBaseUrl: fake.url },
+          numbers: { dedicated: { [OWN]: `alice-sms-${domain.split(".")[0]}@${peer.host}` }, pool: POOL },
+          allowedCountries: ["US", "CA"],
+          limits: { messagesPerHour: 6 },
+        },
+      },
+      env: { TEST_TWILIO_TOKEN: TOKEN },
+    });
+    webhook = `http://127.0.0.1:${gw.gateway.http!.port}/sms/twilio/sms`;
+    await user("alice", "dedicated");
+  });
+
+  afterAll(async () => {
+    await Promise.all(Object.values(users).map((u) => u.stop()));
+    await gw?.stop();
+    await fake?.stop();
+  });
+
+  it("texts a number from the user's own number and shows a receipt when the carrier confirms", async () => {
+    const alice = users.alice!;
+    await alice.send(chat(`+12025550199@${domain}`, "sms-1", "Your order is ready", true));
+    const receipt = await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "sms-1");
+    expect(receipt.attrs.from).toBe(`+12025550199@${domain}`);
+    const sent = fake.sent().find((m) => m.body === "Your order is ready");
+    expect(sent).toMatchObject({ from: OWN, to: "+12025550199" });
+  });
+
+  it("delivers the customer's reply into the same chat, once, even when Twilio sends it twice", async () => {
+    const alice = users.alice!;
+    const answer = await fake.sendInbound({
+      from: "+12025550199",
+      to: OWN,
+      body: "Thanks, on my way",
+      webhookUrl: webhook,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toContain("<Response>");
+    const reply = await alice.waitFor((el) => el.getChildText("body") === "Thanks, on my way");
+    expect(reply.attrs.from).toBe(`+12025550199@${domain}`);
+    expect((await fake.replay(answer.request)).status).toBe(200);
+    await alice.sync();
+    await gw.gateway.services.get("sms")!.ctx.link.ping();
+    await alice.sync();
+    expect(alice.received.filter((el) => el.getChildText("body") === "Thanks, on my way")).toHaveLength(1);
+  });
+
+  it("refuses a forged webhook with 403 and delivers nothing", async () => {
+    const alice = users.alice!;
+    const forged = await fake.sendInbound({
+      from: "+12025550199",
+      to: OWN,
+      body: "forged!",
+      webhookUrl: webhook,
+      forge: true,
+    });
+    expect(forged.status).toBe(403);
+    await alice.sync();
+    expect(alice.received.some((el) => el.getChildText("body") === "forged!")).toBe(false);
+  });
+
+  it("reports a failed SMS as an error on the original message, with Twilio's code explained", async () => {
+    const alice = users.alice!;
+    fake.script("+12025550188", ["sent", "undelivered"], { errorCode: 21610 });
+    await alice.send(chat(`+12025550188@${domain}`, "sms-stop", "hello?"));
+    const error = await alice.waitFor((el) => el.attrs.id === "sms-stop" && el.attrs.type === "error");
+    expect(errorOf(error).text).toContain("21610");
+  });
+
+  it("gives pool users different numbers for the same contact and routes each reply to its user", async () => {
+    const bob = await user("bob", "pool");
+    const carol = await user("carol", "pool");
+    const contact = "+12025550150";
+    await bob.send(chat(`${contact}@${domain}`, "p-1", "from bob"));
+    await carol.send(chat(`${contact}@${domain}`, "p-2", "from carol"));
+    await expect.poll(() => fake.sent().filter((m) => m.to === contact).length, { timeout: 10_000 }).toBe(2);
+    const bobNumber = fake.sent().find((m) => m.body === "from bob")!.from;
+    const carolNumber = fake.sent().find((m) => m.body === "from carol")!.from;
+    expect(new Set([bobNumber, carolNumber])).toEqual(new Set(POOL));
+
+    await fake.sendInbound({ from: contact, to: carolNumber!, body: "hi carol", webhookUrl: webhook });
+    await fake.sendInbound({ from: contact, to: bobNumber!, body: "hi bob", webhookUrl: webhook });
+    await bob.waitFor((el) => el.getChildText("body") === "hi bob");
+    await carol.waitFor((el) => el.getChildText("body") === "hi carol");
+
+    const dave = await user("dave", "pool");
+    await dave.send(chat(`${contact}@${domain}`, "p-3", "from dave"));
+    const full = await dave.waitFor((el) => el.attrs.id === "p-3");
+    expect(errorOf(full).condition).toBe("resource-constraint");
+  });
+
+  it("refuses bad numbers, other countries and users over their hourly limit, saying why", async () => {
+    const alice = users.alice!;
+    const cases: [string, string, string][] = [
+      [`12345@${domain}`, "bad-number", "jid-malformed"],
+      [`+442079460018@${domain}`, "bad-country", "policy-violation"],
+    ];
+    for (const [to, id, condition] of cases) {
+      await alice.send(chat(to, id, "hi"));
+      const answer = await alice.waitFor((el) => el.attrs.id === id);
+      expect(errorOf(answer).condition, alice.dump()).toBe(condition);
+    }
+    const sentBefore = fake.sent().length;
+    // The limit is 6 per hour; alice has sent 2 so far in this file.
+    for (let i = 0; i < 5; i++) await alice.send(chat(`+12025550177@${domain}`, `lim-${i}`, `n${i}`));
+    const refused = await alice.waitFor(
+      (el) => el.attrs.id?.startsWith("lim-") === true && el.attrs.type === "error",
+    );
+    expect(errorOf(refused)).toMatchObject({ condition: "policy-violation" });
+    expect(errorOf(refused).text).toContain("resets at");
+    await alice.sync();
+    expect(fake.sent().length - sentBefore).toBe(4);
+  });
+
+  it("retries when Twilio answers 500, and still sends only one SMS", async () => {
+    const bob = users.bob!;
+    fake.fail({ status: 500, times: 1 });
+    await bob.send(chat(`+12025550166@${domain}`, "retry-1", "once please", true));
+    await bob.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "retry-1");
+    expect(fake.sent().filter((m) => m.body === "once please")).toHaveLength(1);
+  });
+});
