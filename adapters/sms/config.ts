@@ -21,11 +21,9 @@ export const DEFAULT_LIMITS = {
 export const smsConfigSchema = z.object({
   twilio: z
     .object({
-      accountSid: z
-        .string()
-        .regex(/^AC[0-9a-fA-F]{32}$/, {
-          message: "expected a Twilio Account SID (AC followed by 32 hex digits)",
-        }),
+      accountSid: z.string().regex(/^AC[0-9a-fA-F]{32}$/, {
+        message: "expected a Twilio Account SID (AC followed by 32 hex digits)",
+      }),
       authTokenEnv: envNameSchema
         .default("TWILIO_AUTH_TOKEN")
         .describe("environment variable holding the auth token"),
