@@ -2,15 +2,19 @@
  * The quickstart: a local XMPP server with demo users, Redis, an IRC server and the gateway, wired together
  * from the committed gateway.config.json (only the ports change: the servers run on free loopback ports).
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { client, xml, type Element } from "@xmpp/client";
+import { client, xml, type Client, type Element } from "@xmpp/client";
+import { createWriteStream } from "node:fs";
+import { PassThrough, Readable } from "node:stream";
 import { freePort, startBed, type Bed } from "../test/bed/index.js";
+import { startSandbox } from "../test/twilio/sandbox.js";
+import type { TwilioFake } from "../test/twilio/server.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIR = path.join(ROOT, ".quickstart");
@@ -25,15 +29,30 @@ interface Config {
   http?: { port?: number };
   redis: { url: string };
   admins?: string[];
-  adapters: Record<string, { enabled?: boolean; domain: string; secretEnv: string }>;
+  adapters: Record<string, AdapterEntry>;
 }
+
+interface AdapterEntry {
+  enabled?: boolean;
+  domain: string;
+  secretEnv: string;
+  twilio?: { accountSid: string; authTokenEnv?: string; apiBaseUrl?: string };
+  numbers?: { dedicated?: Record<string, string>; pool?: string[] };
+}
+
+/** The phone the quickstart's SMS sandbox pretends to be. */
+const SANDBOX_PHONE = "+12025550123";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { smoke: { type: "boolean", default: false } } });
   const config = JSON.parse(await readFile(path.join(ROOT, "gateway.config.json"), "utf8")) as Config;
   const host = config.xmpp.serverDomains[0] ?? "localhost";
   const adapters = Object.entries(config.adapters).filter(([, a]) => a.enabled !== false);
-  const secrets = Object.fromEntries(adapters.map(([, a]) => [a.secretEnv, randomBytes(16).toString("hex")]));
+  const secrets: Record<string, string> = Object.fromEntries(
+    adapters.map(([, a]) => [a.secretEnv, randomBytes(16).toString("hex")]),
+  );
+  const sms = adapters.find(([key]) => key === "sms")?.[1];
+  if (sms?.twilio) secrets[sms.twilio.authTokenEnv ?? "TWILIO_AUTH_TOKEN"] = randomBytes(16).toString("hex");
 
   // One run at a time: the previous run's servers are gone, its data with them.
   const runDir = path.join(DIR, "run");
@@ -48,35 +67,45 @@ async function main(): Promise<void> {
     components: adapters.map(([, a]) => ({ domain: a.domain, secret: secrets[a.secretEnv] ?? "" })),
   });
   const stopBed = () => bed.stop().catch((err: unknown) => console.error(err));
+  let gateway: ChildProcessByStdio<null, Readable, null> | undefined;
+  let sandbox: Awaited<ReturnType<typeof startSandbox>> | undefined;
   try {
     const xmpp = bed.prosody!;
     await xmpp.registerUsers(DEMO_USERS);
     config.xmpp.service = `xmpp://127.0.0.1:${xmpp.componentPort}`;
     config.redis.url = bed.redis!.url;
     config.http = { ...config.http, port: await freePort() };
+    sandbox = sms?.twilio
+      ? await startSandbox({
+          accountSid: sms.twilio.accountSid,
+          authToken: secrets[sms.twilio.authTokenEnv ?? "TWILIO_AUTH_TOKEN"] ?? "",
+          numbers: [...Object.keys(sms.numbers?.dedicated ?? {}), ...(sms.numbers?.pool ?? [])],
+          webhookUrl: `http://127.0.0.1:${config.http.port}/sms/twilio/sms`,
+          // In smoke mode nobody types: no terminal input, output kept quiet.
+          ...(values.smoke ? { input: Readable.from([]), output: new PassThrough() } : {}),
+        })
+      : undefined;
+    if (sms?.twilio && sandbox) sms.twilio.apiBaseUrl = sandbox.fake.url;
     const file = path.join(bed.dir, "gateway.config.json");
     await writeFile(file, JSON.stringify(config, null, 2));
 
-    const gateway = spawn(
-      process.execPath,
-      ["--import", "tsx", path.join(ROOT, "src/main.ts"), "--config", file],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...secrets },
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
+    gateway = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), "--config", file], {
+      cwd: ROOT,
+      env: { ...process.env, ...secrets },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let log = "";
+    const logFile = createWriteStream(path.join(bed.dir, "gateway.log"));
     gateway.stdout.on("data", (d: Buffer) => {
       log += d.toString();
-      if (!values.smoke) process.stdout.write(d);
+      logFile.write(d);
     });
     const online = () => (log.match(/component stream online/g) ?? []).length >= adapters.length;
     for (let i = 0; i < 200 && !online(); i++) await new Promise((r) => setTimeout(r, 100));
     if (!online()) throw new Error(`the gateway did not come online:\n${log}`);
 
     if (values.smoke) {
-      await smoke(bed, host, adapters[0]?.[1].domain ?? "");
+      await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms);
       gateway.kill("SIGTERM");
       const [code] = (await once(gateway, "exit")) as [number];
       console.log(`quickstart smoke check passed; gateway exited ${code}`);
@@ -89,11 +118,17 @@ async function main(): Promise<void> {
       adapters.map(([, a]) => a.domain),
       file,
     );
-    const stop = () => gateway.kill("SIGTERM");
+    const running = gateway;
+    const stop = () => running.kill("SIGTERM");
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
-    await once(gateway, "exit");
+    await once(running, "exit");
   } finally {
+    if (gateway && gateway.exitCode === null) {
+      gateway.kill("SIGTERM");
+      await once(gateway, "exit");
+    }
+    await sandbox?.stop();
     await stopBed();
   }
 }
@@ -112,16 +147,29 @@ function printHowTo(bed: Bed, config: Config, host: string, domains: string[], f
  HTTP        : http://127.0.0.1:${config.http?.port ?? "-"}/readyz
  Config used : ${file}
 
+ Gateway log : ${path.join(bed.dir, "gateway.log")}
+
  Try it: log in as alice, browse the services of ${host}, register with ${domains[0] ?? ""},
  accept its presence request, then write to bot@${domains[0] ?? ""}.
- Command line: go-sendxmpp, or  node -e "..." with @xmpp/client (see README).
- Stop with Ctrl-C.
+${
+  domains.includes("sms." + host)
+    ? ` SMS sandbox: register with sms.${host} ("my own number"), write to ${SANDBOX_PHONE}@sms.${host}: the
+ text shows up here. Answer as that phone by typing here:  ${SANDBOX_PHONE}> hello back
+`
+    : ""
+} Stop with Ctrl-C.
 ==============================================================================
 `);
 }
 
 /** What the README promises, checked as alice with a stock client library. */
-async function smoke(bed: Bed, host: string, domain: string): Promise<void> {
+async function smoke(
+  bed: Bed,
+  host: string,
+  domain: string,
+  fake: TwilioFake | undefined,
+  sms: AdapterEntry | undefined,
+): Promise<void> {
   const xmpp = client({
     service: `xmpp://127.0.0.1:${bed.prosody!.c2sPort}`,
     domain: host,
@@ -133,6 +181,7 @@ async function smoke(bed: Bed, host: string, domain: string): Promise<void> {
   xmpp.on("stanza", (el: Element) => inbox.push(el));
   xmpp.on("error", () => undefined);
   await xmpp.start();
+  await xmpp.send(xml("presence")); // online, like any client: messages to the bare JID reach this session
   const iq = async (type: string, to: string, child: Element): Promise<Element> => {
     const id = randomBytes(4).toString("hex");
     await xmpp.send(xml("iq", { type, to, id }, child));
@@ -173,9 +222,65 @@ async function smoke(bed: Bed, host: string, domain: string): Promise<void> {
     );
     const removed = await iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, xml("remove")));
     check(removed.attrs.type === "result", `unregistered from ${domain}`);
+    if (fake && sms) await smokeSms(xmpp, iq, inbox, check, fake, sms);
   } finally {
     await xmpp.stop().catch(() => undefined);
   }
+}
+
+type Check = (ok: boolean, what: string) => void;
+
+/** Texts the sandbox phone from alice's own number, sees the receipt, and gets the phone's answer. */
+async function smokeSms(
+  xmpp: Client,
+  iq: (type: string, to: string, child: Element) => Promise<Element>,
+  inbox: Element[],
+  check: Check,
+  fake: TwilioFake,
+  sms: AdapterEntry,
+): Promise<void> {
+  const domain = sms.domain;
+  const own = Object.keys(sms.numbers?.dedicated ?? {})[0] ?? "";
+  const form = xml(
+    "x",
+    { xmlns: "jabber:x:data", type: "submit" },
+    xml("field", { var: "mode" }, xml("value", {}, "dedicated")),
+  );
+  const reg = await iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, form));
+  check(reg.attrs.type === "result", `registered with ${domain} (own number ${own})`);
+  await xmpp.send(
+    xml(
+      "message",
+      { to: `${SANDBOX_PHONE}@${domain}`, id: "qs-sms", type: "chat" },
+      xml("body", {}, "Hello from XMPP"),
+      xml("request", { xmlns: "urn:xmpp:receipts" }),
+    ),
+  );
+  const waitFor = async (what: () => boolean) => {
+    for (let i = 0; i < 100 && !what(); i++) await new Promise((r) => setTimeout(r, 50));
+    return what();
+  };
+  check(
+    await waitFor(() => fake.sent().some((m) => m.to === SANDBOX_PHONE && m.from === own)),
+    `the sandbox phone ${SANDBOX_PHONE} got the SMS from ${own}`,
+  );
+  check(
+    await waitFor(() =>
+      inbox.some((el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "qs-sms"),
+    ),
+    "a delivery receipt came back",
+  );
+  const answer = await fake.sendInbound({
+    from: SANDBOX_PHONE,
+    to: own,
+    body: "Hello from the phone",
+    webhookUrl: `${new URL(fake.sent()[0]?.statusCallback ?? "http://x").origin}/sms/twilio/sms`,
+  });
+  check(answer.status === 200, "the gateway took the phone's answer (HTTP 200)");
+  check(
+    await waitFor(() => inbox.some((el) => el.getChildText("body") === "Hello from the phone")),
+    "the phone's answer arrived in the same chat",
+  );
 }
 
 main().catch((err: unknown) => {

@@ -46,7 +46,10 @@ export const coreSchema = z
             message: "expected xmpp://HOST:PORT (the server's component port)",
           })
           .default("xmpp://127.0.0.1:5347"),
-        serverDomains: z.array(hostnameSchema).min(1).describe("the XMPP server's own domains (default access)"),
+        serverDomains: z
+          .array(hostnameSchema)
+          .min(1)
+          .describe("the XMPP server's own domains (default access)"),
         keepaliveSeconds: z.number().int().min(5).max(3600).default(60),
         reconnectMaxSeconds: z.number().int().min(1).max(600).default(30),
         conflictRetrySeconds: z

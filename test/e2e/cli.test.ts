@@ -70,6 +70,8 @@ describe("command line", () => {
   it("checks the committed quickstart config", async () => {
     const ok = await run(["--check-config", "--config", path.join(ROOT, "gateway.config.json")], {
       GATEWAY_ECHO_SECRET: "x",
+      GATEWAY_SMS_SECRET: "y",
+      TWILIO_AUTH_TOKEN: "z",
     });
     expect(ok.stdout).toContain("configuration is valid");
     expect(ok.code).toBe(0);

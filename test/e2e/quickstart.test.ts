@@ -21,5 +21,8 @@ it("brings everything up and works for a user (scripts/quickstart.sh --smoke)", 
   expect(out).toContain("ok - disco#items on localhost lists echo.localhost");
   expect(out).toContain("ok - bot@echo.localhost answered");
   expect(out).toContain("ok - unregistered from echo.localhost");
+  expect(out).toContain("ok - the sandbox phone +12025550123 got the SMS from +12025550100");
+  expect(out).toContain("ok - a delivery receipt came back");
+  expect(out).toContain("ok - the phone's answer arrived in the same chat");
   expect(code, out).toBe(0);
 }, 120_000);

@@ -106,6 +106,41 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(alice.received.filter((el) => el.getChildText("body") === "Thanks, on my way")).toHaveLength(1);
   });
 
+  it("sends an uploaded picture as MMS and shows a received one through the gateway's own link", async () => {
+    const alice = users.alice!;
+    const upload = "https://upload.example.org/abc/photo.jpg";
+    // What Conversations sends for an upload: the URL as body and as jabber:x:oob.
+    await alice.send(
+      xml(
+        "message",
+        { to: `+12025550199@${domain}`, id: "mms-1", type: "chat" },
+        xml("body", {}, upload),
+        xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, upload)),
+      ),
+    );
+    await expect
+      .poll(() => fake.sent().find((m) => m.mediaUrls.includes(upload)), { timeout: 10_000 })
+      .toBeTruthy();
+    expect(fake.sent().find((m) => m.mediaUrls.includes(upload))?.body ?? "").toBe("");
+
+    const carrierUrl = fake.media("image/png", "PNGDATA");
+    const answer = await fake.sendInbound({
+      from: "+12025550199",
+      to: OWN,
+      body: "look",
+      media: [{ url: carrierUrl, contentType: "image/png" }],
+      webhookUrl: webhook,
+    });
+    expect(answer.status).toBe(200);
+    const mms = await alice.waitFor((el) => el.getChildText("body") === "look");
+    const link = mms.getChild("x", "jabber:x:oob")?.getChildText("url") ?? "";
+    expect(link).toContain(`:${gw.gateway.http!.port}/sms/media/`);
+    expect(link).not.toContain(carrierUrl); // the carrier's URL and credentials stay private
+    const image = await fetch(link);
+    expect(image.headers.get("content-type")).toBe("image/png");
+    expect(await image.text()).toBe("PNGDATA");
+  });
+
   it("refuses a forged webhook with 403 and delivers nothing", async () => {
     const alice = users.alice!;
     const forged = await fake.sendInbound({
@@ -162,15 +197,15 @@ describe("SMS through a Twilio-compatible API", () => {
       expect(errorOf(answer).condition, alice.dump()).toBe(condition);
     }
     const sentBefore = fake.sent().length;
-    // The limit is 6 per hour; alice has sent 2 so far in this file.
-    for (let i = 0; i < 5; i++) await alice.send(chat(`+12025550177@${domain}`, `lim-${i}`, `n${i}`));
+    // The limit is 6 per hour; alice has sent 3 so far in this file.
+    for (let i = 0; i < 4; i++) await alice.send(chat(`+12025550177@${domain}`, `lim-${i}`, `n${i}`));
     const refused = await alice.waitFor(
       (el) => el.attrs.id?.startsWith("lim-") === true && el.attrs.type === "error",
     );
     expect(errorOf(refused)).toMatchObject({ condition: "policy-violation" });
     expect(errorOf(refused).text).toContain("resets at");
     await alice.sync();
-    expect(fake.sent().length - sentBefore).toBe(4);
+    expect(fake.sent().length - sentBefore).toBe(3);
   });
 
   it("retries when Twilio answers 500, and still sends only one SMS", async () => {

@@ -3,8 +3,8 @@
  * sends, and turns lines typed on stdin into incoming SMS posted to the gateway's webhook.
  *
  *   npx tsx test/twilio/sandbox.ts
- *   +15550001111> hello            an SMS from +15550001111 to the sandbox's first number
- *   +15550001111>+15550000002> hi  the same, to another of its numbers
+ *   +12025550123> hello            an SMS from +12025550123 to the sandbox's first number
+ *   +12025550123>+15550000002> hi  the same, to another of its numbers
  *
  * Environment: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SANDBOX_NUMBERS (comma-separated E.164),
  * SANDBOX_WEBHOOK_URL (the gateway's incoming-SMS URL), SANDBOX_PORT (0 or unset: a free port).
@@ -69,13 +69,13 @@ export async function startSandbox(
     say(`to ${m.to} from ${m.from ?? m.messagingServiceSid ?? "?"}: ${m.body}${media}`);
   });
   say(`SMS sandbox: Twilio API at ${fake.url}, numbers ${numbers.join(", ")}, webhook ${webhookUrl}`);
-  say(`type "+15550001111> text" to send an SMS`);
+  say(`type "+12025550123> text" to send an SMS`);
 
   const lines = createInterface({ input: opts.input ?? process.stdin });
   lines.on("line", (line) => {
     if (line.trim() === "") return;
     const match = LINE.exec(line.trim());
-    if (!match) return say(`? expected "+15550001111> text" (E.164 sender), got: ${line}`);
+    if (!match) return say(`? expected "+12025550123> text" (E.164 sender), got: ${line}`);
     const [, from = "", to = numbers[0] ?? "", body = ""] = match;
     fake.sendInbound({ from, to, body, webhookUrl }).then(
       (answer) => {

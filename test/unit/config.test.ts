@@ -8,6 +8,9 @@ const committed: unknown = JSON.parse(
   readFileSync(new URL("../../gateway.config.json", import.meta.url), "utf8"),
 );
 
+/** Every secret the committed config names. */
+const QUICKSTART_ENV = { GATEWAY_ECHO_SECRET: "s3cret", GATEWAY_SMS_SECRET: "s4", TWILIO_AUTH_TOKEN: "tok" };
+
 function problems(raw: unknown, env: NodeJS.ProcessEnv = { GATEWAY_ECHO_SECRET: "s" }): string[] {
   try {
     parseConfig("test.json", raw, adapterSchemas, env);
@@ -20,10 +23,14 @@ function problems(raw: unknown, env: NodeJS.ProcessEnv = { GATEWAY_ECHO_SECRET: 
 
 describe("configuration", () => {
   it("accepts the committed quickstart config and fills in defaults", () => {
-    const { config, secrets } = parseConfig("gateway.config.json", committed, adapterSchemas, {
-      GATEWAY_ECHO_SECRET: "s3cret",
-    });
-    expect(secrets).toEqual({ echo: "s3cret" });
+    const { config, secrets, adapterSecrets } = parseConfig(
+      "gateway.config.json",
+      committed,
+      adapterSchemas,
+      QUICKSTART_ENV,
+    );
+    expect(secrets).toEqual({ echo: "s3cret", sms: "s4" });
+    expect(adapterSecrets).toEqual({ TWILIO_AUTH_TOKEN: "tok" });
     expect(config.xmpp.keepaliveSeconds).toBe(60);
     expect(config.limits.idempotencyHours).toBe(24);
     expect(config.adapters.echo?.enabled).toBe(true);
@@ -32,6 +39,8 @@ describe("configuration", () => {
   it("names the environment variable of a missing secret", () => {
     expect(problems(committed, {})).toEqual([
       "adapters.echo.secretEnv: environment variable GATEWAY_ECHO_SECRET is not set",
+      "adapters.sms.secretEnv: environment variable GATEWAY_SMS_SECRET is not set",
+      "adapters.sms.twilio.authTokenEnv: environment variable TWILIO_AUTH_TOKEN is not set",
     ]);
   });
 
