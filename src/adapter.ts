@@ -37,6 +37,8 @@ export interface OutboundMessage {
   user: string;
   /** The contact's JID as addressed (bare). */
   toJid: string;
+  /** The full `to`, with a resource when there is one (XEP-0045 private message: room@domain/nick). */
+  toFull: string;
   /** Foreign id decoded from the JID localpart by the adapter's codec. */
   to: string;
   /** Stanza id: the sender's, or one the core made up when the stanza had none. */
@@ -96,7 +98,33 @@ export type InboundEvent =
       nick?: string;
     }
   | { kind: "receipt"; to: string; from: string; id: string; receiptFor: string }
-  | { kind: "error"; to: string; from: string; id: string; condition: ErrorCondition; text: string };
+  | { kind: "error"; to: string; from: string; id: string; condition: ErrorCondition; text: string }
+  | PresenceEvent;
+
+/**
+ * Presence from a JID on the adapter's domain: a contact's status, or an XEP-0045 occupant (`from` is then
+ * room@domain/nick and `muc` carries the muc#user item and status codes, e.g. 110 self, 303 nick change).
+ */
+export interface PresenceEvent {
+  kind: "presence";
+  to: string;
+  from: string;
+  id?: string;
+  type?: "unavailable" | "error";
+  show?: "away" | "chat" | "dnd" | "xa";
+  status?: string;
+  muc?: {
+    affiliation: "owner" | "admin" | "member" | "outcast" | "none";
+    role: "moderator" | "participant" | "visitor" | "none";
+    /** Real JID of the occupant, when the room shows it. */
+    jid?: string;
+    /** New nick, with status 303. */
+    nick?: string;
+    statusCodes?: number[];
+  };
+  /** With type "error": why the join (or other presence) failed. */
+  error?: { condition: ErrorCondition; text: string };
+}
 
 /** Narrow view of registrations given to an adapter. */
 export interface RegistrationReader {

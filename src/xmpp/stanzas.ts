@@ -3,7 +3,7 @@
  */
 import { xml, type Element } from "@xmpp/component";
 import { createHash } from "node:crypto";
-import type { Attachment, Form, InboundEvent } from "../adapter.js";
+import type { Attachment, Form, InboundEvent, PresenceEvent } from "../adapter.js";
 import { NS, CAPS_NODE } from "./ns.js";
 import type { ErrorCondition, ErrorType } from "./errors.js";
 
@@ -88,7 +88,36 @@ export function inboundStanza(event: InboundEvent): Element {
         { to: event.to, from: event.from, id: event.id, type: "error" },
         stanzaError(event.condition, errorTypeFor(event.condition), event.text),
       );
+    case "presence":
+      return presenceStanza(event);
   }
+}
+
+/** XEP-0045 §7.2: occupant presence with the muc#user item, status codes and (type error) the reason. */
+function presenceStanza(event: PresenceEvent): Element {
+  const { muc } = event;
+  return xml(
+    "presence",
+    { to: event.to, from: event.from, id: event.id, type: event.type },
+    event.show === undefined ? null : xml("show", {}, event.show),
+    event.status === undefined ? null : xml("status", {}, xmlSafe(event.status)),
+    muc === undefined
+      ? null
+      : xml(
+          "x",
+          { xmlns: NS.MUC_USER },
+          xml("item", {
+            affiliation: muc.affiliation,
+            role: muc.role,
+            jid: muc.jid,
+            nick: muc.nick === undefined ? undefined : xmlSafe(muc.nick),
+          }),
+          ...(muc.statusCodes ?? []).map((code) => xml("status", { code: String(code) })),
+        ),
+    event.error === undefined
+      ? null
+      : stanzaError(event.error.condition, errorTypeFor(event.error.condition), event.error.text),
+  );
 }
 
 function errorTypeFor(condition: ErrorCondition): ErrorType {

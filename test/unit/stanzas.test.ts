@@ -65,4 +65,25 @@ describe("stanzas", () => {
       by: "sms.example.org",
     });
   });
+
+  it("builds XEP-0045 occupant presence with the item and status codes", () => {
+    const el = inboundStanza({
+      kind: "presence",
+      to: "alice@example.org/phone",
+      from: "#chat%irc.example.net@irc.example.org/alice",
+      muc: { affiliation: "none", role: "participant", statusCodes: [110] },
+    });
+    const x = el.getChild("x", "http://jabber.org/protocol/muc#user");
+    expect(x?.getChild("item")?.attrs).toMatchObject({ affiliation: "none", role: "participant" });
+    expect(x?.getChildren("status").map((s) => s.attrs.code)).toEqual(["110"]);
+    const refused = inboundStanza({
+      kind: "presence",
+      to: "alice@example.org/phone",
+      from: "#chat%irc.example.net@irc.example.org/alice",
+      type: "error",
+      error: { condition: "conflict", text: "That nickname is in use on the IRC server." },
+    });
+    expect(refused.attrs.type).toBe("error");
+    expect(refused.getChild("error")?.getChild("conflict")).toBeDefined();
+  });
 });
