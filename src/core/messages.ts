@@ -88,6 +88,7 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
         from,
         user,
         toJid,
+        toFull: stanza.attrs.to ?? toJid,
         to,
         id,
         type: type === "groupchat" ? "groupchat" : type === "chat" ? "chat" : "normal",
