@@ -88,6 +88,7 @@ export type InboundEvent =
       /** Stable id derived from the network's id, so redelivery after a crash reuses it. */
       id: string;
       type?: "chat" | "normal" | "groupchat" | "headline";
+      /** "" with a subject: a subject change alone, sent without <body/> (XEP-0045 §8.1). */
       body: string;
       subject?: string;
       thread?: string;

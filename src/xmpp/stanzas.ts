@@ -66,7 +66,8 @@ export function inboundStanza(event: InboundEvent): Element {
         "message",
         { to: event.to, from: event.from, id: event.id, type: event.type ?? "chat" },
         event.subject === undefined ? null : xml("subject", {}, xmlSafe(event.subject)),
-        xml("body", {}, xmlSafe(event.body)),
+        // A subject change alone (an IRC topic, XEP-0045 §8.1) carries no body.
+        event.body === "" && event.subject !== undefined ? null : xml("body", {}, xmlSafe(event.body)),
         event.thread === undefined ? null : xml("thread", {}, xmlSafe(event.thread)),
         ...oob(event.attachments),
         event.nick === undefined ? null : xml("nick", { xmlns: NS.NICK }, xmlSafe(event.nick)),
