@@ -13,6 +13,7 @@ import { Keys } from "./store/keys.js";
 import { ComponentLink } from "./xmpp/link.js";
 import { Service } from "./core/service.js";
 import { HttpServer, type Readiness } from "./http/server.js";
+import { Metrics } from "./http/metrics.js";
 import { packageVersion } from "./version.js";
 
 /** ioredis: fail a command fast while Redis is down, so webhooks and SMTP can answer "try later". */
@@ -23,6 +24,7 @@ export class Gateway {
   readonly services = new Map<string, Service>();
   readonly inbox: Inbox;
   readonly http: HttpServer | undefined;
+  readonly metrics: Metrics;
   private started = false;
 
   constructor(
@@ -42,6 +44,22 @@ export class Gateway {
     const ledger = new OutboundLedger(this.redis, keys, Math.round(config.limits.idempotencyHours * 3600));
     const [serverDomain] = config.xmpp.serverDomains;
     const version = packageVersion();
+    this.metrics = new Metrics({
+      links: () =>
+        [...this.services].map(([adapter, s]) => ({
+          adapter,
+          domain: s.ctx.domain,
+          up: s.ctx.link.isOnline,
+          reconnects: s.ctx.link.reconnects,
+        })),
+      inboxDepths: () =>
+        Promise.all(
+          [...this.services].map(async ([adapter, s]) => ({
+            adapter,
+            depth: await this.inbox.depth(s.ctx.domain),
+          })),
+        ),
+    });
     const httpConfig = config.http;
     const http = httpConfig.enabled
       ? new HttpServer({
@@ -49,6 +67,7 @@ export class Gateway {
           port: httpConfig.port,
           log,
           readiness: () => this.readiness(),
+          metrics: this.metrics.registry,
         })
       : undefined;
     this.http = http;
@@ -86,6 +105,7 @@ export class Gateway {
         keys,
         inbox: this.inbox,
         ledger,
+        metrics: this.metrics,
         log,
         allow: adapterConfig.access.allow ?? config.xmpp.serverDomains,
         admins: config.admins,

@@ -7,6 +7,7 @@ import type { UserSettings } from "../store/settings.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import type { Identity } from "../xmpp/stanzas.js";
 import type { AccessPolicy } from "./access.js";
+import type { Metrics } from "../http/metrics.js";
 
 /** Everything the handlers of one adapter domain need; passed around instead of a hub object. */
 export interface ServiceContext {
@@ -20,6 +21,7 @@ export interface ServiceContext {
   readonly registrations: Registrations;
   readonly settings: UserSettings;
   readonly ledger: OutboundLedger;
+  readonly metrics: Metrics;
   readonly inbox: Inbox;
   readonly limits: { readonly maxBodyChars: number };
   readonly identity: Identity;

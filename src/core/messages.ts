@@ -82,6 +82,7 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
 
       if (!(await svc.ledger.claim(svc.key, from, id))) {
         svc.log.info({ jid: user, stanzaId: id }, "duplicate outbound message dropped");
+        svc.metrics.message(svc.key, "out", "duplicate");
         return;
       }
       const message: OutboundMessage = {
@@ -107,9 +108,11 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
       } catch (err) {
         // A refused message may be sent again by the user.
         await svc.ledger.release(svc.key, from, id).catch(() => undefined);
+        svc.metrics.message(svc.key, "out", err instanceof GatewayError ? err.condition : "error");
         throw err;
       }
       svc.log.info({ jid: user, stanzaId: id, outcome: outcome.status }, "outbound message handed on");
+      svc.metrics.message(svc.key, "out", outcome.status);
       if (outcome.status === "delivered" && message.receiptRequested)
         await svc.link.send(receipt(stanza.attrs.to ?? toJid, from, randomUUID(), id));
     },

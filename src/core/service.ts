@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Adapter, AdapterContext, HttpContext } from "../adapter.js";
 import type { HttpServer } from "../http/server.js";
+import type { Metrics } from "../http/metrics.js";
 import type { Logger } from "../log.js";
 import { Deliverer } from "../delivery/deliverer.js";
 import type { Inbox } from "../delivery/inbox.js";
@@ -34,6 +35,7 @@ export interface ServiceDeps {
   keys: Keys;
   inbox: Inbox;
   ledger: OutboundLedger;
+  metrics: Metrics;
   log: Logger;
   allow: readonly string[];
   admins: readonly string[];
@@ -64,6 +66,7 @@ export class Service {
       registrations: new Registrations(deps.redis, deps.keys, deps.key),
       settings: new UserSettings(deps.redis, deps.keys, deps.key),
       ledger: deps.ledger,
+      metrics: deps.metrics,
       inbox: deps.inbox,
       limits: { maxBodyChars: deps.maxBodyChars },
       identity,
@@ -118,7 +121,11 @@ export class Service {
       registrations: ctx.registrations,
       settings: ctx.settings,
       ids: new RedisIdMap(deps.redis, deps.keys.adapterKey(deps.key)),
-      deliver: (event, options) => ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId),
+      deliver: async (event, options) => {
+        const stored = await ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId);
+        ctx.metrics.message(ctx.key, "in", stored ? "stored" : "duplicate");
+        return stored;
+      },
       notifyAdmins: async (text) => {
         for (const admin of deps.admins)
           await ctx.inbox.enqueue(ctx.domain, {

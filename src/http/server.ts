@@ -1,8 +1,10 @@
 /**
  * The gateway's one HTTP server: adapters' webhooks (Twilio…) under /<adapter>/…, and the health endpoints
- * /healthz (the process is alive) and /readyz (every component stream up and Redis reachable).
+ * /healthz (the process is alive), /readyz (every component stream up and Redis reachable) and /metrics
+ * (Prometheus).
  */
 import Fastify, { type FastifyInstance, type RouteOptions } from "fastify";
+import type { Registry } from "prom-client";
 import type { Logger } from "../log.js";
 
 /** Largest request body accepted (webhooks are small; MMS media never comes inline). */
@@ -32,7 +34,13 @@ export class HttpServer {
   readonly app: FastifyInstance;
 
   constructor(
-    private readonly opts: { host: string; port: number; log: Logger; readiness: () => Promise<Readiness> },
+    private readonly opts: {
+      host: string;
+      port: number;
+      log: Logger;
+      readiness: () => Promise<Readiness>;
+      metrics: Registry;
+    },
   ) {
     this.app = Fastify({ bodyLimit: HTTP_BODY_LIMIT_BYTES, logger: false, trustProxy: true });
     this.app.addContentTypeParser(
@@ -49,6 +57,9 @@ export class HttpServer {
       },
     );
     this.app.get("/healthz", () => ({ status: "ok" }));
+    this.app.get("/metrics", async (_req, reply) =>
+      reply.type(this.opts.metrics.contentType).send(await this.opts.metrics.metrics()),
+    );
     this.app.get("/readyz", async (_req, reply) => {
       const readiness = await this.opts.readiness();
       return reply.code(readiness.ready ? 200 : 503).send(readiness);

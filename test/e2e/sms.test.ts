@@ -215,4 +215,15 @@ describe("SMS through a Twilio-compatible API", () => {
     await bob.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "retry-1");
     expect(fake.sent().filter((m) => m.body === "once please")).toHaveLength(1);
   });
+
+  it("counts what it did in /metrics", async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const count = (labels: string) =>
+      Number(new RegExp(`^xgw_messages_total\\{${labels}\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? "0");
+    const accepted = fake.sent().length;
+    expect(count('adapter="sms",direction="out",outcome="accepted"')).toBe(accepted);
+    expect(count('adapter="sms",direction="out",outcome="policy-violation"')).toBeGreaterThanOrEqual(2);
+    expect(count('adapter="sms",direction="in",outcome="duplicate"')).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^xgw_component_up\{adapter="sms",domain="[^"]+"\} 1$/m);
+  });
 });

@@ -1,0 +1,61 @@
+/**
+ * Prometheus metrics (/metrics): component stream state, reconnects, inbound queue depth, and messages by
+ * adapter, direction and outcome.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface MetricSources {
+  /** Per adapter key: its domain, whether its stream is up, and how often it reconnected. */
+  links(): { adapter: string; domain: string; up: boolean; reconnects: number }[];
+  /** Per adapter key: inbound events waiting in its Redis stream. */
+  inboxDepths(): Promise<{ adapter: string; depth: number }[]>;
+}
+
+export type Direction = "in" | "out";
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly messages: Counter<"adapter" | "direction" | "outcome">;
+
+  constructor(sources: MetricSources) {
+    collectDefaultMetrics({ register: this.registry, prefix: "xgw_" });
+    this.messages = new Counter({
+      name: "xgw_messages_total",
+      help: "Messages by adapter, direction (out: XMPP to network, in: network to XMPP) and outcome",
+      labelNames: ["adapter", "direction", "outcome"],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: "xgw_component_up",
+      help: "1 when the XEP-0114 stream of the adapter's domain is online",
+      labelNames: ["adapter", "domain"],
+      registers: [this.registry],
+      collect() {
+        for (const l of sources.links()) this.set({ adapter: l.adapter, domain: l.domain }, l.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "xgw_component_reconnects",
+      help: "Reconnects of the adapter's component stream since start",
+      labelNames: ["adapter"],
+      registers: [this.registry],
+      collect() {
+        for (const l of sources.links()) this.set({ adapter: l.adapter }, l.reconnects);
+      },
+    });
+    new Gauge({
+      name: "xgw_inbox_depth",
+      help: "Inbound events persisted but not yet confirmed delivered to XMPP",
+      labelNames: ["adapter"],
+      registers: [this.registry],
+      async collect() {
+        for (const d of await sources.inboxDepths().catch(() => []))
+          this.set({ adapter: d.adapter }, d.depth);
+      },
+    });
+  }
+
+  message(adapter: string, direction: Direction, outcome: string): void {
+    this.messages.inc({ adapter, direction, outcome });
+  }
+}
