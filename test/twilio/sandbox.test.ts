@@ -48,7 +48,7 @@ describe("SMS sandbox", () => {
 
       input.write("+15551230001> hi there\nnot a line\n");
       await expect.poll(() => printed).toContain("to +15551230001 from +15550000001: ok");
-      expect(printed).toContain('? expected "+15550001111> text"');
+      expect(printed).toContain('? expected "+12025550123> text"');
       expect(got.map((p) => [p.get("From"), p.get("To"), p.get("Body")])).toEqual([
         ["+15551230001", "+15550000001", "hi there"],
       ]);
