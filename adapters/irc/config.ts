@@ -1,0 +1,97 @@
+/** The IRC adapter's own config fields (merged under adapters.irc with the shared ones). */
+import { z } from "zod";
+import { checkServer } from "./codec.js";
+
+/** RFC 7194 §2: 6697 is the port for IRC over TLS. */
+export const TLS_PORT = 6697;
+/** RFC 1459 §1 / IANA: 6667 is the customary plain-text IRC port. */
+export const PLAIN_PORT = 6667;
+/** Seconds an IRC connection stays open after the user left every channel, so a quick rejoin keeps it. */
+export const DEFAULT_GRACE_SECONDS = 60;
+/** IRC connections one gateway opens to one IRC server (networks cap connections per IP, ~30 on Libera). */
+export const DEFAULT_MAX_CONNECTIONS_PER_SERVER = 25;
+/** Seconds to wait for an IRC server to accept the connection and register the nick. */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
+/**
+ * Pause between two lines sent on one connection: about one a second is what servers tolerate without an
+ * "Excess Flood" kill (biboumi: 1/s after a burst; matterbridge 1.3 s).
+ */
+export const DEFAULT_LINE_DELAY_MS = 1000;
+
+const serverName = z.string().transform((name, ctx) => {
+  try {
+    return checkServer(name);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const port = z.number().int().min(1).max(65535);
+
+export const ircConfigSchema = z.object({
+  servers: z
+    .object({
+      allow: z.array(serverName).min(1).optional().describe("IRC server names users may reach"),
+      fixed: serverName.optional().describe("the one IRC server; then #chan@<domain> works"),
+    })
+    .strict()
+    .refine((s) => (s.allow === undefined) !== (s.fixed === undefined), {
+      message: "set either allow (a list of IRC servers) or fixed (one IRC server)",
+    })
+    .describe("IRC servers users may reach: { allow: [names] } or { fixed: name }"),
+  tls: z.boolean().default(true).describe("connect with TLS, certificate verified (RFC 7194)"),
+  port: port.optional().describe(`IRC port (default ${TLS_PORT} with TLS, ${PLAIN_PORT} without)`),
+  addresses: z
+    .record(
+      z.string(),
+      z.object({ host: z.string().min(1), port: port.optional(), tls: z.boolean().optional() }).strict(),
+    )
+    .default({})
+    .describe("per-server connection address: server name → { host, port?, tls? } (an alias, as biboumi's)"),
+  userName: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,10}$/, { message: "expected 1-10 letters, digits, _ . or -" })
+    .default("xmpp")
+    .describe("IRC user name (ident) of every connection"),
+  realName: z
+    .string()
+    .regex(/^[^\0\r\n]{1,50}$/, { message: "expected 1-50 characters, no line breaks" })
+    .default("XMPP gateway user")
+    .describe("IRC real name (gecos) of every connection"),
+  graceSeconds: z
+    .number()
+    .min(0)
+    .default(DEFAULT_GRACE_SECONDS)
+    .describe("seconds before QUIT once a user left every channel of a server"),
+  maxConnectionsPerServer: z.number().int().min(1).default(DEFAULT_MAX_CONNECTIONS_PER_SERVER),
+  connectTimeoutSeconds: z.number().min(1).max(300).default(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+  lineDelayMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(DEFAULT_LINE_DELAY_MS)
+    .describe("pause between lines sent on one connection (flood control)"),
+});
+
+export type IrcConfig = z.output<typeof ircConfigSchema>;
+
+/** Where to connect for an IRC server name: the alias if configured, else the name itself. */
+export function addressOf(
+  config: Pick<IrcConfig, "addresses" | "tls" | "port">,
+  server: string,
+): { host: string; port: number; tls: boolean } {
+  const alias = config.addresses[server];
+  const tls = alias?.tls ?? config.tls;
+  return {
+    host: alias?.host ?? server,
+    tls,
+    port: alias?.port ?? config.port ?? (tls ? TLS_PORT : PLAIN_PORT),
+  };
+}
+
+/** Whether the config lets users reach this (lowercased) IRC server. */
+export function isServerAllowed(config: Pick<IrcConfig, "servers">, server: string): boolean {
+  return config.servers.fixed === server || (config.servers.allow ?? []).includes(server);
+}
