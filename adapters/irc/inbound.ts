@@ -1,0 +1,227 @@
+/**
+ * IRC → XMPP: what the server tells a session (messages, actions, notices, joins, parts, quits, kicks, nick
+ * and topic changes, join refusals, a lost connection) becomes events for every resource of the user that
+ * joined the channel. No handler throws: matrix-org-irc calls them from the socket's data handler.
+ */
+import { randomUUID } from "node:crypto";
+import type { Message } from "matrix-org-irc";
+import type { InboundEvent } from "../../src/adapter.js";
+import type { Logger } from "../../src/log.js";
+import type { IrcConnections, IrcSession } from "./connections.js";
+import { joinEvents, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
+import { mircToText } from "./format.js";
+import { joinError, occupantOf } from "./muc.js";
+
+export interface InboundSink {
+  readonly log: Logger;
+  readonly connections: IrcConnections;
+  /** Queues events for the user, in order. */
+  emit(session: IrcSession, events: InboundEvent[]): void;
+  /** The JID of an IRC nick on a server, or null when the nick cannot be a JID. */
+  nickJid(nick: string, server: string): string | null;
+}
+
+const newId = (): string => `irc-${randomUUID()}`;
+
+/** The occupants and subject of a channel, for one resource that joined it. */
+export function rosterEvents(session: IrcSession, channel: string, to: string): InboundEvent[] {
+  const member = session.channels.get(channel)?.get(to);
+  if (!member) return [];
+  const users = session.client.chanData(channel)?.users ?? new Map<string, string>();
+  const own = session.nick;
+  return joinEvents({
+    to,
+    roomJid: member.roomJid,
+    ownNick: own,
+    requestedNick: member.requestedNick,
+    others: [...users].filter(([nick]) => nick !== own).map(([nick, p]) => [nick, occupantOf(p)]),
+    own: occupantOf(users.get(own) ?? ""),
+    topic: session.client.chanData(channel)?.topic ?? "",
+    id: newId(),
+  });
+}
+
+/** Attaches the IRC event handlers of one session. */
+export function attachInbound(session: IrcSession, sink: InboundSink): void {
+  const client = session.client;
+  const server = session.server;
+  /** One event per resource joined to the channel (synced channels only). */
+  const toMembers = (channel: string, make: (to: string, roomJid: string) => InboundEvent[]): void => {
+    const key = channel.toLowerCase();
+    const members = session.channels.get(key);
+    if (!members || !session.synced.has(key)) return;
+    sink.emit(
+      session,
+      [...members].flatMap(([to, m]) => make(to, m.roomJid)),
+    );
+  };
+  const safe =
+    <A extends unknown[]>(name: string, handler: (...args: A) => void) =>
+    (...args: A): void => {
+      try {
+        handler(...args);
+      } catch (err) {
+        sink.log.error({ err, server, event: name }, "IRC event not handled");
+      }
+    };
+
+  const text = (from: string, to: string, body: string, action: boolean): void => {
+    const shown = action ? `/me ${mircToText(body)}` : mircToText(body);
+    if (to.toLowerCase() === session.nick.toLowerCase()) {
+      const jid = sink.nickJid(from, server);
+      if (jid === null) return;
+      // A conversation keeps a channel-less connection open: the grace period starts again.
+      sink.connections.release(session);
+      sink.emit(session, [
+        { kind: "message", to: session.user, from: jid, id: newId(), type: "chat", body: shown, nick: from },
+      ]);
+      return;
+    }
+    toMembers(to, (member, roomJid) => [
+      {
+        kind: "message",
+        to: member,
+        from: `${roomJid}/${from}`,
+        id: newId(),
+        type: "groupchat",
+        body: shown,
+      },
+    ]);
+  };
+
+  client.on(
+    "message",
+    safe("message", (from: string, to: string, body: string) => text(from, to, body, false)),
+  );
+  client.on(
+    "action",
+    safe("action", (from: string, to: string, body: string) => text(from, to, body, true)),
+  );
+  client.on(
+    "notice",
+    safe("notice", (from: string, to: string, body: string) => text(from, to, body, false)),
+  );
+  client.on(
+    "ctcp-version",
+    safe(
+      "ctcp-version",
+      (from: string) => void client.ctcp(from, "notice", "VERSION xmpp-gateway").catch(() => undefined),
+    ),
+  );
+
+  client.on(
+    "names",
+    safe("names", (channel: string) => {
+      const key = channel.toLowerCase();
+      const members = session.channels.get(key);
+      if (!members || session.synced.has(key)) return;
+      session.synced.add(key);
+      sink.emit(
+        session,
+        [...members.keys()].flatMap((to) => rosterEvents(session, key, to)),
+      );
+    }),
+  );
+  client.on(
+    "join",
+    safe("join", (channel: string, nick: string) => {
+      if (nick === session.nick) return;
+      toMembers(channel, (to, room) => [occupantPresence(to, room, nick, occupantOf(""))]);
+    }),
+  );
+  client.on(
+    "part",
+    safe("part", (channel: string, nick: string, reason: string | undefined) => {
+      if (nick === session.nick) return;
+      toMembers(channel, (to, room) => [leavePresence(to, room, nick, reason ?? "")]);
+    }),
+  );
+  client.on(
+    "quit",
+    safe("quit", (nick: string, reason: string, channels: string[]) => {
+      for (const channel of channels)
+        toMembers(channel, (to, room) => [leavePresence(to, room, nick, reason)]);
+    }),
+  );
+  client.on(
+    "kick",
+    safe("kick", (channel: string, who: string, by: string, reason: string) => {
+      const self = who === session.nick;
+      const why = `Kicked by ${by}${reason ? `: ${reason}` : ""}`;
+      toMembers(channel, (to, room) => [
+        leavePresence(to, room, who, why, self ? [STATUS.KICKED, STATUS.SELF] : [STATUS.KICKED]),
+      ]);
+      if (self) forget(channel);
+    }),
+  );
+  client.on(
+    "nick",
+    safe("nick", (oldNick: string, newNick: string, channels: string[]) => {
+      const self = newNick === session.nick;
+      for (const channel of channels) {
+        const prefixes = client.chanData(channel)?.users.get(newNick) ?? "";
+        toMembers(channel, (to, room) => nickChange(to, room, oldNick, newNick, occupantOf(prefixes), self));
+      }
+    }),
+  );
+  client.on(
+    "topic",
+    safe("topic", (channel: string, topic: string, by: string) => {
+      // RPL_TOPICWHOTIME during the join also lands here; the join shows the topic itself.
+      toMembers(channel, (to, room) => [
+        {
+          kind: "message",
+          to,
+          from: by ? `${room}/${by}` : room,
+          id: newId(),
+          type: "groupchat",
+          body: "",
+          subject: topic,
+        },
+      ]);
+    }),
+  );
+  client.on(
+    "raw",
+    safe("raw", (m: Message) => {
+      const channel = m.args[1];
+      if (m.commandType !== "error" || m.command === undefined || channel === undefined) return;
+      const error = joinError(m.command, channel, server);
+      const members = session.channels.get(channel.toLowerCase());
+      if (!error || !members || session.synced.has(channel.toLowerCase())) return;
+      sink.emit(
+        session,
+        [...members].map(([to, member]) => ({
+          kind: "presence" as const,
+          to,
+          from: `${member.roomJid}/${member.requestedNick}`,
+          type: "error" as const,
+          error,
+        })),
+      );
+      forget(channel);
+    }),
+  );
+  client.on(
+    "abort",
+    safe("abort", () => {
+      if (!session.registered || session.closed) return;
+      for (const channel of [...session.channels.keys()])
+        toMembers(channel, (to, room) => [
+          leavePresence(to, room, session.nick, `The connection to the IRC server ${server} was lost.`, [
+            STATUS.SELF,
+            STATUS.SHUTDOWN,
+          ]),
+        ]);
+      session.channels.clear();
+      sink.connections.drop(session);
+    }),
+  );
+
+  function forget(channel: string): void {
+    const key = channel.toLowerCase();
+    session.channels.delete(key);
+    session.synced.delete(key);
+    sink.connections.release(session);
+  }
+}
