@@ -1,0 +1,102 @@
+import { describe, expect, it } from "vitest";
+import { simpleParser } from "mailparser";
+import { GatewayError } from "../../src/xmpp/errors.js";
+import { RESERVED_ALIASES, defaultAlias, normaliseAlias } from "./aliases.js";
+import { MAX_BODY_CHARS, readMail } from "./read.js";
+import { relayFailure } from "./relay.js";
+
+const mail = (headers: string, body: string) =>
+  simpleParser(`${headers}\r\n\r\n${body}`, { skipHtmlToText: true });
+
+describe("reading inbound mail", () => {
+  it("shows plain text, subject, sender name and date", async () => {
+    const read = readMail(
+      await mail(
+        'From: "Jane Friend" <friend@example.com>\r\nSubject: Plans\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000',
+        "See you at 8.",
+      ),
+    );
+    expect(read).toEqual({
+      body: "See you at 8.",
+      subject: "Plans",
+      nick: "Jane Friend",
+      delay: "2026-11-21T10:00:00.000Z",
+    });
+  });
+
+  it("turns HTML-only mail into readable text, links kept", async () => {
+    const read = readMail(
+      await mail(
+        "From: a@example.com\r\nContent-Type: text/html; charset=utf-8",
+        '<h1>News</h1><p>Hello <b>you</b>, read <a href="https://example.com/x">this</a>.</p><img src="t.gif">',
+      ),
+    );
+    expect(read.body).toBe("News\n\nHello you, read this [https://example.com/x].");
+  });
+
+  it("cuts a huge body and says so", async () => {
+    const read = readMail(await mail("From: a@example.com", "y".repeat(MAX_BODY_CHARS + 10)));
+    expect(read.body.startsWith("y".repeat(MAX_BODY_CHARS))).toBe(true);
+    expect(read.body).toMatch(/too long to show/);
+  });
+
+  it("leaves out an unparseable date and an empty subject", async () => {
+    const read = readMail(await mail("From: a@example.com\r\nDate: yesterday-ish\r\nSubject: ", "x"));
+    expect(read.delay).toBeUndefined();
+    expect(read.subject).toBeUndefined();
+  });
+});
+
+describe("aliases", () => {
+  it.each([
+    ["Alice", "alice"],
+    [" bob.smith ", "bob.smith"],
+  ])("%j is stored as %j", (alias, stored) => expect(normaliseAlias(alias)).toBe(stored));
+
+  it.each([["a b"], ["a@b"], [""], ["Postmaster"], ["x".repeat(65)]])("%j is refused", (alias) => {
+    expect(() => normaliseAlias(alias)).toThrow(GatewayError);
+  });
+
+  it("reserves the RFC 2142 mailboxes", () => expect(RESERVED_ALIASES.has("abuse")).toBe(true));
+
+  it.each([
+    ["alice@example.org", "alice"],
+    ["Alice@example.org", "alice"],
+    ["postmaster@example.org", undefined],
+    ["a b@example.org", undefined],
+  ])("the default alias of %s is %j", (jid, alias) => expect(defaultAlias(jid)).toBe(alias));
+});
+
+describe("relay failures as the user sees them", () => {
+  it.each([
+    [
+      { responseCode: 550, code: "EENVELOPE", response: "550 5.1.1 No such user" },
+      "item-not-found",
+      /No such user/,
+    ],
+    [
+      { responseCode: 554, code: "EMESSAGE", response: "554 5.7.1 Spam" },
+      "not-acceptable",
+      /refused the message: 554 5.7.1 Spam/,
+    ],
+    [
+      { responseCode: 451, code: "EMESSAGE", response: "451 4.3.0 Try later" },
+      "remote-server-timeout",
+      /try again later/,
+    ],
+    [
+      { code: "ECONNECTION", message: "connect ECONNREFUSED 127.0.0.1:1" },
+      "remote-server-timeout",
+      /ECONNREFUSED/,
+    ],
+    [{ code: "ETIMEDOUT", message: "Greeting never received" }, "remote-server-timeout", /not sent/],
+  ])("%j → %s", (err, condition, text) => {
+    const failure = relayFailure(err);
+    expect(failure.condition).toBe(condition);
+    expect(failure.message).toMatch(text);
+  });
+
+  it("never quotes a line break from the relay", () => {
+    expect(relayFailure({ responseCode: 550, response: "550 a\r\nb" }).message).not.toMatch(/[\r\n]/);
+  });
+});
