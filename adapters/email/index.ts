@@ -1,0 +1,169 @@
+/**
+ * The email adapter: email addresses as XMPP contacts (`friend\40example.com@mail.example.org`). Users
+ * register an alias on the mail domain; what they write leaves as mail from it through the SMTP relay, and
+ * mail to it arrives through the gateway's own SMTP listener, threaded back into the same conversation.
+ */
+import { randomUUID } from "node:crypto";
+import type {
+  Adapter,
+  AdapterContext,
+  Form,
+  FormValues,
+  OutboundMessage,
+  SendOutcome,
+} from "../../src/adapter.js";
+import { defineAdapter } from "../../src/adapter.js";
+import type { AdapterBaseConfig } from "../../src/config/schema.js";
+import { GatewayError } from "../../src/xmpp/errors.js";
+import { single } from "../../src/xmpp/forms.js";
+import { AliasDirectory, defaultAlias, normaliseAlias } from "./aliases.js";
+import { EXAMPLE_ADDRESS, emailCodec } from "./codec.js";
+import { composeMail } from "./compose.js";
+import { emailConfigSchema, type EmailConfig } from "./config.js";
+import { InboundListener } from "./inbound.js";
+import { Relay } from "./relay.js";
+import { ThreadStore } from "./threads.js";
+
+/** Longest display name (it goes in the From header, RFC 2047-encoded by nodemailer). */
+export const MAX_DISPLAY_NAME_CHARS = 64;
+
+/** A display name the From header can carry: no line breaks or controls, within MAX_DISPLAY_NAME_CHARS. */
+export function checkDisplayName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\u2028\u2029]/.test(name))
+    throw new GatewayError(
+      "not-acceptable",
+      "The display name cannot contain line breaks or control characters.",
+    );
+  if ([...name].length > MAX_DISPLAY_NAME_CHARS)
+    throw new GatewayError(
+      "not-acceptable",
+      `The display name is at most ${MAX_DISPLAY_NAME_CHARS} characters.`,
+    );
+  return name;
+}
+
+class EmailAdapter implements Adapter {
+  readonly gatewayType = "smtp";
+  readonly name = "Email";
+  readonly requiresRegistration = true;
+  readonly codec = emailCodec;
+  readonly prompt = {
+    desc: "Enter the email address to write to.",
+    prompt: "Email address",
+    example: EXAMPLE_ADDRESS,
+  };
+  private readonly relay: Relay;
+  private state:
+    | { ctx: AdapterContext; aliases: AliasDirectory; threads: ThreadStore; inbound: InboundListener }
+    | undefined;
+
+  constructor(
+    private readonly config: AdapterBaseConfig & EmailConfig,
+    relayAuth: { user: string; pass: string } | undefined,
+  ) {
+    this.relay = new Relay(config.relay, relayAuth);
+  }
+
+  private started() {
+    if (!this.state) throw new Error("email adapter not started");
+    return this.state;
+  }
+
+  readonly registration = {
+    form: (user: string, existing: Record<string, string> | null): Form => {
+      const alias = existing?.alias ?? defaultAlias(user);
+      return {
+        title: "Email registration",
+        instructions:
+          `Choose your address on ${this.config.mailDomain}: mail to it reaches you here, and what you ` +
+          "write to email contacts is sent from it.",
+        fields: [
+          {
+            var: "alias",
+            type: "text-single",
+            label: `Address (the part before @${this.config.mailDomain})`,
+            required: true,
+            ...(alias ? { value: alias } : {}),
+          },
+          {
+            var: "name",
+            type: "text-single",
+            label: "Display name",
+            ...(existing?.name ? { value: existing.name } : {}),
+          },
+        ],
+      };
+    },
+    validate: async (user: string, values: FormValues): Promise<Record<string, string>> => {
+      const { ctx, aliases } = this.started();
+      const alias = normaliseAlias(single(values, "alias") || (defaultAlias(user) ?? ""));
+      const name = checkDisplayName(single(values, "name"));
+      await aliases.claim(alias, user);
+      const previous = (await ctx.registrations.get(user))?.alias;
+      if (previous && previous !== alias) await aliases.release(previous, user);
+      return { alias, name };
+    },
+    remove: async (user: string): Promise<void> => {
+      const { ctx, aliases } = this.started();
+      const alias = (await ctx.registrations.get(user))?.alias;
+      if (alias) await aliases.release(alias, user);
+    },
+  };
+
+  async start(ctx: AdapterContext): Promise<void> {
+    const aliases = new AliasDirectory(ctx.redis, ctx.key);
+    const threads = new ThreadStore(ctx.ids);
+    const inbound = new InboundListener({ ctx, config: this.config, aliases, threads });
+    await inbound.listen();
+    this.state = { ctx, aliases, threads, inbound };
+  }
+
+  async stop(): Promise<void> {
+    this.relay.close();
+    await this.state?.inbound.close();
+  }
+
+  async send(message: OutboundMessage): Promise<SendOutcome> {
+    const { ctx, threads } = this.started();
+    const alias = message.registration?.alias;
+    if (!alias)
+      throw new GatewayError("registration-required", `Register with ${ctx.domain} to choose your address.`);
+    const fromAddress = `${alias}@${this.config.mailDomain}`;
+    // XEP-0201: the thread the user continues; one the gateway starts otherwise, so replies find it.
+    const thread = message.thread ?? randomUUID();
+    const state = message.thread ? await threads.get(message.user, thread) : null;
+    const messageId = `<${randomUUID()}@${this.config.mailDomain}>`;
+    const mail = composeMail({
+      fromName: message.registration?.name,
+      fromAddress,
+      to: message.to,
+      subject: message.subject,
+      body: message.body,
+      attachments: message.attachments,
+      messageId,
+      references: state?.refs ?? [],
+      threadSubject: state?.subject,
+    });
+    await this.relay.send(mail);
+    await threads.add(
+      message.user,
+      thread,
+      messageId,
+      state,
+      typeof mail.subject === "string" ? mail.subject : undefined,
+    );
+    ctx.log.info({ jid: message.user, stanzaId: message.id, messageId }, "mail accepted by the relay");
+    // The relay's 250 is the delivery the gateway can vouch for: the core sends the XEP-0184 receipt.
+    return { status: "delivered" };
+  }
+}
+
+export const emailAdapter = defineAdapter({
+  configSchema: emailConfigSchema,
+  create: (config, secret) => {
+    const { userEnv, passwordEnv } = config.relay;
+    const auth = userEnv && passwordEnv ? { user: secret(userEnv), pass: secret(passwordEnv) } : undefined;
+    return new EmailAdapter(config, auth);
+  },
+});
