@@ -3,9 +3,11 @@
  */
 import type { AdapterFactory } from "../src/adapter.js";
 import { echoAdapter } from "./echo/index.js";
+import { ircAdapter } from "./irc/index.js";
 import { smsAdapter } from "./sms/index.js";
 
 export const adapterFactories: Readonly<Record<string, AdapterFactory>> = {
   echo: echoAdapter,
+  irc: ircAdapter,
   sms: smsAdapter,
 };

@@ -64,8 +64,18 @@ export const ircConfigSchema = z.object({
     .min(0)
     .default(DEFAULT_GRACE_SECONDS)
     .describe("seconds before QUIT once a user left every channel of a server"),
-  maxConnectionsPerServer: z.number().int().min(1).default(DEFAULT_MAX_CONNECTIONS_PER_SERVER),
-  connectTimeoutSeconds: z.number().min(1).max(300).default(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+  maxConnectionsPerServer: z
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_MAX_CONNECTIONS_PER_SERVER)
+    .describe("IRC connections the gateway opens to one server (networks limit connections per IP)"),
+  connectTimeoutSeconds: z
+    .number()
+    .min(1)
+    .max(300)
+    .default(DEFAULT_CONNECT_TIMEOUT_SECONDS)
+    .describe("seconds to wait for the IRC server to accept the nick before the join fails"),
   lineDelayMs: z
     .number()
     .int()

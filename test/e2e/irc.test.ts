@@ -1,0 +1,238 @@
+/**
+ * IRC channels as XMPP rooms, as users see them: an XMPP user joins a channel of the test bed's ngircd
+ * through the gateway while a raw IRC client sits in it; messages, private messages and /me both ways,
+ * the sender's own message reflected with its id, an injection attempt, leaving and the QUIT after grace.
+ */
+import { createConnection, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slotDomain } from "../slots.js";
+import { errorOf, TestUser, xml, type Element } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const MUC_USER = "http://jabber.org/protocol/muc#user";
+/** The test sets a 1 s grace period; ISON is asked every ISON_PAUSE_MS, ISON_TRIES times at most. */
+const ISON_PAUSE_MS = 250;
+const ISON_TRIES = 20;
+
+/** A bare IRC client on a socket: records every line the server sends, answers PING. */
+class RawIrc {
+  readonly lines: string[] = [];
+  private waiters: { match: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  private buffer = "";
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      this.buffer += chunk;
+      const parts = this.buffer.split("\r\n");
+      this.buffer = parts.pop() ?? "";
+      for (const line of parts) {
+        if (line.startsWith("PING ")) this.send(`PONG ${line.slice(5)}`);
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => !(w.match(line) && (w.resolve(line), true)));
+      }
+    });
+  }
+
+  static async connect(port: number, nick: string): Promise<RawIrc> {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    const irc = new RawIrc(socket);
+    irc.send(`NICK ${nick}`);
+    irc.send(`USER ${nick} 0 * :raw test client`);
+    await irc.waitFor((l) => / 001 /.test(l));
+    return irc;
+  }
+
+  send(line: string): void {
+    this.socket.write(`${line}\r\n`);
+  }
+
+  waitFor(match: (line: string) => boolean, timeoutMs = 10_000): Promise<string> {
+    const seen = this.lines.find(match);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no matching IRC line; last lines:\n${this.lines.slice(-10).join("\n")}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+const statusCodes = (el: Element): number[] =>
+  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
+const itemOf = (el: Element) => el.getChild("x", MUC_USER)?.getChild("item")?.attrs ?? {};
+
+describe("IRC channels as XMPP rooms", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  const ircd = bed.irc!;
+  let gw: TestGateway;
+  let domain: string;
+  let slot: number;
+  let alice: TestUser;
+  let carol: TestUser;
+  let bob: RawIrc;
+  let channel: string;
+  let room: string;
+  let bobNick: string;
+  let aliceNick: string;
+
+  beforeAll(async () => {
+    slot = await takeSlot(bed);
+    domain = slotDomain(slot, "irc");
+    channel = `#room${slot}`;
+    bobNick = `Bob${slot}`;
+    aliceNick = `alice${slot}`;
+    room = `${channel}%${ircd.serverName}@${domain}`;
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        irc: {
+          servers: { allow: [ircd.serverName, "down.localhost"] },
+          tls: false, // the bed's ngircd speaks plain IRC only
+          addresses: {
+            [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
+            "down.localhost": { host: "127.0.0.1", port: 1 },
+          },
+          graceSeconds: 1,
+          lineDelayMs: 0,
+        },
+      },
+    });
+    bob = await RawIrc.connect(ircd.port, bobNick);
+    bob.send(`JOIN ${channel}`);
+    await bob.waitFor((l) => / 366 /.test(l));
+    bob.send(`TOPIC ${channel} :Welcome to the room`);
+    await bob.waitFor((l) => l.includes(" TOPIC "));
+    alice = await TestUser.login(peer, `alice-irc-${slot}`);
+    carol = await TestUser.login(peer, `carol-irc-${slot}`);
+  });
+
+  afterAll(async () => {
+    bob?.close();
+    await alice?.stop();
+    await carol?.stop();
+    await gw?.stop();
+  });
+
+  it("joins: the IRC users as occupants, the user's own presence last with 110, then the topic", async () => {
+    await alice.send(xml("presence", { to: `${room}/${aliceNick}` }, xml("x", { xmlns: MUC })));
+    const self = await alice.waitFor(
+      (el) =>
+        el.name === "presence" && el.attrs.from === `${room}/${aliceNick}` && statusCodes(el).includes(110),
+    );
+    const occupants = alice.received.filter(
+      (el) => el.name === "presence" && el.attrs.from?.startsWith(room),
+    );
+    const bobPresence = occupants.find((el) => el.attrs.from === `${room}/${bobNick}`);
+    expect(bobPresence, alice.dump()).toBeDefined();
+    expect(itemOf(bobPresence!)).toMatchObject({ role: "moderator", affiliation: "admin" });
+    expect(occupants.indexOf(bobPresence!)).toBeLessThan(occupants.indexOf(self));
+    const subject = await alice.waitFor(
+      (el) => el.name === "message" && el.getChild("subject") !== undefined,
+    );
+    expect(subject.getChildText("subject")).toBe("Welcome to the room");
+    expect(subject.getChild("body")).toBeUndefined();
+    await bob.waitFor((l) => l.startsWith(`:${aliceNick}!`) && l.includes(` JOIN :${channel}`));
+  });
+
+  it("sends a room message to IRC and reflects it with the sender's id", async () => {
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "g-1" }, xml("body", {}, "hello irc")),
+    );
+    await bob.waitFor((l) => l.startsWith(`:${aliceNick}!`) && l.endsWith(`PRIVMSG ${channel} :hello irc`));
+    const echo = await alice.waitFor((el) => el.name === "message" && el.attrs.id === "g-1");
+    expect(echo.attrs).toMatchObject({ from: `${room}/${aliceNick}`, type: "groupchat" });
+    expect(echo.getChildText("body")).toBe("hello irc");
+  });
+
+  it("shows IRC channel messages and actions from room/nick, and sends /me as an ACTION", async () => {
+    bob.send(`PRIVMSG ${channel} :hi \x02xmpp\x02`);
+    const msg = await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "hi *xmpp*");
+    expect(msg.attrs).toMatchObject({ from: `${room}/${bobNick}`, type: "groupchat" });
+    bob.send(`PRIVMSG ${channel} :\x01ACTION dances\x01`);
+    await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "/me dances");
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "g-2" }, xml("body", {}, "/me waves")),
+    );
+    await bob.waitFor((l) => l.endsWith(`PRIVMSG ${channel} :\x01ACTION waves\x01`));
+  });
+
+  it("carries private messages both ways", async () => {
+    bob.send(`PRIVMSG ${aliceNick} :psst`);
+    const pm = await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "psst");
+    const bobJid = `${bobNick.toLowerCase()}%${ircd.serverName}@${domain}`;
+    expect(pm.attrs).toMatchObject({ from: bobJid, type: "chat" });
+    await alice.send(xml("message", { to: bobJid, type: "chat", id: "p-1" }, xml("body", {}, "hi bob")));
+    await bob.waitFor((l) => l.startsWith(`:${aliceNick}!`) && l.endsWith(`PRIVMSG ${bobNick} :hi bob`));
+    // XEP-0045 §7.5: a private message through the room reaches the same nick.
+    await alice.send(
+      xml("message", { to: `${room}/${bobNick}`, type: "chat", id: "p-2" }, xml("body", {}, "via room")),
+    );
+    await bob.waitFor((l) => l.endsWith(`PRIVMSG ${bobNick} :via room`));
+  });
+
+  it("never lets a line break in a body become an IRC command", async () => {
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "g-3" }, xml("body", {}, "\r\nQUIT :x")),
+    );
+    await bob.waitFor((l) => l.endsWith(`PRIVMSG ${channel} :QUIT :x`));
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "g-4" }, xml("body", {}, "still here")),
+    );
+    await bob.waitFor((l) => l.endsWith(`PRIVMSG ${channel} :still here`));
+    expect(bob.lines.filter((l) => l.startsWith(`:${aliceNick}!`) && / QUIT /.test(l))).toEqual([]);
+  });
+
+  it("refuses servers off the allow-list, unreachable servers and a nick in use, as MUC errors", async () => {
+    const cases: [string, string][] = [
+      [`#x%irc.elsewhere.net@${domain}/carol`, "forbidden"],
+      [`#x%down.localhost@${domain}/carol`, "remote-server-not-found"],
+      [`${channel}%${ircd.serverName}@${domain}/${bobNick}`, "conflict"],
+    ];
+    for (const [to, condition] of cases) {
+      await carol.send(xml("presence", { to }, xml("x", { xmlns: MUC })));
+      const error = await carol.waitFor(
+        (el) => el.name === "presence" && el.attrs.type === "error" && el.attrs.from === to,
+      );
+      expect(errorOf(error).condition, carol.dump()).toBe(condition);
+      expect(errorOf(error).text).toBeTruthy();
+    }
+  });
+
+  it("leaves: unavailable with 110, PART, and the IRC connection closes after the grace period", async () => {
+    await alice.send(xml("presence", { to: `${room}/${aliceNick}`, type: "unavailable" }));
+    const gone = await alice.waitFor(
+      (el) =>
+        el.name === "presence" && el.attrs.type === "unavailable" && el.attrs.from === `${room}/${aliceNick}`,
+    );
+    expect(statusCodes(gone)).toContain(110);
+    await bob.waitFor((l) => l.startsWith(`:${aliceNick}!`) && l.includes(`PART ${channel}`));
+    // The QUIT reaches only users sharing a channel, and the user left them all: ask the server (ISON,
+    // RFC 2812 §4.9) until the gateway's connection is gone.
+    for (let tries = 0; ; tries++) {
+      bob.lines.length = 0;
+      bob.send(`ISON ${aliceNick}`);
+      const answer = await bob.waitFor((l) => / 303 /.test(l));
+      if (!answer.includes(aliceNick)) break;
+      expect(tries, "the IRC connection stays open after the grace period").toBeLessThan(ISON_TRIES);
+      await new Promise((r) => setTimeout(r, ISON_PAUSE_MS));
+    }
+  });
+});
