@@ -3,11 +3,13 @@
  */
 import type { AdapterFactory } from "../src/adapter.js";
 import { echoAdapter } from "./echo/index.js";
+import { emailAdapter } from "./email/index.js";
 import { ircAdapter } from "./irc/index.js";
 import { smsAdapter } from "./sms/index.js";
 
 export const adapterFactories: Readonly<Record<string, AdapterFactory>> = {
   echo: echoAdapter,
+  email: emailAdapter,
   irc: ircAdapter,
   sms: smsAdapter,
 };

@@ -1,0 +1,233 @@
+/**
+ * Email as users see it: write to an address from XMPP and the relay gets the mail; mail to the user's
+ * alias arrives in the chat, replies thread back; unknown aliases, open relaying and relay refusals.
+ * The relay is a real smtp-server on loopback; outside senders use nodemailer.
+ */
+import { createServer } from "node:net";
+import { simpleParser, type ParsedMail } from "mailparser";
+import nodemailer, { type Transporter } from "nodemailer";
+import { SMTPServer } from "smtp-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slotDomain } from "../slots.js";
+import { errorOf, TestUser, xml } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+
+const MAIL_DOMAIN = "people.example.org";
+const RECEIPTS = "urn:xmpp:receipts";
+
+interface Sunk {
+  rcpt: string[];
+  mail: ParsedMail;
+}
+
+/** The relay: keeps every mail; refuses recipients at refuse.example.com with 550. */
+async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promise<void> }> {
+  const mails: Sunk[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (address.address.endsWith("@refuse.example.com"))
+        return callback(Object.assign(new Error("5.7.1 Recipient refused by policy"), { responseCode: 550 }));
+      callback();
+    },
+    onData(stream, session, callback) {
+      simpleParser(stream).then(
+        (mail) => {
+          mails.push({ rcpt: session.envelope.rcptTo.map((r) => r.address), mail });
+          callback();
+        },
+        (err: Error) => callback(err),
+      );
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.server.address() as { port: number }).port;
+  return { port, mails, stop: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+const register = (fields: Record<string, string>) =>
+  xml(
+    "query",
+    { xmlns: "jabber:iq:register" },
+    xml(
+      "x",
+      { xmlns: "jabber:x:data", type: "submit" },
+      ...Object.entries(fields).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
+    ),
+  );
+
+describe("email through an SMTP relay and the gateway's own listener", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let sink: Awaited<ReturnType<typeof startSink>>;
+  let gw: TestGateway;
+  let domain: string;
+  let alice: TestUser;
+  let alias: string;
+  let outside: Transporter;
+  const friend = () => `friend\\40example.com@${domain}`;
+
+  const mailTo = (to: string, fields: Record<string, unknown>) =>
+    outside.sendMail({ from: '"Jane Friend" <friend@example.com>', to, ...fields });
+
+  beforeAll(async () => {
+    const slot = await takeSlot(bed);
+    domain = slotDomain(slot, "mail");
+    sink = await startSink();
+    const inboundPort = await freePort();
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        email: {
+          mailDomain: MAIL_DOMAIN,
+          relay: { host: "127.0.0.1", port: sink.port, starttls: false, timeoutSeconds: 5 },
+          inbound: { port: inboundPort, maxRecipients: 3 },
+        },
+      },
+    });
+    outside = nodemailer.createTransport({ host: "127.0.0.1", port: inboundPort, ignoreTLS: true });
+    alice = await TestUser.login(peer, `alice-${domain.split(".")[0]}`);
+    alias = `alice-${domain.split(".")[0]}`;
+    const reg = await alice.iq("set", domain, register({ alias, name: "Alice Example" }));
+    expect(reg.attrs.type, alice.dump()).toBe("result");
+  });
+
+  afterAll(async () => {
+    outside?.close();
+    await alice?.stop();
+    await gw?.stop();
+    await sink?.stop();
+  });
+
+  it("sends a message with a subject as mail from the user's alias, and shows a receipt", async () => {
+    await alice.send(
+      xml(
+        "message",
+        { to: friend(), id: "m-1", type: "chat" },
+        xml("subject", {}, "Dinner plans"),
+        xml("body", {}, "Are you free on Friday?"),
+        xml("request", { xmlns: RECEIPTS }),
+      ),
+    );
+    const receipt = await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-1");
+    expect(receipt.attrs.from).toBe(friend());
+    const sent = sink.mails.find((m) => m.mail.text?.trim() === "Are you free on Friday?");
+    expect(sent?.rcpt).toEqual(["friend@example.com"]);
+    expect(sent?.mail.from?.value[0]).toMatchObject({
+      name: "Alice Example",
+      address: `${alias}@${MAIL_DOMAIN}`,
+    });
+    expect(sent?.mail.subject).toBe("Dinner plans");
+    expect(sent?.mail.messageId).toMatch(new RegExp(`^<[^<>@]+@${MAIL_DOMAIN}>$`));
+  });
+
+  it("neutralises header injection in the subject and refuses it in the display name", async () => {
+    await alice.send(
+      xml(
+        "message",
+        { to: friend(), id: "m-inject", type: "chat" },
+        xml("subject", {}, "Hi\r\nBcc: x@y.example.com"),
+        xml("body", {}, "injection attempt"),
+        xml("request", { xmlns: RECEIPTS }),
+      ),
+    );
+    await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-inject");
+    const sent = sink.mails.find((m) => m.mail.text?.trim() === "injection attempt");
+    expect(sent?.rcpt).toEqual(["friend@example.com"]);
+    expect(sent?.mail.bcc).toBeUndefined();
+    expect(sent?.mail.subject).toBe("Hi Bcc: x@y.example.com");
+
+    const renamed = await alice.iq("set", domain, register({ alias, name: "Eve\r\nBcc: x@y.example.com" }));
+    expect(errorOf(renamed)).toMatchObject({ condition: "not-acceptable" });
+    expect(errorOf(renamed).text).toMatch(/line breaks/);
+  });
+
+  it("delivers outside mail to the alias with its subject and the sender's address as the contact", async () => {
+    await mailTo(`${alias}@${MAIL_DOMAIN}`, { subject: "Hello from outside", text: "Nice to meet you." });
+    const got = await alice.waitFor((el) => el.getChildText("body") === "Nice to meet you.");
+    expect(got.attrs.from).toBe(friend());
+    expect(got.getChildText("subject")).toBe("Hello from outside");
+  });
+
+  it("shows HTML-only mail as text", async () => {
+    await mailTo(`${alias}@${MAIL_DOMAIN}`, {
+      subject: "Newsletter",
+      html: '<p>Read <b>this</b>: <a href="https://example.com/n">news</a></p>',
+    });
+    const got = await alice.waitFor((el) => el.getChildText("subject") === "Newsletter");
+    expect(got.getChildText("body")).toBe("Read this: news [https://example.com/n]");
+  });
+
+  it("threads a reply to the user's mail back into the same <thread>, and the user's answer into the mail thread", async () => {
+    await alice.send(
+      xml(
+        "message",
+        { to: friend(), id: "m-thread", type: "chat" },
+        xml("thread", {}, "t-lunch"),
+        xml("body", {}, "Lunch tomorrow?"),
+        xml("request", { xmlns: RECEIPTS }),
+      ),
+    );
+    await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-thread");
+    const first = sink.mails.find((m) => m.mail.text?.trim() === "Lunch tomorrow?")!.mail;
+    expect(first.subject).toBe("Lunch tomorrow?");
+
+    const sentReply = await mailTo(`${alias}@${MAIL_DOMAIN}`, {
+      subject: "Re: Lunch tomorrow?",
+      text: "Yes, at noon.",
+      inReplyTo: first.messageId,
+      references: [first.messageId!],
+    });
+    const reply = await alice.waitFor((el) => el.getChildText("body") === "Yes, at noon.");
+    expect(reply.getChildText("thread")).toBe("t-lunch");
+
+    await alice.send(
+      xml(
+        "message",
+        { to: friend(), id: "m-thread-2", type: "chat" },
+        xml("thread", {}, "t-lunch"),
+        xml("body", {}, "Great, see you."),
+        xml("request", { xmlns: RECEIPTS }),
+      ),
+    );
+    await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-thread-2");
+    const answer = sink.mails.find((m) => m.mail.text?.trim() === "Great, see you.")!.mail;
+    expect(answer.subject).toBe("Re: Lunch tomorrow?");
+    expect(answer.inReplyTo).toBe(sentReply.messageId);
+    expect(answer.references).toEqual([first.messageId, sentReply.messageId]);
+  });
+
+  it("refuses mail to unknown aliases and to other domains with 550", async () => {
+    await expect(mailTo(`nobody@${MAIL_DOMAIN}`, { text: "hi" })).rejects.toMatchObject({
+      responseCode: 550,
+    });
+    await expect(mailTo("someone@elsewhere.example.com", { text: "relay me" })).rejects.toMatchObject({
+      responseCode: 550,
+    });
+  });
+
+  it("tells the user when the relay refuses the address, with the relay's reply", async () => {
+    await alice.send(
+      xml(
+        "message",
+        { to: `bob\\40refuse.example.com@${domain}`, id: "m-refused", type: "chat" },
+        xml("body", {}, "hi"),
+      ),
+    );
+    const error = await alice.waitFor((el) => el.attrs.id === "m-refused" && el.attrs.type === "error");
+    expect(errorOf(error).condition).toBe("item-not-found");
+    expect(errorOf(error).text).toContain("5.7.1 Recipient refused by policy");
+  });
+});
