@@ -53,14 +53,20 @@ describe("SMS through a Twilio-compatible API", () => {
   beforeAll(async () => {
     const slot = await takeSlot(bed);
     domain = slotDomain(slot, "sms");
-    fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN, ...POOL] });
+    fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN, ...POOL, "+12025550300"] });
     gw = await startTestGateway({
       peer,
       redisUrl: bed.redis!.url,
       slot,
+      admins: [`admin-sms-${slot}@${peer.host}`],
       adapters: {
         sms: {
-          twilio: { accountSid: ACCOUNT, authTokenEnv: "TEST_TWILIO_TOKEN", apiBaseUrl: fake.url },
+          twilio: {
+            accountSid: ACCOUNT,
+            authTokenEnv: "TEST_TWILIO_TOKEN",
+            apiBaseUrl: fake.url,
+            timeoutSeconds: 2,
+          },
           numbers: { dedicated: { [OWN]: `alice-sms-${domain.split(".")[0]}@${peer.host}` }, pool: POOL },
           allowedCountries: ["US", "CA"],
           limits: { messagesPerHour: 6 },
@@ -214,6 +220,61 @@ describe("SMS through a Twilio-compatible API", () => {
     await bob.send(chat(`+12025550166@${domain}`, "retry-1", "once please", true));
     await bob.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "retry-1");
     expect(fake.sent().filter((m) => m.body === "once please")).toHaveLength(1);
+  });
+
+  it("sends one receipt however the carrier's status callbacks arrive (twice, out of order)", async () => {
+    const bob = users.bob!;
+    fake.script("+12025550155", ["sending", "sent", "delivered"], { duplicate: true, reverse: true });
+    await bob.send(chat(`+12025550155@${domain}`, "dup-1", "callbacks galore", true));
+    await bob.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "dup-1");
+    await fake.idle();
+    await gw.gateway.services.get("sms")!.ctx.link.ping();
+    await bob.sync();
+    expect(bob.received.filter((el) => el.getChild("received", RECEIPTS)?.attrs.id === "dup-1")).toHaveLength(
+      1,
+    );
+  });
+
+  it("does not send again when Twilio does not answer, and says the SMS may not have gone out", async () => {
+    const bob = users.bob!;
+    fake.hang(1);
+    await bob.send(chat(`+12025550144@${domain}`, "hang-1", "are you there?"));
+    const error = await bob.waitFor((el) => el.attrs.id === "hang-1" && el.attrs.type === "error", 15_000);
+    expect(errorOf(error)).toMatchObject({ condition: "remote-server-timeout" });
+    expect(errorOf(error).text).toContain("not sent again");
+    expect(fake.sent().filter((m) => m.body === "are you there?").length).toBeLessThanOrEqual(1);
+  });
+
+  it("lets an administrator assign a number, which then routes replies to its new owner", async () => {
+    const admin = await TestUser.login(peer, `admin-sms-${domain.replace(/\D/g, "")}`);
+    users.admin = admin;
+    const erin = await TestUser.login(peer, `erin-sms-${domain.split(".")[0]}`);
+    users.erin = erin;
+    const assign = (fields: Record<string, string>) =>
+      admin.iq(
+        "set",
+        domain,
+        xml(
+          "command",
+          { xmlns: "http://jabber.org/protocol/commands", node: "sms-assign", action: "complete" },
+          xml(
+            "x",
+            { xmlns: "jabber:x:data", type: "submit" },
+            ...Object.entries(fields).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
+          ),
+        ),
+      );
+    const done = await assign({ number: "+12025550300", jid: erin.bare });
+    expect(done.getChild("command")?.getChildText("note")).toContain("now belongs to");
+    const bad = await assign({ number: "0800 123", jid: erin.bare });
+    expect(errorOf(bad).condition).toBe("not-acceptable");
+    await fake.sendInbound({
+      from: "+12025550199",
+      to: "+12025550300",
+      body: "for erin",
+      webhookUrl: webhook,
+    });
+    await erin.waitFor((el) => el.getChildText("body") === "for erin");
   });
 
   it("counts what it did in /metrics", async () => {
