@@ -154,13 +154,21 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
       if (self) forget(channel);
     }),
   );
+  // matrix-org-irc's own 'nick' event leaves out channels where the user has no prefix (it tests the
+  // prefix string, "" being falsy) and keeps the old nick in them: read NICK here and fix its state.
   client.on(
-    "nick",
-    safe("nick", (oldNick: string, newNick: string, channels: string[]) => {
+    "raw",
+    safe("nick", (m: Message) => {
+      const [newNick] = m.args;
+      if (m.command !== "NICK" || !m.nick || newNick === undefined) return;
       const self = newNick === session.nick;
-      for (const channel of channels) {
-        const prefixes = client.chanData(channel)?.users.get(newNick) ?? "";
-        toMembers(channel, (to, room) => nickChange(to, room, oldNick, newNick, occupantOf(prefixes), self));
+      for (const [channel, data] of client.chans) {
+        if (data.users.has(m.nick)) {
+          data.users.delete(m.nick);
+          data.users.set(newNick, "");
+        } else if (!data.users.has(newNick)) continue;
+        const occupant = occupantOf(data.users.get(newNick) ?? "");
+        toMembers(channel, (to, room) => nickChange(to, room, m.nick ?? "", newNick, occupant, self));
       }
     }),
   );

@@ -200,6 +200,57 @@ describe("IRC channels as XMPP rooms", () => {
     expect(bob.lines.filter((l) => l.startsWith(`:${aliceNick}!`) && / QUIT /.test(l))).toEqual([]);
   });
 
+  it("sends a multi-line body as one PRIVMSG per line", async () => {
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "g-5" }, xml("body", {}, "first\n\nsecond\nthird")),
+    );
+    await bob.waitFor((l) => l.endsWith(`PRIVMSG ${channel} :third`));
+    const said = bob.lines.filter(
+      (l) => l.startsWith(`:${aliceNick}!`) && l.includes(`PRIVMSG ${channel} :`),
+    );
+    expect(said.slice(-3).map((l) => l.slice(l.indexOf(" :") + 2))).toEqual(["first", "second", "third"]);
+  });
+
+  it("shows IRC users joining, changing nick, leaving and quitting as occupants", async () => {
+    const daveNick = `Dave${slot}`;
+    const dave = await RawIrc.connect(ircd.port, daveNick);
+    try {
+      const presence = (from: string, type?: string) =>
+        alice.waitFor(
+          (el) => el.name === "presence" && el.attrs.from === `${room}/${from}` && el.attrs.type === type,
+        );
+      dave.send(`JOIN ${channel}`);
+      expect(itemOf(await presence(daveNick))).toMatchObject({ role: "participant" });
+      dave.send(`NICK ${daveNick}x`);
+      const renamed = await presence(daveNick, "unavailable");
+      expect(statusCodes(renamed)).toContain(303);
+      expect(itemOf(renamed).nick).toBe(`${daveNick}x`);
+      await presence(`${daveNick}x`);
+      dave.send(`PART ${channel} :bye`);
+      expect((await presence(`${daveNick}x`, "unavailable")).getChildText("status")).toBe("bye");
+      const afterPart = alice.received.length;
+      dave.send(`JOIN ${channel}`);
+      await alice.waitFor(
+        (el) =>
+          alice.received.indexOf(el) >= afterPart &&
+          el.name === "presence" &&
+          el.attrs.from === `${room}/${daveNick}x` &&
+          el.attrs.type === undefined,
+      );
+      dave.send("QUIT :gone home");
+      const quit = await alice.waitFor(
+        (el) =>
+          alice.received.indexOf(el) >= afterPart &&
+          el.attrs.from === `${room}/${daveNick}x` &&
+          el.attrs.type === "unavailable",
+      );
+      // ngircd quotes the reason of a QUIT it relays.
+      expect(quit.getChildText("status")).toContain("gone home");
+    } finally {
+      dave.close();
+    }
+  });
+
   it("refuses servers off the allow-list, unreachable servers and a nick in use, as MUC errors", async () => {
     const cases: [string, string][] = [
       [`#x%irc.elsewhere.net@${domain}/carol`, "forbidden"],
@@ -214,6 +265,18 @@ describe("IRC channels as XMPP rooms", () => {
       expect(errorOf(error).condition, carol.dump()).toBe(condition);
       expect(errorOf(error).text).toBeTruthy();
     }
+  });
+
+  it("tells a kicked user, with 307 and 110", async () => {
+    const carolRoom = `${room}/carol${slot}`;
+    await carol.send(xml("presence", { to: carolRoom }, xml("x", { xmlns: MUC })));
+    await carol.waitFor((el) => el.attrs.from === carolRoom && statusCodes(el).includes(110));
+    bob.send(`KICK ${channel} carol${slot} :behave`);
+    const kicked = await carol.waitFor(
+      (el) => el.attrs.from === carolRoom && el.attrs.type === "unavailable",
+    );
+    expect(statusCodes(kicked)).toEqual(expect.arrayContaining([307, 110]));
+    expect(kicked.getChildText("status")).toContain("behave");
   });
 
   it("leaves: unavailable with 110, PART, and the IRC connection closes after the grace period", async () => {
