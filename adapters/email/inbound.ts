@@ -16,6 +16,8 @@ import { threadIdFor, type ThreadStore } from "./threads.js";
 
 /** Simultaneous SMTP sessions accepted; more are refused with 421 by smtp-server. */
 export const MAX_SMTP_CLIENTS = 100;
+/** How long stop() lets open sessions finish before closing them. */
+export const CLOSE_TIMEOUT_MS = 5_000;
 /** Idle time before a session is closed (RFC 5321 §4.5.3.2.7 asks servers to wait at least 5 minutes). */
 export const SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
 
@@ -30,11 +32,12 @@ export class SmtpReply extends Error {
   }
 }
 
-interface Deps {
-  ctx: AdapterContext;
-  config: EmailConfig;
-  aliases: AliasDirectory;
-  threads: ThreadStore;
+/** What the listener needs: the adapter's domain, its log and durable delivery, the aliases and threads. */
+export interface InboundDeps {
+  ctx: Pick<AdapterContext, "domain" | "log" | "deliver">;
+  config: Pick<EmailConfig, "mailDomain" | "inbound">;
+  aliases: Pick<AliasDirectory, "owner">;
+  threads: Pick<ThreadStore, "find" | "get" | "add">;
 }
 
 async function readAll(stream: Readable, maxBytes: number): Promise<Buffer | null> {
@@ -51,7 +54,7 @@ async function readAll(stream: Readable, maxBytes: number): Promise<Buffer | nul
 export class InboundListener {
   private readonly server: SMTPServer;
 
-  constructor(private readonly deps: Deps) {
+  constructor(private readonly deps: InboundDeps) {
     const { config } = deps;
     this.server = new SMTPServer({
       name: config.mailDomain,
@@ -63,6 +66,7 @@ export class InboundListener {
       disabledCommands: ["AUTH", "STARTTLS"],
       maxClients: MAX_SMTP_CLIENTS,
       socketTimeout: SOCKET_TIMEOUT_MS,
+      closeTimeout: CLOSE_TIMEOUT_MS,
       logger: false,
       onRcptTo: (address, session, callback) => {
         this.rcpt(address, session).then(
@@ -78,6 +82,12 @@ export class InboundListener {
       },
     });
     this.server.on("error", (err) => deps.ctx.log.warn({ err }, "SMTP listener error"));
+  }
+
+  /** The port listened on (the configured one, or the one the system chose for port 0). */
+  get port(): number {
+    const address = this.server.server.address();
+    return typeof address === "object" && address ? address.port : this.deps.config.inbound.port;
   }
 
   listen(): Promise<void> {

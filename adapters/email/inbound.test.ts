@@ -1,0 +1,115 @@
+/**
+ * The SMTP listener against a real SMTP client (nodemailer) on loopback, with the gateway's storage faked:
+ * what a sending server sees when the store is down, the mail too big, or the recipients too many.
+ */
+import nodemailer, { type Transporter } from "nodemailer";
+import type SMTPTransport from "nodemailer/lib/smtp-transport/index.js";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { IdMap, InboundEvent } from "../../src/adapter.js";
+import { InboundListener } from "./inbound.js";
+import { ThreadStore } from "./threads.js";
+
+const USERS: Record<string, string> = {
+  alice: "alice@example.org",
+  bob: "bob@example.org",
+  carol: "carol@example.org",
+};
+
+function memoryIds(): IdMap {
+  const map = new Map<string, Record<string, string>>();
+  return {
+    put: (kind, id, value) => Promise.resolve(void map.set(`${kind}/${id}`, value)),
+    get: (kind, id) => Promise.resolve(map.get(`${kind}/${id}`) ?? null),
+    delete: (kind, id) => Promise.resolve(void map.delete(`${kind}/${id}`)),
+  };
+}
+
+describe("SMTP listener limits and failures", () => {
+  const delivered: { event: InboundEvent; dedupeId: string | undefined }[] = [];
+  let storeDown = false;
+  let listener: InboundListener;
+  let outside: Transporter<SMTPTransport.SentMessageInfo>;
+
+  beforeAll(async () => {
+    listener = new InboundListener({
+      ctx: {
+        domain: "mail.gw.example",
+        log: pino({ level: "silent" }),
+        deliver: (event, options) => {
+          if (storeDown) return Promise.reject(new Error("Redis is down"));
+          delivered.push({ event, dedupeId: options?.dedupeId });
+          return Promise.resolve(true);
+        },
+      },
+      config: {
+        mailDomain: "people.example.org",
+        inbound: { host: "127.0.0.1", port: 0, maxBytes: 2048, maxRecipients: 2 },
+      },
+      aliases: { owner: (alias) => Promise.resolve(USERS[alias] ?? null) },
+      threads: new ThreadStore(memoryIds()),
+    });
+    await listener.listen();
+    outside = nodemailer.createTransport({ host: "127.0.0.1", port: listener.port, ignoreTLS: true });
+  });
+
+  afterAll(async () => {
+    outside?.close();
+    await listener?.close();
+  });
+
+  const send = (fields: Record<string, unknown>) =>
+    outside.sendMail({ from: "friend@example.com", to: "alice@people.example.org", ...fields });
+
+  it("answers 451 while the mail cannot be stored, and delivers it once the sender retries", async () => {
+    storeDown = true;
+    const mail = { subject: "Retry me", text: "hello", messageId: "<retry-1@example.com>" };
+    await expect(send(mail)).rejects.toMatchObject({ responseCode: 451 });
+    expect(delivered.filter((d) => d.dedupeId?.startsWith("<retry-1@"))).toHaveLength(0);
+    storeDown = false;
+    await send(mail);
+    const got = delivered.filter((d) => d.dedupeId === "<retry-1@example.com> alice@example.org");
+    expect(got).toHaveLength(1);
+    expect(got[0]?.event).toMatchObject({
+      to: "alice@example.org",
+      from: "friend\\40example.com@mail.gw.example",
+    });
+  });
+
+  it("gives a redelivered mail the same stanza id and dedupe id", async () => {
+    const mail = { text: "twice", messageId: "<twice@example.com>" };
+    await send(mail);
+    await send(mail);
+    const ids = delivered
+      .filter((d) => d.dedupeId?.startsWith("<twice@"))
+      .map((d) => [d.event.id, d.dedupeId]);
+    expect(ids).toHaveLength(2);
+    expect(ids[0]).toEqual(ids[1]);
+  });
+
+  it("refuses mail over the size limit with 552 and stores nothing", async () => {
+    const before = delivered.length;
+    await expect(send({ text: "z".repeat(4096) })).rejects.toMatchObject({ responseCode: 552 });
+    expect(delivered.length).toBe(before);
+  });
+
+  it("takes at most the recipient limit and answers 452 for the rest", async () => {
+    const info = await send({
+      to: ["alice@people.example.org", "bob@people.example.org", "carol@people.example.org"],
+      text: "to three",
+    });
+    expect(info.accepted).toHaveLength(2);
+    expect(info.rejectedErrors?.[0]).toMatchObject({ responseCode: 452 });
+    expect(delivered.filter((d) => d.event.kind === "message" && d.event.body === "to three")).toHaveLength(
+      2,
+    );
+  });
+
+  it("refuses a mail without a usable From with 550", async () => {
+    await expect(
+      send({ from: "", envelope: { from: "x@example.com", to: "alice@people.example.org" }, text: "anon" }),
+    ).rejects.toMatchObject({
+      responseCode: 550,
+    });
+  });
+});
