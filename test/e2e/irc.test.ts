@@ -3,8 +3,12 @@
  * through the gateway while a raw IRC client sits in it; messages, private messages and /me both ways,
  * the sender's own message reflected with its id, an injection attempt, leaving and the QUIT after grace.
  */
+import { mkdtemp } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
@@ -90,6 +94,8 @@ describe("IRC channels as XMPP rooms", () => {
   let room: string;
   let bobNick: string;
   let aliceNick: string;
+  /** A private IRC server that one test stops under a joined user. */
+  let doomed: IrcPeer;
 
   beforeAll(async () => {
     slot = await takeSlot(bed);
@@ -98,17 +104,22 @@ describe("IRC channels as XMPP rooms", () => {
     bobNick = `Bob${slot}`;
     aliceNick = `alice${slot}`;
     room = `${channel}%${ircd.serverName}@${domain}`;
+    doomed = await startNgircd({
+      dir: await mkdtemp(path.join(tmpdir(), "irc-doomed-")),
+      name: "doomed.localhost",
+    });
     gw = await startTestGateway({
       peer,
       redisUrl: bed.redis!.url,
       slot,
       adapters: {
         irc: {
-          servers: { allow: [ircd.serverName, "down.localhost"] },
+          servers: { allow: [ircd.serverName, "down.localhost", "doomed.localhost"] },
           tls: false, // the bed's ngircd speaks plain IRC only
           addresses: {
             [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
             "down.localhost": { host: "127.0.0.1", port: 1 },
+            "doomed.localhost": { host: "127.0.0.1", port: doomed.port },
           },
           graceSeconds: 1,
           lineDelayMs: 0,
@@ -129,6 +140,7 @@ describe("IRC channels as XMPP rooms", () => {
     await alice?.stop();
     await carol?.stop();
     await gw?.stop();
+    await doomed?.stop();
   });
 
   it("joins: the IRC users as occupants, the user's own presence last with 110, then the topic", async () => {
@@ -277,6 +289,16 @@ describe("IRC channels as XMPP rooms", () => {
     );
     expect(statusCodes(kicked)).toEqual(expect.arrayContaining([307, 110]));
     expect(kicked.getChildText("status")).toContain("behave");
+  });
+
+  it("tells the user, rather than going quiet, when the IRC server goes away", async () => {
+    const lostRoom = `#lost%doomed.localhost@${domain}/carol`;
+    await carol.send(xml("presence", { to: lostRoom }, xml("x", { xmlns: MUC })));
+    await carol.waitFor((el) => el.attrs.from === lostRoom && statusCodes(el).includes(110));
+    await doomed.stop();
+    const gone = await carol.waitFor((el) => el.attrs.from === lostRoom && el.attrs.type === "unavailable");
+    expect(statusCodes(gone)).toEqual(expect.arrayContaining([110, 332]));
+    expect(gone.getChildText("status")).toContain("doomed.localhost");
   });
 
   it("leaves: unavailable with 110, PART, and the IRC connection closes after the grace period", async () => {
