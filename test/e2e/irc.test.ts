@@ -3,6 +3,7 @@
  * through the gateway while a raw IRC client sits in it; messages, private messages and /me both ways,
  * the sender's own message reflected with its id, an injection attempt, leaving and the QUIT after grace.
  */
+import { client } from "@xmpp/client";
 import { mkdtemp } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -172,6 +173,52 @@ describe("IRC channels as XMPP rooms", () => {
     const echo = await alice.waitFor((el) => el.name === "message" && el.attrs.id === "g-1");
     expect(echo.attrs).toMatchObject({ from: `${room}/${aliceNick}`, type: "groupchat" });
     expect(echo.getChildText("body")).toBe("hello irc");
+  });
+
+  it("shares the IRC connection with the user's other resource: no second JOIN, reflection to both", async () => {
+    // A second session of alice's account (TestUser always binds the resource "test").
+    const tablet = client({
+      service: `xmpp://127.0.0.1:${peer.c2sPort}`,
+      domain: peer.host,
+      username: `alice-irc-${slot}`,
+      password: `alice-irc-${slot}-pw`,
+      resource: "tablet",
+    });
+    const got: Element[] = [];
+    tablet.on("stanza", (el: Element) => got.push(el));
+    tablet.on("error", () => undefined); // failures show as missing stanzas below
+    await tablet.start();
+    const until = async (match: (el: Element) => boolean): Promise<Element> => {
+      for (let i = 0; i < 100; i++) {
+        const el = got.find(match);
+        if (el) return el;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`tablet: no matching stanza; got:\n${got.map((e) => e.toString()).join("\n")}`);
+    };
+    try {
+      await tablet.send(xml("presence"));
+      await tablet.send(xml("presence", { to: `${room}/${aliceNick}` }, xml("x", { xmlns: MUC })));
+      await until((el) => el.attrs.from === `${room}/${aliceNick}` && statusCodes(el).includes(110));
+      await until((el) => el.attrs.from === `${room}/${bobNick}` && el.name === "presence");
+      await alice.send(
+        xml("message", { to: room, type: "groupchat", id: "g-both" }, xml("body", {}, "to both")),
+      );
+      await until((el) => el.name === "message" && el.attrs.id === "g-both");
+      await alice.waitFor((el) => el.name === "message" && el.attrs.id === "g-both");
+      await tablet.send(xml("presence", { to: `${room}/${aliceNick}`, type: "unavailable" }));
+      await until((el) => el.attrs.type === "unavailable" && el.attrs.from === `${room}/${aliceNick}`);
+      // alice/test is still in the room: the channel stays joined, the IRC side saw one JOIN and no PART.
+      await alice.send(
+        xml("message", { to: room, type: "groupchat", id: "g-after" }, xml("body", {}, "still in")),
+      );
+      await bob.waitFor((l) => l.endsWith(`PRIVMSG ${channel} :still in`));
+      const mine = bob.lines.filter((l) => l.startsWith(`:${aliceNick}!`));
+      expect(mine.filter((l) => l.includes(" JOIN "))).toHaveLength(1);
+      expect(mine.filter((l) => l.includes(" PART "))).toEqual([]);
+    } finally {
+      await tablet.stop().catch(() => undefined);
+    }
   });
 
   it("shows IRC channel messages and actions from room/nick, and sends /me as an ACTION", async () => {
