@@ -1,5 +1,5 @@
 /**
- * Users' addresses on the mail domain: alias → bare JID in Redis, one owner per alias, so mail to
+ * Users' addresses on the mail domain: alias → bare JID in one Redis hash, one owner per alias, so mail to
  * `alias@mail.example.org` reaches exactly one XMPP user.
  */
 import type { Redis } from "ioredis";
@@ -40,35 +40,45 @@ export function defaultAlias(user: string): string | undefined {
   }
 }
 
-// Deletes KEYS[1] only when it still holds ARGV[1]: a user never releases somebody else's alias.
-const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
+// Deletes field ARGV[1] of KEYS[1] only when it still holds ARGV[2]: nobody frees somebody else's alias.
+const RELEASE = `if redis.call("HGET", KEYS[1], ARGV[1]) == ARGV[2] then return redis.call("HDEL", KEYS[1], ARGV[1]) else return 0 end`;
 
 export class AliasDirectory {
+  private readonly hash: string;
+
   constructor(
     private readonly redis: Redis,
-    private readonly key: KeyBuilder,
-  ) {}
-
-  private aliasKey(alias: string): string {
-    return this.key("alias", alias);
+    key: KeyBuilder,
+  ) {
+    this.hash = key("aliases");
   }
 
   /** The user an alias belongs to, or null. */
   owner(alias: string): Promise<string | null> {
-    return this.redis.get(this.aliasKey(alias.toLowerCase()));
+    return this.redis.hget(this.hash, alias.toLowerCase());
+  }
+
+  /** Every alias and its user. */
+  all(): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.hash);
   }
 
   /** Gives `alias` to `user` (keeping it when it is already theirs); throws conflict when it is taken. */
   async claim(alias: string, user: string): Promise<void> {
-    const set = await this.redis.set(this.aliasKey(alias), user, "NX");
-    if (set === "OK") return;
-    const owner = await this.owner(alias);
-    if (owner !== user)
+    if ((await this.redis.hsetnx(this.hash, alias, user)) === 1) return;
+    if ((await this.owner(alias)) !== user)
       throw new GatewayError("conflict", `The alias "${alias}" is taken; choose another one.`);
   }
 
   /** Frees the alias if it belongs to `user`. */
   async release(alias: string, user: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.aliasKey(alias), user);
+    await this.redis.eval(RELEASE, 1, this.hash, alias, user);
+  }
+
+  /** Frees the alias whoever has it; returns the user it belonged to. */
+  async remove(alias: string): Promise<string | null> {
+    const owner = await this.owner(alias);
+    if (owner) await this.release(alias.toLowerCase(), owner);
+    return owner;
   }
 }

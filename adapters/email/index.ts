@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type {
   Adapter,
   AdapterContext,
+  AdhocCommand,
   Form,
   FormValues,
   OutboundMessage,
@@ -17,6 +18,7 @@ import type { AdapterBaseConfig } from "../../src/config/schema.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { single } from "../../src/xmpp/forms.js";
 import { AliasDirectory, defaultAlias, normaliseAlias } from "./aliases.js";
+import { adminCommands } from "./commands.js";
 import { EXAMPLE_ADDRESS, emailCodec } from "./codec.js";
 import { composeMail } from "./compose.js";
 import { emailConfigSchema, type EmailConfig } from "./config.js";
@@ -53,6 +55,7 @@ class EmailAdapter implements Adapter {
     prompt: "Email address",
     example: EXAMPLE_ADDRESS,
   };
+  readonly commands: AdhocCommand[];
   private readonly relay: Relay;
   private state:
     | { ctx: AdapterContext; aliases: AliasDirectory; threads: ThreadStore; inbound: InboundListener }
@@ -63,6 +66,7 @@ class EmailAdapter implements Adapter {
     relayAuth: { user: string; pass: string } | undefined,
   ) {
     this.relay = new Relay(config.relay, relayAuth);
+    this.commands = adminCommands(() => this.started().aliases, config.mailDomain);
   }
 
   private started() {
@@ -83,7 +87,8 @@ class EmailAdapter implements Adapter {
             var: "alias",
             type: "text-single",
             label: `Address (the part before @${this.config.mailDomain})`,
-            required: true,
+            // Not required: left empty, it is the JID's localpart (when that is a valid address).
+            desc: "Empty: your own user name.",
             ...(alias ? { value: alias } : {}),
           },
           {
@@ -125,10 +130,16 @@ class EmailAdapter implements Adapter {
   }
 
   async send(message: OutboundMessage): Promise<SendOutcome> {
-    const { ctx, threads } = this.started();
+    const { ctx, threads, aliases } = this.started();
     const alias = message.registration?.alias;
     if (!alias)
       throw new GatewayError("registration-required", `Register with ${ctx.domain} to choose your address.`);
+    // Mail never leaves from an address that is no longer the user's (an administrator took it back).
+    if ((await aliases.owner(alias)) !== message.user)
+      throw new GatewayError(
+        "registration-required",
+        `${alias}@${this.config.mailDomain} is no longer your address; register with ${ctx.domain} again.`,
+      );
     const fromAddress = `${alias}@${this.config.mailDomain}`;
     // XEP-0201: the thread the user continues; one the gateway starts otherwise, so replies find it.
     const thread = message.thread ?? randomUUID();

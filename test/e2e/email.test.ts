@@ -75,6 +75,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
   let alice: TestUser;
   let alias: string;
   let outside: Transporter;
+  const others: TestUser[] = [];
   const friend = () => `friend\\40example.com@${domain}`;
 
   const mailTo = (to: string, fields: Record<string, unknown>) =>
@@ -89,6 +90,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
       peer,
       redisUrl: bed.redis!.url,
       slot,
+      admins: [`admin-${domain.split(".")[0]}@${peer.host}`],
       adapters: {
         email: {
           mailDomain: MAIL_DOMAIN,
@@ -106,6 +108,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
 
   afterAll(async () => {
     outside?.close();
+    await Promise.all(others.map((u) => u.stop()));
     await alice?.stop();
     await gw?.stop();
     await sink?.stop();
@@ -229,5 +232,44 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     const error = await alice.waitFor((el) => el.attrs.id === "m-refused" && el.attrs.type === "error");
     expect(errorOf(error).condition).toBe("item-not-found");
     expect(errorOf(error).text).toContain("5.7.1 Recipient refused by policy");
+  });
+
+  it("keeps addresses unique, and lets an administrator list them and take one back", async () => {
+    const tag = domain.split(".")[0]!;
+    const bob = await TestUser.login(peer, `bob-${tag}`);
+    const admin = await TestUser.login(peer, `admin-${tag}`);
+    others.push(bob, admin);
+    const taken = await bob.iq("set", domain, register({ alias: alias.toUpperCase() }));
+    expect(errorOf(taken)).toMatchObject({ condition: "conflict" });
+    expect(errorOf(taken).text).toContain("taken");
+    const own = await bob.iq("set", domain, register({ alias: "" })); // the default: his JID's localpart
+    expect(own.attrs.type, bob.dump()).toBe("result");
+
+    const command = (node: string, fields: Record<string, string> = {}) =>
+      admin.iq(
+        "set",
+        domain,
+        xml(
+          "command",
+          { xmlns: "http://jabber.org/protocol/commands", node, action: "complete" },
+          xml(
+            "x",
+            { xmlns: "jabber:x:data", type: "submit" },
+            ...Object.entries(fields).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
+          ),
+        ),
+      );
+    const list = await command("email-aliases");
+    expect(list.toString()).toContain(`bob-${tag}@${MAIL_DOMAIN} → ${bob.bare}`);
+    const removed = await command("email-alias-remove", { alias: `bob-${tag}` });
+    expect(removed.getChild("command")?.getChildText("note")).toContain("no longer belongs");
+
+    await expect(mailTo(`bob-${tag}@${MAIL_DOMAIN}`, { text: "hi bob" })).rejects.toMatchObject({
+      responseCode: 550,
+    });
+    await bob.send(xml("message", { to: friend(), id: "b-1", type: "chat" }, xml("body", {}, "from bob")));
+    const refused = await bob.waitFor((el) => el.attrs.id === "b-1" && el.attrs.type === "error");
+    expect(errorOf(refused)).toMatchObject({ condition: "registration-required" });
+    expect(sink.mails.some((m) => m.mail.text?.trim() === "from bob")).toBe(false);
   });
 });
