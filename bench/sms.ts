@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
-import { component, xml as cxml } from "@xmpp/component";
+import { component, xml as cxml, type Element as CElement } from "@xmpp/component";
 import { client, xml, type Element } from "@xmpp/client";
 import { pino } from "pino";
 import { startBed } from "../test/bed/index.js";
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     password: SECRET,
   });
   raw.on("error", () => undefined);
-  raw.on("stanza", (el) => {
+  raw.on("stanza", (el: CElement) => {
     if (el.is("message"))
       void raw.send(
         cxml("message", { to: el.attrs.from, from: el.attrs.to, id: el.attrs.id }, cxml("body", {}, "e")),
