@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { simpleParser } from "mailparser";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { RESERVED_ALIASES, defaultAlias, normaliseAlias } from "./aliases.js";
-import { MAX_BODY_CHARS, readMail } from "./read.js";
+import { EMPTY_MAIL, MAX_BODY_CHARS, readMail } from "./read.js";
 import { relayFailure } from "./relay.js";
 
 const mail = (headers: string, body: string) =>
@@ -38,6 +38,27 @@ describe("reading inbound mail", () => {
     const read = readMail(await mail("From: a@example.com", "y".repeat(MAX_BODY_CHARS + 10)));
     expect(read.body.startsWith("y".repeat(MAX_BODY_CHARS))).toBe(true);
     expect(read.body).toMatch(/too long to show/);
+  });
+
+  it("says which attachments are not shown, and never gives an empty body", async () => {
+    const withFile = await mail(
+      'From: a@example.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"',
+      [
+        "--b",
+        "Content-Type: text/plain",
+        "",
+        "See attached.",
+        "--b",
+        'Content-Type: application/pdf; name="q3.pdf"',
+        'Content-Disposition: attachment; filename="q3.pdf"',
+        "Content-Transfer-Encoding: base64",
+        "",
+        "JVBERi0=",
+        "--b--",
+      ].join("\r\n"),
+    );
+    expect(readMail(withFile).body).toBe("See attached.\n\n[1 attachment(s) not shown here: q3.pdf]");
+    expect(readMail(await mail("From: a@example.com\r\nSubject: (empty)", "")).body).toBe(EMPTY_MAIL);
   });
 
   it("leaves out an unparseable date and an empty subject", async () => {

@@ -20,7 +20,7 @@ interface Sunk {
   mail: ParsedMail;
 }
 
-/** The relay: keeps every mail; refuses recipients at refuse.example.com with 550. */
+/** The relay: keeps every mail; refuses recipients at refuse.example.com (550) and busy.example.com (451). */
 async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promise<void> }> {
   const mails: Sunk[] = [];
   const server = new SMTPServer({
@@ -28,6 +28,8 @@ async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promi
     disabledCommands: ["AUTH", "STARTTLS"],
     logger: false,
     onRcptTo(address, _session, callback) {
+      if (address.address.endsWith("@busy.example.com"))
+        return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
       if (address.address.endsWith("@refuse.example.com"))
         return callback(Object.assign(new Error("5.7.1 Recipient refused by policy"), { responseCode: 550 }));
       callback();
@@ -271,5 +273,26 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     const refused = await bob.waitFor((el) => el.attrs.id === "b-1" && el.attrs.type === "error");
     expect(errorOf(refused)).toMatchObject({ condition: "registration-required" });
     expect(sink.mails.some((m) => m.mail.text?.trim() === "from bob")).toBe(false);
+  });
+
+  it("tells the user to try later when the relay answers 4xx", async () => {
+    await alice.send(
+      xml(
+        "message",
+        { to: `ann\\40busy.example.com@${domain}`, id: "m-busy", type: "chat" },
+        xml("body", {}, "hi"),
+      ),
+    );
+    const error = await alice.waitFor((el) => el.attrs.id === "m-busy" && el.attrs.type === "error");
+    expect(errorOf(error)).toMatchObject({ condition: "remote-server-timeout", type: "wait" });
+    expect(errorOf(error).text).toContain("try again later");
+  });
+
+  it("frees the address when the user unregisters", async () => {
+    const gone = await alice.iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, xml("remove")));
+    expect(gone.attrs.type).toBe("result");
+    await expect(mailTo(`${alias}@${MAIL_DOMAIN}`, { text: "still there?" })).rejects.toMatchObject({
+      responseCode: 550,
+    });
   });
 });
