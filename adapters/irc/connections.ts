@@ -208,7 +208,7 @@ export class IrcConnections {
     session.quit(message);
   }
 
-  /** Every session of a user (all servers). */
+  /** Every live session. */
   all(): IrcSession[] {
     return [...this.sessions.values()];
   }

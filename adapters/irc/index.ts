@@ -160,6 +160,26 @@ class IrcAdapter implements Adapter {
     }
     session.channels.set(channel, new Map([[p.from, member]]));
     await session.client.send("JOIN", channel);
+    // A server that never answers the JOIN (no NAMES, no error) must not leave the client "joining" forever.
+    setTimeout(() => this.joinTimedOut(session, channel), this.config.connectTimeoutSeconds * 1000).unref();
+  }
+
+  private joinTimedOut(session: IrcSession, channel: string): void {
+    const members = session.channels.get(channel);
+    if (!members || session.synced.has(channel)) return;
+    const text = `${session.server} did not answer the join of ${channel} within ${this.config.connectTimeoutSeconds} seconds.`;
+    void this.emit(
+      session,
+      [...members].map(([to, m]) => ({
+        kind: "presence" as const,
+        to,
+        from: `${m.roomJid}/${m.requestedNick}`,
+        type: "error" as const,
+        error: { condition: "remote-server-timeout" as const, text },
+      })),
+    );
+    session.channels.delete(channel);
+    this.connections.release(session);
   }
 
   private async leave(p: OutboundPresence): Promise<void> {
