@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { simpleParser } from "mailparser";
+import { simpleParser, type ParsedMail } from "mailparser";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
 import type { AdapterContext } from "../../src/adapter.js";
 import type { AliasDirectory } from "./aliases.js";
@@ -124,11 +124,14 @@ export class InboundListener {
     const raw = await readAll(stream, config.inbound.maxBytes);
     // RFC 1870 §6.3: a mail over the announced SIZE is refused with 552.
     if (!raw) throw new SmtpReply(552, `5.3.4 Message too big (at most ${config.inbound.maxBytes} bytes)`);
-    const parsed = await simpleParser(raw, {
-      skipHtmlToText: true,
-      skipTextToHtml: true,
-      skipImageLinks: true,
-    });
+    let parsed: ParsedMail;
+    try {
+      parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+    } catch (err) {
+      // Parsing is deterministic: a retry would fail the same way (RFC 3463 5.6.0: bad content).
+      ctx.log.info({ err }, "inbound mail could not be parsed");
+      throw new SmtpReply(554, "5.6.0 The message could not be parsed");
+    }
     const sender = parsed.from?.value[0]?.address ?? "";
     let fromJid: string;
     try {

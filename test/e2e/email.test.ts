@@ -288,6 +288,15 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect(errorOf(error).text).toContain("try again later");
   });
 
+  it("turns what a user types in the add-contact prompt into the contact's JID", async () => {
+    const ask = (prompt: string) =>
+      alice.iq("set", domain, xml("query", { xmlns: "jabber:iq:gateway" }, xml("prompt", {}, prompt)));
+    const answer = await ask("Jane Friend <mailto:Friend@Example.COM>");
+    expect(answer.getChild("query")?.getChildText("jid")).toBe(`Friend\\40example.com@${domain}`);
+    const bad = await ask("not an address");
+    expect(errorOf(bad).condition).toBe("item-not-found");
+  });
+
   it("frees the address when the user unregisters", async () => {
     const gone = await alice.iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, xml("remove")));
     expect(gone.attrs.type).toBe("result");
