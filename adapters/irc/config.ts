@@ -1,6 +1,7 @@
 /** The IRC adapter's own config fields (merged under adapters.irc with the shared ones). */
 import { z } from "zod";
 import { checkServer } from "./codec.js";
+import { isSupportedCharset } from "./split.js";
 
 /** RFC 7194 §2: 6697 is the port for IRC over TLS. */
 export const TLS_PORT = 6697;
@@ -17,6 +18,8 @@ export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
  * "Excess Flood" kill (biboumi: 1/s after a burst; matterbridge 1.3 s).
  */
 export const DEFAULT_LINE_DELAY_MS = 1000;
+/** How IRC text that is not valid UTF-8 is read (biboumi: latin-1; WHATWG reads latin-1 as windows-1252). */
+export const DEFAULT_FALLBACK_CHARSET = "windows-1252";
 
 const serverName = z.string().transform((name, ctx) => {
   try {
@@ -83,6 +86,13 @@ export const ircConfigSchema = z.object({
     .max(10_000)
     .default(DEFAULT_LINE_DELAY_MS)
     .describe("pause between lines sent on one connection (flood control)"),
+  fallbackCharset: z
+    .string()
+    .refine(isSupportedCharset, {
+      message: "expected a WHATWG encoding label such as windows-1252 or koi8-r",
+    })
+    .default(DEFAULT_FALLBACK_CHARSET)
+    .describe("charset of IRC lines that are not valid UTF-8"),
 });
 
 export type IrcConfig = z.output<typeof ircConfigSchema>;

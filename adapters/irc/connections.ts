@@ -6,6 +6,7 @@ import { Client, type Message } from "matrix-org-irc";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { addressOf, type IrcConfig } from "./config.js";
+import { decodeIrcLines } from "./split.js";
 
 /**
  * Most IRC connections one gateway process holds in all (DESIGN: about 1,000 per machine); beyond it a new
@@ -58,6 +59,8 @@ export class IrcSession {
       stripColors: false,
       connectionTimeout: config.connectTimeoutSeconds * 1000,
     });
+    // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
+    this.client.convertEncoding = (bytes: Buffer) => decodeIrcLines(bytes, config.fallbackCharset);
     // Every 'error' needs a listener, or EventEmitter throws; numerics are handled by the adapter.
     this.client.on("error", (m: Message) => log.debug({ server, command: m.command }, "IRC error reply"));
     this.ready = new Promise<void>((resolve, reject) => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import {
   charsetDecoder,
+  decodeIrcLines,
   decodeIrcText,
   isSupportedCharset,
   IRC_LINE_BYTES,
@@ -111,5 +112,20 @@ describe("IRC bytes to text", () => {
     expect(refusal(() => charsetDecoder("klingon")).message).toContain('Unknown character set "klingon"');
     // Even valid UTF-8 input does not hide a bad setting.
     expect(refusal(() => decodeIrcText(Buffer.from("ok"), "klingon")).condition).toBe("not-acceptable");
+  });
+});
+
+describe("decodeIrcLines", () => {
+  it.each([
+    ["all UTF-8", Buffer.from("caf\u00e9\r\nna\u00efve\r\n"), "café\r\nnaïve\r\n"],
+    [
+      "one latin-1 line among UTF-8 ones",
+      Buffer.concat([Buffer.from("caf\u00e9\r\n"), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0d, 0x0a])]),
+      "café\r\ncafé\r\n",
+    ],
+    ["an unfinished last line", Buffer.from([0x6f, 0x6b, 0x0a, 0xe9]), "ok\né"],
+    ["nothing", Buffer.alloc(0), ""],
+  ])("%s", (_what, bytes, text) => {
+    expect(decodeIrcLines(bytes, "windows-1252")).toBe(text);
   });
 });

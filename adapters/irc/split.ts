@@ -188,3 +188,20 @@ export function decodeIrcText(bytes: Uint8Array, fallbackCharset: string): strin
     return text.replace(/[\u0080-\u009f]/g, (c) => CP1252_C1.charAt(c.charCodeAt(0) - 0x80));
   }
 }
+
+/**
+ * A buffer of whole IRC lines → text, each line decoded on its own (decodeIrcText), so one line in a
+ * legacy charset does not turn the valid UTF-8 lines read with it into mojibake.
+ */
+export function decodeIrcLines(bytes: Uint8Array, fallbackCharset: string): string {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    // RFC 1459 §2.3: lines end with CR LF; LF alone is accepted too (ircdocs "Messages").
+    if (bytes[i] !== 0x0a) continue;
+    parts.push(decodeIrcText(bytes.subarray(start, i + 1), fallbackCharset));
+    start = i + 1;
+  }
+  if (start < bytes.length) parts.push(decodeIrcText(bytes.subarray(start), fallbackCharset));
+  return parts.join("");
+}

@@ -50,8 +50,8 @@ class RawIrc {
     return irc;
   }
 
-  send(line: string): void {
-    this.socket.write(`${line}\r\n`);
+  send(line: string | Buffer): void {
+    this.socket.write(Buffer.concat([Buffer.from(line), Buffer.from("\r\n")]));
   }
 
   waitFor(match: (line: string) => boolean, timeoutMs = 10_000): Promise<string> {
@@ -231,6 +231,13 @@ describe("IRC channels as XMPP rooms", () => {
       xml("message", { to: room, type: "groupchat", id: "g-2" }, xml("body", {}, "/me waves")),
     );
     await bob.waitFor((l) => l.endsWith(`PRIVMSG ${channel} :\x01ACTION waves\x01`));
+  });
+
+  it("reads a latin-1 line as such, and answers CTCP VERSION", async () => {
+    bob.send(Buffer.concat([Buffer.from(`PRIVMSG ${channel} :caf`), Buffer.from([0xe9])]));
+    await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "café");
+    bob.send(`PRIVMSG ${aliceNick} :\x01VERSION\x01`);
+    await bob.waitFor((l) => l.startsWith(`:${aliceNick}!`) && l.includes(`NOTICE ${bobNick} :\x01VERSION `));
   });
 
   it("carries private messages both ways", async () => {
