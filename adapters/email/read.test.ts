@@ -3,7 +3,7 @@ import { simpleParser } from "mailparser";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { RESERVED_ALIASES, defaultAlias, normaliseAlias } from "./aliases.js";
 import { EMPTY_MAIL, MAX_BODY_CHARS, readMail } from "./read.js";
-import { relayFailure } from "./relay.js";
+import { relayFailure, safeToRetry } from "./relay.js";
 
 const mail = (headers: string, body: string) =>
   simpleParser(`${headers}\r\n\r\n${body}`, { skipHtmlToText: true });
@@ -115,6 +115,25 @@ describe("relay failures as the user sees them", () => {
     const failure = relayFailure(err);
     expect(failure.condition).toBe(condition);
     expect(failure.message).toMatch(text);
+  });
+
+  it.each([
+    [{ responseCode: 451 }, true],
+    [{ responseCode: 421, code: "EENVELOPE" }, true],
+    [{ responseCode: 550 }, false],
+    [{ code: "ETIMEDOUT", timeoutType: "GREETING_TIMEOUT" }, true],
+    [{ code: "ETIMEDOUT", timeoutType: "CONNECTION_TIMEOUT" }, true],
+    [{ code: "ESOCKET", message: "connect ECONNREFUSED 127.0.0.1:25" }, true],
+    [{ code: "ETIMEDOUT", timeoutType: "SOCKET_TIMEOUT" }, false], // maybe after DATA: never twice
+    [{ code: "ECONNECTION", message: "Connection closed unexpectedly" }, false],
+  ])("retrying after %j is safe: %s", (err, safe) => {
+    expect(safeToRetry(err)).toBe(safe);
+  });
+
+  it("says a mail may have gone out when the relay went silent", () => {
+    expect(
+      relayFailure({ code: "ETIMEDOUT", timeoutType: "SOCKET_TIMEOUT", message: "Timeout" }).message,
+    ).toMatch(/may have been sent/);
   });
 
   it("never quotes a line break from the relay", () => {

@@ -7,12 +7,34 @@ import type { EmailConfig } from "./config.js";
 /** Longest piece of the relay's reply quoted to the user. */
 export const MAX_REPLY_QUOTE_CHARS = 300;
 
-/** What nodemailer puts on its errors (SMTP reply code and text, its own error code). */
+/**
+ * Waits before each new attempt after a failure that proves the relay did not take the mail; their count
+ * is the number of retries. Short: the user is waiting for the outcome.
+ */
+export const RETRY_DELAYS_MS: readonly number[] = [500, 2000];
+
+/** What nodemailer puts on its errors (SMTP reply code and text, its own codes). */
 interface SmtpFailure {
   responseCode?: number;
   response?: string;
   code?: string;
   message?: string;
+  /** Which timeout fired: CONNECTION_TIMEOUT, GREETING_TIMEOUT, SOCKET_TIMEOUT… */
+  timeoutType?: string;
+}
+
+const failureOf = (err: unknown): SmtpFailure => (typeof err === "object" && err !== null ? err : {});
+
+/**
+ * Whether the relay certainly did not take the mail, so sending again cannot deliver it twice: a 4yz
+ * reply (RFC 5321 §4.2.1: "the command was not accepted"), or no session at all (refused or timed-out
+ * connection, no greeting). A connection lost or silent during the transaction may have delivered it.
+ */
+export function safeToRetry(err: unknown): boolean {
+  const e = failureOf(err);
+  if (e.responseCode !== undefined) return e.responseCode >= 400 && e.responseCode < 500;
+  if (e.timeoutType === "CONNECTION_TIMEOUT" || e.timeoutType === "GREETING_TIMEOUT") return true;
+  return /ECONNREFUSED/.test(e.message ?? "");
 }
 
 function quote(text: string): string {
@@ -27,7 +49,7 @@ function quote(text: string): string {
  * are remote-server-timeout: try again later.
  */
 export function relayFailure(err: unknown): GatewayError {
-  const e = (typeof err === "object" && err !== null ? err : {}) as SmtpFailure;
+  const e = failureOf(err);
   const reply = quote(e.response ?? e.message ?? String(err));
   const code = e.responseCode;
   if (code !== undefined && code >= 500 && code < 600) {
@@ -40,9 +62,15 @@ export function relayFailure(err: unknown): GatewayError {
       cause: err,
     });
   }
+  if (safeToRetry(err))
+    return new GatewayError(
+      "remote-server-timeout",
+      `The mail relay could not take the message now (${reply}); it was not sent, try again later.`,
+      { cause: err },
+    );
   return new GatewayError(
     "remote-server-timeout",
-    `The mail relay could not take the message now (${reply}); it was not sent, try again later.`,
+    `The mail relay stopped answering (${reply}); the mail may have been sent, so it is not sent again.`,
     { cause: err },
   );
 }
@@ -69,12 +97,20 @@ export class Relay {
     });
   }
 
-  /** Sends one mail; resolves once the relay answered 250 to DATA, else throws relayFailure(). */
+  /**
+   * Sends one mail; resolves once the relay answered 250 to DATA, else throws relayFailure(). Retries
+   * (same Message-ID) only after failures where the relay certainly did not take it.
+   */
   async send(message: Mail.Options): Promise<void> {
-    try {
-      await this.transport.sendMail(message);
-    } catch (err) {
-      throw relayFailure(err);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.transport.sendMail(message);
+        return;
+      } catch (err) {
+        const delay = RETRY_DELAYS_MS[attempt];
+        if (delay === undefined || !safeToRetry(err)) throw relayFailure(err);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
   }
 

@@ -20,14 +20,20 @@ interface Sunk {
   mail: ParsedMail;
 }
 
-/** The relay: keeps every mail; refuses recipients at refuse.example.com (550) and busy.example.com (451). */
+/**
+ * The relay: keeps every mail; refuses recipients at refuse.example.com (550) and busy.example.com (451),
+ * and the first one at flaky.example.com (451).
+ */
 async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promise<void> }> {
   const mails: Sunk[] = [];
+  let flaky = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["AUTH", "STARTTLS"],
     logger: false,
     onRcptTo(address, _session, callback) {
+      if (address.address.endsWith("@flaky.example.com") && flaky++ === 0)
+        return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
       if (address.address.endsWith("@busy.example.com"))
         return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
       if (address.address.endsWith("@refuse.example.com"))
@@ -286,6 +292,19 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     const error = await alice.waitFor((el) => el.attrs.id === "m-busy" && el.attrs.type === "error");
     expect(errorOf(error)).toMatchObject({ condition: "remote-server-timeout", type: "wait" });
     expect(errorOf(error).text).toContain("try again later");
+  });
+
+  it("sends again, once, when the relay was busy the first time", async () => {
+    await alice.send(
+      xml(
+        "message",
+        { to: `ann\\40flaky.example.com@${domain}`, id: "m-flaky", type: "chat" },
+        xml("body", {}, "second time lucky"),
+        xml("request", { xmlns: RECEIPTS }),
+      ),
+    );
+    await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-flaky");
+    expect(sink.mails.filter((m) => m.mail.text?.trim() === "second time lucky")).toHaveLength(1);
   });
 
   it("turns what a user types in the add-contact prompt into the contact's JID", async () => {
