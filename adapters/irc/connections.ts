@@ -31,6 +31,8 @@ export class IrcSession {
   readonly channels = new Map<string, Map<string, Member>>();
   /** Channels whose NAMES list arrived: their occupants are known and shown. */
   readonly synced = new Set<string>();
+  /** Channels a JOIN was sent for. */
+  readonly requested = new Set<string>();
   /** Deliveries to the user, chained so they reach XMPP in the order IRC sent them (occupants, then self). */
   chain: Promise<unknown> = Promise.resolve();
   registered = false;
@@ -109,6 +111,14 @@ export class IrcSession {
     });
     // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
     this.ready.catch(() => undefined);
+  }
+
+  /** The channel is left (or was never entered): no resource is in it any more. */
+  forgetChannel(channel: string): void {
+    const key = channel.toLowerCase();
+    this.channels.delete(key);
+    this.synced.delete(key);
+    this.requested.delete(key);
   }
 
   get nick(): string {

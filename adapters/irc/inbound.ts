@@ -227,9 +227,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
   );
 
   function forget(channel: string): void {
-    const key = channel.toLowerCase();
-    session.channels.delete(key);
-    session.synced.delete(key);
+    session.forgetChannel(channel);
     sink.connections.release(session);
   }
 }

@@ -24,7 +24,7 @@ import {
   type IrcTarget,
 } from "./codec.js";
 import { ircConfigSchema, isServerAllowed, type IrcConfig } from "./config.js";
-import { IrcConnections, type IrcSession } from "./connections.js";
+import { IrcConnections, type IrcSession, type Member } from "./connections.js";
 import { leavePresence, STATUS } from "./events.js";
 import { toIrc } from "./format.js";
 import { attachInbound, rosterEvents } from "./inbound.js";
@@ -107,7 +107,7 @@ class IrcAdapter implements Adapter {
     return Promise.resolve();
   }
 
-  private target(jid: string): IrcTarget & { server: string } {
+  private target(jid: string): IrcTarget {
     const target = parseIrcLocalpart(localOf(jid), this.codecOptions);
     if (!isServerAllowed(this.config, target.server))
       throw new GatewayError(
@@ -148,17 +148,20 @@ class IrcAdapter implements Adapter {
     if (nick === "") throw new GatewayError("jid-malformed", "Choose a nickname to join an IRC channel.");
     checkNick(nick);
     const session = this.connections.open(p.user, target.server, nick);
-    await session.ready;
     const channel = target.channel;
-    const members = session.channels.get(channel);
-    const member = { roomJid: p.toJid, requestedNick: nick };
-    if (members) {
-      members.set(p.from, member);
-      // Already on IRC: show this resource the room now; else it is shown when NAMES arrives.
-      if (session.synced.has(channel)) await this.emit(session, rosterEvents(session, channel, p.from));
+    // Membership is recorded before the connection is ready, so a leave arriving meanwhile cancels the join.
+    const members = session.channels.get(channel) ?? new Map<string, Member>();
+    members.set(p.from, { roomJid: p.toJid, requestedNick: nick });
+    session.channels.set(channel, members);
+    await session.ready;
+    if (!session.channels.get(channel)?.has(p.from)) return;
+    // Already on IRC: show this resource the room now; else it is shown when NAMES arrives.
+    if (session.synced.has(channel)) {
+      await this.emit(session, rosterEvents(session, channel, p.from));
       return;
     }
-    session.channels.set(channel, new Map([[p.from, member]]));
+    if (session.requested.has(channel)) return;
+    session.requested.add(channel);
     await session.client.send("JOIN", channel);
     // A server that never answers the JOIN (no NAMES, no error) must not leave the client "joining" forever.
     setTimeout(() => this.joinTimedOut(session, channel), this.config.connectTimeoutSeconds * 1000).unref();
@@ -178,7 +181,7 @@ class IrcAdapter implements Adapter {
         error: { condition: "remote-server-timeout" as const, text },
       })),
     );
-    session.channels.delete(channel);
+    session.forgetChannel(channel);
     this.connections.release(session);
   }
 
@@ -191,9 +194,10 @@ class IrcAdapter implements Adapter {
     // XEP-0045 §7.14: the leaving occupant gets its own unavailable presence with 110.
     await this.emit(session, [leavePresence(p.from, p.toJid, nick, "", [STATUS.SELF])]);
     if (!members?.delete(p.from) || members.size > 0) return;
-    session.channels.delete(target.channel);
-    session.synced.delete(target.channel);
-    if (session.registered && !session.closed) await session.client.send("PART", target.channel);
+    const wasRequested = session.requested.has(target.channel);
+    session.forgetChannel(target.channel);
+    if (wasRequested && session.registered && !session.closed)
+      await session.client.send("PART", target.channel);
     this.connections.release(session);
   }
 
