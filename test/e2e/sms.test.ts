@@ -53,7 +53,11 @@ describe("SMS through a Twilio-compatible API", () => {
   beforeAll(async () => {
     const slot = await takeSlot(bed);
     domain = slotDomain(slot, "sms");
-    fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN, ...POOL, "+12025550300"] });
+    fake = await startTwilioFake({
+      accountSid: ACCOUNT,
+      authToken: TOKEN,
+      numbers: [OWN, ...POOL, "+12025550300"],
+    });
     gw = await startTestGateway({
       peer,
       redisUrl: bed.redis!.url,
