@@ -42,7 +42,10 @@ export const emailConfigSchema = z.object({
       maxConnections: z.number().int().min(1).max(100).default(RELAY_DEFAULTS.maxConnections),
       timeoutSeconds: z.number().int().min(1).max(600).default(RELAY_DEFAULTS.timeoutSeconds),
     })
-    .strict(),
+    .strict()
+    .refine((relay) => (relay.userEnv === undefined) === (relay.passwordEnv === undefined), {
+      message: "set both userEnv and passwordEnv (relay authentication), or neither",
+    }),
   inbound: z
     .object({
       host: z.string().min(1).default(INBOUND_DEFAULTS.host).describe("address the SMTP listener binds"),

@@ -157,13 +157,11 @@ class EmailAdapter implements Adapter {
       threadSubject: state?.subject,
     });
     await this.relay.send(mail);
-    await threads.add(
-      message.user,
-      thread,
-      messageId,
-      state,
-      typeof mail.subject === "string" ? mail.subject : undefined,
-    );
+    const subject = typeof mail.subject === "string" ? mail.subject : undefined;
+    // The mail is gone: a lost thread record only costs the threading of replies, never a second mail.
+    await threads.add(message.user, thread, messageId, state, subject).catch((err: unknown) => {
+      ctx.log.warn({ err, jid: message.user, messageId }, "mail sent, but its thread was not recorded");
+    });
     ctx.log.info({ jid: message.user, stanzaId: message.id, messageId }, "mail accepted by the relay");
     // The relay's 250 is the delivery the gateway can vouch for: the core sends the XEP-0184 receipt.
     return { status: "delivered" };
