@@ -168,7 +168,7 @@ export class InboundListener {
           },
           { dedupeId: `${messageId} ${user}` },
         );
-        await threads.add(user, thread, messageId, await threads.get(user, thread), mail.subject);
+        await threads.add(user, sender, thread, messageId, await threads.get(user, thread), mail.subject);
       }
     } catch (err) {
       ctx.log.warn({ err, messageId }, "inbound mail not persisted; asking the sender to retry");

@@ -129,7 +129,25 @@ class EmailAdapter implements Adapter {
     await this.state?.inbound.close();
   }
 
-  async send(message: OutboundMessage): Promise<SendOutcome> {
+  /**
+   * Messages from one user to one contact go out one after the other, so each mail answers the one before
+   * (two lines typed quickly must not both reply to the same parent). Holds only messages in flight.
+   */
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  send(message: OutboundMessage): Promise<SendOutcome> {
+    const key = `${message.user} ${message.to.toLowerCase()}`;
+    const previous = this.inFlight.get(key) ?? Promise.resolve();
+    const result = previous.catch(() => undefined).then(() => this.sendNow(message));
+    const tail = result.catch(() => undefined);
+    this.inFlight.set(key, tail);
+    void tail.then(() => {
+      if (this.inFlight.get(key) === tail) this.inFlight.delete(key);
+    });
+    return result;
+  }
+
+  private async sendNow(message: OutboundMessage): Promise<SendOutcome> {
     const { ctx, threads, aliases } = this.started();
     const alias = message.registration?.alias;
     if (!alias)
@@ -141,9 +159,11 @@ class EmailAdapter implements Adapter {
         `${alias}@${this.config.mailDomain} is no longer your address; register with ${ctx.domain} again.`,
       );
     const fromAddress = `${alias}@${this.config.mailDomain}`;
-    // XEP-0201: the thread the user continues; one the gateway starts otherwise, so replies find it.
-    const thread = message.thread ?? randomUUID();
-    const state = message.thread ? await threads.get(message.user, thread) : null;
+    // XEP-0201: the thread the user continues. Without one (most chat clients), the chat goes on as one
+    // conversation: the latest with this contact, unless a new <subject> starts a new one.
+    const known = message.thread ?? (message.subject ? null : await threads.latest(message.user, message.to));
+    const thread = known ?? randomUUID();
+    const state = known ? await threads.get(message.user, thread) : null;
     const messageId = `<${randomUUID()}@${this.config.mailDomain}>`;
     const mail = composeMail({
       fromName: message.registration?.name,
@@ -159,7 +179,7 @@ class EmailAdapter implements Adapter {
     await this.relay.send(mail);
     const subject = typeof mail.subject === "string" ? mail.subject : undefined;
     // The mail is gone: a lost thread record only costs the threading of replies, never a second mail.
-    await threads.add(message.user, thread, messageId, state, subject).catch((err: unknown) => {
+    await threads.add(message.user, message.to, thread, messageId, state, subject).catch((err: unknown) => {
       ctx.log.warn({ err, jid: message.user, messageId }, "mail sent, but its thread was not recorded");
     });
     ctx.log.info({ jid: message.user, stanzaId: message.id, messageId }, "mail accepted by the relay");

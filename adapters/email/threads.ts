@@ -9,6 +9,11 @@ import { trimReferences } from "./compose.js";
 
 /** How long a conversation is remembered after its last mail (replies to older mail start a new thread). */
 export const THREAD_TTL_SECONDS = 60 * 24 * 3600;
+/**
+ * A message without `<thread>` (most chat clients send none) continues the latest conversation with the
+ * same contact when it is at most this old; after that it starts a new mail conversation.
+ */
+export const CONVERSATION_TTL_SECONDS = 7 * 24 * 3600;
 /** Version of the stored records, so a later release can read these. */
 const VERSION = "1";
 
@@ -48,16 +53,24 @@ export class ThreadStore {
     inReplyTo: string | undefined,
     references: readonly string[],
   ): Promise<string | null> {
-    for (const id of [...(inReplyTo ? [inReplyTo] : []), ...[...references].reverse()]) {
+    // Only the root and the latest references are looked at: a mail can carry hundreds.
+    const refs = trimReferences(references).reverse();
+    for (const id of [...(inReplyTo ? [inReplyTo] : []), ...refs]) {
       const record = await this.ids.get("mid", `${user} ${id}`);
       if (record?.thread) return record.thread;
     }
     return null;
   }
 
-  /** Adds a mail (sent or received) to the thread. */
+  /** The thread of the latest mail between the user and a contact address, within CONVERSATION_TTL_SECONDS. */
+  async latest(user: string, contact: string): Promise<string | null> {
+    return (await this.ids.get("latest", `${user} ${contact.toLowerCase()}`))?.thread ?? null;
+  }
+
+  /** Adds a mail (sent to or received from `contact`) to the thread. */
   async add(
     user: string,
+    contact: string,
     thread: string,
     messageId: string,
     previous: ThreadState | null,
@@ -71,5 +84,11 @@ export class ThreadStore {
       THREAD_TTL_SECONDS,
     );
     await this.ids.put("mid", `${user} ${messageId}`, { v: VERSION, thread }, THREAD_TTL_SECONDS);
+    await this.ids.put(
+      "latest",
+      `${user} ${contact.toLowerCase()}`,
+      { v: VERSION, thread },
+      CONVERSATION_TTL_SECONDS,
+    );
   }
 }

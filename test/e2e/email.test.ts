@@ -220,6 +220,36 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect(answer.references).toEqual([first.messageId, sentReply.messageId]);
   });
 
+  it("continues the conversation when the user's client sends no <thread>", async () => {
+    const pat = `pat\\40example.com@${domain}`;
+    const asked = await outside.sendMail({
+      from: "Pat <pat@example.com>",
+      to: `${alias}@${MAIL_DOMAIN}`,
+      subject: "Quote request",
+      text: "How much for 10 units?",
+    });
+    const got = await alice.waitFor((el) => el.getChildText("body") === "How much for 10 units?");
+    expect(got.attrs.from).toBe(pat);
+    const answer = (id: string, body: string) =>
+      alice.send(
+        xml(
+          "message",
+          { to: pat, id, type: "chat" },
+          xml("body", {}, body),
+          xml("request", { xmlns: RECEIPTS }),
+        ),
+      );
+    await answer("m-pat-1", "100 EUR.");
+    await answer("m-pat-2", "Shipping included.");
+    await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-pat-2");
+    const first = sink.mails.find((m) => m.mail.text?.trim() === "100 EUR.")!.mail;
+    const second = sink.mails.find((m) => m.mail.text?.trim() === "Shipping included.")!.mail;
+    expect(first.subject).toBe("Re: Quote request");
+    expect(first.inReplyTo).toBe(asked.messageId);
+    expect(second.subject).toBe("Re: Quote request");
+    expect(second.inReplyTo).toBe(first.messageId);
+  });
+
   it("refuses mail to unknown aliases and to other domains with 550", async () => {
     await expect(mailTo(`nobody@${MAIL_DOMAIN}`, { text: "hi" })).rejects.toMatchObject({
       responseCode: 550,
