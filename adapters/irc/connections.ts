@@ -63,6 +63,19 @@ export class IrcSession {
     });
     // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
     this.client.convertEncoding = (bytes: Buffer) => decodeIrcLines(bytes, config.fallbackCharset);
+    // matrix-org-irc handles server lines inside its socket 'data' handler and rethrows what its own
+    // handlers throw (e.g. a 001 without text), which would end the whole gateway process: a line that
+    // breaks the library is logged and skipped instead, and the other lines and users go on.
+    // The typed emitter's overloads cannot be spelt generically: call it through a plain signature.
+    const emit = this.client.emit.bind(this.client) as (event: string, ...args: unknown[]) => boolean;
+    this.client.emit = (event: string, ...args: unknown[]) => {
+      try {
+        return emit(event, ...args);
+      } catch (err) {
+        log.warn({ err, server, event }, "IRC line the client library could not handle, skipped");
+        return true;
+      }
+    };
     // Every 'error' needs a listener, or EventEmitter throws; numerics are handled by the adapter.
     this.client.on("error", (m: Message) => log.debug({ server, command: m.command }, "IRC error reply"));
     this.ready = new Promise<void>((resolve, reject) => {

@@ -132,4 +132,12 @@ describe("IRC → XMPP events", () => {
     ]);
     expect(session.channels.has("#chat")).toBe(false);
   });
+
+  it("skips a malformed server line the client library chokes on, and goes on", () => {
+    const { events, server } = joined();
+    events.length = 0;
+    expect(() => server(":irc.example.net 001")).not.toThrow();
+    server(":bob!u@h PRIVMSG #chat :still alive");
+    expect(events).toMatchObject([{ kind: "message", body: "still alive" }]);
+  });
 });
