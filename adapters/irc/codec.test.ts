@@ -1,5 +1,5 @@
+import { refusal } from "../../test/support/refusal.js";
 import { describe, expect, it } from "vitest";
-import { GatewayError } from "../../src/xmpp/errors.js";
 import {
   createIrcCodec,
   formatIrcLocalpart,
@@ -10,16 +10,6 @@ import {
 
 const multi = {};
 const fixed = { fixedServer: "irc.example.net" };
-
-function refusal(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GatewayError);
-    return err as GatewayError;
-  }
-  throw new Error("expected a GatewayError");
-}
 
 describe("IRC localparts (biboumi addressing)", () => {
   it.each<[string, IrcTarget]>([

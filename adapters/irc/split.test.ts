@@ -1,5 +1,5 @@
+import { refusal } from "../../test/support/refusal.js";
 import { describe, expect, it } from "vitest";
-import { GatewayError } from "../../src/xmpp/errors.js";
 import {
   charsetDecoder,
   decodeIrcLines,
@@ -14,16 +14,6 @@ import {
 // ":" + 10-byte prefix + " PRIVMSG " + "#c" + " :" + CRLF = 26 bytes, so 20 bytes of text per line.
 const small = { target: "#c", prefixBytes: 10, maxLineBytes: 46 };
 const real = { target: "#chan", prefixBytes: 40 };
-
-function refusal(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GatewayError);
-    return err as GatewayError;
-  }
-  throw new Error("expected a GatewayError");
-}
 
 describe("XMPP body to PRIVMSG lines", () => {
   it("leaves room for the prefix the server adds (RFC 1459 §2.3)", () => {

@@ -1,22 +1,11 @@
+import { refusal } from "../../test/support/refusal.js";
 import { describe, expect, it } from "vitest";
 import { EXAMPLE_E164, countryOf, createSmsCodec } from "./codec.js";
-import { GatewayError } from "../../src/xmpp/errors.js";
 
 const plain = createSmsCodec();
 const us = createSmsCodec({ defaultCountry: "US" });
 const fr = createSmsCodec({ defaultCountry: "FR" });
 const gb = createSmsCodec({ defaultCountry: "GB" });
-
-/** Runs fn and returns the GatewayError it throws (fails the test when it throws nothing else). */
-function refusal(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GatewayError);
-    return err as GatewayError;
-  }
-  throw new Error("expected a GatewayError");
-}
 
 describe("SMS codec: JID localparts", () => {
   it.each([

@@ -1,21 +1,11 @@
+import { refusal } from "../../test/support/refusal.js";
 import { describe, expect, it } from "vitest";
 import { MAX_SEGMENTS_DEFAULT, checkSegments, segmentInfo } from "./segments.js";
-import { GatewayError } from "../../src/xmpp/errors.js";
 
 const a = (n: number) => "a".repeat(n);
 const zhe = (n: number) => "ж".repeat(n); // U+0436: not in GSM-7, one UTF-16 unit
 const euro = (n: number) => "€".repeat(n); // GSM-7 extension table: 2 septets
 const grin = "😀"; // U+1F600: a surrogate pair, 2 UTF-16 units
-
-function refusal(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GatewayError);
-    return err as GatewayError;
-  }
-  throw new Error("expected a GatewayError");
-}
 
 describe("segmentInfo", () => {
   type Row = [
