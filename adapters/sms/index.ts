@@ -136,6 +136,8 @@ class SmsAdapter implements Adapter {
         );
     // Conversations sends an upload as body = URL plus the same URL as jabber:x:oob: send it as MMS only.
     const body = mediaUrls.includes(message.body.trim()) ? "" : message.body;
+    if (!body && mediaUrls.length === 0)
+      throw new GatewayError("not-acceptable", "An SMS needs some text or an attachment.");
     const segments = body ? checkSegments(body, this.config.limits.maxSegments).segments : 1;
 
     const mode = message.registration?.mode ?? "pool";

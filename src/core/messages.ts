@@ -51,7 +51,8 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
       const body = stanza.getChildText("body");
       const attachments = attachmentsOf(stanza);
       // Chat states, receipts and markers without a body carry nothing to send on.
-      if (body === null && attachments.length === 0) return;
+      // A subject alone is meaningful (an XEP-0045 §8.1 subject change).
+      if (body === null && attachments.length === 0 && stanza.getChild("subject") === undefined) return;
       if (type === "headline") return;
 
       if (toJid === svc.domain) {
