@@ -120,10 +120,22 @@ export class InboundListener {
   }
 
   private async data(stream: Readable, session: SMTPServerSession): Promise<void> {
-    const { ctx, config, aliases, threads } = this.deps;
+    const { config } = this.deps;
     const raw = await readAll(stream, config.inbound.maxBytes);
     // RFC 1870 §6.3: a mail over the announced SIZE is refused with 552.
     if (!raw) throw new SmtpReply(552, `5.3.4 Message too big (at most ${config.inbound.maxBytes} bytes)`);
+    await this.accept(
+      raw,
+      session.envelope.rcptTo.map((r) => r.address),
+    );
+  }
+
+  /**
+   * Parses a mail and persists it for the users owning the recipient addresses (aliases on the mail
+   * domain); throws SmtpReply. Also used for mail between two users of the gateway.
+   */
+  async accept(raw: Buffer, recipients: readonly string[]): Promise<void> {
+    const { ctx, aliases, threads } = this.deps;
     let parsed: ParsedMail;
     try {
       parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
@@ -146,10 +158,11 @@ export class InboundListener {
     const references = referencesOf(parsed);
     const users = new Set<string>();
     try {
-      for (const rcpt of session.envelope.rcptTo) {
-        const owner = await aliases.owner(rcpt.address.slice(0, rcpt.address.lastIndexOf("@")));
+      for (const rcpt of recipients) {
+        const owner = await aliases.owner(rcpt.slice(0, rcpt.lastIndexOf("@")));
         if (owner) users.add(owner);
       }
+      if (users.size === 0) throw new SmtpReply(550, "5.1.1 No such user here");
       for (const user of users) {
         const known = await threads.find(user, parsed.inReplyTo, references);
         const thread = known ?? threadIdFor(references[0] ?? messageId);
@@ -171,6 +184,7 @@ export class InboundListener {
         await threads.add(user, sender, thread, messageId, await threads.get(user, thread), mail.subject);
       }
     } catch (err) {
+      if (err instanceof SmtpReply) throw err;
       ctx.log.warn({ err, messageId }, "inbound mail not persisted; asking the sender to retry");
       throw new SmtpReply(451, "4.3.0 Temporary failure storing the message; try again later");
     }

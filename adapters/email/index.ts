@@ -4,6 +4,8 @@
  * mail to it arrives through the gateway's own SMTP listener, threaded back into the same conversation.
  */
 import { randomUUID } from "node:crypto";
+import type Mail from "nodemailer/lib/mailer/index.js";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type {
   Adapter,
   AdapterContext,
@@ -22,7 +24,7 @@ import { adminCommands } from "./commands.js";
 import { EXAMPLE_ADDRESS, emailCodec } from "./codec.js";
 import { composeMail } from "./compose.js";
 import { emailConfigSchema, type EmailConfig } from "./config.js";
-import { InboundListener } from "./inbound.js";
+import { InboundListener, SmtpReply } from "./inbound.js";
 import { Relay } from "./relay.js";
 import { ThreadStore } from "./threads.js";
 
@@ -147,6 +149,20 @@ class EmailAdapter implements Adapter {
     return result;
   }
 
+  /** Mail to another user's alias goes straight to their inbox, as if it had come in over SMTP. */
+  private async deliverLocally(mail: Mail.Options, to: string): Promise<void> {
+    const { inbound } = this.started();
+    const raw = await new MailComposer(mail).compile().build();
+    try {
+      await inbound.accept(raw, [to]);
+    } catch (err) {
+      const reply = err instanceof SmtpReply ? err : new SmtpReply(451, "4.3.0 Not stored");
+      if (reply.responseCode >= 500)
+        throw new GatewayError("item-not-found", `${to} could not take the mail: ${reply.message}`);
+      throw new GatewayError("remote-server-timeout", `${to} could not take the mail now; try again later.`);
+    }
+  }
+
   private async sendNow(message: OutboundMessage): Promise<SendOutcome> {
     const { ctx, threads, aliases } = this.started();
     const alias = message.registration?.alias;
@@ -176,7 +192,9 @@ class EmailAdapter implements Adapter {
       references: state?.refs ?? [],
       threadSubject: state?.subject,
     });
-    await this.relay.send(mail);
+    if (message.to.toLowerCase().endsWith(`@${this.config.mailDomain}`))
+      await this.deliverLocally(mail, message.to);
+    else await this.relay.send(mail);
     const subject = typeof mail.subject === "string" ? mail.subject : undefined;
     // The mail is gone: a lost thread record only costs the threading of replies, never a second mail.
     await threads.add(message.user, message.to, thread, messageId, state, subject).catch((err: unknown) => {

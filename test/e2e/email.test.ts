@@ -337,6 +337,37 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect(sink.mails.filter((m) => m.mail.text?.trim() === "second time lucky")).toHaveLength(1);
   });
 
+  it("delivers mail between two users of the gateway directly, with a receipt", async () => {
+    const tag = domain.split(".")[0]!;
+    const dan = await TestUser.login(peer, `dan-${tag}`);
+    others.push(dan);
+    expect((await dan.iq("set", domain, register({ alias: `dan-${tag}` }))).attrs.type).toBe("result");
+    await alice.send(
+      xml(
+        "message",
+        { to: `dan-${tag}\\40${MAIL_DOMAIN}@${domain}`, id: "m-local", type: "chat" },
+        xml("subject", {}, "Internal"),
+        xml("body", {}, "Hi Dan, no relay needed."),
+        xml("request", { xmlns: RECEIPTS }),
+      ),
+    );
+    await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-local");
+    const got = await dan.waitFor((el) => el.getChildText("body") === "Hi Dan, no relay needed.");
+    expect(got.attrs.from).toBe(`${alias}\\40${MAIL_DOMAIN}@${domain}`);
+    expect(got.getChildText("subject")).toBe("Internal");
+    expect(sink.mails.some((m) => m.mail.text?.includes("no relay needed"))).toBe(false);
+
+    await alice.send(
+      xml(
+        "message",
+        { to: `nobody\\40${MAIL_DOMAIN}@${domain}`, id: "m-nobody", type: "chat" },
+        xml("body", {}, "?"),
+      ),
+    );
+    const error = await alice.waitFor((el) => el.attrs.id === "m-nobody" && el.attrs.type === "error");
+    expect(errorOf(error).condition).toBe("item-not-found");
+  });
+
   it("turns what a user types in the add-contact prompt into the contact's JID", async () => {
     const ask = (prompt: string) =>
       alice.iq("set", domain, xml("query", { xmlns: "jabber:iq:gateway" }, xml("prompt", {}, prompt)));
