@@ -1,0 +1,88 @@
+/**
+ * A gateway restart between sending an SMS and the carrier's delivery report: what the report needs lives in
+ * Redis, so the receipt still reaches the sender.
+ */
+import { afterAll, expect, it } from "vitest";
+import { startTwilioFake } from "../twilio/server.js";
+import { signedRequest, statusParams } from "../twilio/webhooks.js";
+import { slotDomain } from "../slots.js";
+import { TestUser, xml } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+
+const ACCOUNT = "AC" + "3".repeat(32);
+const TOKEN = "restart-token";
+const OWN = "+12025550400";
+const CONTACT = "+12025550411";
+const cleanup: (() => Promise<void>)[] = [];
+
+afterAll(async () => {
+  for (const step of cleanup.reverse()) await step().catch(() => undefined);
+});
+
+it("delivers the receipt when the delivery report arrives after a gateway restart", async () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  const slot = await takeSlot(bed);
+  const domain = slotDomain(slot, "sms");
+  const fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN] });
+  cleanup.push(() => fake.stop());
+  const userName = `frank-sms-${slot}`;
+  const start = (): Promise<TestGateway> =>
+    startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      keyPrefix: `sms-restart-${slot}:`,
+      adapters: {
+        sms: {
+          twilio: { accountSid: ACCOUNT, authTokenEnv: "TOKEN", apiBaseUrl: fake.url },
+          numbers: { dedicated: { [OWN]: `${userName}@${peer.host}` } },
+        },
+      },
+      env: { TOKEN },
+    });
+
+  const first = await start();
+  const frank = await TestUser.login(peer, userName);
+  cleanup.push(() => frank.stop());
+  const form = xml(
+    "x",
+    { xmlns: "jabber:x:data", type: "submit" },
+    xml("field", { var: "mode" }, xml("value", {}, "dedicated")),
+  );
+  expect(
+    (await frank.iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, form))).attrs.type,
+  ).toBe("result");
+  // The carrier reports "sent" now and "delivered" only after the restart.
+  fake.script(CONTACT, ["sent"]);
+  await frank.send(
+    xml(
+      "message",
+      { to: `${CONTACT}@${domain}`, id: "before-restart", type: "chat" },
+      xml("body", {}, "see you"),
+      xml("request", { xmlns: "urn:xmpp:receipts" }),
+    ),
+  );
+  await expect.poll(() => fake.sent().length, { timeout: 10_000 }).toBe(1);
+  await fake.idle();
+  await first.stop();
+
+  const second = await start();
+  cleanup.push(() => second.stop());
+  const sid = fake.sent()[0]!.sid;
+  const url = `http://127.0.0.1:${second.gateway.http!.port}/sms/twilio/status`;
+  const params = statusParams({
+    accountSid: ACCOUNT,
+    messageSid: sid,
+    from: OWN,
+    to: CONTACT,
+    status: "delivered",
+    errorCode: null,
+    messagingServiceSid: null,
+  });
+  expect((await fake.replay(signedRequest(TOKEN, url, params))).status).toBe(200);
+  const receipt = await frank.waitFor(
+    (el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "before-restart",
+  );
+  expect(receipt.attrs.from).toBe(`${CONTACT}@${domain}`);
+});
