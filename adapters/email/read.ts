@@ -3,8 +3,8 @@ import { convert } from "html-to-text";
 import type { ParsedMail } from "mailparser";
 import { oneLine } from "./compose.js";
 
-/** Longest body passed on to XMPP (servers cap stanza sizes; Prosody's default is 256 KiB). */
-export const MAX_BODY_CHARS = 64 * 1024;
+/** Longest body passed on to XMPP (servers cap stanza sizes, Prosody at 256 KiB by default; 3 bytes a char). */
+export const MAX_BODY_CHARS = 32 * 1024;
 /** Longest sender name shown as the XEP-0172 nickname. */
 export const MAX_NICK_CHARS = 64;
 /** Said at the end of a body cut at MAX_BODY_CHARS. */
