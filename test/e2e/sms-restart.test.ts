@@ -1,6 +1,7 @@
 /**
- * A gateway restart between sending an SMS and the carrier's delivery report: what the report needs lives in
- * Redis, so the receipt still reaches the sender.
+ * SMS webhooks in deployment conditions: a gateway restart between sending an SMS and the carrier's delivery
+ * report (what the report needs lives in Redis), and a gateway behind a reverse proxy (signatures are made for
+ * the public URL, not the one the request arrives at).
  */
 import { afterAll, expect, it } from "vitest";
 import { startTwilioFake } from "../twilio/server.js";
@@ -85,4 +86,51 @@ it("delivers the receipt when the delivery report arrives after a gateway restar
     (el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "before-restart",
   );
   expect(receipt.attrs.from).toBe(`${CONTACT}@${domain}`);
+});
+
+it("checks webhook signatures against the public URL when behind a reverse proxy", async () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  const slot = await takeSlot(bed);
+  const publicUrl = "https://sms-gw.example.org/gateway";
+  const userName = `gina-sms-${slot}`;
+  const gw = await startTestGateway({
+    peer,
+    redisUrl: bed.redis!.url,
+    slot,
+    http: { publicUrl },
+    adapters: {
+      sms: {
+        twilio: { accountSid: ACCOUNT, authTokenEnv: "TOKEN", apiBaseUrl: "http://127.0.0.1:9" },
+        numbers: { dedicated: { [OWN]: `${userName}@${peer.host}` } },
+      },
+    },
+    env: { TOKEN },
+  });
+  cleanup.push(() => gw.stop());
+  const gina = await TestUser.login(peer, userName);
+  cleanup.push(() => gina.stop());
+  const params = {
+    AccountSid: ACCOUNT,
+    MessageSid: "SM" + "4".repeat(32),
+    From: CONTACT,
+    To: OWN,
+    Body: "through the proxy",
+    NumMedia: "0",
+  };
+  // What the proxy forwards: Twilio signed the public URL; the request reaches the gateway on loopback.
+  const post = (signedFor: string) => {
+    const request = signedRequest(TOKEN, signedFor, params);
+    return fetch(`http://127.0.0.1:${gw.gateway.http!.port}/sms/twilio/sms`, {
+      method: "POST",
+      headers: request.headers,
+      body: request.body,
+    });
+  };
+  const local = await post(`http://127.0.0.1:${gw.gateway.http!.port}/sms/twilio/sms`);
+  expect(local.status).toBe(403);
+  const proxied = await post(`${publicUrl}/sms/twilio/sms`);
+  expect(proxied.status).toBe(200);
+  await gina.waitFor((el) => el.getChildText("body") === "through the proxy");
+  expect(gina.received.filter((el) => el.getChildText("body") === "through the proxy")).toHaveLength(1);
 });

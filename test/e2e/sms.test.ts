@@ -281,6 +281,29 @@ describe("SMS through a Twilio-compatible API", () => {
     await erin.waitFor((el) => el.getChildText("body") === "for erin");
   });
 
+  it("tells the administrators about an SMS no user can be found for", async () => {
+    const admin = users.admin!;
+    const answer = await fake.sendInbound({
+      from: "+12025550133",
+      to: POOL[0]!,
+      body: "anyone?",
+      webhookUrl: webhook,
+    });
+    expect(answer.status).toBe(200);
+    const notice = await admin.waitFor(
+      (el) => el.getChildText("body")?.includes("could not be routed") === true,
+    );
+    expect(notice.getChildText("body")).toContain("+12025550133");
+  });
+
+  it("refuses a message longer than the segment limit, with the count", async () => {
+    const alice = users.alice!;
+    await alice.send(chat(`+12025550122@${domain}`, "long-1", "ж".repeat(700)));
+    const error = await alice.waitFor((el) => el.attrs.id === "long-1");
+    expect(errorOf(error).condition).toBe("not-acceptable");
+    expect(errorOf(error).text).toMatch(/11 SMS segments/);
+  });
+
   it("counts what it did in /metrics", async () => {
     const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
     const count = (labels: string) =>

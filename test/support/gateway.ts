@@ -40,6 +40,8 @@ export interface TestGatewayOptions {
   echo?: Record<string, unknown>;
   /** Adapters other than echo, by config key, with their own fields (domain and secret are filled in). */
   adapters?: Record<string, Record<string, unknown>>;
+  /** Extra fields of the http section (e.g. publicUrl). */
+  http?: Record<string, unknown>;
   /** Extra environment for the config (adapters' …Env secrets). */
   env?: Record<string, string>;
   keyPrefix?: string;
@@ -72,7 +74,7 @@ export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
       conflictRetrySeconds: 1,
     },
     redis: { url: opts.redisUrl, keyPrefix: opts.keyPrefix },
-    http: { port: 0 },
+    http: { port: 0, ...opts.http },
     admins: opts.admins ?? [],
     instanceId: opts.instanceId ?? `test-${opts.slot}`,
     adapters: {
