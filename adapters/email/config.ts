@@ -63,6 +63,14 @@ export const emailConfigSchema = z.object({
         .max(1000)
         .default(INBOUND_DEFAULTS.maxRecipients)
         .describe("most recipients per mail"),
+      tls: z
+        .object({
+          certFile: z.string().min(1).describe("PEM certificate chain for the mail domain"),
+          keyFile: z.string().min(1).describe("PEM private key of that certificate"),
+        })
+        .strict()
+        .optional()
+        .describe("offer STARTTLS (RFC 3207) to sending servers; without it mail arrives unencrypted"),
     })
     .strict()
     .default(INBOUND_DEFAULTS),

@@ -2,12 +2,16 @@
  * The SMTP listener against a real SMTP client (nodemailer) on loopback, with the gateway's storage faked:
  * what a sending server sees when the store is down, the mail too big, or the recipients too many.
  */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport/index.js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IdMap, InboundEvent } from "../../src/adapter.js";
-import { InboundListener } from "./inbound.js";
+import { InboundListener, type InboundDeps } from "./inbound.js";
 import { ThreadStore } from "./threads.js";
 
 const USERS: Record<string, string> = {
@@ -25,37 +29,40 @@ function memoryIds(): IdMap {
   };
 }
 
+function listener(
+  inbound: Partial<InboundDeps["config"]["inbound"]>,
+  deliver: InboundDeps["ctx"]["deliver"],
+): InboundListener {
+  return new InboundListener({
+    ctx: { domain: "mail.gw.example", log: pino({ level: "silent" }), deliver },
+    config: {
+      mailDomain: "people.example.org",
+      inbound: { host: "127.0.0.1", port: 0, maxBytes: 2048, maxRecipients: 2, ...inbound },
+    },
+    aliases: { owner: (alias) => Promise.resolve(USERS[alias] ?? null) },
+    threads: new ThreadStore(memoryIds()),
+  });
+}
+
 describe("SMTP listener limits and failures", () => {
   const delivered: { event: InboundEvent; dedupeId: string | undefined }[] = [];
   let storeDown = false;
-  let listener: InboundListener;
+  let server: InboundListener;
   let outside: Transporter<SMTPTransport.SentMessageInfo>;
 
   beforeAll(async () => {
-    listener = new InboundListener({
-      ctx: {
-        domain: "mail.gw.example",
-        log: pino({ level: "silent" }),
-        deliver: (event, options) => {
-          if (storeDown) return Promise.reject(new Error("Redis is down"));
-          delivered.push({ event, dedupeId: options?.dedupeId });
-          return Promise.resolve(true);
-        },
-      },
-      config: {
-        mailDomain: "people.example.org",
-        inbound: { host: "127.0.0.1", port: 0, maxBytes: 2048, maxRecipients: 2 },
-      },
-      aliases: { owner: (alias) => Promise.resolve(USERS[alias] ?? null) },
-      threads: new ThreadStore(memoryIds()),
+    server = listener({}, (event, options) => {
+      if (storeDown) return Promise.reject(new Error("Redis is down"));
+      delivered.push({ event, dedupeId: options?.dedupeId });
+      return Promise.resolve(true);
     });
-    await listener.listen();
-    outside = nodemailer.createTransport({ host: "127.0.0.1", port: listener.port, ignoreTLS: true });
+    await server.listen();
+    outside = nodemailer.createTransport({ host: "127.0.0.1", port: server.port, ignoreTLS: true });
   });
 
   afterAll(async () => {
     outside?.close();
-    await listener?.close();
+    await server?.close();
   });
 
   const send = (fields: Record<string, unknown>) =>
@@ -111,5 +118,39 @@ describe("SMTP listener limits and failures", () => {
     ).rejects.toMatchObject({
       responseCode: 550,
     });
+  });
+});
+
+describe("SMTP listener with a certificate", () => {
+  it("offers STARTTLS only when a certificate is configured", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "mail-tls-"));
+    const [certFile, keyFile] = [path.join(dir, "cert.pem"), path.join(dir, "key.pem")];
+    execFileSync(
+      "openssl",
+      [
+        ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=people.example.org"],
+        ...["-keyout", keyFile, "-out", certFile],
+      ],
+      { stdio: "ignore" },
+    );
+    const got: InboundEvent[] = [];
+    const deliver = (event: InboundEvent) => Promise.resolve(void got.push(event)).then(() => true);
+    const withTls = listener({ tls: { certFile, keyFile } }, deliver);
+    const without = listener({}, deliver);
+    await withTls.listen();
+    await without.listen();
+    // requireTLS: the client refuses to send unless the session was upgraded with STARTTLS.
+    const send = (port: number) =>
+      nodemailer
+        .createTransport({ host: "127.0.0.1", port, requireTLS: true, tls: { rejectUnauthorized: false } })
+        .sendMail({ from: "friend@example.com", to: "alice@people.example.org", text: `over ${port}` });
+    try {
+      await send(withTls.port);
+      expect(got.map((e) => (e.kind === "message" ? e.body : ""))).toEqual([`over ${withTls.port}`]);
+      await expect(send(without.port)).rejects.toThrow(/STARTTLS/);
+    } finally {
+      await withTls.close();
+      await without.close();
+    }
   });
 });

@@ -4,6 +4,7 @@
  * recipient through ctx.deliver(); when it cannot be, 451 asks the sender to try again (RFC 5321 §4.2.1).
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
@@ -56,14 +57,18 @@ export class InboundListener {
 
   constructor(private readonly deps: InboundDeps) {
     const { config } = deps;
+    const files = config.inbound.tls;
+    // Read once at start: a missing or unreadable file stops the gateway with the path in the error.
+    const tls = files ? { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) } : undefined;
     this.server = new SMTPServer({
       name: config.mailDomain,
       banner: "xmpp-gateway mail",
       size: config.inbound.maxBytes,
       authOptional: true,
-      // No AUTH: nobody sends through this listener, it only receives for aliases. STARTTLS needs a
-      // certificate, which is not configurable yet.
-      disabledCommands: ["AUTH", "STARTTLS"],
+      // No AUTH: nobody sends through this listener, it only receives for aliases. STARTTLS (RFC 3207)
+      // only with a configured certificate.
+      disabledCommands: tls ? ["AUTH"] : ["AUTH", "STARTTLS"],
+      ...(tls ?? {}),
       maxClients: MAX_SMTP_CLIENTS,
       socketTimeout: SOCKET_TIMEOUT_MS,
       closeTimeout: CLOSE_TIMEOUT_MS,
