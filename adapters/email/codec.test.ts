@@ -1,17 +1,6 @@
+import { refusal } from "../../test/support/refusal.js";
 import { describe, expect, it } from "vitest";
-import { GatewayError } from "../../src/xmpp/errors.js";
 import { checkLocalPart, emailCodec } from "./codec.js";
-
-/** Runs fn and returns the GatewayError it throws (fails the test when it throws nothing or something else). */
-function refusal(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GatewayError);
-    return err as GatewayError;
-  }
-  throw new Error("expected a GatewayError");
-}
 
 describe("email codec: JID localparts", () => {
   it.each([
