@@ -3,13 +3,13 @@
  * alias arrives in the chat, replies thread back; unknown aliases, open relaying and relay refusals.
  * The relay is a real smtp-server on loopback; outside senders use nodemailer.
  */
-import { createServer } from "node:net";
 import { simpleParser, type ParsedMail } from "mailparser";
 import nodemailer, { type Transporter } from "nodemailer";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { errorOf, TestUser, xml } from "../support/client.js";
+import { errorOf, registration, TestUser, xml } from "../support/client.js";
+import { freePort } from "../bed/index.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const MAIL_DOMAIN = "people.example.org";
@@ -55,25 +55,6 @@ async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promi
   return { port, mails, stop: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-const register = (fields: Record<string, string>) =>
-  xml(
-    "query",
-    { xmlns: "jabber:iq:register" },
-    xml(
-      "x",
-      { xmlns: "jabber:x:data", type: "submit" },
-      ...Object.entries(fields).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
-    ),
-  );
-
 describe("email through an SMTP relay and the gateway's own listener", () => {
   const bed = sharedBed();
   const peer = bed.prosody!;
@@ -110,7 +91,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     outside = nodemailer.createTransport({ host: "127.0.0.1", port: inboundPort, ignoreTLS: true });
     alice = await TestUser.login(peer, `alice-${domain.split(".")[0]}`);
     alias = `alice-${domain.split(".")[0]}`;
-    const reg = await alice.iq("set", domain, register({ alias, name: "Alice Example" }));
+    const reg = await alice.iq("set", domain, registration({ alias, name: "Alice Example" }));
     expect(reg.attrs.type, alice.dump()).toBe("result");
   });
 
@@ -160,7 +141,11 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect(sent?.mail.bcc).toBeUndefined();
     expect(sent?.mail.subject).toBe("Hi Bcc: x@y.example.com");
 
-    const renamed = await alice.iq("set", domain, register({ alias, name: "Eve\r\nBcc: x@y.example.com" }));
+    const renamed = await alice.iq(
+      "set",
+      domain,
+      registration({ alias, name: "Eve\r\nBcc: x@y.example.com" }),
+    );
     expect(errorOf(renamed)).toMatchObject({ condition: "not-acceptable" });
     expect(errorOf(renamed).text).toMatch(/line breaks/);
   });
@@ -277,10 +262,10 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     const bob = await TestUser.login(peer, `bob-${tag}`);
     const admin = await TestUser.login(peer, `admin-${tag}`);
     others.push(bob, admin);
-    const taken = await bob.iq("set", domain, register({ alias: alias.toUpperCase() }));
+    const taken = await bob.iq("set", domain, registration({ alias: alias.toUpperCase() }));
     expect(errorOf(taken)).toMatchObject({ condition: "conflict" });
     expect(errorOf(taken).text).toContain("taken");
-    const own = await bob.iq("set", domain, register({ alias: "" })); // the default: his JID's localpart
+    const own = await bob.iq("set", domain, registration({ alias: "" })); // the default: his JID's localpart
     expect(own.attrs.type, bob.dump()).toBe("result");
 
     const command = (node: string, fields: Record<string, string> = {}) =>
@@ -341,7 +326,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     const tag = domain.split(".")[0]!;
     const dan = await TestUser.login(peer, `dan-${tag}`);
     others.push(dan);
-    expect((await dan.iq("set", domain, register({ alias: `dan-${tag}` }))).attrs.type).toBe("result");
+    expect((await dan.iq("set", domain, registration({ alias: `dan-${tag}` }))).attrs.type).toBe("result");
     await alice.send(
       xml(
         "message",

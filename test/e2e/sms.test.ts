@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, TestUser, xml } from "../support/client.js";
+import { errorOf, registration, TestUser, xml } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const ACCOUNT = "AC" + "1".repeat(32);
@@ -22,17 +22,6 @@ const chat = (to: string, id: string, body: string, receipt = false) =>
     receipt ? xml("request", { xmlns: RECEIPTS }) : null,
   );
 
-const registerForm = (mode: string) =>
-  xml(
-    "query",
-    { xmlns: "jabber:iq:register" },
-    xml(
-      "x",
-      { xmlns: "jabber:x:data", type: "submit" },
-      xml("field", { var: "mode" }, xml("value", {}, mode)),
-    ),
-  );
-
 describe("SMS through a Twilio-compatible API", () => {
   const bed = sharedBed();
   const peer = bed.prosody!;
@@ -45,7 +34,7 @@ describe("SMS through a Twilio-compatible API", () => {
   async function user(name: string, mode: string) {
     const u = await TestUser.login(peer, `${name}-sms-${domain.split(".")[0]}`);
     users[name] = u;
-    const reg = await u.iq("set", domain, registerForm(mode));
+    const reg = await u.iq("set", domain, registration({ mode }));
     expect(reg.attrs.type, u.dump()).toBe("result");
     return u;
   }

@@ -120,3 +120,17 @@ export function errorOf(el: Element): { condition: string | undefined; text: str
     type: error?.attrs.type,
   };
 }
+
+/** A submitted XEP-0004 form with one value per field. */
+export function submittedForm(fields: Record<string, string>): Element {
+  return xml(
+    "x",
+    { xmlns: "jabber:x:data", type: "submit" },
+    ...Object.entries(fields).map(([name, value]) => xml("field", { var: name }, xml("value", {}, value))),
+  );
+}
+
+/** An XEP-0077 registration query carrying a submitted form. */
+export function registration(fields: Record<string, string>): Element {
+  return xml("query", { xmlns: "jabber:iq:register" }, submittedForm(fields));
+}
