@@ -45,12 +45,9 @@ export function leavePresence(
   statusCodes: number[] = [],
 ): PresenceEvent {
   return {
-    kind: "presence",
-    to,
-    from: `${roomJid}/${nick}`,
+    ...occupantPresence(to, roomJid, nick, GONE, statusCodes),
     type: "unavailable",
     ...(reason === "" ? {} : { status: reason }),
-    muc: { ...GONE, ...(statusCodes.length ? { statusCodes } : {}) },
   };
 }
 
