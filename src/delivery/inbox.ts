@@ -7,7 +7,7 @@ import type { Redis } from "ioredis";
 import type { InboundEvent } from "../adapter.js";
 import { STORE_VERSION, type Keys } from "../store/keys.js";
 
-/** How long a network id is remembered to drop a redelivered webhook or mail (Twilio retries for hours). */
+/** How long a network id is remembered to drop a replayed webhook, a re-sent mail or a duplicated callback. */
 export const INBOUND_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
 
 /** Consumer group shared by every gateway instance reading a domain's inbox. */
