@@ -75,12 +75,13 @@ async function main(): Promise<void> {
     config.xmpp.service = `xmpp://127.0.0.1:${xmpp.componentPort}`;
     config.redis.url = bed.redis!.url;
     config.http = { ...config.http, port: await freePort() };
+    const smsWebhook = `http://127.0.0.1:${config.http.port}/sms/twilio/sms`;
     sandbox = sms?.twilio
       ? await startSandbox({
           accountSid: sms.twilio.accountSid,
           authToken: secrets[sms.twilio.authTokenEnv ?? "TWILIO_AUTH_TOKEN"] ?? "",
           numbers: [...Object.keys(sms.numbers?.dedicated ?? {}), ...(sms.numbers?.pool ?? [])],
-          webhookUrl: `http://127.0.0.1:${config.http.port}/sms/twilio/sms`,
+          webhookUrl: smsWebhook,
           // In smoke mode nobody types: no terminal input, output kept quiet.
           ...(values.smoke ? { input: Readable.from([]), output: new PassThrough() } : {}),
         })
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     if (!online()) throw new Error(`the gateway did not come online:\n${log}`);
 
     if (values.smoke) {
-      await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms);
+      await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms, smsWebhook);
       gateway.kill("SIGTERM");
       const [code] = (await once(gateway, "exit")) as [number];
       console.log(`quickstart smoke check passed; gateway exited ${code}`);
@@ -169,6 +170,7 @@ async function smoke(
   domain: string,
   fake: TwilioFake | undefined,
   sms: AdapterEntry | undefined,
+  smsWebhook: string,
 ): Promise<void> {
   const xmpp = client({
     service: `xmpp://127.0.0.1:${bed.prosody!.c2sPort}`,
@@ -222,7 +224,7 @@ async function smoke(
     );
     const removed = await iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, xml("remove")));
     check(removed.attrs.type === "result", `unregistered from ${domain}`);
-    if (fake && sms) await smokeSms(xmpp, iq, inbox, check, fake, sms);
+    if (fake && sms) await smokeSms(xmpp, iq, inbox, check, fake, sms, smsWebhook);
   } finally {
     await xmpp.stop().catch(() => undefined);
   }
@@ -238,6 +240,7 @@ async function smokeSms(
   check: Check,
   fake: TwilioFake,
   sms: AdapterEntry,
+  webhookUrl: string,
 ): Promise<void> {
   const domain = sms.domain;
   const own = Object.keys(sms.numbers?.dedicated ?? {})[0] ?? "";
@@ -274,7 +277,7 @@ async function smokeSms(
     from: SANDBOX_PHONE,
     to: own,
     body: "Hello from the phone",
-    webhookUrl: `${new URL(fake.sent()[0]?.statusCallback ?? "http://x").origin}/sms/twilio/sms`,
+    webhookUrl,
   });
   check(answer.status === 200, "the gateway took the phone's answer (HTTP 200)");
   check(
