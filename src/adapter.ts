@@ -9,6 +9,7 @@
  */
 import type { RouteOptions } from "fastify";
 import type { Redis } from "ioredis";
+import type { Counter, Gauge, Histogram } from "prom-client";
 import type { z } from "zod";
 import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
@@ -181,6 +182,27 @@ export interface AdapterContext {
   deliver(event: InboundEvent, options?: { dedupeId?: string }): Promise<boolean>;
   /** Queue a plain message from the gateway's domain to every admin. */
   notifyAdmins(text: string): Promise<void>;
+  /** Prometheus metrics of this adapter, served on /metrics as `xgw_<adapter>_<name>`. */
+  readonly metrics: AdapterMetrics;
+}
+
+/** The slice of prom-client an adapter uses; names are prefixed with `xgw_<adapter>_` by the core. */
+export interface AdapterMetrics {
+  counter(name: string, help: string, labelNames?: readonly string[]): Counter<string>;
+  /** A gauge read when /metrics is scraped: `collect` sets its value(s). */
+  gauge(
+    name: string,
+    help: string,
+    collect?: (gauge: Gauge<string>) => void | Promise<void>,
+    labelNames?: readonly string[],
+  ): Gauge<string>;
+  /** `buckets` in the metric's unit (seconds for durations, as Prometheus names them `_seconds`). */
+  histogram(
+    name: string,
+    help: string,
+    buckets: readonly number[],
+    labelNames?: readonly string[],
+  ): Histogram<string>;
 }
 
 export type FieldType =

@@ -2,7 +2,8 @@
  * Prometheus metrics (/metrics): component stream state, reconnects, inbound queue depth, and messages by
  * adapter, direction and outcome.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { AdapterMetrics } from "../adapter.js";
 
 export interface MetricSources {
   /** Per adapter key: its domain, whether its stream is up, and how often it reconnected. */
@@ -57,5 +58,36 @@ export class Metrics {
 
   message(adapter: string, direction: Direction, outcome: string): void {
     this.messages.inc({ adapter, direction, outcome });
+  }
+
+  /**
+   * Metrics an adapter defines for itself, named `xgw_<adapter>_<name>` so two adapters never collide.
+   * Asking twice for the same name returns the same metric (an adapter may be started again in tests).
+   */
+  forAdapter(adapter: string): AdapterMetrics {
+    const registry = this.registry;
+    const full = (name: string) => `xgw_${adapter}_${name}`;
+    function existing<T>(name: string): T | undefined {
+      return registry.getSingleMetric(full(name)) as T | undefined;
+    }
+    return {
+      counter: (name, help, labelNames = []) =>
+        existing<Counter<string>>(name) ??
+        new Counter({ name: full(name), help, labelNames, registers: [registry] }),
+      gauge: (name, help, collect, labelNames = []) =>
+        existing<Gauge<string>>(name) ??
+        new Gauge({
+          name: full(name),
+          help,
+          labelNames,
+          registers: [registry],
+          async collect() {
+            if (collect) await collect(this);
+          },
+        }),
+      histogram: (name, help, buckets, labelNames = []) =>
+        existing<Histogram<string>>(name) ??
+        new Histogram({ name: full(name), help, buckets: [...buckets], labelNames, registers: [registry] }),
+    };
   }
 }
