@@ -41,7 +41,12 @@ export class Gateway {
     this.redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
     const keys = new Keys(config.redis.keyPrefix);
     this.inbox = new Inbox(this.redis, keys);
-    const ledger = new OutboundLedger(this.redis, keys, Math.round(config.limits.idempotencyHours * 3600));
+    const ledger = new OutboundLedger(
+      this.redis,
+      keys,
+      Math.round(config.limits.idempotencyHours * 3600),
+      config.instanceId ?? hostname(),
+    );
     const [serverDomain] = config.xmpp.serverDomains;
     const version = packageVersion();
     this.metrics = new Metrics({

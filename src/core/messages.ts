@@ -81,7 +81,8 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
       const to = svc.adapter.codec.decode(toJid.slice(0, toJid.lastIndexOf("@")));
       const id = stanza.attrs.id || randomUUID();
 
-      if (!(await svc.ledger.claim(svc.key, from, id))) {
+      const claim = await svc.ledger.claim(svc.key, from, id, toJid);
+      if (!claim) {
         svc.log.info({ jid: user, stanzaId: id }, "duplicate outbound message dropped");
         svc.metrics.message(svc.key, "out", "duplicate");
         return;
@@ -108,10 +109,13 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
         outcome = await svc.adapter.send(message);
       } catch (err) {
         // A refused message may be sent again by the user.
-        await svc.ledger.release(svc.key, from, id).catch(() => undefined);
+        await claim.settle(false).catch(() => undefined);
         svc.metrics.message(svc.key, "out", err instanceof GatewayError ? err.condition : "error");
         throw err;
       }
+      // If this fails (Redis down), the claim stays in flight and the sender is later told the message may
+      // not have arrived: a false alarm, never a silent loss.
+      await claim.settle(true);
       svc.log.info({ jid: user, stanzaId: id, outcome: outcome.status }, "outbound message handed on");
       svc.metrics.message(svc.key, "out", outcome.status);
       if (outcome.status === "delivered" && message.receiptRequested)

@@ -22,6 +22,7 @@ import { coreCommands } from "./admin-commands.js";
 import { mountCommands } from "./commands.js";
 import type { ServiceContext } from "./context.js";
 import { mountDiscovery, serviceFeatures } from "./discovery.js";
+import { InterruptedSends } from "./interrupted.js";
 import { handleMessage } from "./messages.js";
 import { broadcastGatewayPresence, handlePresence } from "./presence.js";
 import { mountRegistration } from "./registration.js";
@@ -49,6 +50,7 @@ export class Service {
   readonly ctx: ServiceContext;
   readonly deliverer: Deliverer;
   private readonly deps: ServiceDeps;
+  private readonly interrupted: InterruptedSends;
 
   constructor(deps: ServiceDeps) {
     this.deps = deps;
@@ -77,6 +79,7 @@ export class Service {
     };
     this.ctx = ctx;
     this.deliverer = new Deliverer(deps.redis, deps.keys, deps.link, deps.instanceId, log);
+    this.interrupted = new InterruptedSends(ctx);
     this.mount();
   }
 
@@ -143,12 +146,15 @@ export class Service {
 
   async start(): Promise<void> {
     await this.ctx.adapter.start?.(this.adapterContext());
+    // Before the stream opens: this instance's own unfinished sends are from a previous run.
+    this.interrupted.start();
     this.ctx.link.start();
     this.deliverer.start();
   }
 
   /** XEP-0100 §8: unavailable to registered users, then close the stream. */
   async stop(): Promise<void> {
+    this.interrupted.stop();
     await this.deliverer.stop();
     if (this.ctx.link.isOnline)
       await broadcastGatewayPresence(this.ctx, "unavailable").catch((err: unknown) =>

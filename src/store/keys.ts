@@ -16,6 +16,14 @@ export class Keys {
   outboundSeen(adapter: string, fullJid: string, stanzaId: string): string {
     return `${this.prefix}out:${adapter}:${fullJid}:${stanzaId}`;
   }
+  /** Sorted set: outbound claims whose send has not returned yet (member JSON, score = claim time in ms). */
+  outboundInFlight(adapter: string): string {
+    return `${this.prefix}outflight:${adapter}`;
+  }
+  /** String with a TTL: present while the instance runs (its heartbeat). */
+  instanceAlive(instanceId: string): string {
+    return `${this.prefix}alive:${instanceId}`;
+  }
   /** Stream: inbound events waiting to be sent to XMPP for one component domain. */
   inbox(domain: string): string {
     return `${this.prefix}inbox:${domain}`;

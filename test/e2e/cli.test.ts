@@ -1,7 +1,6 @@
 /**
  * The gateway as an admin runs it: the command line, a bad config, and a graceful stop on SIGTERM.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { writeFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,16 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_SECRET } from "../slots.js";
 import { TestUser, xml } from "../support/client.js";
 import { sharedBed, takeSlot, testConfig } from "../support/gateway.js";
+import { gatewayProcess } from "../support/process.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = gatewayProcess(args, env);
