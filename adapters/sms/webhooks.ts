@@ -27,6 +27,12 @@ export const RECORD_TTL_SECONDS = 7 * 24 * 3600;
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 const SID = /^[A-Z]{2}[0-9a-fA-F]{32}$/;
+/**
+ * What Twilio puts in From/To: an E.164 number, a short code, an alphanumeric sender id (at most 11
+ * characters, spaces allowed) or a channel address such as `whatsapp:+1…`. Anything else (control
+ * characters above all) is refused before it can reach a message or a log line.
+ */
+const ADDRESS = /^[A-Za-z0-9+][A-Za-z0-9 +.:_-]{0,63}$/;
 
 type Form = Record<string, string | string[] | undefined>;
 
@@ -74,8 +80,8 @@ export function mountWebhooks(deps: WebhookDeps): void {
     const sid = field(form, "MessageSid");
     const from = field(form, "From");
     const to = field(form, "To");
-    if (!SID.test(sid) || !from || !to)
-      return reply.code(400).type("text/plain").send("missing MessageSid, From or To");
+    if (!SID.test(sid) || !ADDRESS.test(from) || !ADDRESS.test(to))
+      return reply.code(400).type("text/plain").send("missing or malformed MessageSid, From or To");
     const body = field(form, "Body");
     const attachments = await proxyMedia(deps, form);
     const user = await deps.numbers.recipientOf(to, from);
