@@ -13,9 +13,16 @@ function check(id: string): string {
       "jid-malformed",
       `An echo contact name is at most ${MAX_ECHO_ID_CHARS} characters.`,
     );
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(id))
-    throw new GatewayError("jid-malformed", "An echo contact name cannot contain control characters.");
+  // Controls, line separators and any blank but the plain space (which XEP-0106 escapes): PRECIS
+  // (RFC 8264 §9.2) keeps them out of JID localparts.
+  if (/[\p{Cc}\p{Cn}\p{Cs}\p{Zl}\p{Zp}]|[^\S ]/u.test(id))
+    throw new GatewayError(
+      "jid-malformed",
+      "An echo contact name cannot contain control characters, line breaks, special spaces or unassigned characters.",
+    );
+  // XEP-0106 §5: a localpart cannot begin or end with an (escaped) space.
+  if (id.trim() !== id)
+    throw new GatewayError("jid-malformed", "An echo contact name cannot begin or end with a space.");
   return id;
 }
 

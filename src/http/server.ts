@@ -20,7 +20,8 @@ export interface Readiness {
 /** Parses application/x-www-form-urlencoded bodies (Twilio webhooks): repeated keys become arrays. */
 export function parseForm(body: string): Record<string, string | string[]> {
   const params = new URLSearchParams(body);
-  const out: Record<string, string | string[]> = {};
+  // No prototype: a field named __proto__ or constructor is a field like any other, never an inherited value.
+  const out = Object.create(null) as Record<string, string | string[]>;
   let count = 0;
   for (const [key, value] of params) {
     if (++count > MAX_FORM_FIELDS) throw new Error("too many form fields");
