@@ -54,7 +54,7 @@ describe.each<[string, IdCodec]>([
   it("throws only typed errors, and what it accepts round-trips", () => {
     fc.assert(
       fc.property(hostile, (input) => {
-        for (const parse of [codec.decode, codec.fromPrompt]) {
+        for (const parse of [(s: string) => codec.decode(s), (s: string) => codec.fromPrompt(s)]) {
           const id = throwsOnlyTyped(() => parse(input));
           if (typeof id !== "string") continue;
           const local = codec.encode(id);
