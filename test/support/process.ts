@@ -8,7 +8,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -45,8 +45,16 @@ export async function startGatewayProcess(
   return {
     child,
     log: () => log,
-    waitForLog: (text, timeoutMs = 20_000) =>
-      expect.poll(() => log.includes(text), { timeout: timeoutMs }).toBe(true),
+    waitForLog: async (text, timeoutMs = 20_000) => {
+      const until = Date.now() + timeoutMs;
+      while (!log.includes(text)) {
+        if (Date.now() > until || child.exitCode !== null)
+          throw new Error(
+            `the gateway did not log "${text}" (exit code ${child.exitCode}); its log:\n${log.slice(-3000)}`,
+          );
+        await sleep(50);
+      }
+    },
     kill: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, "exit");
