@@ -1,18 +1,17 @@
 /**
  * SMS benchmark: XMPP → Twilio-compatible API messages/s and end-to-end latency, webhook → XMPP messages/s,
  * next to Prosody's raw client → component → client echo rate measured in the same run on the same servers.
- * Run: `npx tsx bench/sms.ts` (writes bench/results/sms.json; bench/report.ts turns results into RESULTS.md).
+ * Run: `npx tsx bench/sms.ts` (writes bench/results/sms.json); `npx tsx bench/run.ts` runs every benchmark and
+ * writes bench/RESULTS.md.
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
-import { component, xml as cxml, type Element as CElement } from "@xmpp/component";
-import { client, xml, type Element } from "@xmpp/client";
+import { client, xml } from "@xmpp/client";
 import { pino } from "pino";
 import { startBed } from "../test/bed/index.js";
 import { startTwilioFake } from "../test/twilio/server.js";
 import { parseConfig } from "../src/config/load.js";
 import { adapterSchemas, createGateway } from "../src/compose.js";
 import { createLogger } from "../src/log.js";
+import { latencySummary, machine, rawEcho, saveResult, stanzaWaiter, windowed as windowedN } from "./lib.js";
 
 /** Messages per measurement, and how many are in flight at once. */
 const N = Number(process.env.BENCH_N ?? 1000);
@@ -22,21 +21,7 @@ const ACCOUNT = "AC" + "2".repeat(32);
 const TOKEN = "bench-token";
 const OWN = "+12025550100";
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** Sends `n` items with at most WINDOW outstanding; `start(i)` starts one, resolved when it is done. */
-async function windowed(n: number, start: (i: number) => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: WINDOW }, async () => {
-      while (next < n) await start(next++);
-    }),
-  );
-  return performance.now() - t0;
-}
+const windowed = (n: number, start: (i: number) => Promise<void>) => windowedN(n, WINDOW, start);
 
 async function main(): Promise<void> {
   const bed = await startBed({
@@ -56,39 +41,21 @@ async function main(): Promise<void> {
     password: "bench",
     resource: "b",
   });
-  const waiting = new Map<string, () => void>();
-  user.on("stanza", (el: Element) => {
-    for (const key of [el.attrs.id ?? "", el.getChildText("body") ?? ""]) {
-      waiting.get(key)?.();
-      waiting.delete(key);
-    }
-  });
+  const expect = stanzaWaiter(user);
   await user.start();
   await user.send(xml("presence"));
-  const expect = (key: string) => new Promise<void>((resolve) => waiting.set(key, resolve));
 
   // 1. Prosody's raw echo: client → component → client, no gateway in between.
-  const raw = component({
-    service: `xmpp://127.0.0.1:${peer.componentPort}`,
+  const raw = await rawEcho({
+    peer,
     domain: "raw.localhost",
-    password: SECRET,
+    secret: SECRET,
+    user,
+    expect,
+    n: N,
+    window: WINDOW,
   });
-  raw.on("error", () => undefined);
-  raw.on("stanza", (el: CElement) => {
-    if (el.is("message"))
-      void raw.send(
-        cxml("message", { to: el.attrs.from, from: el.attrs.to, id: el.attrs.id }, cxml("body", {}, "e")),
-      );
-  });
-  await raw.start();
-  raw.socket?.setNoDelay(true);
-  const rawMs = await windowed(N, async (i) => {
-    const done = expect(`raw-${i}`);
-    await user.send(xml("message", { to: `echo@raw.localhost`, id: `raw-${i}` }, xml("body", {}, "x")));
-    await done;
-  });
-  await raw.stop();
-  console.error(`raw echo: ${N} in ${rawMs.toFixed(0)} ms`);
+  console.error(`raw echo: ${raw.perSecond} msg/s`);
 
   // 2. The gateway with the SMS adapter against the Twilio-compatible server.
   const fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN] });
@@ -171,28 +138,19 @@ async function main(): Promise<void> {
     await done;
   });
 
-  latencies.sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-    },
+    machine: machine(),
     n: N,
     window: WINDOW,
-    prosodyRawEchoPerSecond: Math.round((N / rawMs) * 1000),
+    prosodyRawEchoPerSecond: raw.perSecond,
+    prosodyRawEchoRoundTripMs: raw.roundTripMs,
     xmppToTwilioPerSecond: Math.round((N / outMs) * 1000),
-    xmppToTwilioLatencyMs: {
-      p50: +percentile(latencies, 50).toFixed(1),
-      p99: +percentile(latencies, 99).toFixed(1),
-    },
+    xmppToTwilioLatencyMs: latencySummary(latencies),
     webhookToXmppPerSecond: Math.round((N / inMs) * 1000),
   };
   console.log(JSON.stringify(result, null, 2));
-  await mkdir(new URL("results/", import.meta.url), { recursive: true });
-  await writeFile(new URL("results/sms.json", import.meta.url), JSON.stringify(result, null, 2) + "\n");
+  await saveResult("sms", result);
   await user.stop();
   await gateway.stop();
   await fake.stop();

@@ -27,6 +27,12 @@ async function ejabberdUser(): Promise<{ uid: number; gid: number }> {
 function ejabberdYml(info: XmppInfo): string {
   const services = info.components.map((c) => `      ${q(c.domain)}: {password: ${q(c.secret)}}`).join("\n");
   const domains = info.components.map((c) => q(c.domain)).join(", ");
+  const balanced = info.components.flatMap((c) =>
+    c.balancing
+      ? [`  ${q(c.domain)}: {type: ${c.balancing.by}, component_number: ${c.balancing.instances}}`]
+      : [],
+  );
+  const balancing = balanced.length ? `domain_balancing:\n${balanced.join("\n")}\n` : "";
   return `# Written by test/bed/ejabberd.ts: a throwaway ejabberd for tests, loopback only.
 hosts: [${q(info.host)}]
 loglevel: info
@@ -50,7 +56,7 @@ auth_method: internal
 # offered too, but @xmpp/client 0.14 only picks it over TLS, unless given a credentials function.
 disable_sasl_mechanisms: ["DIGEST-MD5", "X-OAUTH2"]
 registration_timeout: infinity
-max_fsm_queue: 1000000
+${balancing}max_fsm_queue: 1000000
 acl:
   local: {user_regexp: ""}
   loopback: {ip: ["127.0.0.0/8", "::1/128"]}

@@ -4,6 +4,15 @@ import { type Account, registerInBand } from "./ibr.js";
 export interface ComponentConfig {
   domain: string;
   secret: string;
+  /**
+   * ejabberd only: several connections may serve this domain, and each stanza goes to one of them chosen by
+   * a hash of `by` (ejabberd's `domain_balancing`; `instances` is its `component_number`, which ejabberd
+   * 23.01 needs to accept more than one connection). Prosody ignores it (it accepts one connection).
+   */
+  balancing?: {
+    by: "source" | "destination" | "bare_source" | "bare_destination" | "random";
+    instances: number;
+  };
 }
 
 /** Plain data describing a started XMPP server: pass it to attachXmpp() in another process. */

@@ -3,12 +3,15 @@
  * Twilio, so it must not be sent again, and the sender must not be left believing it arrived. After the
  * restart the sender gets an error on that very message, and Twilio saw one request.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { slotDomain, TEST_SECRET } from "../slots.js";
 import { startTwilioFake } from "../twilio/server.js";
 import { errorOf, TestUser, xml } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, testConfig } from "../support/gateway.js";
-import { startGatewayProcess } from "../support/process.js";
+import { spawnGateway } from "../support/process.js";
 
 const ACCOUNT = "AC" + "4".repeat(32);
 const TOKEN = "crash-token";
@@ -41,9 +44,16 @@ it("tells the sender a message may not have arrived when the gateway died sendin
     },
   };
   const config = testConfig(options);
-  const first = await startGatewayProcess(config, { TEST_ECHO_SECRET: TEST_SECRET, TOKEN });
-  cleanup.push(() => first.kill());
-  await first.waitForLog("component stream online");
+  const dir = await mkdtemp(path.join(tmpdir(), "gw-crash-"));
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  const first = await spawnGateway({
+    dir,
+    name: "first",
+    config,
+    env: { TEST_ECHO_SECRET: TEST_SECRET, TOKEN },
+  });
+  cleanup.push(() => first.kill("SIGKILL"));
+  await first.waitLog("component stream online");
 
   const user = await TestUser.login(peer, userName);
   cleanup.push(() => user.stop());
@@ -66,7 +76,7 @@ it("tells the sender a message may not have arrived when the gateway died sendin
     ),
   );
   await expect.poll(() => fake.requests, { timeout: 10_000 }).toBe(1);
-  await first.kill();
+  await first.kill("SIGKILL");
 
   const second = await startTestGateway({ ...options, env: { TOKEN } });
   cleanup.push(() => second.stop());

@@ -18,7 +18,7 @@ import { startRedis } from "../bed/redis.js";
 import { slotDomain, TEST_SECRET } from "../slots.js";
 import { registration, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, takeSlot, testConfig } from "../support/gateway.js";
-import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
+import { spawnGateway, type GatewayProcess } from "../support/process.js";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 
 const ACCOUNT = "AC" + "6".repeat(32);
@@ -52,8 +52,15 @@ describe("fault suite", () => {
   const users: TestUser[] = [];
   const recovery: Record<string, number> = {};
 
+  let starts = 0;
   const startGateway = async () => {
-    gateway = await startGatewayProcess(config, { TEST_ECHO_SECRET: TEST_SECRET, TOKEN });
+    gateway = await spawnGateway({
+      dir,
+      name: `gateway-${++starts}`,
+      config,
+      env: { TEST_ECHO_SECRET: TEST_SECRET, TOKEN },
+      httpPort,
+    });
   };
 
   beforeAll(async () => {
@@ -84,7 +91,6 @@ describe("fault suite", () => {
       slot,
       keyPrefix: "faults:",
       echo: { requireRegistration: false },
-      http: { port: httpPort },
       adapters: {
         sms: {
           twilio: { accountSid: ACCOUNT, authTokenEnv: "TOKEN", apiBaseUrl: fake.url, timeoutSeconds: 2 },
@@ -98,7 +104,7 @@ describe("fault suite", () => {
       },
     });
     await startGateway();
-    await gateway!.waitForLog("component stream online");
+    await gateway!.waitLog("component stream online");
     for (let i = 0; i < USERS; i++) {
       const u = await TestUser.login(prosody, `fault-${i}`);
       // Like a real client after a reconnect: roster, then presence (offline messages then flow in).
@@ -115,7 +121,7 @@ describe("fault suite", () => {
 
   afterAll(async () => {
     await Promise.all(users.map((u) => u.stop()));
-    await gateway?.kill();
+    await gateway?.kill("SIGKILL");
     await Promise.all([prosody?.stop(), redis?.stop(), fake?.stop()]);
     if (dir && process.env.GW_KEEP_BED !== "1") await rm(dir, { recursive: true, force: true });
   });
@@ -193,7 +199,7 @@ describe("fault suite", () => {
     xmppQuiet = true;
     await sleep(500);
     let since = Date.now();
-    await gateway!.kill();
+    await gateway!.kill("SIGKILL");
     await sleep(1_000);
     await startGateway();
     xmppQuiet = false;

@@ -1,27 +1,36 @@
 /**
- * The gateway as a separate process, started from a config object, for tests that must kill it the hard
- * way (SIGKILL: no stop handlers run, exactly like a crash or a power cut).
+ * The gateway as a real operating-system process (`node --import tsx src/main.ts --config FILE`), for
+ * tests and benchmarks that kill it the way a crash or the OOM killer would (SIGKILL: no stop(), no
+ * goodbye on the component stream, only the kernel closing its sockets).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { createWriteStream } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "../bed/ports.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export interface GatewayProcess {
-  readonly child: ChildProcess;
-  /** Everything it logged so far (JSON lines). */
-  log(): string;
-  /** Resolves when a log line contains `text`. */
-  waitForLog(text: string, timeoutMs?: number): Promise<void>;
-  /** SIGKILL, then wait for the exit. */
-  kill(): Promise<void>;
+  child: ChildProcess;
+  pid: number;
+  /** The HTTP port (webhooks, /metrics, /readyz). */
+  httpPort: number;
+  /** Every JSON log line so far, parsed. */
+  readonly lines: Record<string, unknown>[];
+  /** The first log line (already written or coming) whose `msg` contains `text` and that matches `where`. */
+  waitLog(
+    text: string,
+    opts?: { timeoutMs?: number; where?: (line: Record<string, unknown>) => boolean },
+  ): Promise<Record<string, unknown>>;
+  /** The value of one Prometheus sample from /metrics, e.g. `xgw_messages_total{adapter="echo",...}`. */
+  metric(name: string, labels: Record<string, string>): Promise<number>;
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
+/** `node --import tsx src/main.ts ARGS` with its output piped, for command-line tests. */
 export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
     cwd: ROOT,
@@ -30,35 +39,95 @@ export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): Chi
   });
 }
 
-/** Writes `config` to a temporary file and runs the gateway on it at debug level. */
-export async function startGatewayProcess(
-  config: object,
-  env: NodeJS.ProcessEnv = {},
-): Promise<GatewayProcess> {
-  const dir = await mkdtemp(path.join(tmpdir(), "gw-proc-"));
-  const file = path.join(dir, "gateway.json");
-  await writeFile(file, JSON.stringify(config));
-  const child = gatewayProcess(["--config", file], { LOG_LEVEL: "debug", ...env });
-  let log = "";
-  child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+/**
+ * Writes `config` (a gateway.config.json object; http.port is set to `httpPort`, or a free port) to
+ * `<dir>/<name>.json` and starts the gateway on it; its log (pino JSON, level info) goes to
+ * `<dir>/<name>.log` too. Pass the same `httpPort` to a restart to keep the webhook URL, as in production.
+ */
+export async function spawnGateway(opts: {
+  dir: string;
+  name: string;
+  config: Record<string, unknown> & { http?: Record<string, unknown> };
+  env: Record<string, string>;
+  httpPort?: number;
+}): Promise<GatewayProcess> {
+  const httpPort = opts.httpPort ?? (await freePort());
+  const file = path.join(opts.dir, `${opts.name}.json`);
+  await writeFile(file, JSON.stringify({ ...opts.config, http: { ...opts.config.http, port: httpPort } }));
+  const child = gatewayProcess(["--config", file], { LOG_LEVEL: "info", ...opts.env });
+  const lines: Record<string, unknown>[] = [];
+  let raw = "";
+  let waiters: {
+    match: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
+  const logStream = createWriteStream(path.join(opts.dir, `${opts.name}.log`));
+  child.stdout?.on("data", (chunk: Buffer) => {
+    logStream.write(chunk);
+    raw += chunk.toString();
+    const parts = raw.split("\n");
+    raw = parts.pop() ?? "";
+    for (const part of parts) {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(part) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      lines.push(line);
+      waiters = waiters.filter((w) => !(w.match(line) && (w.resolve(line), true)));
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => logStream.write(chunk));
+  child.once("exit", () => logStream.end());
+  if (child.pid === undefined) throw new Error(`could not start the gateway (${file})`);
+  const exited = once(child, "exit");
+
   return {
     child,
-    log: () => log,
-    waitForLog: async (text, timeoutMs = 20_000) => {
-      const until = Date.now() + timeoutMs;
-      while (!log.includes(text)) {
-        if (Date.now() > until || child.exitCode !== null)
-          throw new Error(
-            `the gateway did not log "${text}" (exit code ${child.exitCode}); its log:\n${log.slice(-3000)}`,
-          );
-        await sleep(50);
-      }
+    pid: child.pid,
+    httpPort,
+    lines,
+    waitLog(text, { timeoutMs = 20_000, where = () => true } = {}) {
+      const match = (l: Record<string, unknown>) =>
+        typeof l.msg === "string" && l.msg.includes(text) && where(l);
+      const seen = lines.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `${opts.name}: no log line "${text}" within ${timeoutMs} ms; last lines:\n` +
+                  lines
+                    .slice(-10)
+                    .map((l) => JSON.stringify(l))
+                    .join("\n"),
+              ),
+            ),
+          timeoutMs,
+        );
+        waiters.push({
+          match,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      });
     },
-    kill: async () => {
+    async metric(name, labels) {
+      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+      for (const line of text.split("\n")) {
+        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+        if (wanted.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(" ") + 1));
+      }
+      return 0;
+    },
+    async kill(signal) {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, "exit");
-      child.kill("SIGKILL");
+      child.kill(signal);
       await exited;
     },
   };

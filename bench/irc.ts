@@ -1,0 +1,463 @@
+/**
+ * IRC benchmark: N XMPP users in one IRC channel through the gateway, and through biboumi (the reference IRC
+ * gateway, Debian package `biboumi`, installed when missing) side by side against the same Prosody and the
+ * same ngircd. For each N: resident memory per bridged IRC connection, CPU per XMPP → IRC message (one user
+ * alone in a channel with a plain IRC client), CPU per IRC → XMPP stanza and the fan-out rate (a plain IRC
+ * client talks to the channel of N users), and Prosody's raw echo rate measured in the same run.
+ * Only the public behaviour over XMPP is used: join `#chan%server@domain/nick`, groupchat messages.
+ * Run: `npx tsx bench/irc.ts` (writes bench/results/irc.json). BENCH_IRC_SIZES=10,100,1000 sets the Ns.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { client, xml, type Client, type Element } from "@xmpp/client";
+import { startBed } from "../test/bed/index.js";
+import { ensureDebianPackages } from "../test/bed/apt.js";
+import { NGIRCD } from "../test/bed/ngircd.js";
+import { startServer, stopServer, type ServerSpec } from "../test/bed/process.js";
+import { spawnGateway } from "../test/support/process.js";
+import {
+  IrcClient,
+  latencySummary,
+  machine,
+  procStats,
+  rawEcho,
+  saveResult,
+  stanzaWaiter,
+  windowed,
+} from "./lib.js";
+
+const SIZES = (process.env.BENCH_IRC_SIZES ?? "10,100,1000").split(",").map(Number);
+/** XMPP → IRC messages per measurement, and how many are in flight. */
+const OUT_MESSAGES = Number(process.env.BENCH_IRC_OUT ?? 200);
+/**
+ * biboumi paces each IRC connection to about one line a second after a short burst (its flood control,
+ * on by default), so it gets fewer messages: CPU per message is still comparable, its rate is not.
+ */
+const BIBOUMI_OUT_MESSAGES = Number(process.env.BENCH_IRC_BIBOUMI_OUT ?? 20);
+const OUT_WINDOW = 10;
+/** IRC → XMPP: about this many stanzas per measurement (lines × N). */
+const FANOUT_STANZAS = 2000;
+/** Joins started at once. */
+const JOIN_WINDOW = 20;
+const SECRET = "bench-secret";
+const GATEWAY = "irc.localhost";
+const BIBOUMI = "biboumi.localhost";
+/** biboumi has no per-server address alias and tries 6697/6670 (TLS) then 6667: the bench's ngircd listens there. */
+const IRC_PORT = 6667;
+const IRC_NAME = "irc.bench";
+const MUC = "http://jabber.org/protocol/muc";
+const MUC_USER = "http://jabber.org/protocol/muc#user";
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** The bench's own ngircd on 127.0.0.1:6667, with the limits raised for a thousand connections from one IP. */
+async function startIrc(dir: string): Promise<ServerSpec> {
+  if (!(await portFree(IRC_PORT)))
+    throw new Error(`127.0.0.1:${IRC_PORT} is taken; biboumi needs the IRC server there (stop what uses it)`);
+  await mkdir(dir, { recursive: true });
+  await chmod(path.dirname(dir), 0o755); // ngircd reads its config as 'nobody'
+  await chmod(dir, 0o755);
+  const conf = path.join(dir, "ngircd.conf");
+  await writeFile(
+    conf,
+    `[Global]
+    Name = ${IRC_NAME}
+    Info = xmpp-gateway IRC benchmark
+    Listen = 127.0.0.1
+    Ports = ${IRC_PORT}
+    MotdPhrase = "bench"
+    AdminInfo1 = bench
+    AdminInfo2 = bench
+    AdminEMail = root@localhost
+[Limits]
+    MaxConnections = 0
+    MaxConnectionsIP = 0
+    MaxJoins = 0
+    MaxNickLength = 30
+    MaxPenaltyTime = 0
+    MaxListSize = 5000
+[Options]
+    PAM = no
+    Ident = no
+    DNS = no
+[SSL]
+    Ports =
+`,
+    { mode: 0o644 },
+  );
+  const spec: ServerSpec = {
+    name: "ngircd",
+    dir,
+    command: NGIRCD,
+    args: ["-n", "-f", conf],
+    ports: [IRC_PORT],
+    startTimeoutMs: 15_000,
+  };
+  await startServer(spec);
+  return spec;
+}
+
+interface User {
+  xmpp: Client;
+  nick: string;
+  /** Called for each stanza. */
+  handlers: Set<(el: Element) => void>;
+}
+
+async function loginUsers(port: number, count: number): Promise<User[]> {
+  const users: User[] = [];
+  await windowed(count, JOIN_WINDOW, async (i) => {
+    const xmpp = client({
+      service: `xmpp://127.0.0.1:${port}`,
+      domain: "localhost",
+      username: `u${i}`,
+      password: "pw",
+      resource: "b",
+    });
+    const user: User = { xmpp, nick: `u${i}x`, handlers: new Set() };
+    xmpp.on("stanza", (el: Element) => {
+      for (const h of user.handlers) h(el);
+    });
+    xmpp.on("error", () => undefined);
+    await xmpp.start();
+    users[i] = user;
+  });
+  return users;
+}
+
+/** Resolves when `user` gets a stanza matching `match`. */
+function next(user: User, match: (el: Element) => boolean): Promise<Element> {
+  return new Promise((resolve) => {
+    const h = (el: Element) => {
+      if (!match(el)) return;
+      user.handlers.delete(h);
+      resolve(el);
+    };
+    user.handlers.add(h);
+  });
+}
+
+async function join(users: User[], room: string): Promise<void> {
+  await windowed(users.length, JOIN_WINDOW, async (i) => {
+    const u = users[i]!;
+    const self = next(
+      u,
+      (el) =>
+        el.name === "presence" &&
+        el.attrs.from === `${room}/${u.nick}` &&
+        (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).some((s) => s.attrs.code === "110"),
+    );
+    await u.xmpp.send(xml("presence", { to: `${room}/${u.nick}` }, xml("x", { xmlns: MUC })));
+    await Promise.race([
+      self,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`${u.nick}: no join in 60 s`)), 60_000)),
+    ]);
+  });
+}
+
+/** Waits until the component answers disco#info (it is connected to the XMPP server). */
+async function waitComponent(user: User, domain: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const id = `disco-${domain}-${i}`;
+    const answer = next(user, (el) => el.name === "iq" && el.attrs.id === id);
+    await user.xmpp.send(
+      xml(
+        "iq",
+        { type: "get", to: domain, id },
+        xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }),
+      ),
+    );
+    const el = await Promise.race([
+      answer,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
+    ]);
+    if (el?.attrs.type === "result") return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${domain} never came online`);
+}
+
+const settle = (ms = 1500) => new Promise((r) => setTimeout(r, ms));
+
+interface Impl {
+  name: "gateway" | "biboumi";
+  outMessages: number;
+  domain: string;
+  /** How the IRC server is named in the room JID. */
+  server: string;
+  start(): Promise<{ pid: number; stop(): Promise<void> }>;
+}
+
+async function measure(impl: Impl, users: User[], n: number, observer: IrcClient, tag: string) {
+  const proc = await impl.start();
+  try {
+    await waitComponent(users[0]!, impl.domain);
+    await settle();
+    const base = await procStats(proc.pid);
+
+    // 1. Memory: N users join one channel (N IRC connections).
+    const channel = `#b${tag}`;
+    observer.send(`JOIN ${channel}`);
+    const room = `${channel}%${impl.server}@${impl.domain}`;
+    const members = users.slice(0, n);
+    const joinStart = performance.now();
+    await join(members, room);
+    const joinMs = performance.now() - joinStart;
+    await settle(3000);
+    const joined = await procStats(proc.pid);
+    const rssPerConnectionKiB = Math.round((joined.rssKiB - base.rssKiB) / n);
+    console.error(
+      `${impl.name} N=${n}: joined in ${(joinMs / 1000).toFixed(1)} s, RSS +${rssPerConnectionKiB} KiB/conn`,
+    );
+
+    // 2. XMPP → IRC: one user alone with the observer in another channel.
+    const outChannel = `#o${tag}`;
+    observer.send(`JOIN ${outChannel}`);
+    const outRoom = `${outChannel}%${impl.server}@${impl.domain}`;
+    await join([users[0]!], outRoom);
+    await settle(500);
+    const seen = new Map<string, () => void>();
+    observer.onLine((line) => {
+      const m = / PRIVMSG #o\S+ :(out-\S+)$/.exec(line);
+      if (m?.[1]) seen.get(m[1])?.();
+    });
+    const outLat: number[] = [];
+    const cpuOut0 = await procStats(proc.pid);
+    const outMessages = impl.outMessages;
+    const outMs = await windowed(outMessages, OUT_WINDOW, async (i) => {
+      const body = `out-${tag}-${i}`;
+      const arrived = new Promise<void>((resolve) => seen.set(body, resolve));
+      const t = performance.now();
+      await users[0]!.xmpp.send(
+        xml("message", { to: outRoom, type: "groupchat", id: body }, xml("body", {}, body)),
+      );
+      await arrived;
+      outLat.push(performance.now() - t);
+    });
+    await settle(500);
+    const cpuOut1 = await procStats(proc.pid);
+
+    // 3. IRC → XMPP fan-out: the observer talks to the channel of N users.
+    const lines = Math.max(5, Math.ceil(FANOUT_STANZAS / n));
+    const remaining = new Map<string, number>();
+    const sentAt = new Map<string, number>();
+    const fanLat: number[] = [];
+    let left = lines * n;
+    let allDone!: () => void;
+    const done = new Promise<void>((r) => (allDone = r));
+    const handler = (el: Element) => {
+      const body = el.name === "message" ? el.getChildText("body") : null;
+      if (!body?.startsWith(`in-${tag}-`)) return;
+      const rest = (remaining.get(body) ?? 0) - 1;
+      remaining.set(body, rest);
+      if (rest === 0) fanLat.push(performance.now() - sentAt.get(body)!);
+      if (--left === 0) allDone();
+    };
+    for (const u of members) u.handlers.add(handler);
+    const cpuIn0 = await procStats(proc.pid);
+    const inStart = performance.now();
+    for (let i = 0; i < lines; i++) {
+      const body = `in-${tag}-${i}`;
+      remaining.set(body, n);
+      sentAt.set(body, performance.now());
+      observer.send(`PRIVMSG ${channel} :${body}`);
+    }
+    await Promise.race([
+      done,
+      new Promise((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`${impl.name} N=${n}: ${left} stanzas missing after 120 s`)),
+          120_000,
+        ),
+      ),
+    ]);
+    const inMs = performance.now() - inStart;
+    const cpuIn1 = await procStats(proc.pid);
+    for (const u of members) u.handlers.delete(handler);
+
+    observer.send(`PART ${channel}`);
+    observer.send(`PART ${outChannel}`);
+    return {
+      n,
+      baseRssMiB: +(base.rssKiB / 1024).toFixed(1),
+      joinedRssMiB: +(joined.rssKiB / 1024).toFixed(1),
+      rssPerConnectionKiB,
+      joinSeconds: +(joinMs / 1000).toFixed(1),
+      xmppToIrc: {
+        messages: outMessages,
+        perSecond: Math.round((outMessages / outMs) * 1000),
+        latencyMs: latencySummary(outLat),
+        cpuMsPerMessage: +((cpuOut1.cpuMs - cpuOut0.cpuMs) / outMessages).toFixed(3),
+      },
+      ircToXmpp: {
+        lines,
+        stanzas: lines * n,
+        stanzasPerSecond: Math.round(((lines * n) / inMs) * 1000),
+        lineToAllMembersMs: latencySummary(fanLat),
+        cpuMsPerStanza: +((cpuIn1.cpuMs - cpuIn0.cpuMs) / (lines * n)).toFixed(3),
+      },
+    };
+  } finally {
+    await proc.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
+  const dir = await mkdtemp(path.join(tmpdir(), "bench-irc-"));
+  const bed = await startBed({
+    ejabberd: false,
+    irc: false,
+    components: [
+      { domain: "raw.localhost", secret: SECRET },
+      { domain: GATEWAY, secret: SECRET },
+      { domain: BIBOUMI, secret: SECRET },
+    ],
+  });
+  const peer = bed.prosody!;
+  const irc = await startIrc(path.join(dir, "ngircd"));
+  const max = Math.max(...SIZES);
+  try {
+    await peer.registerUsers(Array.from({ length: max }, (_, i) => ({ user: `u${i}`, password: "pw" })));
+    const users = await loginUsers(peer.c2sPort, max);
+    console.error(`${max} XMPP users logged in`);
+
+    const expect = stanzaWaiter(users[0]!.xmpp);
+    const raw = await rawEcho({
+      peer,
+      domain: "raw.localhost",
+      secret: SECRET,
+      user: users[0]!.xmpp,
+      expect,
+      n: 1000,
+      window: 50,
+    });
+    console.error(`raw echo: ${raw.perSecond} msg/s`);
+
+    let run = 0;
+    const gateway: Impl = {
+      name: "gateway",
+      outMessages: OUT_MESSAGES,
+      domain: GATEWAY,
+      server: IRC_NAME,
+      async start() {
+        run++;
+        const gw = await spawnGateway({
+          dir,
+          name: `gateway-${run}`,
+          env: { GW_SECRET: SECRET, LOG_LEVEL: "warn" },
+          config: {
+            xmpp: { service: `xmpp://127.0.0.1:${peer.componentPort}`, serverDomains: ["localhost"] },
+            redis: { url: bed.redis!.url, keyPrefix: `bench-irc-${run}:` },
+            log: { level: "warn" },
+            adapters: {
+              irc: {
+                domain: GATEWAY,
+                secretEnv: "GW_SECRET",
+                servers: { allow: [IRC_NAME] },
+                tls: false,
+                addresses: { [IRC_NAME]: { host: "127.0.0.1", port: IRC_PORT } },
+                graceSeconds: 1,
+                lineDelayMs: 0,
+                maxConnectionsPerServer: 10_000,
+              },
+            },
+          },
+        });
+        return { pid: gw.pid, stop: () => gw.kill("SIGTERM") };
+      },
+    };
+    const biboumi: Impl = {
+      name: "biboumi",
+      outMessages: BIBOUMI_OUT_MESSAGES,
+      domain: BIBOUMI,
+      server: "127.0.0.1",
+      async start() {
+        run++;
+        const cfg = path.join(dir, `biboumi-${run}.cfg`);
+        await writeFile(
+          cfg,
+          [
+            `hostname=${BIBOUMI}`,
+            `password=${SECRET}`,
+            "xmpp_server_ip=127.0.0.1",
+            `port=${peer.componentPort}`,
+            "admin=",
+            "identd_port=0",
+            `db_name=${path.join(dir, `biboumi-${run}.sqlite`)}`,
+            "log_level=2",
+            "realname_customization=true",
+            "",
+          ].join("\n"),
+        );
+        const child: ChildProcess = spawn("/usr/bin/biboumi", [cfg], {
+          stdio: ["ignore", "ignore", "inherit"],
+        });
+        if (child.pid === undefined) throw new Error("biboumi did not start");
+        const exited = once(child, "exit");
+        return {
+          pid: child.pid,
+          stop: async () => {
+            child.kill("SIGTERM");
+            await Promise.race([exited, settle(5000)]);
+            child.kill("SIGKILL");
+          },
+        };
+      },
+    };
+
+    const observer = await IrcClient.connect(IRC_PORT, "observer");
+    const results: Record<string, unknown[]> = { gateway: [], biboumi: [] };
+    for (const n of SIZES) {
+      for (const impl of [gateway, biboumi]) {
+        try {
+          results[impl.name]!.push(await measure(impl, users, n, observer, `${impl.name[0]}${n}`));
+        } catch (err) {
+          console.error(`${impl.name} N=${n} failed:`, err);
+          results[impl.name]!.push({ n, error: (err as Error).message });
+        }
+        await settle(2000);
+      }
+    }
+    observer.close();
+
+    const result = {
+      date: new Date().toISOString(),
+      machine: machine(),
+      settings: {
+        outMessages: { gateway: OUT_MESSAGES, biboumi: BIBOUMI_OUT_MESSAGES },
+        outWindow: OUT_WINDOW,
+        gateway: "lineDelayMs 0 (no flood control), log level warn",
+        biboumi: "Debian package defaults (flood control on: ~1 line/s per IRC connection), log_level 2",
+      },
+      prosodyRawEchoPerSecond: raw.perSecond,
+      prosodyRawEchoRoundTripMs: raw.roundTripMs,
+      ...results,
+    };
+    console.log(JSON.stringify(result, null, 2));
+    await saveResult("irc", result);
+    await Promise.all(users.map((u) => u.xmpp.stop().catch(() => undefined)));
+  } finally {
+    await stopServer(irc).catch(() => undefined);
+    await bed.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

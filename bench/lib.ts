@@ -1,0 +1,168 @@
+/**
+ * Pieces every benchmark shares: the machine description, windowed sending, percentiles, Prosody's raw echo
+ * rate (the yardstick each benchmark measures in its own run), a bare IRC client, and CPU/RSS of a process
+ * read from /proc.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, loadavg, totalmem } from "node:os";
+import { createConnection, type Socket } from "node:net";
+import { component, xml as cxml, type Element as CElement } from "@xmpp/component";
+import { xml, type Client, type Element } from "@xmpp/client";
+import type { XmppPeer } from "../test/bed/index.js";
+
+export function machine() {
+  return {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverage1m: +(loadavg()[0] ?? 0).toFixed(2),
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** p50 and p99 of a list of milliseconds, rounded to 0.1 ms. */
+export function latencySummary(ms: number[]): { p50: number; p99: number } {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { p50: +percentile(sorted, 50).toFixed(1), p99: +percentile(sorted, 99).toFixed(1) };
+}
+
+/** Runs `n` items with at most `window` outstanding; `start(i)` resolves when item i is done. Returns ms. */
+export async function windowed(
+  n: number,
+  window: number,
+  start: (i: number) => Promise<void>,
+): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: window }, async () => {
+      while (next < n) await start(next++);
+    }),
+  );
+  return performance.now() - t0;
+}
+
+/** Resolves promises by key when a stanza with that id or body arrives at `user`. */
+export function stanzaWaiter(user: Client): (key: string) => Promise<void> {
+  const waiting = new Map<string, () => void>();
+  user.on("stanza", (el: Element) => {
+    for (const key of [el.attrs.id ?? "", el.getChildText("body") ?? ""]) {
+      waiting.get(key)?.();
+      waiting.delete(key);
+    }
+  });
+  return (key) => new Promise<void>((resolve) => waiting.set(key, resolve));
+}
+
+/**
+ * Prosody's raw echo, no gateway in between: `user` sends `n` messages (`window` in flight) to a bare
+ * component on `domain` that answers each at once. Messages/s and per-message round trip.
+ */
+export async function rawEcho(opts: {
+  peer: XmppPeer;
+  domain: string;
+  secret: string;
+  user: Client;
+  expect: (key: string) => Promise<void>;
+  n: number;
+  window: number;
+}): Promise<{ perSecond: number; roundTripMs: { p50: number; p99: number } }> {
+  const raw = component({
+    service: `xmpp://127.0.0.1:${opts.peer.componentPort}`,
+    domain: opts.domain,
+    password: opts.secret,
+  });
+  raw.on("error", () => undefined);
+  raw.on("stanza", (el: CElement) => {
+    if (el.is("message"))
+      void raw.send(
+        cxml("message", { to: el.attrs.from, from: el.attrs.to, id: el.attrs.id }, cxml("body", {}, "e")),
+      );
+  });
+  await raw.start();
+  raw.socket?.setNoDelay(true);
+  const rtt: number[] = [];
+  const ms = await windowed(opts.n, opts.window, async (i) => {
+    const done = opts.expect(`raw-${i}`);
+    const t = performance.now();
+    await opts.user.send(xml("message", { to: `echo@${opts.domain}`, id: `raw-${i}` }, xml("body", {}, "x")));
+    await done;
+    rtt.push(performance.now() - t);
+  });
+  await raw.stop();
+  return { perSecond: Math.round((opts.n / ms) * 1000), roundTripMs: latencySummary(rtt) };
+}
+
+/** CPU time (user + system, ms) and resident memory (KiB) of a process, from /proc. */
+export async function procStats(pid: number): Promise<{ cpuMs: number; rssKiB: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return { cpuMs: ticks * 10, rssKiB }; // USER_HZ is 100 on Linux
+}
+
+/** Writes `bench/results/<name>.json`. */
+export async function saveResult(name: string, result: unknown): Promise<void> {
+  await mkdir(new URL("results/", import.meta.url), { recursive: true });
+  await writeFile(new URL(`results/${name}.json`, import.meta.url), JSON.stringify(result, null, 2) + "\n");
+}
+
+/** A bare IRC client: records PRIVMSG lines, answers PING. */
+export class IrcClient {
+  private buffer = "";
+  private listeners: ((line: string) => void)[] = [];
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding("utf8");
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: string) => {
+      this.buffer += chunk;
+      const parts = this.buffer.split("\r\n");
+      this.buffer = parts.pop() ?? "";
+      for (const line of parts) {
+        if (line.startsWith("PING ")) this.send(`PONG ${line.slice(5)}`);
+        for (const l of this.listeners) l(line);
+      }
+    });
+  }
+
+  static async connect(port: number, nick: string): Promise<IrcClient> {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    const irc = new IrcClient(socket);
+    const welcome = irc.next((l) => / 001 /.test(l));
+    irc.send(`NICK ${nick}`);
+    irc.send(`USER ${nick} 0 * :bench`);
+    await welcome;
+    return irc;
+  }
+
+  onLine(fn: (line: string) => void): void {
+    this.listeners.push(fn);
+  }
+
+  next(match: (line: string) => boolean): Promise<string> {
+    return new Promise((resolve) => {
+      const fn = (line: string) => {
+        if (!match(line)) return;
+        this.listeners = this.listeners.filter((l) => l !== fn);
+        resolve(line);
+      };
+      this.listeners.push(fn);
+    });
+  }
+
+  send(line: string): void {
+    this.socket.write(`${line}\r\n`);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
