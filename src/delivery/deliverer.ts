@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza } from "../xmpp/stanzas.js";
-import { DELIVERY_GROUP, decodeEntry } from "./inbox.js";
+import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
 
 /** Stanzas sent between two barrier pings. */
 export const DELIVERY_BATCH = 100;
@@ -39,6 +39,8 @@ export class Deliverer {
     private readonly link: ComponentLink,
     private readonly consumer: string,
     log: Logger,
+    /** Told, once the server confirmed a batch, how long each entry waited since it was persisted. */
+    private readonly onDelivered: (latencySeconds: number) => void = () => undefined,
   ) {
     this.stream = keys.inbox(link.domain);
     // Blocking reads tie up a connection: use a dedicated one.
@@ -161,6 +163,11 @@ export class Deliverer {
       .xdel(this.stream, ...done)
       .exec();
     this.delivered += done.length;
+    const confirmed = Date.now();
+    for (const entryId of done) {
+      const stored = entryTime(entryId);
+      if (stored !== undefined) this.onDelivered(Math.max(0, (confirmed - stored) / 1000));
+    }
     this.log.debug({ count: done.length }, "delivered");
   }
 }
