@@ -20,6 +20,8 @@ export const READ_BLOCK_MS = 2_000;
 export const CLAIM_IDLE_MS = 60_000;
 /** Pause after an unexpected failure (Redis down…) before trying again. */
 export const RETRY_PAUSE_MS = 1_000;
+/** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
+export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
 
 type StreamReply = [string, [string, string[]][]][] | null;
 
@@ -58,7 +60,16 @@ export class Deliverer {
     this.running = false;
     this.abort.abort();
     this.reader.disconnect();
-    await this.loop;
+    // A read queued while the reader was reconnecting (Redis just restarted) is never settled by
+    // disconnect(): do not let it hold up the stop. Entries not yet acknowledged stay pending and are sent
+    // again by the next deliverer, so nothing is lost.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      this.loop?.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) this.log.warn({ waitedMs: STOP_WAIT_MS }, "stopped without waiting for a pending Redis read");
   }
 
   private async ensureGroup(): Promise<void> {
