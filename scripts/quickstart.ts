@@ -26,7 +26,7 @@ const DEMO_USERS = [
 
 interface Config {
   xmpp: { service: string; serverDomains: string[] };
-  http?: { port?: number };
+  http?: { port?: number; admin?: { tokenEnv: string } };
   redis: { url: string };
   admins?: string[];
   adapters: Record<string, AdapterEntry>;
@@ -53,6 +53,9 @@ async function main(): Promise<void> {
   );
   const sms = adapters.find(([key]) => key === "sms")?.[1];
   if (sms?.twilio) secrets[sms.twilio.authTokenEnv ?? "TWILIO_AUTH_TOKEN"] = randomBytes(16).toString("hex");
+  // The admin page (/admin) and the CLI's admin commands, with a token made for this run.
+  const adminTokenEnv = config.http?.admin?.tokenEnv ?? "GATEWAY_ADMIN_TOKEN";
+  secrets[adminTokenEnv] = randomBytes(16).toString("hex");
 
   // One run at a time: the previous run's servers are gone, its data with them.
   const runDir = path.join(DIR, "run");
@@ -74,7 +77,7 @@ async function main(): Promise<void> {
     await xmpp.registerUsers(DEMO_USERS);
     config.xmpp.service = `xmpp://127.0.0.1:${xmpp.componentPort}`;
     config.redis.url = bed.redis!.url;
-    config.http = { ...config.http, port: await freePort() };
+    config.http = { ...config.http, port: await freePort(), admin: { tokenEnv: adminTokenEnv } };
     const smsWebhook = `http://127.0.0.1:${config.http.port}/sms/twilio/sms`;
     sandbox = sms?.twilio
       ? await startSandbox({
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
 
     if (values.smoke) {
       await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms, smsWebhook);
+      await smokeOps(bed, `http://127.0.0.1:${config.http.port}`, secrets[adminTokenEnv] ?? "");
       gateway.kill("SIGTERM");
       const [code] = (await once(gateway, "exit")) as [number];
       console.log(`quickstart smoke check passed; gateway exited ${code}`);
@@ -118,6 +122,7 @@ async function main(): Promise<void> {
       host,
       adapters.map(([, a]) => a.domain),
       file,
+      { env: adminTokenEnv, token: secrets[adminTokenEnv] ?? "" },
     );
     const running = gateway;
     const stop = () => running.kill("SIGTERM");
@@ -134,7 +139,14 @@ async function main(): Promise<void> {
   }
 }
 
-function printHowTo(bed: Bed, config: Config, host: string, domains: string[], file: string): void {
+function printHowTo(
+  bed: Bed,
+  config: Config,
+  host: string,
+  domains: string[],
+  file: string,
+  admin: { env: string; token: string },
+): void {
   const xmpp = bed.prosody!;
   console.log(`
 ==============================================================================
@@ -145,7 +157,9 @@ function printHowTo(bed: Bed, config: Config, host: string, domains: string[], f
  Services    : ${domains.join(", ")}
  IRC server  : 127.0.0.1 port ${bed.irc?.port ?? "-"}
  Redis       : ${bed.redis?.url ?? "-"}
- HTTP        : http://127.0.0.1:${config.http?.port ?? "-"}/readyz
+ HTTP        : http://127.0.0.1:${config.http?.port ?? "-"}/readyz  /metrics
+ Admin page  : http://127.0.0.1:${config.http?.port ?? "-"}/admin  (token ${admin.token})
+ CLI         : ${admin.env}=${admin.token} npx tsx src/main.ts status --config ${file}
  Config used : ${file}
 
  Gateway log : ${path.join(bed.dir, "gateway.log")}
@@ -284,6 +298,61 @@ async function smokeSms(
     await waitFor(() => inbox.some((el) => el.getChildText("body") === "Hello from the phone")),
     "the phone's answer arrived in the same chat",
   );
+}
+
+/**
+ * What the operations docs promise: /readyz tells the truth while Prosody or Redis is stopped and once it is
+ * back, /metrics answers, and the admin API answers only with the token.
+ */
+async function smokeOps(bed: Bed, base: string, token: string): Promise<void> {
+  const check: Check = (ok, what) => {
+    if (!ok) throw new Error(`quickstart smoke check failed: ${what}`);
+    console.log(`ok - ${what}`);
+  };
+  const readyz = async () => {
+    const answer = await fetch(`${base}/readyz`);
+    return { status: answer.status, body: (await answer.json()) as { checks: Record<string, string> } };
+  };
+  /** Polls /readyz until `want` holds (the gateway notices a lost stream at once, reconnects within seconds). */
+  const until = async (want: (r: Awaited<ReturnType<typeof readyz>>) => boolean) => {
+    for (let i = 0; i < 600; i++) {
+      const r = await readyz();
+      if (want(r)) return r;
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    return readyz();
+  };
+  check((await readyz()).status === 200, "/readyz answers 200 while everything is up");
+  await bed.prosody!.stop();
+  const noXmpp = await until((r) => r.status === 503);
+  check(
+    noXmpp.status === 503 && Object.values(noXmpp.body.checks).includes("component stream down"),
+    "/readyz answers 503 (component stream down) while Prosody is stopped",
+  );
+  await bed.prosody!.start();
+  check(
+    (await until((r) => r.status === 200)).status === 200,
+    "/readyz answers 200 again once Prosody is back",
+  );
+  await bed.redis!.stop();
+  const noRedis = await until((r) => r.status === 503);
+  check(
+    noRedis.status === 503 && (noRedis.body.checks.redis ?? "").startsWith("unreachable"),
+    "/readyz answers 503 (redis unreachable) while Redis is stopped",
+  );
+  await bed.redis!.start();
+  check(
+    (await until((r) => r.status === 200)).status === 200,
+    "/readyz answers 200 again once Redis is back",
+  );
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  check(/^xgw_messages_total\{/m.test(metrics), "/metrics counts the messages sent");
+  check(
+    (await fetch(`${base}/admin/api/status`)).status === 401,
+    "the admin API refuses a caller without the token",
+  );
+  const status = await fetch(`${base}/admin/api/status`, { headers: { authorization: `Bearer ${token}` } });
+  check(status.status === 200, "the admin API answers with the token");
 }
 
 main().catch((err: unknown) => {

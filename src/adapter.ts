@@ -257,6 +257,11 @@ export interface AdhocCommand {
   node: string;
   name: string;
   admin?: boolean;
+  /**
+   * A report: no form, no side effect, cheap to run. The admin page shows its result on the dashboard (e.g.
+   * the SMS number assignments) instead of offering it as an action.
+   */
+  report?: boolean;
   /** The form to fill in; omit for commands that run at once. */
   form?(user: string): Promise<Form> | Form;
   run(user: string, values: FormValues): Promise<CommandResult>;

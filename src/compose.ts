@@ -6,6 +6,7 @@ import type { AdapterOptionsSchema } from "./config/schema.js";
 import { loadConfig, type LoadedConfig } from "./config/load.js";
 import { Gateway } from "./gateway.js";
 import type { Logger } from "./log.js";
+import type { RecentErrors } from "./http/recent-errors.js";
 
 export const adapterSchemas: Record<string, AdapterOptionsSchema> = Object.fromEntries(
   Object.entries(adapterFactories).map(([key, f]) => [key, f.configSchema]),
@@ -15,6 +16,10 @@ export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process
   return loadConfig(file, adapterSchemas, env);
 }
 
-export function createGateway(loaded: LoadedConfig, log: Logger): Gateway {
-  return new Gateway(loaded, adapterFactories, log);
+export function createGateway(
+  loaded: LoadedConfig,
+  log: Logger,
+  options: { recentErrors?: RecentErrors } = {},
+): Gateway {
+  return new Gateway(loaded, adapterFactories, log, options);
 }

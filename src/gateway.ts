@@ -14,6 +14,8 @@ import { ComponentLink } from "./xmpp/link.js";
 import { Service } from "./core/service.js";
 import { HttpServer, type Readiness } from "./http/server.js";
 import { Metrics } from "./http/metrics.js";
+import { mountAdmin } from "./http/admin.js";
+import { RecentErrors } from "./http/recent-errors.js";
 import { packageVersion } from "./version.js";
 
 /** ioredis: fail a command fast while Redis is down, so webhooks and SMTP can answer "try later". */
@@ -25,13 +27,17 @@ export class Gateway {
   readonly inbox: Inbox;
   readonly http: HttpServer | undefined;
   readonly metrics: Metrics;
+  /** The last warnings and errors logged (the admin page shows them); fed by the logger's warning sink. */
+  readonly recentErrors: RecentErrors;
   private started = false;
 
   constructor(
     loaded: LoadedConfig,
     factories: Readonly<Record<string, AdapterFactory>>,
     private readonly log: Logger,
+    options: { recentErrors?: RecentErrors } = {},
   ) {
+    this.recentErrors = options.recentErrors ?? new RecentErrors();
     const { config, secrets, redisPassword } = loaded;
     this.redis = new Redis(config.redis.url, {
       ...REDIS_OPTIONS,
@@ -62,6 +68,13 @@ export class Gateway {
           [...this.services].map(async ([adapter, s]) => ({
             adapter,
             depth: await this.inbox.depth(s.ctx.domain),
+          })),
+        ),
+      inboxOldest: () =>
+        Promise.all(
+          [...this.services].map(async ([adapter, s]) => ({
+            adapter,
+            ageSeconds: await this.inbox.oldestAgeSeconds(s.ctx.domain),
           })),
         ),
     });
@@ -121,6 +134,27 @@ export class Gateway {
       });
       this.services.set(key, service);
     }
+    if (http && loaded.adminToken)
+      mountAdmin(http.app, {
+        actor: config.admins[0] ?? `admin@${serverDomain ?? "localhost"}`,
+        token: loaded.adminToken,
+        log: log.child({ part: "admin" }),
+        readiness: () => this.readiness(),
+        recentErrors: () => this.recentErrors.list(),
+        services: () =>
+          [...this.services].map(([key, s]) => ({
+            key,
+            name: s.ctx.adapter.name,
+            domain: s.ctx.domain,
+            online: s.ctx.link.isOnline,
+            reconnects: s.ctx.link.reconnects,
+            retryDelayMs: s.ctx.link.isOnline ? undefined : s.ctx.link.retryDelayMs,
+            commands: s.ctx.commands,
+            inboxDepth: () => this.inbox.depth(s.ctx.domain),
+            inboxOldestSeconds: () => this.inbox.oldestAgeSeconds(s.ctx.domain),
+            registeredUsers: () => s.ctx.registrations.count(),
+          })),
+      });
   }
 
   /** Waits for Redis (retrying while it is down), then starts every adapter and component stream. */

@@ -13,11 +13,34 @@ const REDACT = SECRET_KEYS.flatMap((key) =>
   Array.from({ length: REDACT_DEPTH }, (_, depth) => [...Array<string>(depth).fill("*"), key].join(".")),
 );
 
-export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
+/** Receives every entry of level warn (40) or above, with the child logger's bindings merged in. */
+export type WarningSink = (level: number, fields: Record<string, unknown>, message: string) => void;
+
+export function createLogger(
+  options: { level?: string; destination?: pino.DestinationStream; warnings?: WarningSink } = {},
+): Logger {
+  const sink = options.warnings;
   const opts: pino.LoggerOptions = {
     level: options.level ?? process.env.LOG_LEVEL ?? "info",
     base: { service: "xmpp-gateway" },
     redact: { paths: REDACT, censor: "[redacted]" },
+    hooks: sink
+      ? {
+          logMethod(args, method, level) {
+            if (level >= 40) {
+              const [first, second] = args as unknown[];
+              const fields = typeof first === "object" && first !== null ? first : {};
+              const message = typeof first === "string" ? first : typeof second === "string" ? second : "";
+              try {
+                sink(level, { ...this.bindings(), ...fields }, message);
+              } catch {
+                // The sink must never break logging.
+              }
+            }
+            method.apply(this, args);
+          },
+        }
+      : undefined,
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

@@ -1,26 +1,110 @@
 #!/usr/bin/env node
 /**
- * Command line: `xmpp-gateway [--config PATH] [--check-config]`.
- * Exit codes: 0 stopped cleanly, 1 failed at run time, 2 unusable configuration or arguments.
+ * Command line:
+ *   xmpp-gateway [run] [--config PATH]          run the gateway
+ *   xmpp-gateway check-config [--config PATH]   validate the config and the secrets (also --check-config)
+ *   xmpp-gateway status [--url URL]             ask a running gateway's /readyz
+ *   xmpp-gateway commands                       list the admin commands (admin token needed)
+ *   xmpp-gateway command ADAPTER NODE [field=value …]   run one
+ * Exit codes: 0 stopped cleanly / ready / done, 1 failed at run time / not ready / refused, 2 unusable
+ * configuration or arguments.
  */
 import { parseArgs } from "node:util";
 import { ConfigError } from "./config/load.js";
 import { createGateway, loadGatewayConfig } from "./compose.js";
 import { createLogger } from "./log.js";
+import { RecentErrors } from "./http/recent-errors.js";
+import { describeResult, parseAssignments, request, targetFromConfig, type Target } from "./admin-client.js";
 
 /** Longest a graceful stop may take before the process exits anyway. */
 const STOP_TIMEOUT_MS = 15_000;
 
-const USAGE = `Usage: xmpp-gateway [--config PATH] [--check-config]
+const USAGE = `Usage: xmpp-gateway [COMMAND] [--config PATH] [--url URL]
 
+Commands:
+  run                       run the gateway (the default)
+  check-config              validate the configuration and the secrets in the environment, then exit
+  status                    ask the running gateway whether it is ready (/readyz); exit 0 when it is
+  commands                  list the admin commands of the running gateway
+  command ADAPTER NODE [FIELD=VALUE …]
+                            run an admin command, e.g.
+                            xmpp-gateway command sms sms-assign number=+12025550100 jid=alice@example.org
+
+Options:
   --config PATH    configuration file (default: gateway.config.json)
-  --check-config   validate the configuration and the secrets in the environment, then exit
+  --check-config   same as the check-config command
+  --url URL        the gateway's HTTP address (default: http.host and http.port from the config)
   --help           show this text
+
+commands and command send the admin token from the environment variable named by http.admin.tokenEnv.
 `;
 
 function fail(lines: string[], code: number): never {
   process.stderr.write(lines.join("\n") + "\n");
   process.exit(code);
+}
+
+async function status(target: Target): Promise<number> {
+  let answer;
+  try {
+    answer = await request(target, "/readyz");
+  } catch (err) {
+    process.stderr.write(`${target.url}: no answer (${(err as Error).message})\n`);
+    return 1;
+  }
+  const body = answer.body as { ready?: boolean; checks?: Record<string, string> };
+  process.stdout.write(`${body.ready ? "ready" : "NOT READY"}\n`);
+  for (const [name, state] of Object.entries(body.checks ?? {}))
+    process.stdout.write(`  ${name}: ${state}\n`);
+  return answer.status === 200 && body.ready ? 0 : 1;
+}
+
+function adminToken(target: Target): string {
+  if (!target.tokenEnv) fail(["The config has no http.admin.tokenEnv: the admin API is off."], 2);
+  const token = process.env[target.tokenEnv];
+  if (!token) fail([`Set ${target.tokenEnv} to the admin token.`], 2);
+  return token;
+}
+
+async function adminCall(target: Target, args: string[]): Promise<number> {
+  const token = adminToken(target);
+  let answer;
+  try {
+    if (args.length === 0) answer = await request(target, "/admin/api/commands", { token });
+    else {
+      const [adapter = "", node = "", ...rest] = args;
+      if (!node) fail(["Usage: xmpp-gateway command ADAPTER NODE [FIELD=VALUE …]"], 2);
+      let values;
+      try {
+        values = parseAssignments(rest);
+      } catch (err) {
+        fail([(err as Error).message], 2);
+      }
+      answer = await request(
+        target,
+        `/admin/api/commands/${encodeURIComponent(adapter)}/${encodeURIComponent(node)}`,
+        { token, json: { values } },
+      );
+    }
+  } catch (err) {
+    process.stderr.write(`${target.url}: no answer (${(err as Error).message})\n`);
+    return 1;
+  }
+  if (answer.status === 401) fail(["The gateway refused the admin token."], 2);
+  if (args.length === 0 && answer.status === 200) {
+    for (const c of answer.body as {
+      adapter: string;
+      node: string;
+      name: string;
+      fields: { var: string; required: boolean }[];
+    }[])
+      process.stdout.write(
+        `${c.adapter} ${c.node}  ${c.name}${c.fields.length ? `  [${c.fields.map((f) => (f.required ? f.var : `${f.var}?`)).join(" ")}]` : ""}\n`,
+      );
+    return 0;
+  }
+  (answer.status === 200 ? process.stdout : process.stderr).write(`${describeResult(answer.body)}\n`);
+  return answer.status === 200 ? 0 : 1;
 }
 
 async function main(): Promise<void> {
@@ -30,37 +114,57 @@ async function main(): Promise<void> {
       options: {
         config: { type: "string", default: "gateway.config.json" },
         "check-config": { type: "boolean", default: false },
+        url: { type: "string" },
         help: { type: "boolean", default: false },
       },
+      allowPositionals: true,
       strict: true,
-    }).values;
+    });
   } catch (err) {
     fail([(err as Error).message, "", USAGE], 2);
   }
-  if (args.help) {
+  const [command = "run", ...rest] = args.positionals;
+  const options = args.values;
+  if (options.help) {
     process.stdout.write(USAGE);
     return;
   }
+  if (command === "status" || command === "commands" || command === "command") {
+    let target;
+    try {
+      target = await targetFromConfig(options.config, options.url);
+    } catch (err) {
+      fail([(err as Error).message], 2);
+    }
+    process.exitCode = command === "status" ? await status(target) : await adminCall(target, rest);
+    return;
+  }
+  if (command !== "run" && command !== "check-config") fail([`Unknown command "${command}".`, "", USAGE], 2);
+  if (rest.length) fail([`Unexpected arguments: ${rest.join(" ")}`, "", USAGE], 2);
 
   let loaded;
   try {
-    loaded = await loadGatewayConfig(args.config);
+    loaded = await loadGatewayConfig(options.config);
   } catch (err) {
     if (err instanceof ConfigError)
       fail([`${err.file}: the configuration is not valid:`, ...err.problems.map((p) => `  - ${p}`)], 2);
     throw err;
   }
-  if (args["check-config"]) {
+  if (options["check-config"] || command === "check-config") {
     const enabled = Object.entries(loaded.config.adapters)
       .filter(([, a]) => a?.enabled)
       .map(([key, a]) => `${key} (${a?.domain})`);
-    process.stdout.write(`${args.config}: configuration is valid; adapters: ${enabled.join(", ")}\n`);
+    process.stdout.write(`${options.config}: configuration is valid; adapters: ${enabled.join(", ")}\n`);
     return;
   }
 
   // LOG_LEVEL in the environment overrides log.level for one run (e.g. debug while investigating).
-  const log = createLogger({ level: process.env.LOG_LEVEL ?? loaded.config.log.level });
-  const gateway = createGateway(loaded, log);
+  const recentErrors = new RecentErrors();
+  const log = createLogger({
+    level: process.env.LOG_LEVEL ?? loaded.config.log.level,
+    warnings: (level, fields, message) => recentErrors.record(level, fields, message),
+  });
+  const gateway = createGateway(loaded, log, { recentErrors });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -54,6 +54,7 @@ export function adminCommands(numbers: () => NumberDirectory, pool: readonly str
       node: "sms-numbers",
       name: "List SMS numbers",
       admin: true,
+      report: true,
       async run() {
         const assigned = Object.entries(await numbers().assignments()).map(([n, jid]) => `${n} → ${jid}`);
         return {

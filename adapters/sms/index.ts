@@ -4,6 +4,7 @@
  * assigned by an administrator, or the shared pool.
  */
 import type { CountryCode } from "libphonenumber-js";
+import type { Counter } from "prom-client";
 import type {
   Adapter,
   AdapterContext,
@@ -20,7 +21,7 @@ import { single } from "../../src/xmpp/forms.js";
 import { adminCommands } from "./commands.js";
 import { EXAMPLE_E164, countryOf, createSmsCodec } from "./codec.js";
 import { smsConfigSchema, type SmsConfig } from "./config.js";
-import { RateLimiter } from "./limits.js";
+import { RateLimitError, RateLimiter } from "./limits.js";
 import { NumberDirectory } from "./numbers.js";
 import { checkSegments } from "./segments.js";
 import { TwilioSender } from "./twilio-client.js";
@@ -35,7 +36,15 @@ class SmsAdapter implements Adapter {
   readonly commands: AdhocCommand[];
   private readonly allowed: ReadonlySet<string>;
   private readonly sender: TwilioSender;
-  private state: { ctx: AdapterContext; numbers: NumberDirectory; limiter: RateLimiter } | undefined;
+  private state:
+    | {
+        ctx: AdapterContext;
+        numbers: NumberDirectory;
+        limiter: RateLimiter;
+        segmentsSent: Counter<string>;
+        rateLimited: Counter<string>;
+      }
+    | undefined;
 
   constructor(
     private readonly config: AdapterBaseConfig & SmsConfig,
@@ -103,7 +112,20 @@ class SmsAdapter implements Adapter {
   async start(ctx: AdapterContext): Promise<void> {
     const numbers = new NumberDirectory(ctx.redis, ctx.key, this.config.numbers.pool);
     await numbers.seed(this.config.numbers.dedicated);
-    this.state = { ctx, numbers, limiter: new RateLimiter(ctx.redis, ctx.key, this.config.limits) };
+    this.state = {
+      ctx,
+      numbers,
+      limiter: new RateLimiter(ctx.redis, ctx.key, this.config.limits),
+      segmentsSent: ctx.metrics.counter(
+        "segments_sent_total",
+        "SMS segments handed to the provider (what Twilio bills; an MMS without text counts as one)",
+      ),
+      rateLimited: ctx.metrics.counter(
+        "rate_limit_refusals_total",
+        "Messages refused because the user reached a limit (limit: hour = messages per hour, day = segments per day)",
+        ["limit"],
+      ),
+    };
     if (!ctx.http) {
       ctx.log.warn("the HTTP server is off: inbound SMS and delivery receipts cannot arrive");
       return;
@@ -119,7 +141,7 @@ class SmsAdapter implements Adapter {
   }
 
   async send(message: OutboundMessage): Promise<SendOutcome> {
-    const { ctx, numbers, limiter } = this.started();
+    const { ctx, numbers, limiter, segmentsSent, rateLimited } = this.started();
     const country = countryOf(message.to);
     if (!country || !this.allowed.has(country))
       throw new GatewayError(
@@ -150,7 +172,12 @@ class SmsAdapter implements Adapter {
         "not-acceptable",
         "Your number was unassigned; register again to use a shared one.",
       );
-    await limiter.take(message.user, segments);
+    try {
+      await limiter.take(message.user, segments);
+    } catch (err) {
+      if (err instanceof RateLimitError) rateLimited.inc({ limit: err.limit });
+      throw err;
+    }
 
     const sent = await this.sender.send({
       from,
@@ -159,6 +186,7 @@ class SmsAdapter implements Adapter {
       mediaUrls,
       statusCallback: ctx.http?.publicUrlFor(STATUS_PATH),
     });
+    segmentsSent.inc(segments);
     await ctx.ids.put(
       "sid",
       sent.sid,

@@ -20,6 +20,16 @@ redis.call('INCR', KEYS[1]); redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('INCRBY', KEYS[2], ARGV[3]); redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 0`;
 
+/** A refusal by the per-user limits: which one was reached. */
+export class RateLimitError extends GatewayError {
+  constructor(
+    readonly limit: "hour" | "day",
+    text: string,
+  ) {
+    super("policy-violation", text);
+  }
+}
+
 export interface Limits {
   messagesPerHour: number;
   segmentsPerDay: number;
@@ -56,14 +66,14 @@ export class RateLimiter {
       dayEnd - now + 60_000,
     );
     if (result === 1)
-      throw new GatewayError(
-        "policy-violation",
+      throw new RateLimitError(
+        "hour",
         `You have sent ${this.limits.messagesPerHour} SMS this hour, the most allowed; ` +
           `the limit resets at ${hhmm(hourEnd)} UTC.`,
       );
     if (result === 2)
-      throw new GatewayError(
-        "policy-violation",
+      throw new RateLimitError(
+        "day",
         `This message (${segments} segment(s)) would go over your daily budget of ${this.limits.segmentsPerDay} ` +
           `SMS segments; the budget resets at ${hhmm(dayEnd)} UTC.`,
       );

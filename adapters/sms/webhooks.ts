@@ -55,6 +55,11 @@ export const STATUS_PATH = "/twilio/status";
 
 export function mountWebhooks(deps: WebhookDeps): void {
   const { http, ctx } = deps;
+  const signatureFailures = ctx.metrics.counter(
+    "webhook_signature_failures_total",
+    "Twilio webhooks refused with 403 because X-Twilio-Signature was missing or wrong",
+    ["path"],
+  );
   const signed = (path: string, handler: (form: Form, reply: FastifyReply) => Promise<unknown>) =>
     http.route({
       method: "POST",
@@ -64,6 +69,7 @@ export function mountWebhooks(deps: WebhookDeps): void {
         const signature = request.headers["x-twilio-signature"];
         const url = http.publicUrlFor(path);
         if (typeof signature !== "string" || !twilio.validateRequest(deps.authToken, signature, url, form)) {
+          signatureFailures.inc({ path });
           ctx.log.warn({ path }, "webhook with an invalid signature refused");
           return reply.code(403).type("text/plain").send("invalid X-Twilio-Signature");
         }

@@ -2,6 +2,9 @@ import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 import { buildConfigSchema, type AdapterOptionsSchema, type GatewayConfig } from "./schema.js";
 
+/** Shortest admin token accepted: it guards every admin action, so it must not be guessable. */
+export const MIN_ADMIN_TOKEN_CHARS = 16;
+
 /** A config that cannot be used; main() prints every problem and exits 2. */
 export class ConfigError extends Error {
   constructor(
@@ -23,6 +26,8 @@ export interface LoadedConfig {
    */
   adapterSecrets: Record<string, string>;
   redisPassword: string | undefined;
+  /** The admin page's token (config http.admin.tokenEnv), when the page is on. */
+  adminToken: string | undefined;
 }
 
 /** Paths and values of the `…Env` fields (other than secretEnv) in an adapter's config. */
@@ -74,8 +79,16 @@ export function parseConfig(
   const redisPassword = passwordEnv ? env[passwordEnv] : undefined;
   if (passwordEnv && !redisPassword)
     problems.push(`redis.passwordEnv: environment variable ${passwordEnv} is not set`);
+  const tokenEnv = config.http.admin?.tokenEnv;
+  const adminToken = tokenEnv ? env[tokenEnv] : undefined;
+  if (tokenEnv && !adminToken)
+    problems.push(`http.admin.tokenEnv: environment variable ${tokenEnv} is not set`);
+  else if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_CHARS)
+    problems.push(
+      `http.admin.tokenEnv: the admin token in ${tokenEnv} is too short (at least ${MIN_ADMIN_TOKEN_CHARS} characters)`,
+    );
   if (problems.length) throw new ConfigError(file, problems);
-  return { config, secrets, adapterSecrets, redisPassword };
+  return { config, secrets, adapterSecrets, redisPassword, adminToken };
 }
 
 export async function loadConfig(

@@ -87,6 +87,15 @@ export const coreSchema = z
             "the URL the outside world (Twilio) reaches this server at, e.g. behind a reverse proxy; " +
               "webhook signatures are checked against it (default: http://host:port)",
           ),
+        admin: z
+          .object({
+            tokenEnv: envNameSchema.describe(
+              "environment variable holding the admin token (the password of the admin page and the CLI)",
+            ),
+          })
+          .strict()
+          .optional()
+          .describe("the admin page under /admin and its API; off when absent"),
       })
       .strict()
       .default({ enabled: true, host: "127.0.0.1", port: 8080 }),

@@ -78,7 +78,9 @@ export class Service {
       commands: [...coreCommands(() => ctx), ...(adapter.commands ?? [])],
     };
     this.ctx = ctx;
-    this.deliverer = new Deliverer(deps.redis, deps.keys, deps.link, deps.instanceId, log);
+    this.deliverer = new Deliverer(deps.redis, deps.keys, deps.link, deps.instanceId, log, (seconds) =>
+      deps.metrics.delivered(deps.key, seconds),
+    );
     this.interrupted = new InterruptedSends(ctx);
     this.mount();
   }

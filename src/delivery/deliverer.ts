@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza } from "../xmpp/stanzas.js";
-import { DELIVERY_GROUP, decodeEntry } from "./inbox.js";
+import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
 
 /** Stanzas sent between two barrier pings. */
 export const DELIVERY_BATCH = 100;
@@ -20,6 +20,8 @@ export const READ_BLOCK_MS = 2_000;
 export const CLAIM_IDLE_MS = 60_000;
 /** Pause after an unexpected failure (Redis down…) before trying again. */
 export const RETRY_PAUSE_MS = 1_000;
+/** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
+export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
 
 type StreamReply = [string, [string, string[]][]][] | null;
 
@@ -39,6 +41,8 @@ export class Deliverer {
     private readonly link: ComponentLink,
     private readonly consumer: string,
     log: Logger,
+    /** Told, once the server confirmed a batch, how long each entry waited since it was persisted. */
+    private readonly onDelivered: (latencySeconds: number) => void = () => undefined,
   ) {
     this.stream = keys.inbox(link.domain);
     // Blocking reads tie up a connection: use a dedicated one.
@@ -56,7 +60,16 @@ export class Deliverer {
     this.running = false;
     this.abort.abort();
     this.reader.disconnect();
-    await this.loop;
+    // A read queued while the reader was reconnecting (Redis just restarted) is never settled by
+    // disconnect(): do not let it hold up the stop. Entries not yet acknowledged stay pending and are sent
+    // again by the next deliverer, so nothing is lost.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      this.loop?.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) this.log.warn({ waitedMs: STOP_WAIT_MS }, "stopped without waiting for a pending Redis read");
   }
 
   private async ensureGroup(): Promise<void> {
@@ -161,6 +174,11 @@ export class Deliverer {
       .xdel(this.stream, ...done)
       .exec();
     this.delivered += done.length;
+    const confirmed = Date.now();
+    for (const entryId of done) {
+      const stored = entryTime(entryId);
+      if (stored !== undefined) this.onDelivered(Math.max(0, (confirmed - stored) / 1000));
+    }
     this.log.debug({ count: done.length }, "delivered");
   }
 }

@@ -61,6 +61,19 @@ export class Inbox {
   async depth(domain: string): Promise<number> {
     return this.redis.xlen(this.keys.inbox(domain));
   }
+
+  /** Seconds the oldest entry not yet delivered has been waiting; 0 when the inbox is empty. */
+  async oldestAgeSeconds(domain: string, now = Date.now()): Promise<number> {
+    const [first] = await this.redis.xrange(this.keys.inbox(domain), "-", "+", "COUNT", 1);
+    const stored = first ? entryTime(first[0]) : undefined;
+    return stored === undefined ? 0 : Math.max(0, (now - stored) / 1000);
+  }
+}
+
+/** When Redis stored a stream entry: its id is `<milliseconds>-<sequence>`. */
+export function entryTime(entryId: string): number | undefined {
+  const ms = Number(entryId.split("-")[0]);
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
 /** Parses a stream entry written by enqueue(); null for a corrupt entry. */

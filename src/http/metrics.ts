@@ -1,6 +1,7 @@
 /**
- * Prometheus metrics (/metrics): component stream state, reconnects, inbound queue depth, and messages by
- * adapter, direction and outcome.
+ * Prometheus metrics (/metrics): component stream state, reconnects, inbound queue depth and the age of its
+ * oldest entry, delivery latency, and messages by adapter, direction and outcome. Adapters add their own
+ * (`xgw_<adapter>_…`) through forAdapter().
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { AdapterMetrics } from "../adapter.js";
@@ -10,13 +11,24 @@ export interface MetricSources {
   links(): { adapter: string; domain: string; up: boolean; reconnects: number }[];
   /** Per adapter key: inbound events waiting in its Redis stream. */
   inboxDepths(): Promise<{ adapter: string; depth: number }[]>;
+  /** Per adapter key: seconds the oldest undelivered inbound event has waited (0 when none). */
+  inboxOldest(): Promise<{ adapter: string; ageSeconds: number }[]>;
 }
+
+/**
+ * Buckets of the delivery latency (persisted in Redis → confirmed by the XMPP server), in seconds: most
+ * deliveries take milliseconds; the long buckets show outages of the server or the component stream.
+ */
+export const DELIVERY_LATENCY_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+];
 
 export type Direction = "in" | "out";
 
 export class Metrics {
   readonly registry = new Registry();
   private readonly messages: Counter<"adapter" | "direction" | "outcome">;
+  private readonly latency: Histogram<"adapter">;
 
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "xgw_" });
@@ -54,6 +66,28 @@ export class Metrics {
           this.set({ adapter: d.adapter }, d.depth);
       },
     });
+    new Gauge({
+      name: "xgw_inbox_oldest_age_seconds",
+      help: "Seconds the oldest inbound event not yet confirmed delivered has been waiting (0: none)",
+      labelNames: ["adapter"],
+      registers: [this.registry],
+      async collect() {
+        for (const d of await sources.inboxOldest().catch(() => []))
+          this.set({ adapter: d.adapter }, d.ageSeconds);
+      },
+    });
+    this.latency = new Histogram({
+      name: "xgw_delivery_latency_seconds",
+      help: "Inbound events: from persisted in Redis to confirmed received by the XMPP server (barrier ping)",
+      labelNames: ["adapter"],
+      buckets: DELIVERY_LATENCY_BUCKETS,
+      registers: [this.registry],
+    });
+  }
+
+  /** An inbound event the server confirmed, `seconds` after it was persisted. */
+  delivered(adapter: string, seconds: number): void {
+    this.latency.observe({ adapter }, seconds);
   }
 
   message(adapter: string, direction: Direction, outcome: string): void {

@@ -218,5 +218,9 @@ describe("durable delivery and restarts", () => {
       )
       .toBe(true);
     await frank.waitFor((el) => el.attrs.id === "redis-1", 20_000);
+    // …and /readyz says so again.
+    const again = await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/readyz`);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ ready: true, checks: { redis: "ok", "xmpp:echo": "online" } });
   });
 });

@@ -12,6 +12,7 @@ import { SLOTS, SLOT_ADAPTERS, TEST_SECRET, slotDomain } from "../slots.js";
 import { parseConfig } from "../../src/config/load.js";
 import { adapterSchemas, createGateway } from "../../src/compose.js";
 import { createLogger } from "../../src/log.js";
+import { RecentErrors } from "../../src/http/recent-errors.js";
 import type { Gateway } from "../../src/gateway.js";
 
 export function sharedBed(): Bed {
@@ -100,8 +101,13 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
     ...opts.env,
   });
   const dest = path.join(opts.logDir ?? inject("bed").dir, `gateway-${opts.slot}.log`);
-  const log = createLogger({ level: "debug", destination: pino.destination({ dest, sync: true }) });
-  const gateway = createGateway(loaded, log);
+  const recentErrors = new RecentErrors();
+  const log = createLogger({
+    level: "debug",
+    destination: pino.destination({ dest, sync: true }),
+    warnings: (level, fields, message) => recentErrors.record(level, fields, message),
+  });
+  const gateway = createGateway(loaded, log, { recentErrors });
   await gateway.start();
   if (opts.waitOnline ?? true)
     await Promise.all(
