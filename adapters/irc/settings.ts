@@ -40,7 +40,9 @@ function check(field: ServerField, value: string): string {
   if (value === "" || (SECRET.has(field) && value === CLEAR)) return value;
   switch (field) {
     case "nick":
-      return checkNick(value);
+      checkNick(value);
+      return value; // as typed: IRC shows the nick's case
+
     case "port":
     case "lineDelayMs": {
       const n = Number(value);
