@@ -15,6 +15,7 @@ import { PassThrough, Readable } from "node:stream";
 import { freePort, startBed, type Bed } from "../test/bed/index.js";
 import { startSandbox } from "../test/twilio/sandbox.js";
 import type { TwilioFake } from "../test/twilio/server.js";
+import { QUICKSTART_IRC_SERVER, smokeIrc } from "./quickstart-irc.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIR = path.join(ROOT, ".quickstart");
@@ -38,6 +39,7 @@ interface AdapterEntry {
   secretEnv: string;
   twilio?: { accountSid: string; authTokenEnv?: string; apiBaseUrl?: string };
   numbers?: { dedicated?: Record<string, string>; pool?: string[] };
+  addresses?: Record<string, { host: string; port?: number; tls?: boolean }>;
 }
 
 /** The phone the quickstart's SMS sandbox pretends to be. */
@@ -90,6 +92,9 @@ async function main(): Promise<void> {
         })
       : undefined;
     if (sms?.twilio && sandbox) sms.twilio.apiBaseUrl = sandbox.fake.url;
+    const irc = adapters.find(([key]) => key === "irc")?.[1];
+    const ircAddress = irc?.addresses?.[QUICKSTART_IRC_SERVER];
+    if (ircAddress && bed.irc) ircAddress.port = bed.irc.port;
     const file = path.join(bed.dir, "gateway.config.json");
     await writeFile(file, JSON.stringify(config, null, 2));
 
@@ -109,7 +114,7 @@ async function main(): Promise<void> {
     if (!online()) throw new Error(`the gateway did not come online:\n${log}`);
 
     if (values.smoke) {
-      await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms, smsWebhook);
+      await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms, smsWebhook, irc);
       await smokeOps(bed, `http://127.0.0.1:${config.http.port}`, secrets[adminTokenEnv] ?? "");
       gateway.kill("SIGTERM");
       const [code] = (await once(gateway, "exit")) as [number];
@@ -172,7 +177,13 @@ ${
  text shows up here. Answer as that phone by typing here:  ${SANDBOX_PHONE}> hello back
 `
     : ""
-} Stop with Ctrl-C.
+}${
+    domains.includes("irc." + host)
+      ? ` IRC: join the room #test%${QUICKSTART_IRC_SERVER}@irc.${host} (any nick); talk to it from an IRC client on
+ 127.0.0.1 port ${bed.irc?.port ?? "-"} (plain, no TLS) in #test.
+`
+      : ""
+  } Stop with Ctrl-C.
 ==============================================================================
 `);
 }
@@ -185,6 +196,7 @@ async function smoke(
   fake: TwilioFake | undefined,
   sms: AdapterEntry | undefined,
   smsWebhook: string,
+  irc: AdapterEntry | undefined,
 ): Promise<void> {
   const xmpp = client({
     service: `xmpp://127.0.0.1:${bed.prosody!.c2sPort}`,
@@ -239,6 +251,7 @@ async function smoke(
     const removed = await iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, xml("remove")));
     check(removed.attrs.type === "result", `unregistered from ${domain}`);
     if (fake && sms) await smokeSms(xmpp, iq, inbox, check, fake, sms, smsWebhook);
+    if (irc) await smokeIrc(xmpp, inbox, check, bed, irc.domain);
   } finally {
     await xmpp.stop().catch(() => undefined);
   }

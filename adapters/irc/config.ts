@@ -1,6 +1,11 @@
 /** The IRC adapter's own config fields (merged under adapters.irc with the shared ones). */
 import { z } from "zod";
 import { checkServer } from "./codec.js";
+import {
+  DEFAULT_OUTAGE_NOTICE_SECONDS,
+  DEFAULT_RECONNECT_MAX_ATTEMPTS,
+  DEFAULT_RECONNECT_MAX_SECONDS,
+} from "./reconnect.js";
 import { isSupportedCharset } from "./split.js";
 
 /** RFC 7194 §2: 6697 is the port for IRC over TLS. */
@@ -14,10 +19,13 @@ export const DEFAULT_MAX_CONNECTIONS_PER_SERVER = 25;
 /** Seconds to wait for an IRC server to accept the connection and register the nick. */
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
 /**
- * Pause between two lines sent on one connection: about one a second is what servers tolerate without an
- * "Excess Flood" kill (biboumi: 1/s after a burst; matterbridge 1.3 s).
+ * Flood control (a token bucket per connection): pause between two lines once the burst is spent. About one
+ * a second is what servers tolerate without an "Excess Flood" kill (biboumi: 1/s after a burst; matterbridge
+ * 1.3 s).
  */
 export const DEFAULT_LINE_DELAY_MS = 1000;
+/** Lines a connection may send at once before the pause applies (biboumi: 10). */
+export const DEFAULT_FLOOD_BURST = 10;
 /** How IRC text that is not valid UTF-8 is read (biboumi: latin-1; WHATWG reads latin-1 as windows-1252). */
 export const DEFAULT_FALLBACK_CHARSET = "windows-1252";
 
@@ -31,6 +39,11 @@ const serverName = z.string().transform((name, ctx) => {
 });
 
 const port = z.number().int().min(1).max(65535);
+const lineDelayMs = z.number().int().min(0).max(10_000);
+const floodBurst = z.number().int().min(1).max(100);
+const charset = z.string().refine(isSupportedCharset, {
+  message: "expected a WHATWG encoding label such as windows-1252 or koi8-r",
+});
 
 export const ircConfigSchema = z.object({
   servers: z
@@ -48,10 +61,21 @@ export const ircConfigSchema = z.object({
   addresses: z
     .record(
       z.string(),
-      z.object({ host: z.string().min(1), port: port.optional(), tls: z.boolean().optional() }).strict(),
+      z
+        .object({
+          host: z.string().min(1),
+          port: port.optional(),
+          tls: z.boolean().optional(),
+          lineDelayMs: lineDelayMs.optional(),
+          floodBurst: floodBurst.optional(),
+          fallbackCharset: charset.optional(),
+        })
+        .strict(),
     )
     .default({})
-    .describe("per-server connection address: server name → { host, port?, tls? } (an alias, as biboumi's)"),
+    .describe(
+      "per-server address and overrides: server name → { host, port?, tls?, lineDelayMs?, floodBurst?, fallbackCharset? }",
+    ),
   userName: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,10}$/, { message: "expected 1-10 letters, digits, _ . or -" })
@@ -79,20 +103,32 @@ export const ircConfigSchema = z.object({
     .max(300)
     .default(DEFAULT_CONNECT_TIMEOUT_SECONDS)
     .describe("seconds to wait for the IRC server to accept the nick before the join fails"),
-  lineDelayMs: z
-    .number()
-    .int()
-    .min(0)
-    .max(10_000)
+  lineDelayMs: lineDelayMs
     .default(DEFAULT_LINE_DELAY_MS)
-    .describe("pause between lines sent on one connection (flood control)"),
-  fallbackCharset: z
-    .string()
-    .refine(isSupportedCharset, {
-      message: "expected a WHATWG encoding label such as windows-1252 or koi8-r",
-    })
+    .describe("flood control: pause between lines once the burst is spent (0: none)"),
+  floodBurst: floodBurst
+    .default(DEFAULT_FLOOD_BURST)
+    .describe("flood control: lines one connection may send at once"),
+  fallbackCharset: charset
     .default(DEFAULT_FALLBACK_CHARSET)
     .describe("charset of IRC lines that are not valid UTF-8"),
+  reconnectMaxSeconds: z
+    .number()
+    .min(1)
+    .max(3600)
+    .default(DEFAULT_RECONNECT_MAX_SECONDS)
+    .describe("longest pause between two redials of a lost IRC server (backoff with jitter up to it)"),
+  reconnectMaxAttempts: z
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_RECONNECT_MAX_ATTEMPTS)
+    .describe("failed redials before the user is told they left the server's rooms"),
+  reconnectNoticeSeconds: z
+    .number()
+    .min(0)
+    .default(DEFAULT_OUTAGE_NOTICE_SECONDS)
+    .describe("seconds of IRC outage before the user's rooms get a message saying so"),
 });
 
 export type IrcConfig = z.output<typeof ircConfigSchema>;

@@ -1,164 +1,22 @@
 /**
  * IRC connections: one per (bare JID, IRC server), shared by all of the user's resources (biboumi's model),
  * opened on the first join or message and closed with QUIT a grace period after the user left everything.
+ * A connection lost while the user is in channels is redialed with backoff and jitter, and its channels
+ * joined again, while the user's rooms are kept.
  */
-import { Client, type Message } from "matrix-org-irc";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
-import { addressOf, type IrcConfig } from "./config.js";
-import { decodeIrcLines } from "./split.js";
+import type { IrcConfig } from "./config.js";
+import { backoffMs, Stagger } from "./reconnect.js";
+import { IrcSession, type Member, type SessionSettings } from "./session.js";
+
+export { IrcSession, QUIT_MESSAGE, type Member, type SessionSettings } from "./session.js";
 
 /**
  * Most IRC connections one gateway process holds in all (DESIGN: about 1,000 per machine); beyond it a new
  * user gets resource-constraint rather than the process running out of memory or file descriptors.
  */
 export const MAX_CONNECTIONS_TOTAL = 2000;
-/** QUIT text the IRC side sees when the gateway closes a connection. */
-export const QUIT_MESSAGE = "Left all channels";
-
-/** A user's resource in a channel: its full JID and the room JID it joined as (the case it typed). */
-export interface Member {
-  roomJid: string;
-  /** The MUC nick it asked for. */
-  requestedNick: string;
-}
-
-export class IrcSession {
-  readonly client: Client;
-  /** Resolves once the server registered the nick (RPL_WELCOME); rejects with a GatewayError. */
-  readonly ready: Promise<void>;
-  /** Lowercased channel → full JID of each resource joined → how it joined. */
-  readonly channels = new Map<string, Map<string, Member>>();
-  /** Channels whose NAMES list arrived: their occupants are known and shown. */
-  readonly synced = new Set<string>();
-  /** Channels a JOIN was sent for. */
-  readonly requested = new Set<string>();
-  /** Deliveries to the user, chained so they reach XMPP in the order IRC sent them (occupants, then self). */
-  chain: Promise<unknown> = Promise.resolve();
-  registered = false;
-  closed = false;
-  graceTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly user: string,
-    readonly server: string,
-    nick: string,
-    config: IrcConfig,
-    log: Logger,
-  ) {
-    const address = addressOf(config, server);
-    this.client = new Client(address.host, nick, {
-      port: address.port,
-      secure: address.tls,
-      userName: config.userName,
-      realName: config.realName,
-      autoConnect: false,
-      autoRejoin: false,
-      // No silent library reconnects: a lost connection is reported to the user (see "lost" in index.ts).
-      retryCount: 0,
-      floodProtection: config.lineDelayMs > 0,
-      floodProtectionDelay: config.lineDelayMs,
-      stripColors: false,
-      connectionTimeout: config.connectTimeoutSeconds * 1000,
-    });
-    // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
-    this.client.convertEncoding = (bytes: Buffer) => decodeIrcLines(bytes, config.fallbackCharset);
-    // matrix-org-irc handles server lines inside its socket 'data' handler and rethrows what its own
-    // handlers throw (e.g. a 001 without text), which would end the whole gateway process: a line that
-    // breaks the library is logged and skipped instead, and the other lines and users go on.
-    // The typed emitter's overloads cannot be spelt generically: call it through a plain signature.
-    const emit = this.client.emit.bind(this.client) as (event: string, ...args: unknown[]) => boolean;
-    this.client.emit = (event: string, ...args: unknown[]) => {
-      try {
-        return emit(event, ...args);
-      } catch (err) {
-        log.warn({ err, server, event }, "IRC line the client library could not handle, skipped");
-        return true;
-      }
-    };
-    // Every 'error' needs a listener, or EventEmitter throws; numerics are handled by the adapter.
-    this.client.on("error", (m: Message) => log.debug({ server, command: m.command }, "IRC error reply"));
-    this.ready = new Promise<void>((resolve, reject) => {
-      const fail = (err: GatewayError) => {
-        if (this.registered) return;
-        clearTimeout(timer);
-        reject(err);
-      };
-      const timer = setTimeout(
-        () =>
-          fail(
-            new GatewayError(
-              "remote-server-timeout",
-              `The IRC server ${server} did not answer within ${config.connectTimeoutSeconds} seconds.`,
-            ),
-          ),
-        config.connectTimeoutSeconds * 1000,
-      );
-      this.client.once("registered", () => {
-        clearTimeout(timer);
-        this.registered = true;
-        resolve();
-      });
-      this.client.on("netError", (err: Error) =>
-        fail(
-          new GatewayError(
-            "remote-server-not-found",
-            `Cannot reach the IRC server ${server} (${address.host} port ${address.port}): ${err.message}.`,
-          ),
-        ),
-      );
-      this.client.on("abort", () =>
-        fail(new GatewayError("remote-server-not-found", `The IRC server ${server} closed the connection.`)),
-      );
-      this.client.on("raw", (m: Message) => {
-        if (m.command === "err_nicknameinuse")
-          fail(
-            new GatewayError(
-              "conflict",
-              `The nick ${nick} is already in use on ${server}; join again with another nick.`,
-            ),
-          );
-        else if (m.command === "err_erroneusnickname")
-          fail(new GatewayError("jid-malformed", `${server} does not accept ${nick} as a nick.`));
-      });
-    });
-    // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
-    this.ready.catch(() => undefined);
-  }
-
-  /** The channel is left (or was never entered): no resource is in it any more. */
-  forgetChannel(channel: string): void {
-    const key = channel.toLowerCase();
-    this.channels.delete(key);
-    this.synced.delete(key);
-    this.requested.delete(key);
-  }
-
-  get nick(): string {
-    return this.client.nick;
-  }
-
-  /** Bytes of `nick!user@host` the server puts in front of our lines when relaying them. */
-  prefixBytes(): number {
-    // RPL_WELCOME usually ends with our full mask; else assume the longest user and host (RFC 2812 §2.3.1).
-    const mask = this.client.hostMask.includes("!")
-      ? this.client.hostMask
-      : `${this.nick}!~xmpp@${"h".repeat(63)}`;
-    return Buffer.byteLength(mask, "utf8");
-  }
-
-  /** Sends QUIT (when connected) and closes the socket; the session is unusable afterwards. */
-  quit(message = QUIT_MESSAGE): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.graceTimer);
-    try {
-      this.client.disconnect(message);
-    } catch {
-      // Never connected: nothing to close.
-    }
-  }
-}
 
 export interface ConnectionsOptions {
   config: IrcConfig;
@@ -166,11 +24,30 @@ export interface ConnectionsOptions {
   log(): Logger;
   /** Called once for each new session, to attach the adapter's event handlers before it connects. */
   attach(session: IrcSession): void;
+  /** A lost connection's redial is starting (for metrics). */
+  redialing?(session: IrcSession): void;
+  /** The outage lasted: tell the user. */
+  outage?(session: IrcSession): void;
+  /** The redials failed for good: the user is out of the session's channels. */
+  gaveUp?(session: IrcSession): void;
+}
+
+/** What a redial carries over from the session it replaces. */
+interface Carried {
+  user: string;
+  server: string;
+  settings: SessionSettings;
+  channels: Map<string, Map<string, Member>>;
+  attempt: number;
+  lostAt: number | undefined;
+  outageNoticeSent: boolean;
+  before: IrcSession["before"];
 }
 
 /** The bounded map of live sessions, keyed by (bare JID, server). */
 export class IrcConnections {
   private readonly sessions = new Map<string, IrcSession>();
+  private readonly stagger = new Stagger();
 
   constructor(private readonly opts: ConnectionsOptions) {}
 
@@ -182,13 +59,7 @@ export class IrcConnections {
     return this.sessions.get(IrcConnections.key(user, server));
   }
 
-  /** The user's session on `server`, opened with `nick` if there is none yet; await its `ready`. */
-  open(user: string, server: string, nick: string): IrcSession {
-    const existing = this.get(user, server);
-    if (existing) {
-      this.hold(existing);
-      return existing;
-    }
+  private checkCapacity(server: string): void {
     if (this.sessions.size >= MAX_CONNECTIONS_TOTAL)
       throw new GatewayError(
         "resource-constraint",
@@ -200,12 +71,140 @@ export class IrcConnections {
         "resource-constraint",
         `The gateway already has ${onServer} connections to ${server}, its limit; try again later.`,
       );
-    const session = new IrcSession(user, server, nick, this.opts.config, this.opts.log());
+  }
+
+  /** The user's session on `server`, opened with these settings if there is none yet; await its `ready`. */
+  open(user: string, server: string, settings: SessionSettings | string): IrcSession {
+    const existing = this.get(user, server);
+    if (existing) {
+      this.hold(existing);
+      return existing;
+    }
+    this.checkCapacity(server);
+    const full = typeof settings === "string" ? this.defaults(server, settings) : settings;
+    const session = new IrcSession(user, server, full, this.opts.config, this.opts.log());
     this.sessions.set(IrcConnections.key(user, server), session);
     session.ready.catch(() => this.drop(session));
     this.opts.attach(session);
     session.client.connect();
     return session;
+  }
+
+  /** The config's settings for a server, with this nick. */
+  defaults(server: string, nick: string): SessionSettings {
+    const c = this.opts.config;
+    const alias = c.addresses[server];
+    return {
+      nick,
+      fallbackCharset: alias?.fallbackCharset ?? c.fallbackCharset,
+      floodBurst: alias?.floodBurst ?? c.floodBurst,
+      lineDelayMs: alias?.lineDelayMs ?? c.lineDelayMs,
+    };
+  }
+
+  /**
+   * Opens a session that joins `channels` again once registered, keeping the user's rooms: after a gateway
+   * restart (from the record in Redis), starting at the server's next stagger slot.
+   */
+  restore(
+    user: string,
+    server: string,
+    settings: SessionSettings,
+    channels: Map<string, Map<string, Member>>,
+  ) {
+    if (this.get(user, server)) return;
+    this.checkCapacity(server);
+    this.redial({
+      user,
+      server,
+      settings,
+      channels,
+      attempt: 0,
+      lostAt: undefined,
+      outageNoticeSent: false,
+      before: undefined,
+    });
+  }
+
+  /**
+   * The connection is gone (server closed it, network error, stall) or a redial failed. With channels still
+   * joined, it is redialed after a backoff; after the last attempt the user is told they left the rooms.
+   */
+  lost(old: IrcSession): void {
+    const key = IrcConnections.key(old.user, old.server);
+    if (this.sessions.get(key) !== old || old.closed) return;
+    const log = this.opts.log();
+    // A session that had registered starts counting again; a failed redial counts one more.
+    const attempt = old.registered ? 0 : old.attempt + 1;
+    const before = old.registered ? { nick: old.nick, occupants: old.occupants() } : old.before;
+    old.quit();
+    if (old.channels.size === 0) {
+      this.sessions.delete(key);
+      return;
+    }
+    if (attempt >= this.opts.config.reconnectMaxAttempts) {
+      log.warn({ jid: old.user, server: old.server, attempt }, "IRC server unreachable, giving up");
+      this.sessions.delete(key);
+      this.opts.gaveUp?.(old);
+      return;
+    }
+    this.redial({
+      user: old.user,
+      server: old.server,
+      settings: { ...old.settings, nick: before?.nick ?? old.settings.nick },
+      channels: old.channels,
+      attempt,
+      lostAt: old.lostAt ?? Date.now(),
+      outageNoticeSent: old.outageNoticeSent,
+      before,
+    });
+  }
+
+  private redial(c: Carried): void {
+    const config = this.opts.config;
+    const next = new IrcSession(c.user, c.server, c.settings, config, this.opts.log(), { restoring: true });
+    for (const [channel, members] of c.channels) next.channels.set(channel, members);
+    next.attempt = c.attempt;
+    next.lostAt = c.lostAt;
+    next.outageNoticeSent = c.outageNoticeSent;
+    next.before = c.before;
+    this.sessions.set(IrcConnections.key(c.user, c.server), next);
+    this.opts.attach(next);
+    // Rejoin first: this runs before any join() awaiting the same `ready`, so those see their JOIN sent.
+    next.ready.then(
+      () => {
+        for (const channel of next.channels.keys()) {
+          next.requested.add(channel);
+          void next.send("JOIN", channel).catch(() => undefined);
+        }
+      },
+      () => this.lost(next),
+    );
+    const wait = this.stagger.delay(
+      c.server,
+      c.lostAt === undefined ? 0 : backoffMs(c.attempt, config.reconnectMaxSeconds),
+    );
+    this.opts
+      .log()
+      .info({ jid: c.user, server: c.server, attempt: c.attempt, waitMs: wait }, "IRC connection redial");
+    next.connectTimer = setTimeout(() => {
+      if (next.closed) return;
+      this.opts.redialing?.(next);
+      next.client.connect();
+    }, wait);
+    next.connectTimer.unref();
+    if (c.lostAt !== undefined && !c.outageNoticeSent) {
+      const noticeIn = c.lostAt + config.reconnectNoticeSeconds * 1000 - Date.now();
+      setTimeout(
+        () => {
+          const current = this.get(c.user, c.server);
+          if (!current || current.closed || current.registered || current.outageNoticeSent) return;
+          current.outageNoticeSent = true;
+          this.opts.outage?.(current);
+        },
+        Math.max(0, noticeIn),
+      ).unref();
+    }
   }
 
   /** Keeps a session open: cancels a pending QUIT. */

@@ -17,15 +17,23 @@ const PHONE = "alice@example.org/phone";
 function setup() {
   const config = ircConfigSchema.parse({ servers: { allow: [SERVER] }, lineDelayMs: 0 });
   const log = pino({ level: "silent" });
-  const session = new IrcSession("alice@example.org", SERVER, "alice", config, log);
+  const connections = new IrcConnections({ config, log: () => log, attach: () => undefined });
+  const session = new IrcSession(
+    "alice@example.org",
+    SERVER,
+    connections.defaults(SERVER, "alice"),
+    config,
+    log,
+  );
   const written: string[] = [];
   // Stands in for the socket: only write() is used once a client is connected.
   session.client.conn = { write: (d: string) => written.push(d) } as unknown as IrcConnection;
   const events: InboundEvent[] = [];
   attachInbound(session, {
     log,
-    connections: new IrcConnections({ config, log: () => log, attach: () => undefined }),
+    connections,
     emit: (_s, evs) => events.push(...evs),
+    persist: () => undefined,
     nickJid: (nick, server) => `${nick.toLowerCase()}%${server}@irc.example.org`,
   });
   const server = (...lines: string[]) => {

@@ -19,9 +19,16 @@ export interface InboundSink {
   emit(session: IrcSession, events: InboundEvent[]): void;
   /** The JID of an IRC nick on a server, or null when the nick cannot be a JID. */
   nickJid(nick: string, server: string): string | null;
+  /** The session's channels changed: record them (for a rejoin after a gateway restart). */
+  persist(session: IrcSession): void;
 }
 
 const newId = (): string => `irc-${randomUUID()}`;
+
+/** A message from the room itself (no occupant), e.g. about the connection to the IRC server. */
+export function roomNotice(to: string, roomJid: string, body: string): InboundEvent {
+  return { kind: "message", to, from: roomJid, id: newId(), type: "groupchat", body };
+}
 
 /** The occupants and subject of a channel, for one resource that joined it. */
 export function rosterEvents(session: IrcSession, channel: string, to: string): InboundEvent[] {
@@ -77,6 +84,12 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
       ]);
       return;
     }
+    // Per-channel forwarding setting: only lines that mention the user's nick.
+    if (
+      session.mentionsOnly.has(to.toLowerCase()) &&
+      !body.toLowerCase().includes(session.nick.toLowerCase())
+    )
+      return;
     toMembers(to, (member, roomJid) => [
       {
         kind: "message",
@@ -105,7 +118,8 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     "ctcp-version",
     safe(
       "ctcp-version",
-      (from: string) => void client.ctcp(from, "notice", "VERSION xmpp-gateway").catch(() => undefined),
+      (from: string) =>
+        void session.send("NOTICE", from, "\x01VERSION xmpp-gateway\x01").catch(() => undefined),
     ),
   );
 
@@ -116,10 +130,20 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
       const members = session.channels.get(key);
       if (!members || session.synced.has(key)) return;
       session.synced.add(key);
-      sink.emit(
-        session,
-        [...members.keys()].flatMap((to) => rosterEvents(session, key, to)),
-      );
+      sink.emit(session, [
+        ...[...members].flatMap(([to, m]) => [
+          ...whileAway(key, to, m.roomJid),
+          ...rosterEvents(session, key, to),
+        ]),
+        ...(session.outageNoticeSent
+          ? [...members].map(([to, m]) =>
+              roomNotice(to, m.roomJid, `Connected to ${server} again; you are back in ${channel}.`),
+            )
+          : []),
+      ]);
+      if (session.outageNoticeSent && [...session.channels.keys()].every((c) => session.synced.has(c)))
+        session.outageNoticeSent = false;
+      sink.persist(session);
     }),
   );
   client.on(
@@ -210,24 +234,35 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
       forget(channel);
     }),
   );
+  // The connection is gone after it worked: redialed while the user stays in the rooms (connections.ts).
   client.on(
     "abort",
     safe("abort", () => {
       if (!session.registered || session.closed) return;
-      for (const channel of [...session.channels.keys()])
-        toMembers(channel, (to, room) => [
-          leavePresence(to, room, session.nick, `The connection to the IRC server ${server} was lost.`, [
-            STATUS.SELF,
-            STATUS.SHUTDOWN,
-          ]),
-        ]);
-      session.channels.clear();
-      sink.connections.drop(session);
+      sink.log.warn({ jid: session.user, server }, "IRC connection lost, redialing");
+      sink.connections.lost(session);
     }),
   );
 
+  /** After a redial: the occupants that left meanwhile, and the user's own nick if it had to change. */
+  function whileAway(channel: string, to: string, roomJid: string): InboundEvent[] {
+    const before = session.before;
+    if (!before) return [];
+    const now = session.client.chanData(channel)?.users ?? new Map<string, string>();
+    const gone = (before.occupants.get(channel) ?? []).filter(
+      (nick) => nick !== before.nick && !now.has(nick),
+    );
+    return [
+      ...(before.nick !== session.nick
+        ? nickChange(to, roomJid, before.nick, session.nick, occupantOf(now.get(session.nick) ?? ""), true)
+        : []),
+      ...gone.map((nick) => leavePresence(to, roomJid, nick, "")),
+    ];
+  }
+
   function forget(channel: string): void {
     session.forgetChannel(channel);
+    sink.persist(session);
     sink.connections.release(session);
   }
 }

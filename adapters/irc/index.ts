@@ -24,11 +24,13 @@ import {
   type IrcTarget,
 } from "./codec.js";
 import { ircConfigSchema, isServerAllowed, type IrcConfig } from "./config.js";
-import { IrcConnections, type IrcSession, type Member } from "./connections.js";
+import { IrcConnections, type IrcSession, type Member, type SessionSettings } from "./connections.js";
 import { leavePresence, STATUS } from "./events.js";
 import { toIrc } from "./format.js";
-import { attachInbound, rosterEvents } from "./inbound.js";
+import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
+import { JoinedStore } from "./joined.js";
 import { nickFromText } from "./muc.js";
+import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
 import { toIrcLines } from "./split.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
@@ -46,7 +48,10 @@ class IrcAdapter implements Adapter {
   readonly prompt;
   private readonly codecOptions: IrcCodecOptions;
   private ctx: AdapterContext | undefined;
+  private joined: JoinedStore | undefined;
   readonly connections: IrcConnections;
+  readonly commands;
+  private reconnects: { inc(): void } | undefined;
 
   constructor(private readonly config: AdapterBaseConfig & IrcConfig) {
     this.codecOptions = config.servers.fixed === undefined ? {} : { fixedServer: config.servers.fixed };
@@ -61,7 +66,113 @@ class IrcAdapter implements Adapter {
       config,
       log: () => this.context().log,
       attach: (session) => attachInbound(session, this.sink()),
+      redialing: () => this.reconnects?.inc(),
+      outage: (session) =>
+        void this.emit(
+          session,
+          this.toAll(session, (to, room) => [
+            roomNotice(
+              to,
+              room,
+              `The connection to the IRC server ${session.server} was lost; the gateway keeps trying to reconnect and you stay in the room meanwhile.`,
+            ),
+          ]),
+        ),
+      gaveUp: (session) => {
+        void this.emit(
+          session,
+          this.toAll(session, (to, room) => [
+            leavePresence(
+              to,
+              `${room}`,
+              session.before?.nick ?? session.settings.nick,
+              `The connection to the IRC server ${session.server} was lost and could not be restored.`,
+              [STATUS.SELF, STATUS.SHUTDOWN],
+            ),
+          ]),
+        );
+        session.channels.clear();
+        this.persist(session);
+      },
     });
+    const servers =
+      config.servers.fixed === undefined ? (config.servers.allow ?? []) : [config.servers.fixed];
+    this.commands = settingsCommands({
+      settings: () => this.context().settings,
+      servers,
+      codec: this.codecOptions,
+      changed: (user) => void this.refreshForwarding(user),
+      disconnect: (user) => this.disconnectUser(user),
+    });
+  }
+
+  /** One event list per resource in each channel of the session. */
+  private toAll(session: IrcSession, make: (to: string, roomJid: string) => InboundEvent[]): InboundEvent[] {
+    return [...session.channels.values()].flatMap((members) =>
+      [...members].flatMap(([to, m]) => make(to, m.roomJid)),
+    );
+  }
+
+  /** Records the session's channels in Redis, for a rejoin after a gateway restart; never rejects. */
+  private persist(session: IrcSession): void {
+    const joined = this.joined;
+    if (!joined || (session.closed && session.channels.size > 0)) return;
+    joined
+      .save({ user: session.user, server: session.server, nick: session.nick, channels: session.channels })
+      .catch((err: unknown) =>
+        this.context().log.error({ err, jid: session.user }, "IRC channels not recorded"),
+      );
+  }
+
+  /** The user's settings for a server, over the config's defaults. */
+  private async settingsFor(user: string, server: string, nick: string): Promise<SessionSettings> {
+    const all = await this.context().settings.get(user);
+    const own = serverSettings(all, server);
+    const base = this.connections.defaults(server, own.nick || nick);
+    return {
+      ...base,
+      ...(own.saslPassword ? { sasl: { account: base.nick, password: own.saslPassword } } : {}),
+      ...(own.nickservPassword ? { nickservPassword: own.nickservPassword } : {}),
+      ...(own.port ? { port: Number(own.port) } : {}),
+      ...(own.charset ? { fallbackCharset: own.charset } : {}),
+      ...(own.lineDelayMs ? { lineDelayMs: Number(own.lineDelayMs) } : {}),
+    };
+  }
+
+  /** Opens (or reuses) the user's session on a server, with their settings. */
+  private async openSession(user: string, server: string, nick: string): Promise<IrcSession> {
+    const existing = this.connections.get(user, server);
+    if (existing) return this.connections.open(user, server, existing.settings);
+    const settings = await this.settingsFor(user, server, nick);
+    const session = this.connections.open(user, server, settings);
+    session.mentionsOnly = mentionsOnly(await this.context().settings.get(user), server);
+    return session;
+  }
+
+  private async refreshForwarding(user: string): Promise<void> {
+    const all = await this.context().settings.get(user);
+    for (const s of this.connections.all()) if (s.user === user) s.mentionsOnly = mentionsOnly(all, s.server);
+  }
+
+  private async disconnectUser(user: string): Promise<number> {
+    const sessions = this.connections.all().filter((s) => s.user === user);
+    for (const session of sessions) {
+      await this.emit(
+        session,
+        this.toAll(session, (to, room) => [
+          leavePresence(to, room, session.nick, "An administrator closed your IRC connection.", [
+            STATUS.SELF,
+            STATUS.KICKED,
+          ]),
+        ]),
+      );
+      session.channels.clear();
+      this.connections.drop(session, "Disconnected by the gateway administrator");
+      await this.joined?.remove(user, session.server);
+    }
+    for (const record of (await this.joined?.all()) ?? [])
+      if (record.user === user) await this.joined?.remove(user, record.server);
+    return sessions.length;
   }
 
   private context(): AdapterContext {
@@ -75,6 +186,7 @@ class IrcAdapter implements Adapter {
       log: ctx.log,
       connections: this.connections,
       emit: (session: IrcSession, events: InboundEvent[]) => void this.emit(session, events),
+      persist: (session: IrcSession) => this.persist(session),
       nickJid: (nick: string, server: string): string | null => {
         try {
           return `${this.codec.encode(formatIrcId({ kind: "nick", nick, server }))}@${ctx.domain}`;
@@ -97,9 +209,23 @@ class IrcAdapter implements Adapter {
     return session.chain;
   }
 
-  start(ctx: AdapterContext): Promise<void> {
+  async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
-    return Promise.resolve();
+    this.joined = new JoinedStore(ctx.redis, ctx.key);
+    this.reconnects = ctx.metrics.counter("reconnects_total", "Redials of lost IRC connections");
+    ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
+      g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
+    );
+    // A gateway restart: every channel a user was in is joined again, the connections started staggered.
+    for (const record of await this.joined.all()) {
+      if (!isServerAllowed(this.config, record.server)) continue;
+      try {
+        const settings = await this.settingsFor(record.user, record.server, record.nick);
+        this.connections.restore(record.user, record.server, settings, record.channels);
+      } catch (err) {
+        ctx.log.warn({ err, jid: record.user, server: record.server }, "IRC channels not rejoined");
+      }
+    }
   }
 
   stop(): Promise<void> {
@@ -147,7 +273,7 @@ class IrcAdapter implements Adapter {
     const nick = resourceOf(p.toFull);
     if (nick === "") throw new GatewayError("jid-malformed", "Choose a nickname to join an IRC channel.");
     checkNick(nick);
-    const session = this.connections.open(p.user, target.server, nick);
+    const session = await this.openSession(p.user, target.server, nick);
     const channel = target.channel;
     // Membership is recorded before the connection is ready, so a leave arriving meanwhile cancels the join.
     const members = session.channels.get(channel) ?? new Map<string, Member>();
@@ -162,7 +288,7 @@ class IrcAdapter implements Adapter {
     }
     if (session.requested.has(channel)) return;
     session.requested.add(channel);
-    await session.client.send("JOIN", channel);
+    await session.send("JOIN", channel);
     // A server that never answers the JOIN (no NAMES, no error) must not leave the client "joining" forever.
     setTimeout(() => this.joinTimedOut(session, channel), this.config.connectTimeoutSeconds * 1000).unref();
   }
@@ -182,6 +308,7 @@ class IrcAdapter implements Adapter {
       })),
     );
     session.forgetChannel(channel);
+    this.persist(session);
     this.connections.release(session);
   }
 
@@ -196,8 +323,8 @@ class IrcAdapter implements Adapter {
     if (!members?.delete(p.from) || members.size > 0) return;
     const wasRequested = session.requested.has(target.channel);
     session.forgetChannel(target.channel);
-    if (wasRequested && session.registered && !session.closed)
-      await session.client.send("PART", target.channel);
+    if (wasRequested && session.registered && !session.closed) await session.send("PART", target.channel);
+    this.persist(session);
     this.connections.release(session);
   }
 
@@ -210,8 +337,23 @@ class IrcAdapter implements Adapter {
         throw new GatewayError("bad-request", `${m.toJid} is an IRC nick, not a room.`);
       const session = this.connections.get(m.user, target.server);
       const member = session?.channels.get(target.channel)?.get(m.from);
+      if (session && member && session.restoring && !session.synced.has(target.channel))
+        throw new GatewayError(
+          "recipient-unavailable",
+          `The connection to ${target.server} is being restored; send it again in a moment.`,
+        );
       if (!session || !member || !session.synced.has(target.channel))
         throw new GatewayError("not-acceptable", `Join ${m.toJid} before sending messages to it.`);
+      // XEP-0045 §8.1: a message with a subject (and no body) changes the subject: IRC TOPIC.
+      if (m.subject !== undefined && m.body === "") {
+        const topic =
+          toIrcLines(m.subject.replace(/[\r\n\0]+/g, " "), {
+            target: target.channel,
+            prefixBytes: session.prefixBytes(),
+          })[0] ?? "";
+        await session.send("TOPIC", target.channel, topic);
+        return { status: "accepted" };
+      }
       await this.say(session, target.channel, m.body);
       // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id.
       const members = [...(session.channels.get(target.channel) ?? [])];
@@ -241,7 +383,7 @@ class IrcAdapter implements Adapter {
     } else {
       nick = target.nick;
       const own = m.registration?.nick ?? nickFromText(localOf(m.user));
-      session = this.connections.open(m.user, target.server, own);
+      session = await this.openSession(m.user, target.server, own);
       await session.ready;
     }
     await this.say(session, nick, m.body);
@@ -253,7 +395,7 @@ class IrcAdapter implements Adapter {
   private async say(session: IrcSession, target: string, body: string): Promise<void> {
     const lines = toIrcLines(toIrc(body), { target, prefixBytes: session.prefixBytes() });
     try {
-      for (const line of lines) await session.client.send("PRIVMSG", target, line);
+      for (const line of lines) await session.send("PRIVMSG", target, line);
     } catch (err) {
       throw new GatewayError("recipient-unavailable", `The connection to ${session.server} is closed.`, {
         cause: err,

@@ -1,11 +1,11 @@
 /**
  * IRC channels as XMPP rooms, as users see them: an XMPP user joins a channel of the test bed's ngircd
  * through the gateway while a raw IRC client sits in it; messages, private messages and /me both ways,
- * the sender's own message reflected with its id, an injection attempt, leaving and the QUIT after grace.
+ * the sender's own message reflected with its id, an injection attempt, the topic, an IRC server restart,
+ * leaving and the QUIT after grace.
  */
 import { client } from "@xmpp/client";
 import { mkdtemp } from "node:fs/promises";
-import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,69 +13,13 @@ import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const MUC_USER = "http://jabber.org/protocol/muc#user";
 /** The test sets a 1 s grace period; ISON is asked every ISON_PAUSE_MS, ISON_TRIES times at most. */
 const ISON_PAUSE_MS = 250;
 const ISON_TRIES = 20;
-
-/** A bare IRC client on a socket: records every line the server sends, answers PING. */
-class RawIrc {
-  readonly lines: string[] = [];
-  private waiters: { match: (l: string) => boolean; resolve: (l: string) => void }[] = [];
-  private buffer = "";
-
-  private constructor(private readonly socket: Socket) {
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      this.buffer += chunk;
-      const parts = this.buffer.split("\r\n");
-      this.buffer = parts.pop() ?? "";
-      for (const line of parts) {
-        if (line.startsWith("PING ")) this.send(`PONG ${line.slice(5)}`);
-        this.lines.push(line);
-        this.waiters = this.waiters.filter((w) => !(w.match(line) && (w.resolve(line), true)));
-      }
-    });
-  }
-
-  static async connect(port: number, nick: string): Promise<RawIrc> {
-    const socket = createConnection({ host: "127.0.0.1", port });
-    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
-    const irc = new RawIrc(socket);
-    irc.send(`NICK ${nick}`);
-    irc.send(`USER ${nick} 0 * :raw test client`);
-    await irc.waitFor((l) => / 001 /.test(l));
-    return irc;
-  }
-
-  send(line: string | Buffer): void {
-    this.socket.write(Buffer.concat([Buffer.from(line), Buffer.from("\r\n")]));
-  }
-
-  waitFor(match: (line: string) => boolean, timeoutMs = 10_000): Promise<string> {
-    const seen = this.lines.find(match);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no matching IRC line; last lines:\n${this.lines.slice(-10).join("\n")}`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        match,
-        resolve: (l) => {
-          clearTimeout(timer);
-          resolve(l);
-        },
-      });
-    });
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 const statusCodes = (el: Element): number[] =>
   (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
@@ -124,6 +68,8 @@ describe("IRC channels as XMPP rooms", () => {
           },
           graceSeconds: 1,
           lineDelayMs: 0,
+          reconnectMaxSeconds: 2,
+          reconnectNoticeSeconds: 1,
         },
       },
     });
@@ -345,14 +291,59 @@ describe("IRC channels as XMPP rooms", () => {
     expect(kicked.getChildText("status")).toContain("behave");
   });
 
-  it("tells the user, rather than going quiet, when the IRC server goes away", async () => {
-    const lostRoom = `#lost%doomed.localhost@${domain}/carol`;
-    await carol.send(xml("presence", { to: lostRoom }, xml("x", { xmlns: MUC })));
-    await carol.waitFor((el) => el.attrs.from === lostRoom && statusCodes(el).includes(110));
+  it("keeps the user in the room across an IRC server restart: told while it lasts, then joined again", async () => {
+    const lostRoom = `#lost%doomed.localhost@${domain}`;
+    await carol.send(xml("presence", { to: `${lostRoom}/carol` }, xml("x", { xmlns: MUC })));
+    await carol.waitFor((el) => el.attrs.from === `${lostRoom}/carol` && statusCodes(el).includes(110));
+    const mark = carol.received.length;
+    const since = (el: Element) => carol.received.indexOf(el) >= mark;
     await doomed.stop();
-    const gone = await carol.waitFor((el) => el.attrs.from === lostRoom && el.attrs.type === "unavailable");
-    expect(statusCodes(gone)).toEqual(expect.arrayContaining([110, 332]));
-    expect(gone.getChildText("status")).toContain("doomed.localhost");
+    const notice = await carol.waitFor(
+      (el) =>
+        since(el) && el.name === "message" && el.attrs.from === lostRoom && el.getChild("body") !== undefined,
+      20_000,
+    );
+    expect(notice.getChildText("body")).toContain("doomed.localhost");
+    await doomed.start();
+    const back = await carol.waitFor(
+      (el) => since(el) && el.name === "message" && (el.getChildText("body") ?? "").includes("again"),
+      30_000,
+    );
+    expect(back.attrs.from).toBe(lostRoom);
+    // The user never left the room: no unavailable presence for their own occupant.
+    expect(
+      carol.received.filter(
+        (el) => since(el) && el.attrs.from === `${lostRoom}/carol` && el.attrs.type === "unavailable",
+      ),
+    ).toEqual([]);
+    const watcher = await RawIrc.connect(doomed.port, `watch${slot}`);
+    try {
+      watcher.send("JOIN #lost");
+      const names = await watcher.waitFor((l) => / 353 /.test(l));
+      expect(
+        names
+          .slice(names.lastIndexOf(":") + 1)
+          .split(" ")
+          .map((n) => n.replace(/^[@+]/, "")),
+      ).toContain("carol");
+      watcher.send("PRIVMSG #lost :welcome back");
+      await carol.waitFor((el) => el.getChildText("body") === "welcome back");
+    } finally {
+      watcher.close();
+    }
+  });
+
+  it("changes the IRC topic from a subject message", async () => {
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "t-1" }, xml("subject", {}, "New topic\r\nQUIT")),
+    );
+    await bob.waitFor(
+      (l) => l.startsWith(`:${aliceNick}!`) && l.endsWith(`TOPIC ${channel} :New topic QUIT`),
+    );
+    const subject = await alice.waitFor(
+      (el) => el.name === "message" && el.getChildText("subject") === "New topic QUIT",
+    );
+    expect(subject.attrs.from).toBe(`${room}/${aliceNick}`);
   });
 
   it("leaves: unavailable with 110, PART, and the IRC connection closes after the grace period", async () => {

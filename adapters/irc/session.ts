@@ -1,0 +1,228 @@
+/**
+ * One IRC connection of one user to one server: the matrix-org-irc client, the channels the user's
+ * resources are in, flood control, and what is needed to redial it after a loss (see connections.ts).
+ */
+import { Client, type Message } from "matrix-org-irc";
+import type { Logger } from "../../src/log.js";
+import { GatewayError } from "../../src/xmpp/errors.js";
+import { addressOf, type IrcConfig } from "./config.js";
+import { decodeIrcLines } from "./split.js";
+import { TokenBucket } from "./throttle.js";
+
+/** QUIT text the IRC side sees when the gateway closes a connection. */
+export const QUIT_MESSAGE = "Left all channels";
+/** The service that takes NickServ IDENTIFY on most networks (Atheme, Anope). */
+export const NICKSERV = "NickServ";
+
+/** A user's resource in a channel: its full JID and the room JID it joined as (the case it typed). */
+export interface Member {
+  roomJid: string;
+  /** The MUC nick it asked for. */
+  requestedNick: string;
+}
+
+/** How one user connects to one server: the config's defaults with the user's own settings applied. */
+export interface SessionSettings {
+  nick: string;
+  /** SASL PLAIN (IRCv3 sasl) account and password. */
+  sasl?: { account: string; password: string };
+  /** Sent as `PRIVMSG NickServ :IDENTIFY <password>` once the nick is registered. */
+  nickservPassword?: string;
+  /** TLS port instead of the configured one. */
+  port?: number;
+  fallbackCharset: string;
+  /** Flood control: lines sent at once, then one every lineDelayMs. */
+  floodBurst: number;
+  lineDelayMs: number;
+}
+
+export class IrcSession {
+  readonly client: Client;
+  /** Resolves once the server registered the nick (RPL_WELCOME); rejects with a GatewayError. */
+  readonly ready: Promise<void>;
+  /** Lowercased channel → full JID of each resource joined → how it joined. */
+  readonly channels = new Map<string, Map<string, Member>>();
+  /** Channels whose NAMES list arrived: their occupants are known and shown. */
+  readonly synced = new Set<string>();
+  /** Channels a JOIN was sent for. */
+  readonly requested = new Set<string>();
+  /** Deliveries to the user, chained so they reach XMPP in the order IRC sent them (occupants, then self). */
+  chain: Promise<unknown> = Promise.resolve();
+  registered = false;
+  closed = false;
+  graceTimer: NodeJS.Timeout | undefined;
+  /** Pending start of a redial (see IrcConnections.lost). */
+  connectTimer: NodeJS.Timeout | undefined;
+  /**
+   * Set on a session that replaces a lost one (or restores one after a gateway restart): its channels are
+   * joined again once registered, and the user's rooms are kept meanwhile.
+   */
+  restoring = false;
+  /** Failed redials so far. */
+  attempt = 0;
+  /** When the connection was lost (ms since epoch); undefined while all is well. */
+  lostAt: number | undefined;
+  /** The user was told about the outage; tell them again when it is over. */
+  outageNoticeSent = false;
+  /** Lowercased channels whose messages reach the user only when they mention the user's nick. */
+  mentionsOnly = new Set<string>();
+  /** Before the loss: the user's nick and the occupants of each channel, to show what changed meanwhile. */
+  before: { nick: string; occupants: Map<string, string[]> } | undefined;
+  private readonly bucket: TokenBucket;
+
+  constructor(
+    readonly user: string,
+    readonly server: string,
+    readonly settings: SessionSettings,
+    config: IrcConfig,
+    log: Logger,
+    opts: { restoring?: boolean } = {},
+  ) {
+    this.restoring = opts.restoring ?? false;
+    const nick = settings.nick;
+    const address = addressOf(config, server);
+    const port = settings.port ?? address.port;
+    this.bucket = new TokenBucket(settings.floodBurst, settings.lineDelayMs);
+    this.client = new Client(address.host, nick, {
+      port,
+      secure: address.tls,
+      // SASL PLAIN in matrix-org-irc authenticates as the user name: it is the account name then.
+      userName: settings.sasl?.account ?? config.userName,
+      realName: config.realName,
+      ...(settings.sasl ? { sasl: true, password: settings.sasl.password } : {}),
+      autoConnect: false,
+      autoRejoin: false,
+      // No silent library reconnects: a lost connection is redialed by IrcConnections, which rejoins.
+      retryCount: 0,
+      // Flood control is the token bucket in send(), not the library's fixed delay.
+      floodProtection: false,
+      stripColors: false,
+      connectionTimeout: config.connectTimeoutSeconds * 1000,
+    });
+    // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
+    this.client.convertEncoding = (bytes: Buffer) => decodeIrcLines(bytes, settings.fallbackCharset);
+    // matrix-org-irc handles server lines inside its socket 'data' handler and rethrows what its own
+    // handlers throw (e.g. a 001 without text), which would end the whole gateway process: a line that
+    // breaks the library is logged and skipped instead, and the other lines and users go on.
+    // The typed emitter's overloads cannot be spelt generically: call it through a plain signature.
+    const emit = this.client.emit.bind(this.client) as (event: string, ...args: unknown[]) => boolean;
+    this.client.emit = (event: string, ...args: unknown[]) => {
+      try {
+        return emit(event, ...args);
+      } catch (err) {
+        log.warn({ err, server, event }, "IRC line the client library could not handle, skipped");
+        return true;
+      }
+    };
+    // Every 'error' needs a listener, or EventEmitter throws; numerics are handled by the adapter.
+    this.client.on("error", (m: Message) => log.debug({ server, command: m.command }, "IRC error reply"));
+    this.ready = new Promise<void>((resolve, reject) => {
+      const fail = (err: GatewayError) => {
+        if (this.registered) return;
+        clearTimeout(timer);
+        reject(err);
+      };
+      let timer: NodeJS.Timeout | undefined;
+      // The timeout starts with the connection (a redial starts later than the session is made).
+      this.client.once("connect", () => {
+        timer = setTimeout(
+          () =>
+            fail(
+              new GatewayError(
+                "remote-server-timeout",
+                `The IRC server ${server} did not answer within ${config.connectTimeoutSeconds} seconds.`,
+              ),
+            ),
+          config.connectTimeoutSeconds * 1000,
+        );
+      });
+      this.client.once("registered", () => {
+        clearTimeout(timer);
+        this.registered = true;
+        resolve();
+      });
+      this.client.on("netError", (err: Error) =>
+        fail(
+          new GatewayError(
+            "remote-server-not-found",
+            `Cannot reach the IRC server ${server} (${address.host} port ${port}): ${err.message}.`,
+          ),
+        ),
+      );
+      this.client.on("abort", () =>
+        fail(new GatewayError("remote-server-not-found", `The IRC server ${server} closed the connection.`)),
+      );
+      this.client.on("sasl_error", () =>
+        fail(new GatewayError("not-authorized", `${server} refused the SASL account or password.`)),
+      );
+      this.client.on("raw", (m: Message) => {
+        // A redial takes another nick rather than failing (the library appends a number): 210 tells the user.
+        if (m.command === "err_nicknameinuse" && !this.restoring)
+          fail(
+            new GatewayError(
+              "conflict",
+              `The nick ${nick} is already in use on ${server}; join again with another nick.`,
+            ),
+          );
+        else if (m.command === "err_erroneusnickname")
+          fail(new GatewayError("jid-malformed", `${server} does not accept ${nick} as a nick.`));
+      });
+    });
+    // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
+    this.ready.catch(() => undefined);
+    // NickServ identification, as soon as the nick is registered; the password is never logged.
+    if (settings.nickservPassword !== undefined) {
+      const password = settings.nickservPassword;
+      this.ready.then(() => this.send("PRIVMSG", NICKSERV, `IDENTIFY ${password}`)).catch(() => undefined);
+    }
+  }
+
+  /** Sends one IRC command after flood control; arguments never hold CR, LF or NUL (callers split). */
+  async send(command: string, ...args: string[]): Promise<void> {
+    if (args.some((a) => /[\r\n\0]/.test(a)))
+      throw new GatewayError("bad-request", "A line break cannot be sent to IRC.");
+    await this.bucket.wait();
+    await this.client.send(command, ...args);
+  }
+
+  /** The channel is left (or was never entered): no resource is in it any more. */
+  forgetChannel(channel: string): void {
+    const key = channel.toLowerCase();
+    this.channels.delete(key);
+    this.synced.delete(key);
+    this.requested.delete(key);
+  }
+
+  get nick(): string {
+    return this.client.nick;
+  }
+
+  /** Bytes of `nick!user@host` the server puts in front of our lines when relaying them. */
+  prefixBytes(): number {
+    // RPL_WELCOME usually ends with our full mask; else assume the longest user and host (RFC 2812 §2.3.1).
+    const mask = this.client.hostMask.includes("!")
+      ? this.client.hostMask
+      : `${this.nick}!~xmpp@${"h".repeat(63)}`;
+    return Buffer.byteLength(mask, "utf8");
+  }
+
+  /** Nicks in each channel now, for comparing after a redial. */
+  occupants(): Map<string, string[]> {
+    return new Map(
+      [...this.channels.keys()].map((c) => [c, [...(this.client.chanData(c)?.users.keys() ?? [])]]),
+    );
+  }
+
+  /** Sends QUIT (when connected) and closes the socket; the session is unusable afterwards. */
+  quit(message = QUIT_MESSAGE): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.graceTimer);
+    clearTimeout(this.connectTimer);
+    try {
+      this.client.disconnect(message);
+    } catch {
+      // Never connected: nothing to close.
+    }
+  }
+}

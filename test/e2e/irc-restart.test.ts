@@ -1,0 +1,157 @@
+/**
+ * IRC connections a user notices across restarts and settings: the user's own IRC settings (nick, NickServ
+ * password) and per-channel forwarding through ad-hoc commands, channels joined again after a gateway
+ * restart without the user doing anything, and an administrator disconnecting a user.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slotDomain } from "../slots.js";
+import { TestUser, submittedForm, xml, type Element } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { RawIrc } from "../support/raw-irc.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const MUC_USER = "http://jabber.org/protocol/muc#user";
+const COMMANDS = "http://jabber.org/protocol/commands";
+
+const statusCodes = (el: Element): number[] =>
+  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
+
+/** Runs an ad-hoc command in its two steps (form, then submission); returns the completing answer. */
+async function runCommand(
+  user: TestUser,
+  domain: string,
+  node: string,
+  fields: Record<string, string>,
+): Promise<Element> {
+  const first = await user.iq("set", domain, xml("command", { xmlns: COMMANDS, node, action: "execute" }));
+  const sessionid = first.getChild("command", COMMANDS)?.attrs.sessionid;
+  return user.iq(
+    "set",
+    domain,
+    xml("command", { xmlns: COMMANDS, node, sessionid, action: "complete" }, submittedForm(fields)),
+  );
+}
+
+describe("IRC settings and restarts", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  const ircd = bed.irc!;
+  let slot: number;
+  let domain: string;
+  let keyPrefix: string;
+  let gw: TestGateway | undefined;
+  let alice: TestUser;
+  let admin: TestUser;
+  let bob: RawIrc;
+  let nickserv: RawIrc;
+  let channel: string;
+  let room: string;
+  let ircNick: string;
+
+  const start = () =>
+    startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      keyPrefix,
+      admins: [admin.bare],
+      adapters: {
+        irc: {
+          servers: { fixed: ircd.serverName },
+          tls: false,
+          addresses: { [ircd.serverName]: { host: "127.0.0.1", port: ircd.port } },
+          graceSeconds: 1,
+          lineDelayMs: 0,
+        },
+      },
+    });
+
+  beforeAll(async () => {
+    slot = await takeSlot(bed);
+    domain = slotDomain(slot, "irc");
+    keyPrefix = `irc-restart-${slot}:`;
+    channel = `#again${slot}`;
+    // The fixed server: rooms are #chan@domain (biboumi's fixed_irc_server addresses).
+    room = `${channel}@${domain}`;
+    ircNick = `Settled${slot}`;
+    alice = await TestUser.login(peer, `alice-ircr-${slot}`);
+    admin = await TestUser.login(peer, `admin-ircr-${slot}`);
+    gw = await start();
+    bob = await RawIrc.connect(ircd.port, `Bobr${slot}`);
+    bob.send(`JOIN ${channel}`);
+    await bob.waitFor((l) => / 366 /.test(l));
+    // ngircd has no services: a plain client named NickServ sees what the gateway sends it.
+    nickserv = await RawIrc.connect(ircd.port, "NickServ");
+  });
+
+  afterAll(async () => {
+    bob?.close();
+    nickserv?.close();
+    await alice?.stop();
+    await admin?.stop();
+    await gw?.stop();
+  });
+
+  it("uses the nick and NickServ password from the user's server settings", async () => {
+    const saved = await runCommand(alice, domain, "irc-server-settings", {
+      server: ircd.serverName,
+      nick: ircNick,
+      nickservPassword: "s3cret",
+    });
+    expect(saved.attrs.type, saved.toString()).toBe("result");
+    await alice.send(xml("presence", { to: `${room}/alice` }, xml("x", { xmlns: MUC })));
+    const self = await alice.waitFor((el) => statusCodes(el).includes(110));
+    // XEP-0045 §7.2.11: the service chose another nick than the one asked for: 210.
+    expect(self.attrs.from?.toLowerCase()).toBe(`${room}/${ircNick}`.toLowerCase());
+    expect(statusCodes(self)).toContain(210);
+    await nickserv.waitFor(
+      (l) => l.startsWith(`:${ircNick}!`) && l.endsWith("PRIVMSG NickServ :IDENTIFY s3cret"),
+    );
+    await bob.waitFor((l) => l.startsWith(`:${ircNick}!`) && l.includes(" JOIN "));
+  });
+
+  it("forwards only messages that mention the user's nick when the channel is set so", async () => {
+    await runCommand(alice, domain, "irc-channel-settings", { room, forward: "mentions" });
+    bob.send(`PRIVMSG ${channel} :nothing for you`);
+    bob.send(`PRIVMSG ${channel} :${ircNick}: this one`);
+    await alice.waitFor((el) => el.getChildText("body") === `${ircNick}: this one`);
+    expect(alice.received.some((el) => el.getChildText("body") === "nothing for you")).toBe(false);
+    await runCommand(alice, domain, "irc-channel-settings", { room, forward: "all" });
+    bob.send(`PRIVMSG ${channel} :everything again`);
+    await alice.waitFor((el) => el.getChildText("body") === "everything again");
+  });
+
+  it("joins the user's channels again after a gateway restart, without the user doing anything", async () => {
+    await gw?.stop();
+    gw = undefined;
+    await bob.waitFor((l) => l.startsWith(`:${ircNick}!`) && l.includes(" QUIT "));
+    const joinsBefore = bob.lines.filter((l) => l.startsWith(`:${ircNick}!`) && l.includes(" JOIN ")).length;
+    gw = await start();
+    await bob.waitFor(
+      () =>
+        bob.lines.filter((l) => l.startsWith(`:${ircNick}!`) && l.includes(" JOIN ")).length > joinsBefore,
+      20_000,
+    );
+    bob.send(`PRIVMSG ${channel} :did you come back?`);
+    const msg = await alice.waitFor((el) => el.getChildText("body") === "did you come back?", 20_000);
+    expect(msg.attrs.from).toBe(`${room}/Bobr${slot}`);
+    // NickServ identification again on the new connection.
+    await nickserv.waitFor(
+      () => nickserv.lines.filter((l) => l.endsWith("PRIVMSG NickServ :IDENTIFY s3cret")).length >= 2,
+    );
+  });
+
+  it("lets an administrator disconnect a user: QUIT on IRC, the user told they left", async () => {
+    const done = await runCommand(admin, domain, "irc-disconnect-user", { jid: alice.bare });
+    expect(done.getChild("command", COMMANDS)?.getChildText("note"), done.toString()).toContain("Closed 1");
+    await bob.waitFor(
+      () => bob.lines.filter((l) => l.startsWith(`:${ircNick}!`) && l.includes(" QUIT ")).length >= 2,
+    );
+    const gone = await alice.waitFor(
+      (el) => el.attrs.from === `${room}/${ircNick}` && el.attrs.type === "unavailable",
+    );
+    expect(statusCodes(gone)).toContain(110);
+    const denied = await runCommand(alice, domain, "irc-disconnect-user", { jid: alice.bare });
+    expect(denied.attrs.type).toBe("error");
+  });
+});
