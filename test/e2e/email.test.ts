@@ -512,6 +512,52 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect(alice.received.some((el) => el.getChildText("body")?.includes("Wire the money"))).toBe(false);
   });
 
+  it("delivers mail with broken MIME and invalid UTF-8 instead of failing on it", async () => {
+    const raw = Buffer.concat([
+      Buffer.from(
+        [
+          "From: Jane Friend <friend@example.com>",
+          `To: ${alias}@${MAIL_DOMAIN}`,
+          "Subject: =?utf-8?B?////?= broken",
+          "MIME-Version: 1.0",
+          'Content-Type: multipart/mixed; boundary="never-closed"',
+          "",
+          "--never-closed",
+          "Content-Type: text/plain; charset=utf-8",
+          "",
+          "caf",
+        ].join("\r\n"),
+      ),
+      Buffer.from([0xe9, 0xff, 0xfe]), // Latin-1 é and bytes that are never UTF-8
+      Buffer.from(" au lait\r\n"),
+    ]);
+    await outside.sendMail({
+      envelope: { from: "friend@example.com", to: [`${alias}@${MAIL_DOMAIN}`] },
+      raw,
+    });
+    const got = await alice.waitFor((el) => el.getChildText("body")?.includes("au lait") ?? false);
+    expect(got.getChildText("body")).toMatch(/^caf.* au lait$/);
+    expect(got.getChildText("subject")).toContain("broken");
+  });
+
+  it("counts what it did in /metrics", async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const value = (name: string, labels = "") =>
+      Number(
+        new RegExp(`^xgw_email_${name}${labels ? `\\{${labels}\\}` : ""} (\\d+)$`, "m").exec(metrics)?.[1] ??
+          "0",
+      );
+    expect(value("mails_sent_total", 'outcome="relayed"')).toBeGreaterThanOrEqual(5);
+    expect(value("mails_sent_total", 'outcome="refused"')).toBeGreaterThanOrEqual(1);
+    expect(value("mails_sent_total", 'outcome="local"')).toBe(1);
+    expect(value("relay_retries_total")).toBeGreaterThanOrEqual(1);
+    expect(value("smtp_rejections_total", 'reason="relay"')).toBe(1);
+    expect(value("smtp_rejections_total", 'reason="dmarc"')).toBe(1);
+    expect(value("smtp_rejections_total", 'reason="unknown-recipient"')).toBeGreaterThanOrEqual(2);
+    expect(value("bounces_total", 'action="failed"')).toBe(1);
+    expect(value("mails_received_total")).toBeGreaterThanOrEqual(5);
+  });
+
   it("frees the address when the user unregisters", async () => {
     const gone = await alice.iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, xml("remove")));
     expect(gone.attrs.type).toBe("result");
