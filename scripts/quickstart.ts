@@ -11,8 +11,11 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { client, xml, type Client, type Element } from "@xmpp/client";
 import { createWriteStream } from "node:fs";
+import { createInterface } from "node:readline";
 import { PassThrough, Readable } from "node:stream";
 import { freePort, startBed, type Bed } from "../test/bed/index.js";
+import { isMailLine, startMailSandbox, type MailSandbox } from "../test/mail/sandbox.js";
+import { startDns, type TestDns } from "../test/support/dns.js";
 import { startSandbox } from "../test/twilio/sandbox.js";
 import type { TwilioFake } from "../test/twilio/server.js";
 import { QUICKSTART_IRC_SERVER, smokeIrc } from "./quickstart-irc.js";
@@ -40,7 +43,14 @@ interface AdapterEntry {
   twilio?: { accountSid: string; authTokenEnv?: string; apiBaseUrl?: string };
   numbers?: { dedicated?: Record<string, string>; pool?: string[] };
   addresses?: Record<string, { host: string; port?: number; tls?: boolean }>;
+  mailDomain?: string;
+  relay?: Record<string, unknown>;
+  inbound?: Record<string, unknown>;
+  auth?: Record<string, unknown>;
 }
+
+/** The outside address the quickstart's mail sandbox answers as (its domain's SPF allows loopback). */
+const SANDBOX_MAIL = "friend@example.com";
 
 /** The phone the quickstart's SMS sandbox pretends to be. */
 const SANDBOX_PHONE = "+12025550123";
@@ -74,6 +84,9 @@ async function main(): Promise<void> {
   const stopBed = () => bed.stop().catch((err: unknown) => console.error(err));
   let gateway: ChildProcessByStdio<null, Readable, null> | undefined;
   let sandbox: Awaited<ReturnType<typeof startSandbox>> | undefined;
+  let mailSandbox: MailSandbox | undefined;
+  let dns: TestDns | undefined;
+  const email = adapters.find(([key]) => key === "email")?.[1];
   try {
     const xmpp = bed.prosody!;
     await xmpp.registerUsers(DEMO_USERS);
@@ -81,6 +94,30 @@ async function main(): Promise<void> {
     config.redis.url = bed.redis!.url;
     config.http = { ...config.http, port: await freePort(), admin: { tokenEnv: adminTokenEnv } };
     const smsWebhook = `http://127.0.0.1:${config.http.port}/sms/twilio/sms`;
+    // Lines typed for the mail sandbox ("friend@example.com> hi") are not for the SMS sandbox.
+    let smsInput: Readable | undefined;
+    if (email) {
+      // example.com's SPF and DMARC records, served on loopback, so the sandbox's mail is verified.
+      dns = await startDns({
+        "example.com": "v=spf1 ip4:127.0.0.1 -all",
+        "_dmarc.example.com": "v=DMARC1; p=none",
+      });
+      const inboundPort = await freePort();
+      mailSandbox = await startMailSandbox({
+        gateway: { host: "127.0.0.1", port: inboundPort },
+        ...(values.smoke ? { input: Readable.from([]), output: new PassThrough() } : {}),
+      });
+      email.relay = { ...email.relay, host: "127.0.0.1", port: mailSandbox.port, starttls: false };
+      email.inbound = { ...email.inbound, host: "127.0.0.1", port: inboundPort };
+      email.auth = { ...email.auth, dnsServers: [dns.server] };
+      if (!values.smoke) {
+        const filtered = new PassThrough();
+        createInterface({ input: process.stdin }).on("line", (line) => {
+          if (!isMailLine(line)) filtered.write(line + "\n");
+        });
+        smsInput = filtered;
+      }
+    }
     sandbox = sms?.twilio
       ? await startSandbox({
           accountSid: sms.twilio.accountSid,
@@ -89,6 +126,7 @@ async function main(): Promise<void> {
           webhookUrl: smsWebhook,
           // In smoke mode nobody types: no terminal input, output kept quiet.
           ...(values.smoke ? { input: Readable.from([]), output: new PassThrough() } : {}),
+          ...(smsInput ? { input: smsInput } : {}),
         })
       : undefined;
     if (sms?.twilio && sandbox) sms.twilio.apiBaseUrl = sandbox.fake.url;
@@ -114,7 +152,9 @@ async function main(): Promise<void> {
     if (!online()) throw new Error(`the gateway did not come online:\n${log}`);
 
     if (values.smoke) {
-      await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms, smsWebhook, irc);
+      await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms, smsWebhook, irc, {
+        ...(email && mailSandbox ? { email: { entry: email, sandbox: mailSandbox } } : {}),
+      });
       await smokeOps(bed, `http://127.0.0.1:${config.http.port}`, secrets[adminTokenEnv] ?? "");
       gateway.kill("SIGTERM");
       const [code] = (await once(gateway, "exit")) as [number];
@@ -140,6 +180,8 @@ async function main(): Promise<void> {
       await once(gateway, "exit");
     }
     await sandbox?.stop();
+    await mailSandbox?.stop();
+    await dns?.stop();
     await stopBed();
   }
 }
@@ -183,6 +225,13 @@ ${
  127.0.0.1 port ${bed.irc?.port ?? "-"} (plain, no TLS) in #test.
 `
       : ""
+  }${
+    config.adapters.email?.enabled !== false && config.adapters.email
+      ? ` Mail sandbox: register with ${config.adapters.email.domain} (your address: alice@${config.adapters.email.mailDomain ?? ""}),
+ write to ${SANDBOX_MAIL.replace("@", "\\40")}@${config.adapters.email.domain}: the mail shows up here. Answer as
+ that address by typing here:  ${SANDBOX_MAIL}> hello back       (it threads back into your chat)
+`
+      : ""
   } Stop with Ctrl-C.
 ==============================================================================
 `);
@@ -197,6 +246,7 @@ async function smoke(
   sms: AdapterEntry | undefined,
   smsWebhook: string,
   irc: AdapterEntry | undefined,
+  more: { email?: { entry: AdapterEntry; sandbox: MailSandbox } } = {},
 ): Promise<void> {
   const xmpp = client({
     service: `xmpp://127.0.0.1:${bed.prosody!.c2sPort}`,
@@ -252,6 +302,7 @@ async function smoke(
     check(removed.attrs.type === "result", `unregistered from ${domain}`);
     if (fake && sms) await smokeSms(xmpp, iq, inbox, check, fake, sms, smsWebhook);
     if (irc) await smokeIrc(xmpp, inbox, check, bed, irc.domain);
+    if (more.email) await smokeEmail(xmpp, iq, inbox, check, more.email.entry, more.email.sandbox);
   } finally {
     await xmpp.stop().catch(() => undefined);
   }
@@ -366,6 +417,73 @@ async function smokeOps(bed: Bed, base: string, token: string): Promise<void> {
   );
   const status = await fetch(`${base}/admin/api/status`, { headers: { authorization: `Bearer ${token}` } });
   check(status.status === 200, "the admin API answers with the token");
+}
+
+/**
+ * The email promise: alice mails an outside address from her chat, gets the receipt, the answer threads
+ * back into the same chat, and her next line answers that mail.
+ */
+async function smokeEmail(
+  xmpp: Client,
+  iq: (type: string, to: string, child: Element) => Promise<Element>,
+  inbox: Element[],
+  check: Check,
+  email: AdapterEntry,
+  sandbox: MailSandbox,
+): Promise<void> {
+  const domain = email.domain;
+  const contact = `${SANDBOX_MAIL.replace("@", "\\40")}@${domain}`;
+  const address = `alice@${email.mailDomain ?? ""}`;
+  const form = xml(
+    "x",
+    { xmlns: "jabber:x:data", type: "submit" },
+    xml("field", { var: "alias" }, xml("value", {}, "alice")),
+    xml("field", { var: "name" }, xml("value", {}, "Alice")),
+  );
+  const reg = await iq("set", domain, xml("query", { xmlns: "jabber:iq:register" }, form));
+  check(reg.attrs.type === "result", `registered with ${domain} (address ${address})`);
+  const say = (id: string, text: string) =>
+    xmpp.send(
+      xml(
+        "message",
+        { to: contact, id, type: "chat" },
+        xml("body", {}, text),
+        xml("request", { xmlns: "urn:xmpp:receipts" }),
+      ),
+    );
+  const waitFor = async (what: () => boolean) => {
+    for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 50));
+    return what();
+  };
+  await say("qs-mail-1", "Dinner on Friday?");
+  check(
+    await waitFor(() =>
+      sandbox.mails.some((m) => m.rcpt.includes(SANDBOX_MAIL) && m.mail.from?.value[0]?.address === address),
+    ),
+    `${SANDBOX_MAIL} got the mail from ${address}`,
+  );
+  check(
+    await waitFor(() =>
+      inbox.some((el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "qs-mail-1"),
+    ),
+    "a delivery receipt came back (the relay took the mail)",
+  );
+  const sent = sandbox.mails.find((m) => m.mail.text?.trim() === "Dinner on Friday?")!.mail;
+  const answer = await sandbox.send(SANDBOX_MAIL, "Yes, at 8!");
+  const reply = () => inbox.find((el) => el.getChildText("body") === "Yes, at 8!");
+  check(await waitFor(() => reply() !== undefined), "the answer arrived");
+  check(reply()?.attrs.from === contact, `in the same chat (from ${contact})`);
+  check(reply()?.getChildText("subject") === "Re: Dinner on Friday?", "with the subject of the conversation");
+  await say("qs-mail-2", "Great, see you.");
+  check(
+    await waitFor(() => sandbox.mails.some((m) => m.mail.text?.trim() === "Great, see you.")),
+    `${SANDBOX_MAIL} got alice's next line`,
+  );
+  const next = sandbox.mails.find((m) => m.mail.text?.trim() === "Great, see you.")!.mail;
+  check(
+    next.inReplyTo === answer.messageId && (next.references ?? []).includes(sent.messageId ?? "-"),
+    "as a reply in the same mail thread (In-Reply-To and References)",
+  );
 }
 
 main().catch((err: unknown) => {

@@ -5,6 +5,7 @@
 import type { Redis } from "ioredis";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
+import { BOUNCE_PREFIX } from "./bounces.js";
 import { checkLocalPart } from "./codec.js";
 
 /** RFC 2142 mailbox names (and the bounce sender) that must never belong to one user. */
@@ -27,6 +28,11 @@ export function normaliseAlias(alias: string): string {
   checkLocalPart(lower, "not-acceptable", "The alias");
   if (RESERVED_ALIASES.has(lower))
     throw new GatewayError("not-acceptable", `The alias "${lower}" is reserved; choose another one.`);
+  if (lower.startsWith(BOUNCE_PREFIX))
+    throw new GatewayError(
+      "not-acceptable",
+      `An alias cannot start with "${BOUNCE_PREFIX}"; choose another one.`,
+    );
   return lower;
 }
 

@@ -12,6 +12,8 @@ export const INBOUND_DEFAULTS = {
   maxBytes: 10 * 1024 * 1024,
   /** Most RCPT TO per mail; more get 452 (RFC 5321 §4.5.3.1.10). */
   maxRecipients: 50,
+  /** How long attachments (and the full text of shortened mails) stay reachable by their links: 30 days. */
+  filesTtlSeconds: 30 * 24 * 3600,
 };
 
 /** Defaults for the relay connection. */
@@ -23,6 +25,9 @@ export const RELAY_DEFAULTS = {
   /** How long to wait for the relay to connect or answer a command. */
   timeoutSeconds: 30,
 };
+
+/** A bounce (RFC 3464 DSN) is tied to its mail for a week: retries of a deferred mail last up to 5 days. */
+export const BOUNCE_TTL_SECONDS = 7 * 24 * 3600;
 
 export const emailConfigSchema = z.object({
   mailDomain: hostnameSchema.describe(
@@ -63,6 +68,12 @@ export const emailConfigSchema = z.object({
         .max(1000)
         .default(INBOUND_DEFAULTS.maxRecipients)
         .describe("most recipients per mail"),
+      filesTtlSeconds: z
+        .number()
+        .int()
+        .min(60)
+        .default(INBOUND_DEFAULTS.filesTtlSeconds)
+        .describe("how long the links to attachments and full texts of inbound mail work"),
       tls: z
         .object({
           certFile: z.string().min(1).describe("PEM certificate chain for the mail domain"),
@@ -74,6 +85,47 @@ export const emailConfigSchema = z.object({
     })
     .strict()
     .default(INBOUND_DEFAULTS),
+  auth: z
+    .object({
+      dnsServers: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          'DNS servers for SPF, DKIM and DMARC lookups ("10.0.0.53" or "127.0.0.1:5353"); default: the system\'s',
+        ),
+      onDmarcFail: z
+        .enum(["mark", "reject"])
+        .default("mark")
+        .describe(
+          "mail failing DMARC: mark (delivered with a warning that the sender is not verified) or reject (550)",
+        ),
+    })
+    .strict()
+    .default({ onDmarcFail: "mark" })
+    .describe("checking who really sent inbound mail (SPF, DKIM, DMARC)"),
+  dkim: z
+    .object({
+      selector: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9._-]*$/i)
+        .describe("DKIM selector (its key is <selector>._domainkey.<domain>)"),
+      privateKeyEnv: envNameSchema.describe("environment variable holding the PEM private key"),
+      domain: hostnameSchema.optional().describe("signing domain; default: mailDomain"),
+    })
+    .strict()
+    .optional()
+    .describe("sign outbound mail with DKIM (RFC 6376)"),
+  bounces: z
+    .object({
+      ttlSeconds: z
+        .number()
+        .int()
+        .min(3600)
+        .default(BOUNCE_TTL_SECONDS)
+        .describe("how long a bounce for a sent mail is still tied to it"),
+    })
+    .strict()
+    .default({ ttlSeconds: BOUNCE_TTL_SECONDS }),
 });
 
 export type EmailConfig = z.output<typeof emailConfigSchema>;

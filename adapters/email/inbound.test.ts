@@ -37,7 +37,14 @@ function listener(
     ctx: { domain: "mail.gw.example", log: pino({ level: "silent" }), deliver },
     config: {
       mailDomain: "people.example.org",
-      inbound: { host: "127.0.0.1", port: 0, maxBytes: 2048, maxRecipients: 2, ...inbound },
+      inbound: {
+        host: "127.0.0.1",
+        port: 0,
+        maxBytes: 2048,
+        maxRecipients: 2,
+        filesTtlSeconds: 60,
+        ...inbound,
+      },
     },
     aliases: { owner: (alias) => Promise.resolve(USERS[alias] ?? null) },
     threads: new ThreadStore(memoryIds()),

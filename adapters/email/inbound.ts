@@ -10,8 +10,13 @@ import { simpleParser, type ParsedMail } from "mailparser";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
 import type { AdapterContext } from "../../src/adapter.js";
 import type { AliasDirectory } from "./aliases.js";
+import { checkSender, type AuthVerdict, type Connection, type DmarcFailPolicy } from "./auth.js";
+import type { DNSResolver } from "mailauth";
+import { bounceText, bounceToken, isFailure, parseDeliveryStatus, type BounceStore } from "./bounces.js";
 import { emailCodec } from "./codec.js";
 import type { EmailConfig } from "./config.js";
+import { NO_METRICS, type EmailMetrics, type RejectReason } from "./metrics.js";
+import { presentMail, type FileSink } from "./present.js";
 import { readMail, referencesOf } from "./read.js";
 import { threadIdFor, type ThreadStore } from "./threads.js";
 
@@ -22,24 +27,35 @@ export const CLOSE_TIMEOUT_MS = 5_000;
 /** Idle time before a session is closed (RFC 5321 §4.5.3.2.7 asks servers to wait at least 5 minutes). */
 export const SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
 
-/** An SMTP reply; smtp-server sends `responseCode` and the message. */
+/** An SMTP reply; smtp-server sends `responseCode` and the message. `reason` names it in the metrics. */
 export class SmtpReply extends Error {
   constructor(
     readonly responseCode: number,
     message: string,
+    readonly reason?: RejectReason,
   ) {
     super(message);
     this.name = "SmtpReply";
   }
 }
 
-/** What the listener needs: the adapter's domain, its log and durable delivery, the aliases and threads. */
+/**
+ * What the listener needs: the adapter's domain, its log and durable delivery, the aliases and threads;
+ * optionally the bounce records, where files go, sender authentication and metrics.
+ */
 export interface InboundDeps {
   ctx: Pick<AdapterContext, "domain" | "log" | "deliver">;
   config: Pick<EmailConfig, "mailDomain" | "inbound">;
   aliases: Pick<AliasDirectory, "owner">;
   threads: Pick<ThreadStore, "find" | "get" | "add">;
+  bounces?: Pick<BounceStore, "get">;
+  files?: FileSink;
+  auth?: { resolver: DNSResolver; onDmarcFail: DmarcFailPolicy };
+  metrics?: EmailMetrics;
 }
+
+/** The longest part of a bounce's text used as its reason when it has no delivery-status part. */
+const MAX_BOUNCE_TEXT_CHARS = 300;
 
 async function readAll(stream: Readable, maxBytes: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
@@ -73,20 +89,31 @@ export class InboundListener {
       socketTimeout: SOCKET_TIMEOUT_MS,
       closeTimeout: CLOSE_TIMEOUT_MS,
       logger: false,
+      // The listener never uses the client's reverse DNS name (SPF uses the IP and the HELO name).
+      disableReverseLookup: true,
       onRcptTo: (address, session, callback) => {
         this.rcpt(address, session).then(
           () => callback(),
-          (err: Error) => callback(err),
+          (err: Error) => callback(this.counted(err)),
         );
       },
       onData: (stream, session, callback) => {
         this.data(stream, session).then(
           () => callback(),
-          (err: Error) => callback(err),
+          (err: Error) => callback(this.counted(err)),
         );
       },
     });
     this.server.on("error", (err) => deps.ctx.log.warn({ err }, "SMTP listener error"));
+  }
+
+  private get metrics(): EmailMetrics {
+    return this.deps.metrics ?? NO_METRICS;
+  }
+
+  private counted(err: Error): Error {
+    if (err instanceof SmtpReply && err.reason) this.metrics.rejected(err.reason);
+    return err;
   }
 
   /** The port listened on (the configured one, or the one the system chose for port 0). */
@@ -115,84 +142,200 @@ export class InboundListener {
     const { config, aliases } = this.deps;
     // RFC 5321 §4.5.3.1.10: too many recipients is 452, and the client sends the rest later.
     if (session.envelope.rcptTo.length >= config.inbound.maxRecipients)
-      throw new SmtpReply(452, `4.5.3 Too many recipients (at most ${config.inbound.maxRecipients})`);
+      throw new SmtpReply(
+        452,
+        `4.5.3 Too many recipients (at most ${config.inbound.maxRecipients})`,
+        "too-many-recipients",
+      );
     const at = address.address.lastIndexOf("@");
     const domain = address.address.slice(at + 1).toLowerCase();
     // RFC 5321 §3.6.2: a server that is not an open relay refuses other domains with 550.
-    if (at < 0 || domain !== config.mailDomain) throw new SmtpReply(550, "5.7.1 Relaying denied");
-    const owner = await aliases.owner(address.address.slice(0, at));
-    if (!owner) throw new SmtpReply(550, "5.1.1 No such user here");
+    if (at < 0 || domain !== config.mailDomain) throw new SmtpReply(550, "5.7.1 Relaying denied", "relay");
+    const local = address.address.slice(0, at);
+    const token = bounceToken(local);
+    const known = token ? await this.deps.bounces?.get(token) : await aliases.owner(local);
+    if (!known) throw new SmtpReply(550, "5.1.1 No such user here", "unknown-recipient");
   }
 
   private async data(stream: Readable, session: SMTPServerSession): Promise<void> {
     const { config } = this.deps;
     const raw = await readAll(stream, config.inbound.maxBytes);
     // RFC 1870 §6.3: a mail over the announced SIZE is refused with 552.
-    if (!raw) throw new SmtpReply(552, `5.3.4 Message too big (at most ${config.inbound.maxBytes} bytes)`);
+    if (!raw)
+      throw new SmtpReply(552, `5.3.4 Message too big (at most ${config.inbound.maxBytes} bytes)`, "too-big");
+    const { mailFrom } = session.envelope;
     await this.accept(
       raw,
       session.envelope.rcptTo.map((r) => r.address),
+      {
+        ip: session.remoteAddress,
+        helo: session.hostNameAppearsAs || session.remoteAddress,
+        sender: mailFrom ? mailFrom.address : "",
+      },
     );
+  }
+
+  /** SPF, DKIM and DMARC of a mail from outside; a DNS failure leaves the sender unverified. */
+  private async authenticate(raw: Buffer, connection: Connection): Promise<AuthVerdict | undefined> {
+    const { auth, ctx, config } = this.deps;
+    if (!auth) return undefined;
+    let verdict: AuthVerdict;
+    try {
+      verdict = await checkSender(raw, connection, { resolver: auth.resolver, mta: config.mailDomain });
+    } catch (err) {
+      ctx.log.warn({ err }, "sender authentication failed; the mail is marked unverified");
+      verdict = {
+        spf: "temperror",
+        dkim: "temperror",
+        dmarc: "temperror",
+        verified: false,
+        disowned: false,
+        summary: "temperror",
+      };
+    }
+    this.metrics.authResult(verdict.dmarc, verdict.verified);
+    // RFC 7489 §6.6.3 leaves the action to the receiver: the operator chose to refuse.
+    if (verdict.disowned && auth.onDmarcFail === "reject")
+      throw new SmtpReply(550, "5.7.1 Rejected by the sender domain's DMARC policy", "dmarc");
+    return verdict;
   }
 
   /**
    * Parses a mail and persists it for the users owning the recipient addresses (aliases on the mail
-   * domain); throws SmtpReply. Also used for mail between two users of the gateway.
+   * domain, or bounce addresses of their mail); throws SmtpReply. `connection` is absent for mail between
+   * two users of the gateway (nothing to authenticate). Also used for that mail.
    */
-  async accept(raw: Buffer, recipients: readonly string[]): Promise<void> {
-    const { ctx, aliases, threads } = this.deps;
+  async accept(raw: Buffer, recipients: readonly string[], connection?: Connection): Promise<void> {
+    const { ctx } = this.deps;
     let parsed: ParsedMail;
     try {
       parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     } catch (err) {
       // Parsing is deterministic: a retry would fail the same way (RFC 3463 5.6.0: bad content).
       ctx.log.info({ err }, "inbound mail could not be parsed");
-      throw new SmtpReply(554, "5.6.0 The message could not be parsed");
+      throw new SmtpReply(554, "5.6.0 The message could not be parsed", "unparseable");
     }
+    const verdict = connection ? await this.authenticate(raw, connection) : undefined;
+    // Without a Message-ID, the raw bytes identify a redelivery of the same mail.
+    const messageId = parsed.messageId ?? `<${createHash("sha256").update(raw).digest("hex")}@missing>`;
+    const locals = recipients.map((r) => r.slice(0, r.lastIndexOf("@")));
+    const tokens = locals.map(bounceToken).filter((t): t is string => t !== null);
+    try {
+      for (const token of tokens) await this.bounce(token, parsed, messageId);
+      const aliases = locals.filter((l) => bounceToken(l) === null);
+      if (aliases.length > 0 || tokens.length === 0)
+        await this.toUsers(parsed, aliases, messageId, raw, verdict);
+    } catch (err) {
+      if (err instanceof SmtpReply) throw err;
+      ctx.log.warn({ err, messageId }, "inbound mail not persisted; asking the sender to retry");
+      throw new SmtpReply(451, "4.3.0 Temporary failure storing the message; try again later", "not-stored");
+    }
+  }
+
+  /** A delivery status notification about one of the users' mails becomes an error on that message. */
+  private async bounce(token: string, parsed: ParsedMail, messageId: string): Promise<void> {
+    const { ctx, bounces } = this.deps;
+    const sent = await bounces?.get(token);
+    // A bounce for a mail forgotten since (TTL): accepted and dropped, as bouncing a bounce helps nobody.
+    if (!sent) return void ctx.log.info({ messageId }, "bounce for an unknown or expired mail dropped");
+    // mailparser shows a message/delivery-status part as text (or, for some, as an attachment).
+    const report = parsed.attachments.find((a) =>
+      /^message\/(global-)?delivery-status$/i.test(a.contentType),
+    );
+    const statuses = parseDeliveryStatus(report ? report.content.toString("utf8") : (parsed.text ?? ""));
+    // A bounce without a report (some old MTAs): the mail failed, and its text says why.
+    const status = statuses.find((s) => s.recipient?.toLowerCase() === sent.to.toLowerCase()) ??
+      statuses[0] ?? {
+        recipient: sent.to,
+        action: "failed",
+        status: undefined,
+        diagnostic: parsed.text?.trim().slice(0, MAX_BOUNCE_TEXT_CHARS),
+      };
+    const text = bounceText(sent, status);
+    this.metrics.bounce(status.action ?? "unknown");
+    const dedupeId = `bounce ${token} ${messageId}`;
+    if (isFailure(status))
+      await ctx.deliver(
+        {
+          kind: "error",
+          to: sent.sender,
+          from: sent.contact,
+          id: sent.stanzaId,
+          condition: "item-not-found",
+          text,
+        },
+        { dedupeId },
+      );
+    else if (status.action === "delayed")
+      await ctx.deliver(
+        {
+          kind: "message",
+          to: sent.user,
+          from: ctx.domain,
+          id: `bounce-${token}-${status.action}`,
+          type: "chat",
+          body: text,
+        },
+        { dedupeId },
+      );
+    ctx.log.info({ jid: sent.user, stanzaId: sent.stanzaId, action: status.action }, "bounce received");
+  }
+
+  private async toUsers(
+    parsed: ParsedMail,
+    locals: readonly string[],
+    messageId: string,
+    raw: Buffer,
+    verdict: AuthVerdict | undefined,
+  ): Promise<void> {
+    const { ctx, aliases, threads } = this.deps;
     const sender = parsed.from?.value[0]?.address ?? "";
     let fromJid: string;
     try {
       fromJid = `${emailCodec.encode(sender)}@${ctx.domain}`;
     } catch {
-      throw new SmtpReply(550, "5.1.7 The From address is missing or not a valid address");
+      throw new SmtpReply(550, "5.1.7 The From address is missing or not a valid address", "bad-from");
     }
-    // Without a Message-ID, the raw bytes identify a redelivery of the same mail.
-    const messageId = parsed.messageId ?? `<${createHash("sha256").update(raw).digest("hex")}@missing>`;
     const stanzaId = `mail-${createHash("sha256").update(messageId).digest("base64url").slice(0, 22)}`;
-    const mail = readMail(parsed);
-    const references = referencesOf(parsed);
     const users = new Set<string>();
-    try {
-      for (const rcpt of recipients) {
-        const owner = await aliases.owner(rcpt.slice(0, rcpt.lastIndexOf("@")));
-        if (owner) users.add(owner);
-      }
-      if (users.size === 0) throw new SmtpReply(550, "5.1.1 No such user here");
-      for (const user of users) {
-        const known = await threads.find(user, parsed.inReplyTo, references);
-        const thread = known ?? threadIdFor(references[0] ?? messageId);
-        await ctx.deliver(
-          {
-            kind: "message",
-            to: user,
-            from: fromJid,
-            id: stanzaId,
-            type: "chat",
-            body: mail.body,
-            thread,
-            ...(mail.subject ? { subject: mail.subject } : {}),
-            ...(mail.nick ? { nick: mail.nick } : {}),
-            ...(mail.delay ? { delay: mail.delay } : {}),
-          },
-          { dedupeId: `${messageId} ${user}` },
-        );
-        await threads.add(user, sender, thread, messageId, await threads.get(user, thread), mail.subject);
-      }
-    } catch (err) {
-      if (err instanceof SmtpReply) throw err;
-      ctx.log.warn({ err, messageId }, "inbound mail not persisted; asking the sender to retry");
-      throw new SmtpReply(451, "4.3.0 Temporary failure storing the message; try again later");
+    for (const local of locals) {
+      const owner = await aliases.owner(local);
+      if (owner) users.add(owner);
     }
-    ctx.log.info({ messageId, recipients: users.size }, "mail received");
+    if (users.size === 0) throw new SmtpReply(550, "5.1.1 No such user here", "unknown-recipient");
+    const mail = readMail(parsed);
+    // Stored before 250 like the mail itself: files are part of what the sender handed over.
+    const shown = await presentMail(mail.body, parsed.attachments, {
+      files: this.deps.files,
+      verifiedSender: sender,
+      unverified: verdict !== undefined && !verdict.verified,
+    });
+    const references = referencesOf(parsed);
+    for (const user of users) {
+      const known = await threads.find(user, parsed.inReplyTo, references);
+      const thread = known ?? threadIdFor(references[0] ?? messageId);
+      await ctx.deliver(
+        {
+          kind: "message",
+          to: user,
+          from: fromJid,
+          id: stanzaId,
+          type: "chat",
+          body: shown.body,
+          thread,
+          ...(shown.attachments.length > 0 ? { attachments: shown.attachments } : {}),
+          ...(mail.subject ? { subject: mail.subject } : {}),
+          ...(mail.nick ? { nick: mail.nick } : {}),
+          ...(mail.delay ? { delay: mail.delay } : {}),
+        },
+        { dedupeId: `${messageId} ${user}` },
+      );
+      await threads.add(user, sender, thread, messageId, await threads.get(user, thread), mail.subject);
+    }
+    this.metrics.received();
+    ctx.log.info(
+      { messageId, recipients: users.size, auth: verdict?.summary, size: raw.length },
+      "mail received",
+    );
   }
 }

@@ -20,11 +20,15 @@ import type { AdapterBaseConfig } from "../../src/config/schema.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { single } from "../../src/xmpp/forms.js";
 import { AliasDirectory, defaultAlias, normaliseAlias } from "./aliases.js";
+import { dnsResolver } from "./auth.js";
+import { BOUNCE_PREFIX, BounceStore } from "./bounces.js";
 import { adminCommands } from "./commands.js";
 import { EXAMPLE_ADDRESS, emailCodec } from "./codec.js";
 import { composeMail } from "./compose.js";
 import { emailConfigSchema, type EmailConfig } from "./config.js";
+import { MailFiles } from "./files.js";
 import { InboundListener, SmtpReply } from "./inbound.js";
+import { emailMetrics, NO_METRICS, type EmailMetrics } from "./metrics.js";
 import { Relay } from "./relay.js";
 import { ThreadStore } from "./threads.js";
 
@@ -59,15 +63,34 @@ class EmailAdapter implements Adapter {
   };
   readonly commands: AdhocCommand[];
   private readonly relay: Relay;
+  private metrics: EmailMetrics = NO_METRICS;
   private state:
-    | { ctx: AdapterContext; aliases: AliasDirectory; threads: ThreadStore; inbound: InboundListener }
+    | {
+        ctx: AdapterContext;
+        aliases: AliasDirectory;
+        threads: ThreadStore;
+        bounces: BounceStore;
+        inbound: InboundListener;
+      }
     | undefined;
 
   constructor(
     private readonly config: AdapterBaseConfig & EmailConfig,
     relayAuth: { user: string; pass: string } | undefined,
+    dkimKey: string | undefined,
   ) {
-    this.relay = new Relay(config.relay, relayAuth);
+    const dkim =
+      config.dkim && dkimKey
+        ? {
+            domainName: config.dkim.domain ?? config.mailDomain,
+            keySelector: config.dkim.selector,
+            privateKey: dkimKey,
+          }
+        : undefined;
+    this.relay = new Relay(config.relay, relayAuth, {
+      ...(dkim ? { dkim } : {}),
+      onRetry: () => this.metrics.relayRetry(),
+    });
     this.commands = adminCommands(() => this.started().aliases, config.mailDomain);
   }
 
@@ -121,9 +144,23 @@ class EmailAdapter implements Adapter {
   async start(ctx: AdapterContext): Promise<void> {
     const aliases = new AliasDirectory(ctx.redis, ctx.key);
     const threads = new ThreadStore(ctx.ids);
-    const inbound = new InboundListener({ ctx, config: this.config, aliases, threads });
+    const bounces = new BounceStore(ctx.ids, this.config.bounces.ttlSeconds);
+    this.metrics = emailMetrics(ctx.metrics);
+    // Without the HTTP server, attachments are named in the text and quoted text is left in.
+    const files = ctx.http ? new MailFiles(ctx, ctx.http, this.config.inbound.filesTtlSeconds) : undefined;
+    files?.route();
+    const inbound = new InboundListener({
+      ctx,
+      config: this.config,
+      aliases,
+      threads,
+      bounces,
+      ...(files ? { files: (file) => files.put(file) } : {}),
+      auth: { resolver: dnsResolver(this.config.auth.dnsServers), onDmarcFail: this.config.auth.onDmarcFail },
+      metrics: this.metrics,
+    });
     await inbound.listen();
-    this.state = { ctx, aliases, threads, inbound };
+    this.state = { ctx, aliases, threads, bounces, inbound };
   }
 
   async stop(): Promise<void> {
@@ -164,7 +201,7 @@ class EmailAdapter implements Adapter {
   }
 
   private async sendNow(message: OutboundMessage): Promise<SendOutcome> {
-    const { ctx, threads, aliases } = this.started();
+    const { ctx, threads, aliases, bounces } = this.started();
     const alias = message.registration?.alias;
     if (!alias)
       throw new GatewayError("registration-required", `Register with ${ctx.domain} to choose your address.`);
@@ -192,9 +229,29 @@ class EmailAdapter implements Adapter {
       references: state?.refs ?? [],
       threadSubject: state?.subject,
     });
-    if (message.to.toLowerCase().endsWith(`@${this.config.mailDomain}`))
+    if (message.to.toLowerCase().endsWith(`@${this.config.mailDomain}`)) {
       await this.deliverLocally(mail, message.to);
-    else await this.relay.send(mail);
+      this.metrics.sent("local");
+    } else {
+      // VERP: the envelope sender names this mail, so a bounce is tied to it (bounces.ts).
+      const token = await bounces.create({
+        user: message.user,
+        sender: message.from,
+        contact: message.toJid,
+        to: message.to,
+        stanzaId: message.id,
+        messageId,
+      });
+      mail.envelope = { from: `${BOUNCE_PREFIX}${token}@${this.config.mailDomain}`, to: message.to };
+      try {
+        await this.relay.send(mail);
+      } catch (err) {
+        const permanent = err instanceof GatewayError && err.condition !== "remote-server-timeout";
+        this.metrics.sent(permanent ? "refused" : "failed");
+        throw err;
+      }
+      this.metrics.sent("relayed");
+    }
     const subject = typeof mail.subject === "string" ? mail.subject : undefined;
     // The mail is gone: a lost thread record only costs the threading of replies, never a second mail.
     await threads.add(message.user, message.to, thread, messageId, state, subject).catch((err: unknown) => {
@@ -211,6 +268,7 @@ export const emailAdapter = defineAdapter({
   create: (config, secret) => {
     const { userEnv, passwordEnv } = config.relay;
     const auth = userEnv && passwordEnv ? { user: secret(userEnv), pass: secret(passwordEnv) } : undefined;
-    return new EmailAdapter(config, auth);
+    const dkimKey = config.dkim ? secret(config.dkim.privateKeyEnv) : undefined;
+    return new EmailAdapter(config, auth, dkimKey);
   },
 });

@@ -4,6 +4,13 @@ import { GatewayError } from "../../src/xmpp/errors.js";
 import { RESERVED_ALIASES, defaultAlias, normaliseAlias } from "./aliases.js";
 import { EMPTY_MAIL, MAX_BODY_CHARS, readMail } from "./read.js";
 import { relayFailure, safeToRetry } from "./relay.js";
+import { presentMail } from "./present.js";
+
+const shown = async (
+  parsed: Awaited<ReturnType<typeof mail>>,
+  files?: (f: { name: string }) => Promise<string>,
+) =>
+  presentMail(readMail(parsed).body, parsed.attachments, { files, verifiedSender: null, unverified: false });
 
 const mail = (headers: string, body: string) =>
   simpleParser(`${headers}\r\n\r\n${body}`, { skipHtmlToText: true });
@@ -35,7 +42,7 @@ describe("reading inbound mail", () => {
   });
 
   it("cuts a huge body and says so", async () => {
-    const read = readMail(await mail("From: a@example.com", "y".repeat(MAX_BODY_CHARS + 10)));
+    const read = await shown(await mail("From: a@example.com", "y".repeat(MAX_BODY_CHARS + 10)));
     expect(read.body.startsWith("y".repeat(MAX_BODY_CHARS))).toBe(true);
     expect(read.body).toMatch(/too long to show/);
   });
@@ -57,8 +64,30 @@ describe("reading inbound mail", () => {
         "--b--",
       ].join("\r\n"),
     );
-    expect(readMail(withFile).body).toBe("See attached.\n\n[1 attachment(s) not shown here: q3.pdf]");
-    expect(readMail(await mail("From: a@example.com\r\nSubject: (empty)", "")).body).toBe(EMPTY_MAIL);
+    expect((await shown(withFile)).body).toBe("See attached.\n\n[1 attachment(s) not shown here: q3.pdf]");
+    expect((await shown(await mail("From: a@example.com\r\nSubject: (empty)", ""))).body).toBe(EMPTY_MAIL);
+    // With the HTTP server: a link per file, also as jabber:x:oob.
+    const linked = await shown(withFile, (f) => Promise.resolve(`https://gw.example/files/t/${f.name}`));
+    expect(linked.body).toBe("See attached.\n\n📎 q3.pdf: https://gw.example/files/t/q3.pdf");
+    expect(linked.attachments).toEqual([{ url: "https://gw.example/files/t/q3.pdf", desc: "q3.pdf" }]);
+  });
+
+  it("hides quoted text behind a link to the whole mail, and warns first about an unverified sender", async () => {
+    const parsed = await mail("From: a@example.com", "Yes.\r\n\r\nOn Mon, Ann wrote:\r\n> Lunch?");
+    const stored: string[] = [];
+    const files = (f: { name: string }) => (
+      stored.push(f.name),
+      Promise.resolve(`https://gw.example/f/${f.name}`)
+    );
+    const result = await presentMail(readMail(parsed).body, [], {
+      files,
+      verifiedSender: "a@example.com",
+      unverified: true,
+    });
+    expect(result.body).toBe(
+      "⚠ The sender of this mail could not be verified: it may not really come from a@example.com. Do not trust links or requests in it without checking.\n\nYes.\n\n[quoted text hidden; the whole mail: https://gw.example/f/mail.txt]",
+    );
+    expect(stored).toEqual(["mail.txt"]);
   });
 
   it("leaves out an unparseable date and an empty subject", async () => {

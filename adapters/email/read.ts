@@ -31,6 +31,7 @@ export function referencesOf(parsed: Pick<ParsedMail, "references">): string[] {
 }
 
 export interface ReadMail {
+  /** The text as sent (HTML turned into text), untrimmed of quotes, uncut; "" when there is none. */
   body: string;
   subject: string | undefined;
   nick: string | undefined;
@@ -48,29 +49,14 @@ function dateOf(parsed: Pick<ParsedMail, "headerLines">): string | undefined {
   return Number.isNaN(time) ? undefined : new Date(time).toISOString();
 }
 
-/** Attachment names listed in the note about attachments that are not passed on yet. */
-export const MAX_LISTED_ATTACHMENTS = 5;
 /** Body of a mail with no text at all (an empty body with a subject would read as a subject change alone). */
 export const EMPTY_MAIL = "(this mail has no text)";
 
-/** Says which attachments the chat does not show, so nothing is dropped silently. */
-function attachmentNote(attachments: ParsedMail["attachments"]): string {
-  const files = attachments.filter((a) => a.contentDisposition !== "inline" || !a.related);
-  if (files.length === 0) return "";
-  const names = files.slice(0, MAX_LISTED_ATTACHMENTS).map((a) => oneLine(a.filename ?? "") || a.contentType);
-  const more =
-    files.length > MAX_LISTED_ATTACHMENTS ? ` and ${files.length - MAX_LISTED_ATTACHMENTS} more` : "";
-  return `[${files.length} attachment(s) not shown here: ${names.join(", ")}${more}]`;
-}
-
 export function readMail(
-  parsed: Pick<ParsedMail, "text" | "html" | "subject" | "from" | "headerLines" | "attachments">,
+  parsed: Pick<ParsedMail, "text" | "html" | "subject" | "from" | "headerLines">,
 ): ReadMail {
   let body = parsed.text?.trim() ?? "";
   if (!body && typeof parsed.html === "string") body = htmlToChatText(parsed.html);
-  if (body.length > MAX_BODY_CHARS) body = body.slice(0, MAX_BODY_CHARS) + TRUNCATED_NOTE;
-  const note = attachmentNote(parsed.attachments);
-  body = [body, note].filter((part) => part !== "").join("\n\n") || EMPTY_MAIL;
   const subject = oneLine(parsed.subject ?? "") || undefined;
   const name = oneLine(parsed.from?.value[0]?.name ?? "");
   const nick = name ? [...name].slice(0, MAX_NICK_CHARS).join("") : undefined;

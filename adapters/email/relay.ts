@@ -77,8 +77,19 @@ export function relayFailure(err: unknown): GatewayError {
 
 export class Relay {
   private readonly transport: Transporter;
+  private readonly onRetry: () => void;
 
-  constructor(config: EmailConfig["relay"], auth: { user: string; pass: string } | undefined) {
+  constructor(
+    config: EmailConfig["relay"],
+    auth: { user: string; pass: string } | undefined,
+    options: {
+      /** DKIM signature (RFC 6376) nodemailer adds to every mail. */
+      dkim?: { domainName: string; keySelector: string; privateKey: string };
+      /** Called before each retry. */
+      onRetry?: () => void;
+    } = {},
+  ) {
+    this.onRetry = options.onRetry ?? (() => undefined);
     const timeout = config.timeoutSeconds * 1000;
     this.transport = nodemailer.createTransport({
       pool: true,
@@ -94,6 +105,7 @@ export class Relay {
       greetingTimeout: timeout,
       socketTimeout: timeout,
       ...(auth ? { auth } : {}),
+      ...(options.dkim ? { dkim: options.dkim } : {}),
     });
   }
 
@@ -109,6 +121,7 @@ export class Relay {
       } catch (err) {
         const delay = RETRY_DELAYS_MS[attempt];
         if (delay === undefined || !safeToRetry(err)) throw relayFailure(err);
+        this.onRetry();
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }

@@ -3,13 +3,17 @@
  * alias arrives in the chat, replies thread back; unknown aliases, open relaying and relay refusals.
  * The relay is a real smtp-server on loopback; outside senders use nodemailer.
  */
+import { generateKeyPairSync } from "node:crypto";
+import { Resolver } from "node:dns/promises";
 import { simpleParser, type ParsedMail } from "mailparser";
+import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import nodemailer, { type Transporter } from "nodemailer";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { errorOf, registration, TestUser, xml } from "../support/client.js";
 import { freePort } from "../bed/index.js";
+import { startDns, type TestDns } from "../support/dns.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const MAIL_DOMAIN = "people.example.org";
@@ -17,8 +21,16 @@ const RECEIPTS = "urn:xmpp:receipts";
 
 interface Sunk {
   rcpt: string[];
+  /** MAIL FROM. */
+  sender: string;
+  raw: Buffer;
   mail: ParsedMail;
 }
+
+/** The gateway's DKIM key (1024 bits: one TXT string holds its public half). */
+const DKIM = generateKeyPairSync("rsa", { modulusLength: 1024 });
+const DKIM_PUBLIC = DKIM.publicKey.export({ type: "spki", format: "der" }).toString("base64");
+const DKIM_PRIVATE = DKIM.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
 
 /**
  * The relay: keeps every mail; refuses recipients at refuse.example.com (550) and busy.example.com (451),
@@ -41,13 +53,24 @@ async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promi
       callback();
     },
     onData(stream, session, callback) {
-      simpleParser(stream).then(
-        (mail) => {
-          mails.push({ rcpt: session.envelope.rcptTo.map((r) => r.address), mail });
-          callback();
-        },
-        (err: Error) => callback(err),
-      );
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => {
+        const raw = Buffer.concat(chunks);
+        simpleParser(raw).then(
+          (mail) => {
+            const { mailFrom, rcptTo } = session.envelope;
+            mails.push({
+              rcpt: rcptTo.map((r) => r.address),
+              sender: mailFrom ? mailFrom.address : "",
+              raw,
+              mail,
+            });
+            callback();
+          },
+          (err: Error) => callback(err),
+        );
+      });
     },
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -64,6 +87,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
   let alice: TestUser;
   let alias: string;
   let outside: Transporter;
+  let dns: TestDns;
   const others: TestUser[] = [];
   const friend = () => `friend\\40example.com@${domain}`;
 
@@ -74,6 +98,15 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     const slot = await takeSlot(bed);
     domain = slotDomain(slot, "mail");
     sink = await startSink();
+    // example.com sends from loopback (SPF) and publishes DMARC; forged.example.net sends only from
+    // 192.0.2.1 and asks receivers to reject the rest; the gateway's DKIM key is published too.
+    dns = await startDns({
+      "example.com": "v=spf1 ip4:127.0.0.1 -all",
+      "_dmarc.example.com": "v=DMARC1; p=none",
+      "forged.example.net": "v=spf1 ip4:192.0.2.1 -all",
+      "_dmarc.forged.example.net": "v=DMARC1; p=reject",
+      [`gw._domainkey.${MAIL_DOMAIN}`]: `v=DKIM1; k=rsa; p=${DKIM_PUBLIC}`,
+    });
     const inboundPort = await freePort();
     gw = await startTestGateway({
       peer,
@@ -85,8 +118,11 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
           mailDomain: MAIL_DOMAIN,
           relay: { host: "127.0.0.1", port: sink.port, starttls: false, timeoutSeconds: 5 },
           inbound: { port: inboundPort, maxRecipients: 3 },
+          auth: { dnsServers: [dns.server], onDmarcFail: "reject" },
+          dkim: { selector: "gw", privateKeyEnv: "TEST_EMAIL_DKIM_KEY" },
         },
       },
+      env: { TEST_EMAIL_DKIM_KEY: DKIM_PRIVATE },
     });
     outside = nodemailer.createTransport({ host: "127.0.0.1", port: inboundPort, ignoreTLS: true });
     alice = await TestUser.login(peer, `alice-${domain.split(".")[0]}`);
@@ -101,6 +137,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     await alice?.stop();
     await gw?.stop();
     await sink?.stop();
+    await dns?.stop();
   });
 
   it("sends a message with a subject as mail from the user's alias, and shows a receipt", async () => {
@@ -123,6 +160,13 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     });
     expect(sent?.mail.subject).toBe("Dinner plans");
     expect(sent?.mail.messageId).toMatch(new RegExp(`^<[^<>@]+@${MAIL_DOMAIN}>$`));
+    // Signed with the gateway's key: a receiver checking DKIM against the published key sees a pass.
+    const resolver = new Resolver();
+    resolver.setServers([dns.server]);
+    const dkim = await dkimVerify(sent!.raw, {
+      resolver: async (name, type) => (await resolver.resolve(name, type)) as string[][],
+    });
+    expect(dkim.results[0]).toMatchObject({ signingDomain: MAIL_DOMAIN, status: { result: "pass" } });
   });
 
   it("neutralises header injection in the subject and refuses it in the display name", async () => {
@@ -360,6 +404,158 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect(answer.getChild("query")?.getChildText("jid")).toBe(`Friend\\40example.com@${domain}`);
     const bad = await ask("not an address");
     expect(errorOf(bad).condition).toBe("item-not-found");
+  });
+
+  it("ties a bounce to the message it reports on and tells the user why the mail was not delivered", async () => {
+    const ghost = `ghost\\40example.com@${domain}`;
+    await alice.send(
+      xml(
+        "message",
+        { to: ghost, id: "m-bounce", type: "chat" },
+        xml("body", {}, "Are you there?"),
+        xml("request", { xmlns: RECEIPTS }),
+      ),
+    );
+    await alice.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "m-bounce");
+    const sent = sink.mails.find((m) => m.mail.text?.trim() === "Are you there?")!;
+    // VERP: the envelope sender names this one mail with a token nobody can guess.
+    expect(sent.sender).toMatch(new RegExp(`^bounces\\+[\\w-]{20,}@${MAIL_DOMAIN.replace(/\./g, "\\.")}$`));
+    const dsn = (to: string) =>
+      [
+        "From: Mail Delivery System <mailer-daemon@example.com>",
+        `To: <${to}>`,
+        "Subject: Undelivered Mail Returned to Sender",
+        `Message-ID: <dsn-${to.length}-${Date.now()}@example.com>`,
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
+        "",
+        "--B",
+        "Content-Type: text/plain",
+        "",
+        "Your message could not be delivered.",
+        "--B",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.example.com",
+        "",
+        "Final-Recipient: rfc822; ghost@example.com",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Diagnostic-Code: smtp; 550 5.1.1 <ghost@example.com>: User unknown",
+        "",
+        "--B--",
+        "",
+      ].join("\r\n");
+    const envelope = (to: string) => ({ from: "mailer-daemon@example.com", to: [to] });
+    await outside.sendMail({ envelope: envelope(sent.sender), raw: dsn(sent.sender) });
+    const error = await alice.waitFor((el) => el.attrs.id === "m-bounce" && el.attrs.type === "error");
+    expect(error.attrs.from).toBe(ghost);
+    expect(errorOf(error).condition).toBe("item-not-found");
+    expect(errorOf(error).text).toBe(
+      "Your mail to ghost@example.com could not be delivered: 550 5.1.1 <ghost@example.com>: User unknown",
+    );
+    const guessed = `bounces+${"A".repeat(24)}@${MAIL_DOMAIN}`;
+    await expect(outside.sendMail({ envelope: envelope(guessed), raw: dsn(guessed) })).rejects.toMatchObject({
+      responseCode: 550,
+    });
+  });
+
+  it("passes attachments on as links that cannot be guessed", async () => {
+    await mailTo(`${alias}@${MAIL_DOMAIN}`, {
+      subject: "The notes",
+      text: "Here they are.",
+      attachments: [{ filename: "notes.txt", content: "hello file", contentType: "text/plain" }],
+    });
+    const got = await alice.waitFor((el) => el.getChildText("subject") === "The notes");
+    const url = got.getChild("x", "jabber:x:oob")?.getChildText("url") ?? "";
+    expect(url).toMatch(/\/email\/files\/[\w-]{32}\/notes\.txt$/);
+    expect(got.getChildText("body")).toBe(`Here they are.\n\n📎 notes.txt: ${url}`);
+    const file = await fetch(url);
+    expect(file.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(await file.text()).toBe("hello file");
+    const guessed = url.replace(/files\/[\w-]{32}/, `files/${"A".repeat(32)}`);
+    expect((await fetch(guessed)).status).toBe(404);
+  });
+
+  it("shows only the new part of a reply, with a link to the whole mail", async () => {
+    await mailTo(`${alias}@${MAIL_DOMAIN}`, {
+      subject: "Re: Quotes",
+      text: "Sounds good.\n\nOn Mon, 1 Jan 2024, Alice wrote:\n> Shall we meet?\n> Alice",
+    });
+    const got = await alice.waitFor((el) => el.getChildText("subject") === "Re: Quotes");
+    const body = got.getChildText("body") ?? "";
+    const [shown, link] = body.split("\n\n[quoted text hidden; the whole mail: ");
+    expect(shown).toBe("Sounds good.");
+    const full = await fetch(link!.replace(/]$/, ""));
+    expect(await full.text()).toContain("> Shall we meet?");
+  });
+
+  it("refuses a forged sender whose domain's DMARC policy says reject, and warns about unverified senders", async () => {
+    await expect(
+      outside.sendMail({
+        from: "ceo@forged.example.net",
+        to: `${alias}@${MAIL_DOMAIN}`,
+        text: "Wire the money.",
+      }),
+    ).rejects.toMatchObject({ responseCode: 550, response: expect.stringContaining("DMARC") as unknown });
+    // A domain with no SPF, DKIM or DMARC at all: delivered, with a plain warning first.
+    await outside.sendMail({
+      from: "someone@nodns.example.org",
+      to: `${alias}@${MAIL_DOMAIN}`,
+      subject: "Unverifiable",
+      text: "Trust me.",
+    });
+    const got = await alice.waitFor((el) => el.getChildText("subject") === "Unverifiable");
+    expect(got.getChildText("body")).toMatch(
+      /^⚠ The sender of this mail could not be verified: it may not really come from someone@nodns\.example\.org\..*\n\nTrust me\.$/s,
+    );
+    expect(alice.received.some((el) => el.getChildText("body")?.includes("Wire the money"))).toBe(false);
+  });
+
+  it("delivers mail with broken MIME and invalid UTF-8 instead of failing on it", async () => {
+    const raw = Buffer.concat([
+      Buffer.from(
+        [
+          "From: Jane Friend <friend@example.com>",
+          `To: ${alias}@${MAIL_DOMAIN}`,
+          "Subject: =?utf-8?B?////?= broken",
+          "MIME-Version: 1.0",
+          'Content-Type: multipart/mixed; boundary="never-closed"',
+          "",
+          "--never-closed",
+          "Content-Type: text/plain; charset=utf-8",
+          "",
+          "caf",
+        ].join("\r\n"),
+      ),
+      Buffer.from([0xe9, 0xff, 0xfe]), // Latin-1 é and bytes that are never UTF-8
+      Buffer.from(" au lait\r\n"),
+    ]);
+    await outside.sendMail({
+      envelope: { from: "friend@example.com", to: [`${alias}@${MAIL_DOMAIN}`] },
+      raw,
+    });
+    const got = await alice.waitFor((el) => el.getChildText("body")?.includes("au lait") ?? false);
+    expect(got.getChildText("body")).toMatch(/^caf.* au lait$/);
+    expect(got.getChildText("subject")).toContain("broken");
+  });
+
+  it("counts what it did in /metrics", async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const value = (name: string, labels = "") =>
+      Number(
+        new RegExp(`^xgw_email_${name}${labels ? `\\{${labels}\\}` : ""} (\\d+)$`, "m").exec(metrics)?.[1] ??
+          "0",
+      );
+    expect(value("mails_sent_total", 'outcome="relayed"')).toBeGreaterThanOrEqual(5);
+    expect(value("mails_sent_total", 'outcome="refused"')).toBeGreaterThanOrEqual(1);
+    expect(value("mails_sent_total", 'outcome="local"')).toBe(1);
+    expect(value("relay_retries_total")).toBeGreaterThanOrEqual(1);
+    expect(value("smtp_rejections_total", 'reason="relay"')).toBe(1);
+    expect(value("smtp_rejections_total", 'reason="dmarc"')).toBe(1);
+    expect(value("smtp_rejections_total", 'reason="unknown-recipient"')).toBeGreaterThanOrEqual(2);
+    expect(value("bounces_total", 'action="failed"')).toBe(1);
+    expect(value("mails_received_total")).toBeGreaterThanOrEqual(5);
   });
 
   it("frees the address when the user unregisters", async () => {

@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { verdictOf } from "./auth.js";
+
+type R = "pass" | "fail" | "none" | "softfail" | "temperror";
+const result = (spf: R | null, dkim: R | null, dmarc: R | null, policy = "reject") => ({
+  spf: spf ? { status: { result: spf } } : (false as const),
+  dkim: { results: dkim ? [{ status: { result: dkim } }] : [] },
+  dmarc: dmarc ? { status: { result: dmarc }, policy } : (false as const),
+});
+
+describe("verdictOf", () => {
+  it.each([
+    ["DMARC pass", result("pass", "none", "pass"), true, false],
+    ["DMARC fail, p=reject", result("fail", "none", "fail"), false, true],
+    ["DMARC fail, p=quarantine", result("fail", "fail", "fail", "quarantine"), false, true],
+    ["DMARC fail, p=none: only marked", result("fail", "none", "fail", "none"), false, false],
+    ["no DMARC record, SPF pass", result("pass", null, "none"), true, false],
+    ["no DMARC record, DKIM pass", result("softfail", "pass", null), true, false],
+    ["nothing passes", result("none", null, null), false, false],
+    ["DNS down", result("temperror", "temperror", "temperror"), false, false],
+  ])("%s", (_name, input, verified, disowned) => {
+    // The fixtures carry only the fields verdictOf reads.
+    const verdict = verdictOf(input as unknown as Parameters<typeof verdictOf>[0]);
+    expect({ verified: verdict.verified, disowned: verdict.disowned }).toEqual({ verified, disowned });
+  });
+});

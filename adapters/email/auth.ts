@@ -1,0 +1,125 @@
+/**
+ * Who really sent an inbound mail: SPF, DKIM and DMARC (RFC 7208, 6376, 7489) through mailauth, with the DNS
+ * servers the config names. The verdict is a pure function of mailauth's result, so it has table tests.
+ */
+import { Resolver } from "node:dns/promises";
+import { isIP } from "node:net";
+import type { DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
+import { dkimVerify } from "mailauth/lib/dkim/verify.js";
+import { evaluateDmarc } from "mailauth/lib/dmarc/index.js";
+import { spf as checkSpf } from "mailauth/lib/spf/index.js";
+
+/** How long one DNS lookup may take before the check counts as a temporary error. */
+export const DNS_TIMEOUT_MS = 5_000;
+/** Tries per DNS lookup. */
+export const DNS_TRIES = 2;
+
+/** What the gateway does with mail that fails DMARC (the author domain says the sender is not theirs). */
+export type DmarcFailPolicy = "mark" | "reject";
+
+export interface AuthVerdict {
+  spf: string;
+  dkim: string;
+  dmarc: string;
+  /** The sender is who the From header says: DMARC passed, or (no DMARC record) SPF or DKIM passed for it. */
+  verified: boolean;
+  /**
+   * DMARC failed and the author domain asks receivers to act on it (p=quarantine or p=reject): it
+   * disowns this sender. With p=none the domain only monitors, and the mail is marked, never refused.
+   */
+  disowned: boolean;
+  /** RFC 8601 Authentication-Results value, for the logs. */
+  summary: string;
+}
+
+const resultOf = (status: { result?: string } | undefined): string => status?.result ?? "none";
+
+/** The verdict from mailauth's result. */
+export function verdictOf(result: {
+  spf: Pick<SPFResult, "status"> | false;
+  dkim: Pick<DKIMVerifyResult, "results"> | undefined;
+  dmarc: Pick<DMARCResult, "status" | "policy"> | false;
+}): AuthVerdict {
+  const spf = result.spf ? resultOf(result.spf.status) : "none";
+  const dkimResults = result.dkim?.results ?? [];
+  const dkim = dkimResults.some((r) => r.status?.result === "pass")
+    ? "pass"
+    : resultOf(dkimResults[0]?.status);
+  const dmarc = result.dmarc ? resultOf(result.dmarc.status) : "none";
+  const verified = dmarc === "pass" || (dmarc === "none" && (spf === "pass" || dkim === "pass"));
+  return {
+    spf,
+    dkim,
+    dmarc,
+    verified,
+    disowned: dmarc === "fail" && result.dmarc !== false && result.dmarc.policy !== "none",
+    summary: `spf=${spf} dkim=${dkim} dmarc=${dmarc}`,
+  };
+}
+
+/** Said first in a message whose sender could not be verified. */
+export function unverifiedNote(address: string): string {
+  return (
+    `⚠ The sender of this mail could not be verified: it may not really come from ${address}. ` +
+    "Do not trust links or requests in it without checking."
+  );
+}
+
+/** A DNS lookup function for mailauth: the given servers ("1.2.3.4" or "1.2.3.4:5353"), or the system's. */
+export function dnsResolver(servers: readonly string[] | undefined): DNSResolver {
+  const resolver = new Resolver({ timeout: DNS_TIMEOUT_MS, tries: DNS_TRIES });
+  if (servers && servers.length > 0) resolver.setServers([...servers]);
+  return async (name, rrtype) => (await resolver.resolve(name, rrtype)) as string[][] | string[];
+}
+
+export interface Connection {
+  /** The sending server's IP address. */
+  ip: string;
+  /** Its EHLO/HELO name. */
+  helo: string;
+  /** MAIL FROM (empty for bounces). */
+  sender: string;
+}
+
+/**
+ * Runs DKIM, SPF and DMARC on a raw mail as received over `connection`, in the order and with the inputs
+ * mailauth's authenticate() uses (without ARC and BIMI).
+ */
+export async function checkSender(
+  raw: Buffer,
+  connection: Connection,
+  options: { resolver: DNSResolver; mta: string },
+): Promise<AuthVerdict> {
+  const { resolver } = options;
+  const dkim = await dkimVerify(raw, {
+    resolver,
+    ...(connection.sender ? { sender: connection.sender } : {}),
+  });
+  // RFC 7208 §2.4: with an empty MAIL FROM (a bounce), SPF checks postmaster@<HELO name>.
+  const helo = isIP(connection.helo) ? `[${connection.helo}]` : connection.helo;
+  const spf = await checkSpf({
+    ip: connection.ip,
+    helo,
+    sender: connection.sender,
+    mta: options.mta,
+    resolver,
+  });
+  let dmarc: DMARCResult | false = false;
+  if (dkim.headerFrom?.length) {
+    ({ response: dmarc } = await evaluateDmarc({
+      headerFrom: dkim.headerFrom,
+      fromFields: dkim.fromFields,
+      spfDomains: spf && spf.status.result === "pass" ? [spf.domain] : [],
+      dkimDomains: (dkim.results ?? [])
+        .filter((r) => r.status.result === "pass" && r.signingDomain)
+        .map((r) => ({
+          id: r.id,
+          domain: r.signingDomain ?? "",
+          aligned: r.status.aligned,
+          underSized: r.status.underSized,
+        })),
+      resolver,
+    }));
+  }
+  return verdictOf({ spf, dkim, dmarc });
+}

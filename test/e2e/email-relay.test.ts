@@ -1,0 +1,109 @@
+/**
+ * When the SMTP relay misbehaves: it never greets, it goes silent after taking the mail, it is down. The
+ * user gets remote-server-timeout, mail is retried only when the relay certainly did not take it, and
+ * nothing is sent twice. The relay is a real smtp-server on loopback whose behaviour the test switches.
+ */
+import { SMTPServer } from "smtp-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../bed/index.js";
+import { slotDomain } from "../slots.js";
+import { errorOf, registration, TestUser, xml } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+
+type Mode = "no-greeting" | "silent-after-data";
+
+describe("a relay that is slow, silent or down", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let mode: Mode = "no-greeting";
+  let connections = 0;
+  let dataCommands = 0;
+  let relay: SMTPServer;
+  let gw: TestGateway;
+  let domain: string;
+  let alice: TestUser;
+
+  beforeAll(async () => {
+    relay = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ["AUTH", "STARTTLS"],
+      logger: false,
+      closeTimeout: 100,
+      onConnect(_session, callback) {
+        connections++;
+        // No greeting at all: the client's greeting timeout fires.
+        if (mode !== "no-greeting") callback();
+      },
+      onData(stream) {
+        dataCommands++;
+        // Takes the mail and never answers: it may or may not have been delivered.
+        stream.resume();
+      },
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+    const port = (relay.server.address() as { port: number }).port;
+    const slot = await takeSlot(bed);
+    domain = slotDomain(slot, "mail");
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        email: {
+          mailDomain: "relay-test.example.org",
+          relay: { host: "127.0.0.1", port, starttls: false, timeoutSeconds: 1 },
+          inbound: { port: await freePort() },
+        },
+      },
+    });
+    alice = await TestUser.login(peer, `alice-${domain.split(".")[0]}`);
+    const reg = await alice.iq("set", domain, registration({ alias: `alice-${domain.split(".")[0]}` }));
+    expect(reg.attrs.type, alice.dump()).toBe("result");
+  });
+
+  afterAll(async () => {
+    await alice?.stop();
+    await gw?.stop();
+    await new Promise<void>((resolve) => relay.close(() => resolve()));
+  });
+
+  const send = (id: string) =>
+    alice.send(
+      xml(
+        "message",
+        { to: `friend\\40example.com@${domain}`, id, type: "chat" },
+        xml("body", {}, `mail ${id}`),
+        xml("request", { xmlns: "urn:xmpp:receipts" }),
+      ),
+    );
+  const errorFor = (id: string) =>
+    alice.waitFor((el) => el.attrs.id === id && el.attrs.type === "error", 30_000);
+
+  it("tries again when the relay does not greet, then says it was not sent", async () => {
+    mode = "no-greeting";
+    await send("r-greet");
+    const error = errorOf(await errorFor("r-greet"));
+    expect(error).toMatchObject({ condition: "remote-server-timeout", type: "wait" });
+    expect(error.text).toMatch(/it was not sent, try again later/);
+    expect(connections).toBe(3); // the first attempt and the two retries
+    expect(dataCommands).toBe(0);
+  });
+
+  it("never sends twice when the relay goes silent after taking the mail", async () => {
+    mode = "silent-after-data";
+    await send("r-silent");
+    const error = errorOf(await errorFor("r-silent"));
+    expect(error.condition).toBe("remote-server-timeout");
+    expect(error.text).toMatch(/may have been sent, so it is not sent again/);
+    expect(dataCommands).toBe(1);
+  });
+
+  it("says so when the relay is down", async () => {
+    await new Promise<void>((resolve) => relay.close(() => resolve()));
+    await send("r-down");
+    const error = errorOf(await errorFor("r-down"));
+    expect(error.condition).toBe("remote-server-timeout");
+    expect(error.text).toMatch(/it was not sent, try again later/);
+    expect(alice.received.some((el) => el.getChild("received", "urn:xmpp:receipts"))).toBe(false);
+  });
+});
