@@ -24,23 +24,23 @@ export function createLogger(
     level: options.level ?? process.env.LOG_LEVEL ?? "info",
     base: { service: "xmpp-gateway" },
     redact: { paths: REDACT, censor: "[redacted]" },
-    hooks: sink
-      ? {
-          logMethod(args, method, level) {
-            if (level >= 40) {
-              const [first, second] = args as unknown[];
-              const fields = typeof first === "object" && first !== null ? first : {};
-              const message = typeof first === "string" ? first : typeof second === "string" ? second : "";
-              try {
-                sink(level, { ...this.bindings(), ...fields }, message);
-              } catch {
-                // The sink must never break logging.
-              }
+    ...(sink && {
+      hooks: {
+        logMethod(args, method, level) {
+          if (level >= 40) {
+            const [first, second] = args as unknown[];
+            const fields = typeof first === "object" && first !== null ? first : {};
+            const message = typeof first === "string" ? first : typeof second === "string" ? second : "";
+            try {
+              sink(level, { ...this.bindings(), ...fields }, message);
+            } catch {
+              // The sink must never break logging.
             }
-            method.apply(this, args);
-          },
-        }
-      : undefined,
+          }
+          method.apply(this, args);
+        },
+      },
+    }),
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

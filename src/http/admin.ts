@@ -72,8 +72,13 @@ const SECURITY_HEADERS = {
 /** A bad request: answered 400 with the text, nothing run. */
 class BadRequest extends Error {}
 
+/**
+ * The address failed logins are counted against: the TCP peer, never X-Forwarded-For (the server trusts
+ * proxy headers for the webhooks' URLs, but a client could forge one per attempt to dodge the limit). Behind
+ * a reverse proxy every client shares the proxy's address, so the limit then applies to them together.
+ */
 function clientAddress(request: FastifyRequest): string {
-  return request.ip || "unknown";
+  return request.socket.remoteAddress ?? "unknown";
 }
 
 function isApi(request: FastifyRequest): boolean {

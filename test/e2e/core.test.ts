@@ -215,7 +215,7 @@ describe.each(["prosody", "ejabberd"] as const)("gateway core on %s", (server) =
         .getChild("query")
         ?.getChildren("item")
         .map((i) => i.attrs.node),
-    ).toEqual(["registered-users", "unregister-user", "echo-stats"]);
+    ).toEqual(["registered-users", "unregister-user", "send-test-message", "echo-stats"]);
 
     await alice.iq("set", domain, registerForm({ nick: "Al" }));
     const run = await admin.iq(
