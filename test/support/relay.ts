@@ -1,0 +1,44 @@
+/**
+ * An SMTP relay for tests: a real smtp-server on loopback that keeps every mail it takes and can be told to
+ * answer "451 try later" to everything for a while (a relay that is busy or rate-limiting us).
+ */
+import { SMTPServer } from "smtp-server";
+
+export interface TestRelay {
+  port: number;
+  /** Raw mails taken, in order. */
+  readonly mails: Buffer[];
+  /** While true, every RCPT gets 451. */
+  busy: boolean;
+  stop(): Promise<void>;
+}
+
+/** Largest mail the test relay keeps (it is a test: small is plenty). */
+const MAX_TEST_MAIL_BYTES = 1024 * 1024;
+
+export async function startRelay(): Promise<TestRelay> {
+  const relay: TestRelay = { port: 0, mails: [], busy: false, stop: () => Promise.resolve() };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    logger: false,
+    size: MAX_TEST_MAIL_BYTES,
+    onRcptTo(_address, _session, callback) {
+      if (relay.busy)
+        return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
+      callback();
+    },
+    onData(stream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => {
+        relay.mails.push(Buffer.concat(chunks));
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  relay.port = (server.server.address() as { port: number }).port;
+  relay.stop = () => new Promise((resolve) => server.close(() => resolve()));
+  return relay;
+}
