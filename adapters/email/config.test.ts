@@ -16,10 +16,22 @@ describe("email config", () => {
     [{ ...base, mailDomain: "Mail.Example.org" }, /lowercase domain/],
     [{ ...base, inbound: { maxRecipients: 0 } }, /maxRecipients|>=1/],
     [{ ...base, relay: { ...base.relay, password: "secret" } }, /password/],
+    [{ ...base, auth: { dnsServers: ["dns.example.org"] } }, /an IP address/],
+    [{ ...base, auth: { dnsServers: [] } }, /dnsServers/],
+    [{ ...base, auth: { onDmarcFail: "drop" } }, /mark|reject/],
+    [{ ...base, dkim: { selector: "s1\r\nX: y", privateKeyEnv: "DKIM_KEY" } }, /selector/],
   ])("refuses %j", (input, why) => {
     const result = emailConfigSchema.safeParse(input);
     expect(result.success).toBe(false);
     expect(JSON.stringify(result.error?.issues)).toMatch(why);
+  });
+
+  it("accepts DNS servers for sender authentication as IPs with or without a port", () => {
+    const dnsServers = ["10.0.0.53", "127.0.0.1:5353", "::1", "[::1]:53"];
+    expect(emailConfigSchema.parse({ ...base, auth: { dnsServers } }).auth).toEqual({
+      dnsServers,
+      onDmarcFail: "mark",
+    });
   });
 
   it("accepts relay authentication named by two environment variables", () => {

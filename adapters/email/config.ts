@@ -26,6 +26,10 @@ export const RELAY_DEFAULTS = {
   timeoutSeconds: 30,
 };
 
+/** A DNS server as node:dns takes it: IPv4 or IPv6, optionally with a port (IPv6 then in brackets). */
+const DNS_SERVER =
+  /^(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?|[0-9a-f:]*:[0-9a-f:]*|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?)$/i;
+
 /** A bounce (RFC 3464 DSN) is tied to its mail for a week: retries of a deferred mail last up to 5 days. */
 export const BOUNCE_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -88,7 +92,15 @@ export const emailConfigSchema = z.object({
   auth: z
     .object({
       dnsServers: z
-        .array(z.string().min(1))
+        .array(
+          z
+            .string()
+            .regex(
+              DNS_SERVER,
+              'an IP address, optionally with a port: "10.0.0.53", "127.0.0.1:5353", "[::1]:53"',
+            ),
+        )
+        .min(1)
         .optional()
         .describe(
           'DNS servers for SPF, DKIM and DMARC lookups ("10.0.0.53" or "127.0.0.1:5353"); default: the system\'s',

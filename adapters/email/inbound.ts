@@ -203,7 +203,7 @@ export class InboundListener {
   /**
    * Parses a mail and persists it for the users owning the recipient addresses (aliases on the mail
    * domain, or bounce addresses of their mail); throws SmtpReply. `connection` is absent for mail between
-   * two users of the gateway (nothing to authenticate). Also used for that mail.
+   * two users of the gateway, which never left it (nothing to authenticate).
    */
   async accept(raw: Buffer, recipients: readonly string[], connection?: Connection): Promise<void> {
     const { ctx } = this.deps;

@@ -151,7 +151,7 @@ describe("relay failures as the user sees them", () => {
     [{ responseCode: 421, code: "EENVELOPE" }, true],
     [{ responseCode: 550 }, false],
     [{ code: "ETIMEDOUT", timeoutType: "GREETING_TIMEOUT" }, true],
-    [{ code: "ETIMEDOUT", timeoutType: "CONNECTION_TIMEOUT" }, true],
+    [{ code: "ETIMEDOUT", timeoutType: "CONNECT_TIMEOUT" }, true],
     [{ code: "ESOCKET", message: "connect ECONNREFUSED 127.0.0.1:25" }, true],
     [{ code: "ETIMEDOUT", timeoutType: "SOCKET_TIMEOUT" }, false], // maybe after DATA: never twice
     [{ code: "ECONNECTION", message: "Connection closed unexpectedly" }, false],

@@ -12,6 +12,8 @@ export const MAX_REPLY_QUOTE_CHARS = 300;
  * is the number of retries. Short: the user is waiting for the outcome.
  */
 export const RETRY_DELAYS_MS: readonly number[] = [500, 2000];
+/** The idle-socket timeout, as a multiple of relay.timeoutSeconds (see the transport options). */
+export const SOCKET_TIMEOUT_FACTOR = 2;
 
 /** What nodemailer puts on its errors (SMTP reply code and text, its own codes). */
 interface SmtpFailure {
@@ -19,7 +21,7 @@ interface SmtpFailure {
   response?: string;
   code?: string;
   message?: string;
-  /** Which timeout fired: CONNECTION_TIMEOUT, GREETING_TIMEOUT, SOCKET_TIMEOUT… */
+  /** Which timeout fired (nodemailer 10): CONNECT_TIMEOUT, GREETING_TIMEOUT, UPGRADE_TIMEOUT, SOCKET_TIMEOUT. */
   timeoutType?: string;
 }
 
@@ -33,7 +35,7 @@ const failureOf = (err: unknown): SmtpFailure => (typeof err === "object" && err
 export function safeToRetry(err: unknown): boolean {
   const e = failureOf(err);
   if (e.responseCode !== undefined) return e.responseCode >= 400 && e.responseCode < 500;
-  if (e.timeoutType === "CONNECTION_TIMEOUT" || e.timeoutType === "GREETING_TIMEOUT") return true;
+  if (e.timeoutType === "CONNECT_TIMEOUT" || e.timeoutType === "GREETING_TIMEOUT") return true;
   return /ECONNREFUSED/.test(e.message ?? "");
 }
 
@@ -103,7 +105,9 @@ export class Relay {
       maxConnections: config.maxConnections,
       connectionTimeout: timeout,
       greetingTimeout: timeout,
-      socketTimeout: timeout,
+      // Longer than the greeting timeout: a relay that never greets must be reported as such (safe to
+      // retry), not as an idle socket, which may be one that took the mail and went silent (never retried).
+      socketTimeout: timeout * SOCKET_TIMEOUT_FACTOR,
       ...(auth ? { auth } : {}),
       ...(options.dkim ? { dkim: options.dkim } : {}),
     });

@@ -64,6 +64,7 @@ describe("command line", () => {
       GATEWAY_ECHO_SECRET: "x",
       GATEWAY_SMS_SECRET: "y",
       TWILIO_AUTH_TOKEN: "z",
+      GATEWAY_EMAIL_SECRET: "w",
     });
     expect(ok.stdout).toContain("configuration is valid");
     expect(ok.code).toBe(0);

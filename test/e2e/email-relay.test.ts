@@ -2,12 +2,15 @@
  * When the SMTP relay misbehaves: it never greets, it goes silent after taking the mail, it is down. The
  * user gets remote-server-timeout, mail is retried only when the relay certainly did not take it, and
  * nothing is sent twice. The relay is a real smtp-server on loopback whose behaviour the test switches.
+ * This gateway keeps the default DMARC policy (mark): a forged mail arrives with the warning.
  */
+import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, registration, TestUser, xml } from "../support/client.js";
+import { startDns, type TestDns } from "../support/dns.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 type Mode = "no-greeting" | "silent-after-data";
@@ -22,6 +25,8 @@ describe("a relay that is slow, silent or down", () => {
   let gw: TestGateway;
   let domain: string;
   let alice: TestUser;
+  let dns: TestDns;
+  let inboundPort: number;
 
   beforeAll(async () => {
     relay = new SMTPServer({
@@ -42,6 +47,11 @@ describe("a relay that is slow, silent or down", () => {
     });
     await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
     const port = (relay.server.address() as { port: number }).port;
+    dns = await startDns({
+      "forged.example.net": "v=spf1 ip4:192.0.2.1 -all",
+      "_dmarc.forged.example.net": "v=DMARC1; p=reject",
+    });
+    inboundPort = await freePort();
     const slot = await takeSlot(bed);
     domain = slotDomain(slot, "mail");
     gw = await startTestGateway({
@@ -52,7 +62,8 @@ describe("a relay that is slow, silent or down", () => {
         email: {
           mailDomain: "relay-test.example.org",
           relay: { host: "127.0.0.1", port, starttls: false, timeoutSeconds: 1 },
-          inbound: { port: await freePort() },
+          inbound: { port: inboundPort },
+          auth: { dnsServers: [dns.server] },
         },
       },
     });
@@ -65,6 +76,22 @@ describe("a relay that is slow, silent or down", () => {
     await alice?.stop();
     await gw?.stop();
     await new Promise<void>((resolve) => relay.close(() => resolve()));
+    await dns?.stop();
+  });
+
+  it("with the policy 'mark', delivers a mail failing DMARC with a plain warning first", async () => {
+    const outside = nodemailer.createTransport({ host: "127.0.0.1", port: inboundPort, ignoreTLS: true });
+    await outside.sendMail({
+      from: "ceo@forged.example.net",
+      to: `alice-${domain.split(".")[0]}@relay-test.example.org`,
+      subject: "Urgent",
+      text: "Wire the money.",
+    });
+    outside.close();
+    const got = await alice.waitFor((el) => el.getChildText("subject") === "Urgent");
+    expect(got.getChildText("body")).toMatch(
+      /^⚠ The sender of this mail could not be verified: it may not really come from ceo@forged\.example\.net\..*\n\nWire the money\.$/s,
+    );
   });
 
   const send = (id: string) =>
