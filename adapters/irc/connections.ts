@@ -176,6 +176,7 @@ export class IrcConnections {
         for (const channel of next.channels.keys()) {
           next.requested.add(channel);
           void next.send("JOIN", channel).catch(() => undefined);
+          void next.send("MODE", channel).catch(() => undefined);
         }
       },
       () => this.lost(next),

@@ -30,6 +30,7 @@ import { toIrc } from "./format.js";
 import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
 import { JoinedStore } from "./joined.js";
 import { nickFromText } from "./muc.js";
+import { hasCap } from "./ircv3.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
 import { toIrcLines } from "./split.js";
 
@@ -289,6 +290,8 @@ class IrcAdapter implements Adapter {
     if (session.requested.has(channel)) return;
     session.requested.add(channel);
     await session.send("JOIN", channel);
+    // RPL_CHANNELMODEIS tells whether the channel is moderated (+m: voiceless occupants are visitors).
+    await session.send("MODE", channel);
     // A server that never answers the JOIN (no NAMES, no error) must not leave the client "joining" forever.
     setTimeout(() => this.joinTimedOut(session, channel), this.config.connectTimeoutSeconds * 1000).unref();
   }
@@ -354,20 +357,33 @@ class IrcAdapter implements Adapter {
         await session.send("TOPIC", target.channel, topic);
         return { status: "accepted" };
       }
-      await this.say(session, target.channel, m.body);
-      // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id.
-      const members = [...(session.channels.get(target.channel) ?? [])];
-      await this.emit(
-        session,
-        members.map(([to, mem]) => ({
-          kind: "message" as const,
-          to,
-          from: `${mem.roomJid}/${session.nick}`,
-          id: m.id,
-          type: "groupchat" as const,
-          body: m.body,
-        })),
-      );
+      // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;
+      // with echo-message only once the server echoed it, i.e. accepted it.
+      const reflect = () =>
+        void this.emit(
+          session,
+          [...(session.channels.get(target.channel) ?? [])].map(([to, mem]) => ({
+            kind: "message" as const,
+            to,
+            from: `${mem.roomJid}/${session.nick}`,
+            id: m.id,
+            type: "groupchat" as const,
+            body: m.body,
+          })),
+        );
+      const lines = await this.say(session, target.channel, m.body, (count) => {
+        if (hasCap(session.client, "echo-message"))
+          session.awaitEcho({
+            channel: target.channel,
+            lines: count,
+            reflect,
+            refuse: (text) =>
+              void this.emit(session, [
+                { kind: "error", to: m.from, from: m.toJid, id: m.id, condition: "forbidden", text },
+              ]),
+          });
+      });
+      if (!hasCap(session.client, "echo-message") && lines > 0) reflect();
       return { status: "accepted" };
     }
     // XEP-0045 §7.5: a private message through the room goes to the occupant's nick.
@@ -392,8 +408,15 @@ class IrcAdapter implements Adapter {
   }
 
   /** Sends a body as PRIVMSG lines: /me as CTCP ACTION, split to fit, CR/LF/NUL never sent. */
-  private async say(session: IrcSession, target: string, body: string): Promise<void> {
+  private async say(
+    session: IrcSession,
+    target: string,
+    body: string,
+    before?: (lines: number) => void,
+  ): Promise<number> {
     const lines = toIrcLines(toIrc(body), { target, prefixBytes: session.prefixBytes() });
+    // Registered before the first line leaves, so an echo can never arrive ahead of it.
+    before?.(lines.length);
     try {
       for (const line of lines) await session.send("PRIVMSG", target, line);
     } catch (err) {
@@ -401,6 +424,7 @@ class IrcAdapter implements Adapter {
         cause: err,
       });
     }
+    return lines.length;
   }
 }
 
