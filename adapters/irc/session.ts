@@ -15,6 +15,13 @@ export const QUIT_MESSAGE = "Left all channels";
 /** The service that takes NickServ IDENTIFY on most networks (Atheme, Anope). */
 export const NICKSERV = "NickServ";
 
+/**
+ * Most bytes of a server line the client buffers while waiting for its CR LF. IRC lines are 512 bytes plus
+ * at most 8191 of tags (IRCv3 message-tags); a server sending far more without a line end is broken or
+ * hostile, and the connection is closed (then redialed) rather than letting the buffer grow.
+ */
+export const MAX_PENDING_BYTES = 64 * 1024;
+
 /** Own room messages awaiting the server's echo (echo-message); older ones are reflected at once. */
 export const MAX_PENDING_ECHOES = 100;
 
@@ -118,7 +125,12 @@ export class IrcSession {
     installTagParser();
     requestCaps(this.client);
     // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
-    this.client.convertEncoding = (bytes: Buffer) => decodeIrcLines(bytes, settings.fallbackCharset);
+    this.client.convertEncoding = (bytes: Buffer) => {
+      if (bytes.length <= MAX_PENDING_BYTES) return decodeIrcLines(bytes, settings.fallbackCharset);
+      log.warn({ server, bytes: bytes.length }, "IRC server sent an oversized line; closing the connection");
+      this.client.conn?.destroy();
+      return ""; // the library then empties its buffer
+    };
     // matrix-org-irc handles server lines inside its socket 'data' handler and rethrows what its own
     // handlers throw (e.g. a 001 without text), which would end the whole gateway process: a line that
     // breaks the library is logged and skipped instead, and the other lines and users go on.
