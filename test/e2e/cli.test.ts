@@ -72,6 +72,7 @@ describe("command line", () => {
       GATEWAY_ECHO_SECRET: "x",
       GATEWAY_SMS_SECRET: "y",
       TWILIO_AUTH_TOKEN: "z",
+      GATEWAY_IRC_SECRET: "w",
     });
     expect(ok.stdout).toContain("configuration is valid");
     expect(ok.code).toBe(0);

@@ -9,7 +9,12 @@ const committed: unknown = JSON.parse(
 );
 
 /** Every secret the committed config names. */
-const QUICKSTART_ENV = { GATEWAY_ECHO_SECRET: "s3cret", GATEWAY_SMS_SECRET: "s4", TWILIO_AUTH_TOKEN: "tok" };
+const QUICKSTART_ENV = {
+  GATEWAY_ECHO_SECRET: "s3cret",
+  GATEWAY_SMS_SECRET: "s4",
+  TWILIO_AUTH_TOKEN: "tok",
+  GATEWAY_IRC_SECRET: "s5",
+};
 
 function problems(raw: unknown, env: NodeJS.ProcessEnv = { GATEWAY_ECHO_SECRET: "s" }): string[] {
   try {
@@ -29,7 +34,7 @@ describe("configuration", () => {
       adapterSchemas,
       QUICKSTART_ENV,
     );
-    expect(secrets).toEqual({ echo: "s3cret", sms: "s4" });
+    expect(secrets).toEqual({ echo: "s3cret", sms: "s4", irc: "s5" });
     expect(adapterSecrets).toEqual({ TWILIO_AUTH_TOKEN: "tok" });
     expect(config.xmpp.keepaliveSeconds).toBe(60);
     expect(config.limits.idempotencyHours).toBe(24);
@@ -41,6 +46,7 @@ describe("configuration", () => {
       "adapters.echo.secretEnv: environment variable GATEWAY_ECHO_SECRET is not set",
       "adapters.sms.secretEnv: environment variable GATEWAY_SMS_SECRET is not set",
       "adapters.sms.twilio.authTokenEnv: environment variable TWILIO_AUTH_TOKEN is not set",
+      "adapters.irc.secretEnv: environment variable GATEWAY_IRC_SECRET is not set",
     ]);
   });
 
