@@ -44,9 +44,9 @@ describe("configuration", () => {
   it("names the environment variable of a missing secret", () => {
     expect(problems(committed, {})).toEqual([
       "adapters.echo.secretEnv: environment variable GATEWAY_ECHO_SECRET is not set",
+      "adapters.irc.secretEnv: environment variable GATEWAY_IRC_SECRET is not set",
       "adapters.sms.secretEnv: environment variable GATEWAY_SMS_SECRET is not set",
       "adapters.sms.twilio.authTokenEnv: environment variable TWILIO_AUTH_TOKEN is not set",
-      "adapters.irc.secretEnv: environment variable GATEWAY_IRC_SECRET is not set",
     ]);
   });
 
