@@ -28,7 +28,8 @@ import { IrcConnections, type IrcSession, type Member, type SessionSettings } fr
 import { leavePresence, STATUS } from "./events.js";
 import { toIrc } from "./format.js";
 import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
-import { JoinedStore } from "./joined.js";
+import { JoinedStore, type JoinedRecord } from "./joined.js";
+import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { nickFromText } from "./muc.js";
 import { hasCap } from "./ircv3.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
@@ -50,6 +51,9 @@ class IrcAdapter implements Adapter {
   private readonly codecOptions: IrcCodecOptions;
   private ctx: AdapterContext | undefined;
   private joined: JoinedStore | undefined;
+  private leases: Leases | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   readonly connections: IrcConnections;
   readonly commands;
   private reconnects: { inc(): void } | undefined;
@@ -68,6 +72,9 @@ class IrcAdapter implements Adapter {
       log: () => this.context().log,
       attach: (session) => attachInbound(session, this.sink()),
       redialing: () => this.reconnects?.inc(),
+      released: (user, server) => {
+        if (!this.stopped) void this.leases?.release(user, server).catch(() => undefined);
+      },
       outage: (session) =>
         void this.emit(
           session,
@@ -145,6 +152,11 @@ class IrcAdapter implements Adapter {
     const existing = this.connections.get(user, server);
     if (existing) return this.connections.open(user, server, existing.settings);
     const settings = await this.settingsFor(user, server, nick);
+    if (this.leases && !(await this.leases.acquire(user, server)))
+      throw new GatewayError(
+        "resource-constraint",
+        `Another instance of the gateway holds your connection to ${server}; try again in ${LEASE_SECONDS} seconds.`,
+      );
     const session = this.connections.open(user, server, settings);
     session.mentionsOnly = mentionsOnly(await this.context().settings.get(user), server);
     return session;
@@ -217,21 +229,50 @@ class IrcAdapter implements Adapter {
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
+    this.leases = new Leases(ctx.redis, ctx.key);
+    this.renewTimer = setInterval(() => void this.renewLeases(), LEASE_RENEW_MS);
+    this.renewTimer.unref();
     // A gateway restart: every channel a user was in is joined again, the connections started staggered.
-    for (const record of await this.joined.all()) {
-      if (!isServerAllowed(this.config, record.server)) continue;
-      try {
-        const settings = await this.settingsFor(record.user, record.server, record.nick);
-        this.connections.restore(record.user, record.server, settings, record.channels);
-      } catch (err) {
-        ctx.log.warn({ err, jid: record.user, server: record.server }, "IRC channels not rejoined");
+    for (const record of await this.joined.all()) await this.restoreOne(record);
+  }
+
+  /** Rejoins a user's recorded channels on one server, once this instance holds the connection's lease. */
+  private async restoreOne(record: JoinedRecord): Promise<void> {
+    const ctx = this.context();
+    if (!isServerAllowed(this.config, record.server) || this.stopped) return;
+    try {
+      if (!(await this.leases?.acquire(record.user, record.server))) {
+        // Another instance holds it (or a crashed one did): try again once that lease could have expired.
+        setTimeout(() => void this.restoreOne(record), LEASE_SECONDS * 1000).unref();
+        return;
+      }
+      const settings = await this.settingsFor(record.user, record.server, record.nick);
+      this.connections.restore(record.user, record.server, settings, record.channels);
+    } catch (err) {
+      ctx.log.warn({ err, jid: record.user, server: record.server }, "IRC channels not rejoined");
+    }
+  }
+
+  /** Renews the lease of every connection; one taken over by another instance is closed here. */
+  private async renewLeases(): Promise<void> {
+    for (const session of this.connections.all()) {
+      const held = await this.leases?.acquire(session.user, session.server).catch(() => true);
+      if (held === false) {
+        this.context().log.warn({ jid: session.user, server: session.server }, "IRC connection taken over");
+        this.connections.drop(session, "Connection moved to another gateway instance");
       }
     }
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.renewTimer);
+    const sessions = this.connections.all();
     this.connections.closeAll("Gateway shutting down");
-    return Promise.resolve();
+    // Released at once, so another instance (or this one restarted) takes the users over without waiting.
+    const leases = this.leases;
+    if (leases)
+      await Promise.all(sessions.map((s) => leases.release(s.user, s.server).catch(() => undefined)));
   }
 
   private target(jid: string): IrcTarget {

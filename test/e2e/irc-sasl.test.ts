@@ -4,6 +4,7 @@
  * CAP REQ sasl, AUTHENTICATE PLAIN) as the specification writes it, and checks the credentials.
  */
 import { createServer, type Server, type Socket } from "node:net";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, submittedForm, xml } from "../support/client.js";
@@ -94,7 +95,7 @@ describe("SASL from the user's IRC settings", () => {
       slot,
       adapters: {
         irc: {
-          servers: { allow: ["sasl.localhost"] },
+          servers: { allow: ["sasl.localhost", "other.localhost"] },
           tls: false,
           addresses: { "sasl.localhost": { host: "127.0.0.1", port: fake.port } },
           lineDelayMs: 0,
@@ -148,5 +149,24 @@ describe("SASL from the user's IRC settings", () => {
     // The gateway is still there for the user.
     const ping = await alice.iq("get", domain, xml("ping", { xmlns: "urn:xmpp:ping" }));
     expect(ping.attrs.type).toBe("result");
+  });
+
+  it("refuses a join while another gateway instance holds the user's connection to that server", async () => {
+    const redis = new Redis(bed.redis!.url);
+    try {
+      await redis.set(
+        `${gw.keyPrefix}a:irc:lease:${alice.bare}:other.localhost`,
+        "another-instance",
+        "EX",
+        60,
+      );
+      const to = `#x%other.localhost@${domain}/alice`;
+      await alice.send(xml("presence", { to }, xml("x", { xmlns: MUC })));
+      const error = await alice.waitFor((el) => el.attrs.from === to && el.attrs.type === "error");
+      expect(errorOf(error).condition).toBe("resource-constraint");
+      expect(errorOf(error).text).toContain("Another instance");
+    } finally {
+      redis.disconnect();
+    }
   });
 });
