@@ -30,6 +30,8 @@ export interface ConnectionsOptions {
   outage?(session: IrcSession): void;
   /** The redials failed for good: the user is out of the session's channels. */
   gaveUp?(session: IrcSession): void;
+  /** The user's connection to the server is gone for good (not being redialed). */
+  released?(user: string, server: string): void;
 }
 
 /** What a redial carries over from the session it replaces. */
@@ -140,12 +142,14 @@ export class IrcConnections {
     old.quit();
     if (old.channels.size === 0) {
       this.sessions.delete(key);
+      this.opts.released?.(old.user, old.server);
       return;
     }
     if (attempt >= this.opts.config.reconnectMaxAttempts) {
       log.warn({ jid: old.user, server: old.server, attempt }, "IRC server unreachable, giving up");
       this.sessions.delete(key);
       this.opts.gaveUp?.(old);
+      this.opts.released?.(old.user, old.server);
       return;
     }
     this.redial({
@@ -176,6 +180,7 @@ export class IrcConnections {
         for (const channel of next.channels.keys()) {
           next.requested.add(channel);
           void next.send("JOIN", channel).catch(() => undefined);
+          void next.send("MODE", channel).catch(() => undefined);
         }
       },
       () => this.lost(next),
@@ -229,7 +234,10 @@ export class IrcConnections {
   /** Forgets the session and QUITs it. */
   drop(session: IrcSession, message?: string): void {
     const key = IrcConnections.key(session.user, session.server);
-    if (this.sessions.get(key) === session) this.sessions.delete(key);
+    if (this.sessions.get(key) === session) {
+      this.sessions.delete(key);
+      this.opts.released?.(session.user, session.server);
+    }
     session.quit(message);
   }
 

@@ -10,6 +10,7 @@ import type { Logger } from "../../src/log.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
 import { joinEvents, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
 import { mircToText } from "./format.js";
+import { tagsOf } from "./ircv3.js";
 import { joinError, occupantOf } from "./muc.js";
 
 export interface InboundSink {
@@ -34,15 +35,17 @@ export function roomNotice(to: string, roomJid: string, body: string): InboundEv
 export function rosterEvents(session: IrcSession, channel: string, to: string): InboundEvent[] {
   const member = session.channels.get(channel)?.get(to);
   if (!member) return [];
-  const users = session.client.chanData(channel)?.users ?? new Map<string, string>();
+  const data = session.client.chanData(channel);
+  const users = data?.users ?? new Map<string, string>();
+  const moderated = data?.mode.includes("m") ?? false;
   const own = session.nick;
   return joinEvents({
     to,
     roomJid: member.roomJid,
     ownNick: own,
     requestedNick: member.requestedNick,
-    others: [...users].filter(([nick]) => nick !== own).map(([nick, p]) => [nick, occupantOf(p)]),
-    own: occupantOf(users.get(own) ?? ""),
+    others: [...users].filter(([nick]) => nick !== own).map(([nick, p]) => [nick, occupantOf(p, moderated)]),
+    own: occupantOf(users.get(own) ?? "", moderated),
     topic: session.client.chanData(channel)?.topic ?? "",
     id: newId(),
   });
@@ -72,15 +75,24 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
       }
     };
 
-  const text = (from: string, to: string, body: string, action: boolean): void => {
+  const text = (from: string, to: string, body: string, action: boolean, message?: Message): void => {
     const shown = action ? `/me ${mircToText(body)}` : mircToText(body);
+    // echo-message: the server repeats our own lines; the room reflection waited for them.
+    if (from.toLowerCase() === session.nick.toLowerCase()) {
+      if (to.toLowerCase() !== session.nick.toLowerCase()) session.echoed(to);
+      return;
+    }
+    // IRCv3 msgid is the stanza id (the same on a redelivery), server-time the XEP-0203 delay.
+    const tags = tagsOf(message);
+    const id = tags.msgid ? `irc-${tags.msgid}` : newId();
+    const delay = tags.time ? { delay: tags.time } : {};
     if (to.toLowerCase() === session.nick.toLowerCase()) {
       const jid = sink.nickJid(from, server);
       if (jid === null) return;
       // A conversation keeps a channel-less connection open: the grace period starts again.
       sink.connections.release(session);
       sink.emit(session, [
-        { kind: "message", to: session.user, from: jid, id: newId(), type: "chat", body: shown, nick: from },
+        { kind: "message", to: session.user, from: jid, id, type: "chat", body: shown, nick: from, ...delay },
       ]);
       return;
     }
@@ -95,24 +107,25 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
         kind: "message",
         to: member,
         from: `${roomJid}/${from}`,
-        id: newId(),
+        id,
         type: "groupchat",
         body: shown,
+        ...delay,
       },
     ]);
   };
 
   client.on(
     "message",
-    safe("message", (from: string, to: string, body: string) => text(from, to, body, false)),
+    safe("message", (from: string, to: string, body: string, m?: Message) => text(from, to, body, false, m)),
   );
   client.on(
     "action",
-    safe("action", (from: string, to: string, body: string) => text(from, to, body, true)),
+    safe("action", (from: string, to: string, body: string, m?: Message) => text(from, to, body, true, m)),
   );
   client.on(
     "notice",
-    safe("notice", (from: string, to: string, body: string) => text(from, to, body, false)),
+    safe("notice", (from: string, to: string, body: string, m?: Message) => text(from, to, body, false, m)),
   );
   client.on(
     "ctcp-version",
@@ -150,7 +163,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     "join",
     safe("join", (channel: string, nick: string) => {
       if (nick === session.nick) return;
-      toMembers(channel, (to, room) => [occupantPresence(to, room, nick, occupantOf(""))]);
+      toMembers(channel, (to, room) => [occupantPresence(to, room, nick, occupantIn(channel, nick))]);
     }),
   );
   client.on(
@@ -193,6 +206,65 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
         } else if (!data.users.has(newNick)) continue;
         const occupant = occupantOf(data.users.get(newNick) ?? "");
         toMembers(channel, (to, room) => nickChange(to, room, m.nick ?? "", newNick, occupant, self));
+      }
+    }),
+  );
+  // Modes that change what occupants are: +o/+v… on a nick, or +m/-m on the channel (voiceless = visitor).
+  const modeChange = (channel: string, _by: string, mode: string, arg?: string): void => {
+    const users = client.chanData(channel)?.users;
+    if (!users) return;
+    const nicks = mode === "m" ? [...users.keys()] : arg !== undefined && users.has(arg) ? [arg] : [];
+    for (const nick of nicks)
+      toMembers(channel, (to, room) => [
+        occupantPresence(
+          to,
+          room,
+          nick,
+          occupantIn(channel, nick),
+          nick === session.nick ? [STATUS.SELF] : [],
+        ),
+      ]);
+  };
+  client.on("+mode", safe("+mode", modeChange));
+  client.on(
+    "raw",
+    safe("modes", (m: Message) => {
+      const channel = m.args[1];
+      if (channel === undefined) return;
+      // The answer to our MODE after a join: a moderated channel makes voiceless occupants visitors.
+      if (m.command === "rpl_channelmodeis" && (m.args[2] ?? "").includes("m")) modeChange(channel, "", "m");
+      // echo-message: a line the server refused is never echoed; the message fails for its sender.
+      if (m.command === "err_cannotsendtochan")
+        session.refused(
+          channel,
+          `${server} refused the message in ${channel}: ${m.args[2] ?? "not allowed"}.`,
+        );
+    }),
+  );
+  client.on("-mode", safe("-mode", modeChange));
+
+  function occupantIn(channel: string, nick: string) {
+    const data = client.chanData(channel);
+    return occupantOf(data?.users.get(nick) ?? "", data?.mode.includes("m") ?? false);
+  }
+
+  // away-notify: an occupant going away (AWAY :reason) or coming back (AWAY) shows as their presence.
+  client.on(
+    "raw",
+    safe("away", (m: Message) => {
+      if (m.command !== "AWAY" || !m.nick || m.nick === session.nick) return;
+      const nick = m.nick;
+      // matrix-org-irc parses a bare "AWAY" (back) as one argument "AWAY".
+      const reason = m.args[0] === "AWAY" && m.args.length === 1 ? undefined : m.args[0];
+      for (const [channel, data] of client.chans) {
+        if (!data.users.has(nick)) continue;
+        const occupant = occupantIn(channel, nick);
+        toMembers(channel, (to, room) => [
+          {
+            ...occupantPresence(to, room, nick, occupant),
+            ...(reason ? { show: "away" as const, status: reason } : {}),
+          },
+        ]);
       }
     }),
   );

@@ -30,8 +30,10 @@ import { IrcConnections, type IrcSession, type Member, type SessionSettings } fr
 import { leavePresence, STATUS } from "./events.js";
 import { toIrc } from "./format.js";
 import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
-import { JoinedStore } from "./joined.js";
+import { JoinedStore, type JoinedRecord } from "./joined.js";
+import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { nickFromText } from "./muc.js";
+import { hasCap } from "./ircv3.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
 import { toIrcLines } from "./split.js";
 
@@ -58,6 +60,9 @@ class IrcAdapter implements Adapter {
   private readonly codecOptions: IrcCodecOptions;
   private ctx: AdapterContext | undefined;
   private joined: JoinedStore | undefined;
+  private leases: Leases | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   readonly connections: IrcConnections;
   readonly commands;
   private reconnects: { inc(): void } | undefined;
@@ -79,6 +84,9 @@ class IrcAdapter implements Adapter {
       log: () => this.context().log,
       attach: (session) => attachInbound(session, this.sink()),
       redialing: () => this.reconnects?.inc(),
+      released: (user, server) => {
+        if (!this.stopped) void this.leases?.release(user, server).catch(() => undefined);
+      },
       outage: (session) =>
         void this.emit(
           session,
@@ -156,6 +164,11 @@ class IrcAdapter implements Adapter {
     const existing = this.connections.get(user, server);
     if (existing) return this.connections.open(user, server, existing.settings);
     const settings = await this.settingsFor(user, server, nick);
+    if (this.leases && !(await this.leases.acquire(user, server)))
+      throw new GatewayError(
+        "resource-constraint",
+        `Another instance of the gateway holds your connection to ${server}; try again in ${LEASE_SECONDS} seconds.`,
+      );
     const session = this.connections.open(user, server, settings);
     session.mentionsOnly = mentionsOnly(await this.context().settings.get(user), server);
     return session;
@@ -261,21 +274,50 @@ class IrcAdapter implements Adapter {
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
+    this.leases = new Leases(ctx.redis, ctx.key);
+    this.renewTimer = setInterval(() => void this.renewLeases(), LEASE_RENEW_MS);
+    this.renewTimer.unref();
     // A gateway restart: every channel a user was in is joined again, the connections started staggered.
-    for (const record of await this.joined.all()) {
-      if (!isServerAllowed(this.config, record.server)) continue;
-      try {
-        const settings = await this.settingsFor(record.user, record.server, record.nick);
-        this.connections.restore(record.user, record.server, settings, record.channels);
-      } catch (err) {
-        ctx.log.warn({ err, jid: record.user, server: record.server }, "IRC channels not rejoined");
+    for (const record of await this.joined.all()) await this.restoreOne(record);
+  }
+
+  /** Rejoins a user's recorded channels on one server, once this instance holds the connection's lease. */
+  private async restoreOne(record: JoinedRecord): Promise<void> {
+    const ctx = this.context();
+    if (!isServerAllowed(this.config, record.server) || this.stopped) return;
+    try {
+      if (!(await this.leases?.acquire(record.user, record.server))) {
+        // Another instance holds it (or a crashed one did): try again once that lease could have expired.
+        setTimeout(() => void this.restoreOne(record), LEASE_SECONDS * 1000).unref();
+        return;
+      }
+      const settings = await this.settingsFor(record.user, record.server, record.nick);
+      this.connections.restore(record.user, record.server, settings, record.channels);
+    } catch (err) {
+      ctx.log.warn({ err, jid: record.user, server: record.server }, "IRC channels not rejoined");
+    }
+  }
+
+  /** Renews the lease of every connection; one taken over by another instance is closed here. */
+  private async renewLeases(): Promise<void> {
+    for (const session of this.connections.all()) {
+      const held = await this.leases?.acquire(session.user, session.server).catch(() => true);
+      if (held === false) {
+        this.context().log.warn({ jid: session.user, server: session.server }, "IRC connection taken over");
+        this.connections.drop(session, "Connection moved to another gateway instance");
       }
     }
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.renewTimer);
+    const sessions = this.connections.all();
     this.connections.closeAll("Gateway shutting down");
-    return Promise.resolve();
+    // Released at once, so another instance (or this one restarted) takes the users over without waiting.
+    const leases = this.leases;
+    if (leases)
+      await Promise.all(sessions.map((s) => leases.release(s.user, s.server).catch(() => undefined)));
   }
 
   private target(jid: string): IrcTarget {
@@ -334,6 +376,8 @@ class IrcAdapter implements Adapter {
     if (session.requested.has(channel)) return;
     session.requested.add(channel);
     await session.send("JOIN", channel);
+    // RPL_CHANNELMODEIS tells whether the channel is moderated (+m: voiceless occupants are visitors).
+    await session.send("MODE", channel);
     // A server that never answers the JOIN (no NAMES, no error) must not leave the client "joining" forever.
     setTimeout(() => this.joinTimedOut(session, channel), this.config.connectTimeoutSeconds * 1000).unref();
   }
@@ -399,20 +443,33 @@ class IrcAdapter implements Adapter {
         await session.send("TOPIC", target.channel, topic);
         return { status: "accepted" };
       }
-      await this.say(session, target.channel, m.body);
-      // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id.
-      const members = [...(session.channels.get(target.channel) ?? [])];
-      await this.emit(
-        session,
-        members.map(([to, mem]) => ({
-          kind: "message" as const,
-          to,
-          from: `${mem.roomJid}/${session.nick}`,
-          id: m.id,
-          type: "groupchat" as const,
-          body: m.body,
-        })),
-      );
+      // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;
+      // with echo-message only once the server echoed it, i.e. accepted it.
+      const reflect = () =>
+        void this.emit(
+          session,
+          [...(session.channels.get(target.channel) ?? [])].map(([to, mem]) => ({
+            kind: "message" as const,
+            to,
+            from: `${mem.roomJid}/${session.nick}`,
+            id: m.id,
+            type: "groupchat" as const,
+            body: m.body,
+          })),
+        );
+      const lines = await this.say(session, target.channel, m.body, (count) => {
+        if (hasCap(session.client, "echo-message"))
+          session.awaitEcho({
+            channel: target.channel,
+            lines: count,
+            reflect,
+            refuse: (text) =>
+              void this.emit(session, [
+                { kind: "error", to: m.from, from: m.toJid, id: m.id, condition: "forbidden", text },
+              ]),
+          });
+      });
+      if (!hasCap(session.client, "echo-message") && lines > 0) reflect();
       return { status: "accepted" };
     }
     // XEP-0045 §7.5: a private message through the room goes to the occupant's nick.
@@ -437,8 +494,15 @@ class IrcAdapter implements Adapter {
   }
 
   /** Sends a body as PRIVMSG lines: /me as CTCP ACTION, split to fit, CR/LF/NUL never sent. */
-  private async say(session: IrcSession, target: string, body: string): Promise<void> {
+  private async say(
+    session: IrcSession,
+    target: string,
+    body: string,
+    before?: (lines: number) => void,
+  ): Promise<number> {
     const lines = toIrcLines(toIrc(body), { target, prefixBytes: session.prefixBytes() });
+    // Registered before the first line leaves, so an echo can never arrive ahead of it.
+    before?.(lines.length);
     try {
       for (const line of lines) await session.send("PRIVMSG", target, line);
     } catch (err) {
@@ -446,6 +510,7 @@ class IrcAdapter implements Adapter {
         cause: err,
       });
     }
+    return lines.length;
   }
 }
 

@@ -26,10 +26,14 @@ const PREFIX_OCCUPANT: readonly [string, Occupant][] = [
   ["+", { affiliation: "none", role: "participant" }],
 ];
 
-/** The occupant an IRC user with these prefixes is; the most powerful prefix wins. */
-export function occupantOf(prefixes: string): Occupant {
+/**
+ * The occupant an IRC user with these prefixes is; the most powerful prefix wins. In a moderated channel
+ * (+m) a user without voice cannot speak: an XEP-0045 visitor.
+ */
+export function occupantOf(prefixes: string, moderated = false): Occupant {
   const found = PREFIX_OCCUPANT.find(([p]) => prefixes.includes(p));
-  return found ? { ...found[1] } : { affiliation: "none", role: "participant" };
+  if (found) return { ...found[1] };
+  return { affiliation: "none", role: moderated ? "visitor" : "participant" };
 }
 
 /** IRC numerics (as matrix-org-irc names them, RFC 2812 §5.2) that refuse a JOIN, and what XEP-0045 says. */

@@ -6,6 +6,7 @@ import { Client, type Message } from "matrix-org-irc";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { addressOf, type IrcConfig } from "./config.js";
+import { installTagParser, requestCaps } from "./ircv3.js";
 import { decodeIrcLines } from "./split.js";
 import { TokenBucket } from "./throttle.js";
 
@@ -13,6 +14,26 @@ import { TokenBucket } from "./throttle.js";
 export const QUIT_MESSAGE = "Left all channels";
 /** The service that takes NickServ IDENTIFY on most networks (Atheme, Anope). */
 export const NICKSERV = "NickServ";
+
+/**
+ * Most bytes of a server line the client buffers while waiting for its CR LF. IRC lines are 512 bytes plus
+ * at most 8191 of tags (IRCv3 message-tags); a server sending far more without a line end is broken or
+ * hostile, and the connection is closed (then redialed) rather than letting the buffer grow.
+ */
+export const MAX_PENDING_BYTES = 64 * 1024;
+
+/** Own room messages awaiting the server's echo (echo-message); older ones are reflected at once. */
+export const MAX_PENDING_ECHOES = 100;
+
+/** A room message sent to IRC whose reflection waits for the server's echo of its lines. */
+export interface PendingEcho {
+  channel: string;
+  /** Lines still to be echoed. */
+  lines: number;
+  reflect(): void;
+  /** The server refused a line (e.g. ERR_CANNOTSENDTOCHAN): the sender gets this error instead. */
+  refuse(text: string): void;
+}
 
 /** A user's resource in a channel: its full JID and the room JID it joined as (the case it typed). */
 export interface Member {
@@ -66,6 +87,8 @@ export class IrcSession {
   outageNoticeSent = false;
   /** Lowercased channels whose messages reach the user only when they mention the user's nick. */
   mentionsOnly = new Set<string>();
+  /** With echo-message: own room messages, oldest first, reflected when their last line comes back. */
+  readonly pendingEchoes: PendingEcho[] = [];
   /** Before the loss: the user's nick and the occupants of each channel, to show what changed meanwhile. */
   before: { nick: string; occupants: Map<string, string[]> } | undefined;
   private readonly bucket: TokenBucket;
@@ -99,8 +122,15 @@ export class IrcSession {
       stripColors: false,
       connectionTimeout: config.connectTimeoutSeconds * 1000,
     });
+    installTagParser();
+    requestCaps(this.client);
     // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
-    this.client.convertEncoding = (bytes: Buffer) => decodeIrcLines(bytes, settings.fallbackCharset);
+    this.client.convertEncoding = (bytes: Buffer) => {
+      if (bytes.length <= MAX_PENDING_BYTES) return decodeIrcLines(bytes, settings.fallbackCharset);
+      log.warn({ server, bytes: bytes.length }, "IRC server sent an oversized line; closing the connection");
+      this.client.conn?.destroy();
+      return ""; // the library then empties its buffer
+    };
     // matrix-org-irc handles server lines inside its socket 'data' handler and rethrows what its own
     // handlers throw (e.g. a 001 without text), which would end the whole gateway process: a line that
     // breaks the library is logged and skipped instead, and the other lines and users go on.
@@ -156,6 +186,8 @@ export class IrcSession {
         fail(new GatewayError("not-authorized", `${server} refused the SASL account or password.`)),
       );
       this.client.on("raw", (m: Message) => {
+        // A refused CAP REQ would leave registration waiting for CAP END.
+        if (m.command === "CAP" && m.args[1] === "NAK") this.client.send("CAP", "END").catch(() => undefined);
         // A redial takes another nick rather than failing (the library appends a number): 210 tells the user.
         if (m.command === "err_nicknameinuse" && !this.restoring)
           fail(
@@ -183,6 +215,32 @@ export class IrcSession {
       throw new GatewayError("bad-request", "A line break cannot be sent to IRC.");
     await this.bucket.wait();
     await this.client.send(command, ...args);
+  }
+
+  /** Remembers a room message for its echo; the oldest is reflected now when too many wait. */
+  awaitEcho(pending: PendingEcho): void {
+    this.pendingEchoes.push(pending);
+    if (this.pendingEchoes.length > MAX_PENDING_ECHOES) this.pendingEchoes.shift()?.reflect();
+  }
+
+  /** One of our lines to `channel` came back: reflects the message it belonged to once all lines did. */
+  echoed(channel: string): void {
+    const index = this.pendingEchoes.findIndex((p) => p.channel === channel.toLowerCase());
+    const pending = this.pendingEchoes[index];
+    if (!pending) return;
+    pending.lines -= 1;
+    if (pending.lines > 0) return;
+    this.pendingEchoes.splice(index, 1);
+    pending.reflect();
+  }
+
+  /** The server refused our line to `channel`: the message it belonged to fails, not reflected. */
+  refused(channel: string, text: string): void {
+    const index = this.pendingEchoes.findIndex((p) => p.channel === channel.toLowerCase());
+    const pending = this.pendingEchoes[index];
+    if (!pending) return;
+    this.pendingEchoes.splice(index, 1);
+    pending.refuse(text);
   }
 
   /** The channel is left (or was never entered): no resource is in it any more. */

@@ -65,6 +65,7 @@ describe("command line", () => {
       GATEWAY_SMS_SECRET: "y",
       TWILIO_AUTH_TOKEN: "z",
       GATEWAY_EMAIL_SECRET: "w",
+      GATEWAY_IRC_SECRET: "v",
     });
     expect(ok.stdout).toContain("configuration is valid");
     expect(ok.code).toBe(0);

@@ -14,6 +14,7 @@ const QUICKSTART_ENV = {
   GATEWAY_SMS_SECRET: "s4",
   TWILIO_AUTH_TOKEN: "tok",
   GATEWAY_EMAIL_SECRET: "s5",
+  GATEWAY_IRC_SECRET: "s6",
 };
 
 function problems(raw: unknown, env: NodeJS.ProcessEnv = { GATEWAY_ECHO_SECRET: "s" }): string[] {
@@ -34,7 +35,7 @@ describe("configuration", () => {
       adapterSchemas,
       QUICKSTART_ENV,
     );
-    expect(secrets).toEqual({ echo: "s3cret", sms: "s4", email: "s5" });
+    expect(secrets).toEqual({ echo: "s3cret", sms: "s4", irc: "s6", email: "s5" });
     expect(adapterSecrets).toEqual({ TWILIO_AUTH_TOKEN: "tok" });
     expect(config.xmpp.keepaliveSeconds).toBe(60);
     expect(config.limits.idempotencyHours).toBe(24);
@@ -45,6 +46,7 @@ describe("configuration", () => {
     expect(problems(committed, {})).toEqual([
       "adapters.echo.secretEnv: environment variable GATEWAY_ECHO_SECRET is not set",
       "adapters.email.secretEnv: environment variable GATEWAY_EMAIL_SECRET is not set",
+      "adapters.irc.secretEnv: environment variable GATEWAY_IRC_SECRET is not set",
       "adapters.sms.secretEnv: environment variable GATEWAY_SMS_SECRET is not set",
       "adapters.sms.twilio.authTokenEnv: environment variable TWILIO_AUTH_TOKEN is not set",
     ]);

@@ -1,0 +1,32 @@
+/** Connection leases between gateway instances, against the test bed's Redis. */
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { sharedBed } from "../../test/support/gateway.js";
+import { Leases } from "./lease.js";
+
+describe("Leases", () => {
+  const redis = new Redis(sharedBed().redis!.url);
+  const prefix = `lease-test-${process.pid}-${Date.now()}`;
+  const key = (...parts: string[]) => `${prefix}:${parts.join(":")}`;
+  afterAll(() => redis.disconnect());
+
+  it("lets one instance hold a user's connection; the other gets it once released", async () => {
+    const a = new Leases(redis, key);
+    const b = new Leases(redis, key);
+    expect(a.owner).not.toBe(b.owner);
+    expect(await a.acquire("alice@example.org", "irc.example.net")).toBe(true);
+    expect(await a.acquire("alice@example.org", "irc.example.net")).toBe(true); // renewal
+    expect(await b.acquire("alice@example.org", "irc.example.net")).toBe(false);
+    expect(await b.acquire("bob@example.org", "irc.example.net")).toBe(true);
+    await b.release("alice@example.org", "irc.example.net"); // not b's: no effect
+    expect(await a.holder("alice@example.org", "irc.example.net")).toBe(a.owner);
+    await a.release("alice@example.org", "irc.example.net");
+    expect(await b.acquire("alice@example.org", "irc.example.net")).toBe(true);
+  });
+
+  it("expires a lease nobody renews (a crashed instance)", async () => {
+    const crashed = new Leases(redis, key, 1);
+    expect(await crashed.acquire("carol@example.org", "irc.example.net")).toBe(true);
+    expect(await redis.ttl(key("lease", "carol@example.org", "irc.example.net"))).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * Ownership of IRC connections across gateway instances (DESIGN "Scale"): a (user, server) connection is
+ * held by the instance whose id is in Redis under a lease that it renews. Two instances never both connect
+ * a user to the same server; a crashed instance's connections are taken over once its leases expire, and a
+ * graceful stop releases them at once.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import type { KeyBuilder } from "../../src/adapter.js";
+
+/** Seconds a lease lasts unrenewed: how long a crashed instance's users wait before another takes over. */
+export const LEASE_SECONDS = 30;
+/** How often the owner renews its leases (a third of their life, so one missed renewal is harmless). */
+export const LEASE_RENEW_MS = 10_000;
+
+// Take the lease if it is free or already ours (then renew it); 1 when held by us afterwards.
+const ACQUIRE = `
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0`;
+// Delete the lease only if it is ours.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export class Leases {
+  /** This process's id in the leases: host, pid and a random part (a restarted process is another owner). */
+  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: KeyBuilder,
+    private readonly seconds = LEASE_SECONDS,
+  ) {}
+
+  private keyOf(user: string, server: string): string {
+    return this.key("lease", user, server);
+  }
+
+  /** Takes or renews the lease; false when another instance holds it. */
+  async acquire(user: string, server: string): Promise<boolean> {
+    const held = await this.redis.eval(
+      ACQUIRE,
+      1,
+      this.keyOf(user, server),
+      this.owner,
+      String(this.seconds),
+    );
+    return held === 1;
+  }
+
+  async release(user: string, server: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.keyOf(user, server), this.owner);
+  }
+
+  /** The instance holding the lease, or null. */
+  holder(user: string, server: string): Promise<string | null> {
+    return this.redis.get(this.keyOf(user, server));
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * SASL PLAIN from the user's server settings, and hostile IRC servers. No IRC server of the bed offers SASL
+ * without a services daemon, so a scripted server on a loopback socket plays the IRCv3 exchange (CAP LS,
+ * CAP REQ sasl, AUTHENTICATE PLAIN) as the specification writes it, and checks the credentials.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slotDomain } from "../slots.js";
+import { errorOf, TestUser, submittedForm, xml } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const COMMANDS = "http://jabber.org/protocol/commands";
+const ACCOUNT = "saslnick";
+const PASSWORD = "pa ss"; // refused by the form: passwords have no spaces
+const GOOD = "correct-horse";
+
+/** A scripted IRC server: SASL PLAIN then registration; records what clients send. */
+function scriptedServer(): Promise<{ server: Server; port: number; lines: string[]; closed: string[] }> {
+  const lines: string[] = [];
+  const closed: string[] = [];
+  const server = createServer((socket: Socket) => {
+    let buffer = "";
+    let nick = "*";
+    const say = (line: string) => socket.write(`:sasl.localhost ${line}\r\n`);
+    socket.on("data", (chunk) => {
+      buffer += chunk.toString("utf8");
+      const parts = buffer.split("\r\n");
+      buffer = parts.pop() ?? "";
+      for (const line of parts) {
+        lines.push(line);
+        const [command, ...args] = line.split(" ");
+        if (command === "CAP" && args[0] === "LS") say(`CAP * LS :sasl=PLAIN multi-prefix`);
+        else if (command === "CAP" && args[0] === "REQ")
+          say(`CAP * ACK :${args.slice(1).join(" ").replace(/^:/, "")}`);
+        else if (command === "NICK") nick = args[0] ?? "*";
+        else if (command === "AUTHENTICATE" && args[0] === "PLAIN") socket.write("AUTHENTICATE +\r\n");
+        else if (command === "AUTHENTICATE") {
+          const [, authcid, password] = Buffer.from(args[0] ?? "", "base64")
+            .toString("utf8")
+            .split("\0");
+          if (authcid === ACCOUNT && password === GOOD) {
+            say(`900 ${nick} ${nick}!u@h ${ACCOUNT} :You are now logged in as ${ACCOUNT}`);
+            say(`903 ${nick} :SASL authentication successful`);
+          } else say(`904 ${nick} :SASL authentication failed`);
+        } else if (command === "CAP" && args[0] === "END") say(`001 ${nick} :Welcome ${nick}!u@h`);
+        else if (command === "JOIN" && args[0] === "#flood") {
+          // Garbage, then a "line" far over any IRC limit with no line end.
+          socket.write("\x00\xff:::\r\n" + "x".repeat(300_000));
+          socket.on("close", () => closed.push(nick));
+        } else if (command === "JOIN") {
+          socket.write(`:${nick}!u@h JOIN ${args[0]}\r\n`);
+          say(`353 ${nick} = ${args[0]} :${nick}`);
+          say(`366 ${nick} ${args[0]} :End of NAMES`);
+        }
+      }
+    });
+    socket.on("error", () => undefined);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      resolve({ server, port: typeof address === "object" && address ? address.port : 0, lines, closed });
+    }),
+  );
+}
+
+describe("SASL from the user's IRC settings", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let fake: Awaited<ReturnType<typeof scriptedServer>>;
+  let gw: TestGateway;
+  let domain: string;
+  let alice: TestUser;
+
+  const settings = async (fields: Record<string, string>) => {
+    const node = "irc-server-settings";
+    const first = await alice.iq("set", domain, xml("command", { xmlns: COMMANDS, node, action: "execute" }));
+    const sessionid = first.getChild("command", COMMANDS)?.attrs.sessionid;
+    return alice.iq(
+      "set",
+      domain,
+      xml("command", { xmlns: COMMANDS, node, sessionid, action: "complete" }, submittedForm(fields)),
+    );
+  };
+
+  beforeAll(async () => {
+    fake = await scriptedServer();
+    const slot = await takeSlot(bed);
+    domain = slotDomain(slot, "irc");
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        irc: {
+          servers: { allow: ["sasl.localhost", "other.localhost"] },
+          tls: false,
+          addresses: { "sasl.localhost": { host: "127.0.0.1", port: fake.port } },
+          lineDelayMs: 0,
+          connectTimeoutSeconds: 5,
+        },
+      },
+    });
+    alice = await TestUser.login(peer, `alice-sasl-${slot}`);
+  });
+
+  afterAll(async () => {
+    await alice?.stop();
+    await gw?.stop();
+    fake?.server.close();
+  });
+
+  it("refuses a password the IRC line could not carry, and stores nothing", async () => {
+    const answer = await settings({ server: "sasl.localhost", nick: ACCOUNT, saslPassword: PASSWORD });
+    expect(errorOf(answer).condition).toBe("not-acceptable");
+  });
+
+  it("a wrong SASL password: the join fails with not-authorized", async () => {
+    await settings({ server: "sasl.localhost", nick: ACCOUNT, saslPassword: "wrong" });
+    const to = `#s%sasl.localhost@${domain}/alice`;
+    await alice.send(xml("presence", { to }, xml("x", { xmlns: MUC })));
+    const error = await alice.waitFor((el) => el.attrs.from === to && el.attrs.type === "error");
+    expect(errorOf(error).condition).toBe("not-authorized");
+  });
+
+  it("logs in with SASL PLAIN as the account from the settings, then joins", async () => {
+    await settings({ server: "sasl.localhost", saslPassword: GOOD, nick: ACCOUNT });
+    const to = `#s%sasl.localhost@${domain}/alice`;
+    const mark = alice.received.length;
+    await alice.send(xml("presence", { to }, xml("x", { xmlns: MUC })));
+    const self = await alice.waitFor(
+      (el) =>
+        alice.received.indexOf(el) >= mark &&
+        el.name === "presence" &&
+        el.attrs.from?.startsWith(`#s%`) === true,
+    );
+    expect(self.attrs.type, self.toString()).toBeUndefined();
+    expect(fake.lines).toContain("CAP REQ :multi-prefix sasl");
+    expect(fake.lines.filter((l) => l.startsWith("AUTHENTICATE ")).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("closes a connection whose server sends garbage and an endless line, and goes on serving", async () => {
+    const to = `#flood%sasl.localhost@${domain}/alice`;
+    await alice.send(xml("presence", { to }, xml("x", { xmlns: MUC })));
+    for (let i = 0; i < 100 && fake.closed.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(fake.closed[0]).toBe(ACCOUNT);
+    // The gateway is still there for the user.
+    const ping = await alice.iq("get", domain, xml("ping", { xmlns: "urn:xmpp:ping" }));
+    expect(ping.attrs.type).toBe("result");
+  });
+
+  it("refuses a join while another gateway instance holds the user's connection to that server", async () => {
+    const redis = new Redis(bed.redis!.url);
+    try {
+      await redis.set(
+        `${gw.keyPrefix}a:irc:lease:${alice.bare}:other.localhost`,
+        "another-instance",
+        "EX",
+        60,
+      );
+      const to = `#x%other.localhost@${domain}/alice`;
+      await alice.send(xml("presence", { to }, xml("x", { xmlns: MUC })));
+      const error = await alice.waitFor((el) => el.attrs.from === to && el.attrs.type === "error");
+      expect(errorOf(error).condition).toBe("resource-constraint");
+      expect(errorOf(error).text).toContain("Another instance");
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
