@@ -111,7 +111,11 @@ function ircSection(r: Json): string {
       `N = ${n(g.n)}: RSS with N connections (idle before)`,
       ...[g, b].map((x) => (x.error ? "failed" : `${n(x.joinedRssMiB, 1)} MiB (${n(x.baseRssMiB, 1)})`)),
     ]);
-    rows.push([`N = ${n(g.n)}: N users joined in`, ...cell(pair("joinSeconds"), " s", 1)]);
+    rows.push([
+      `N = ${n(g.n)}: N users joined${Number(g.channels) > 1 ? ` (${n(g.channels)} channels)` : ""} in`,
+      ...cell(pair("joinSeconds"), " s", 1),
+    ]);
+    if (g.xmppToIrc === undefined && b.xmppToIrc === undefined) continue;
     rows.push([
       `N = ${n(g.n)}: CPU per XMPP → IRC message`,
       ...cell(pair("xmppToIrc", "cpuMsPerMessage"), " ms", 2),
@@ -151,6 +155,8 @@ p50 ${n(get(r, "prosodyRawEchoRoundTripMs", "p50"))} ms).
   biboumi paces each IRC connection to about one line a second (its default flood control), so its rate and
   latency there measure that pacing; the gateway ran with \`lineDelayMs: 0\`.
 - IRC → XMPP: a plain IRC client sends lines to the channel of N users; every line becomes N stanzas.
+- Above N = 100 only memory is measured, the users spread over channels of 50 (in one channel each join is
+  announced to every member: N²/2 presences).
 - The gateway runs under tsx (TypeScript compiled at start), which accounts for part of its idle memory.
 
 ${table(["measurement", "xmpp-gateway", "biboumi"], rows)}
