@@ -231,7 +231,7 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
           (x) => `${x.name} ${x.ok ? "ok" : "FAILED"} in ${x.seconds} s (load ${x.load[0]} → ${x.load[1]})`,
         )
         .join("; ")
-    : "report rewritten from the results on disk";
+    : "none (the report was rewritten from the results on disk; each section gives its own date and load)";
   const busy = runs.some((x) => x.load.some((l) => l > m.cpus));
   const text = `# Benchmark results
 
@@ -243,6 +243,10 @@ gateway) in the same run, on the same servers, as the yardstick. Single runs var
 Machine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB · Node ${v.node} · Prosody ${v.prosody} · ejabberd
 ${v.ejabberd} · ngircd ${v.ngircd} · Redis ${v["redis-server"]} · biboumi ${v.biboumi} (Debian packages).
 This run: ${loadNote}.${
+    runs.length < sections.length
+      ? " Other sections come from earlier runs: each gives its own date and load."
+      : ""
+  }${
     busy
       ? `\n\n**The machine was busy:** other work was running during the run (load average above the ${m.cpus} cores);
 absolute rates are lower than on an idle machine, the comparisons within one run still hold.`
