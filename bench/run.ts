@@ -243,7 +243,7 @@ gateway) in the same run, on the same servers, as the yardstick. Single runs var
 Machine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB · Node ${v.node} · Prosody ${v.prosody} · ejabberd
 ${v.ejabberd} · ngircd ${v.ngircd} · Redis ${v["redis-server"]} · biboumi ${v.biboumi} (Debian packages).
 This run: ${loadNote}.${
-    runs.length < sections.length
+    runs.length > 0 && runs.length < sections.length
       ? " Other sections come from earlier runs: each gives its own date and load."
       : ""
   }${
