@@ -148,7 +148,9 @@ ${when(r)} · N XMPP users (each its own IRC connection) in one channel of the b
 same Prosody and ngircd. Prosody raw echo in the same run: ${n(r.prosodyRawEchoPerSecond)} msg/s (round trip
 p50 ${n(get(r, "prosodyRawEchoRoundTripMs", "p50"))} ms).
 
-- RSS: resident memory of the process after N joins minus before, divided by N.
+- RSS: resident memory of the process after N joins minus before, divided by N. Node's heap grows in steps
+  and is not collected before the reading, so the figures at N = 10 are mostly noise; N = 1,000 is the one to
+  quote.
 - CPU per XMPP → IRC message: one user alone in a channel with a plain IRC client sends
   ${n(get(r, "settings", "outMessages", "gateway"))} (gateway) / ${n(get(r, "settings", "outMessages", "biboumi"))} (biboumi)
   messages, ${n(get(r, "settings", "outWindow"))} in flight; user + system time of the process (from /proc) over the count.
