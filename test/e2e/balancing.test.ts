@@ -20,6 +20,10 @@ const ACCOUNT = "AC" + "5".repeat(32);
 const TOKEN = "balancing-token";
 const ECHO = "echo.balanced.localhost";
 const SMS = "sms.balanced.localhost";
+/**
+ * Users bal0…bal5@localhost. ejabberd picks the slot from a hash of the bare JID, so which user lands on which
+ * instance is the same on every run (three on each with these names), not a matter of chance.
+ */
 const USERS = 6;
 /** A dedicated number per user: +12025550600, …601, … */
 const number = (i: number) => `+120255506${String(i).padStart(2, "0")}`;
