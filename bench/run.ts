@@ -94,6 +94,28 @@ delivered); every inbound one is persisted to a Redis stream before the webhook 
 `;
 }
 
+function emailSection(r: Json): string {
+  return `## Email (\`bench/email.ts\`, \`bench/results/email.json\`)
+
+${when(r)} · ${n(r.n)} mails per measurement, ${n(r.window)} in flight, ${n(r.senderConnections)} outside SMTP
+connections · the relay is an smtp-server on loopback; inbound mail is checked for SPF, DKIM and DMARC against
+a loopback DNS server.
+
+${table(
+  ["measurement", "result"],
+  [
+    ["Prosody raw echo (client → component → client), same run", `${n(r.prosodyRawEchoPerSecond)} msg/s`],
+    ["XMPP → gateway → SMTP relay (250)", `${n(r.xmppToRelayPerSecond)} mails/s`],
+    [
+      "XMPP → relay latency, p50 / p99",
+      `${n(get(r, "xmppToRelayLatencyMs", "p50"))} / ${n(get(r, "xmppToRelayLatencyMs", "p99"))} ms`,
+    ],
+    ["SMTP in → gateway (stored before 250) → XMPP client", `${n(r.smtpToXmppPerSecond)} mails/s`],
+  ],
+)}
+`;
+}
+
 function ircSection(r: Json): string {
   const rows: string[][] = [];
   const gw = (r.gateway ?? []) as Json[];
@@ -220,11 +242,13 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
     sections.push(
       name === "sms"
         ? smsSection(r)
-        : name === "irc"
-          ? ircSection(r)
-          : name === "failover"
-            ? failoverSection(r)
-            : genericSection(name, r),
+        : name === "email"
+          ? emailSection(r)
+          : name === "irc"
+            ? ircSection(r)
+            : name === "failover"
+              ? failoverSection(r)
+              : genericSection(name, r),
     );
   }
   const loadNote = runs.length
