@@ -8,7 +8,10 @@ import { slotDomain } from "../slots.js";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { formBody, twilioSignature } from "../twilio/signature.js";
 import { inboundParams } from "../twilio/webhooks.js";
+import { freePort } from "../bed/index.js";
 import { errorOf, registration, TestUser, xml, type Element } from "../support/client.js";
+import { startDns, type TestDns } from "../support/dns.js";
+import { SmtpSession } from "../support/smtp-session.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const ACCOUNT = "AC" + "5".repeat(32);
@@ -18,6 +21,8 @@ const CONTACT = "+12025550611";
 const NS_REGISTER = "jabber:iq:register";
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const NS_GATEWAY = "jabber:iq:gateway";
+const MAIL_DOMAIN = "hostile.example.org";
+const ALIAS = "target";
 
 describe("hostile input", () => {
   const bed = sharedBed();
@@ -27,17 +32,29 @@ describe("hostile input", () => {
   let domain: string;
   let webhook: string;
   let user: TestUser;
+  let dns: TestDns;
+  let smtpPort: number;
+  let mailDomain: string;
 
   beforeAll(async () => {
     const slot = await takeSlot(bed);
     domain = slotDomain(slot, "sms");
     fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN] });
     const name = `hostile-${slot}`;
+    dns = await startDns({ "example.com": "v=spf1 ip4:127.0.0.1 -all" });
+    smtpPort = await freePort();
+    mailDomain = slotDomain(slot, "mail");
     gw = await startTestGateway({
       peer,
       redisUrl: bed.redis!.url,
       slot,
       adapters: {
+        email: {
+          mailDomain: MAIL_DOMAIN,
+          relay: { host: "127.0.0.1", port: 9, starttls: false, timeoutSeconds: 1 },
+          inbound: { port: smtpPort, maxRecipients: 5, maxBytes: 64 * 1024 },
+          auth: { dnsServers: [dns.server] },
+        },
         sms: {
           twilio: { accountSid: ACCOUNT, authTokenEnv: "TOKEN", apiBaseUrl: fake.url },
           numbers: { dedicated: { [OWN]: `${name}@${peer.host}` } },
@@ -49,12 +66,15 @@ describe("hostile input", () => {
     webhook = `http://127.0.0.1:${gw.gateway.http!.port}/sms/twilio/sms`;
     user = await TestUser.login(peer, name);
     expect((await user.iq("set", domain, registration({ mode: "dedicated" }))).attrs.type).toBe("result");
+    const alias = await user.iq("set", mailDomain, registration({ alias: ALIAS, name: "Hostile Test" }));
+    expect(alias.attrs.type).toBe("result");
   });
 
   afterAll(async () => {
     await user?.stop();
     await gw?.stop();
     await fake?.stop();
+    await dns?.stop();
   });
 
   const chat = (to: string, id: string, body: string, ...extra: Element[]) =>
@@ -235,6 +255,57 @@ describe("hostile input", () => {
     const bodies = user.received.map((el) => el.getChildText("body") ?? "");
     expect(bodies.filter((b) => b === "sms good1")).toHaveLength(1);
     expect(bodies.some((b) => /sms bad|pay me/.test(b))).toBe(false);
+  });
+
+  it("answers every bad SMTP command with its code, delivers nothing, and takes good mail after", async () => {
+    const to = `${ALIAS}@${MAIL_DOMAIN}`;
+    const smtp = await SmtpSession.open(smtpPort);
+    try {
+      expect(await smtp.command("EHLO hostile.example.com")).toMatch(/^250/);
+      /** [what, command, expected reply code]: one session, as an attacker would keep it open. */
+      const cases: [string, string, RegExp][] = [
+        ["data before any recipient", "DATA", /^503/],
+        ["an unknown command", "XYZZY now", /^50[02]/],
+        ["a sender with a NUL", "MAIL FROM:<a\0b@example.com>", /^5/],
+        ["a sender with no domain", "MAIL FROM:<nobody>", /^5/],
+        ["a line of 10,000 characters", `MAIL FROM:<${"a".repeat(10_000)}@example.com>`, /^5/],
+        ["a proper sender", "MAIL FROM:<friend@example.com>", /^250/],
+        ["relaying to another domain", "RCPT TO:<victim@elsewhere.example>", /^550/],
+        ["an alias that does not exist", `RCPT TO:<nobody@${MAIL_DOMAIN}>`, /^550/],
+        ["a real recipient", `RCPT TO:<${to}>`, /^250/],
+      ];
+      for (const [what, command, code] of cases) expect(await smtp.command(command), what).toMatch(code);
+      // Hundreds of recipients: each refused (550 unknown, or 452 once the limit is reached).
+      const extra = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => smtp.command(`RCPT TO:<${ALIAS}+${i}@${MAIL_DOMAIN}>`)),
+      );
+      expect(extra.filter((r) => !/^(452|550)/.test(r))).toEqual([]);
+      expect(await smtp.command("RSET")).toMatch(/^250/);
+      // Over the size limit: 552, nothing stored.
+      expect(await smtp.command("MAIL FROM:<friend@example.com>")).toMatch(/^250/);
+      expect(await smtp.command(`RCPT TO:<${to}>`)).toMatch(/^250/);
+      expect(await smtp.command("DATA")).toMatch(/^354/);
+      expect(await smtp.data(`Subject: big\r\n\r\n${"x".repeat(100_000)}`)).toMatch(/^552/);
+      // Header injection in the subject and invalid UTF-8: delivered, the subject one line, text readable.
+      expect(await smtp.command("MAIL FROM:<friend@example.com>")).toMatch(/^250/);
+      expect(await smtp.command(`RCPT TO:<${to}>`)).toMatch(/^250/);
+      expect(await smtp.command("DATA")).toMatch(/^354/);
+      const bad = Buffer.concat([
+        Buffer.from("From: friend@example.com\r\nSubject: hello\rBcc: everyone@example.com\r\n\r\ncaf"),
+        Buffer.from([0xe9, 0xff]),
+        Buffer.from(" ok\r\n"),
+      ]);
+      expect(await smtp.data(bad)).toMatch(/^250/);
+      expect(await smtp.command("QUIT")).toMatch(/^221/);
+    } finally {
+      smtp.close();
+    }
+    const mail = await user.waitFor((el) => el.attrs.from === `friend\\40example.com@${mailDomain}`, 15_000);
+    expect(mail.getChildText("subject") ?? "").not.toMatch(/[\r\n]/);
+    expect(mail.getChildText("body")).toContain("ok");
+    await user.sync();
+    // Only that one mail arrived: nothing from the refused commands or the oversized mail.
+    expect(user.received.filter((el) => el.attrs.from?.startsWith("friend\\40example.com@"))).toHaveLength(1);
   });
 
   it("keeps serving after all of it", async () => {
