@@ -28,14 +28,11 @@ import {
 import { ircConfigSchema, isServerAllowed, type IrcConfig } from "./config.js";
 import { IrcConnections, type IrcSession, type Member, type SessionSettings } from "./connections.js";
 import { leavePresence, STATUS } from "./events.js";
-import { toIrc } from "./format.js";
 import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
+import { sendMessage } from "./outbound.js";
 import { JoinedStore, type JoinedRecord } from "./joined.js";
 import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
-import { nickFromText } from "./muc.js";
-import { hasCap } from "./ircv3.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
-import { toIrcLines } from "./split.js";
 
 /** How long an IRC event waits for the store (Redis) to come back before it is given up. */
 export const STORE_WAIT_MS = 5 * 60_000;
@@ -417,100 +414,16 @@ class IrcAdapter implements Adapter {
     this.connections.release(session);
   }
 
-  async send(m: OutboundMessage): Promise<SendOutcome> {
-    const target = this.target(m.toJid);
-    if (target.kind === "server")
-      throw new GatewayError("feature-not-implemented", "Messages to an IRC server are not supported yet.");
-    if (m.type === "groupchat") {
-      if (target.kind !== "channel")
-        throw new GatewayError("bad-request", `${m.toJid} is an IRC nick, not a room.`);
-      const session = this.connections.get(m.user, target.server);
-      const member = session?.channels.get(target.channel)?.get(m.from);
-      if (session && member && session.restoring && !session.synced.has(target.channel))
-        throw new GatewayError(
-          "recipient-unavailable",
-          `The connection to ${target.server} is being restored; send it again in a moment.`,
-        );
-      if (!session || !member || !session.synced.has(target.channel))
-        throw new GatewayError("not-acceptable", `Join ${m.toJid} before sending messages to it.`);
-      // XEP-0045 §8.1: a message with a subject (and no body) changes the subject: IRC TOPIC.
-      if (m.subject !== undefined && m.body === "") {
-        const topic =
-          toIrcLines(m.subject.replace(/[\r\n\0]+/g, " "), {
-            target: target.channel,
-            prefixBytes: session.prefixBytes(),
-          })[0] ?? "";
-        await session.send("TOPIC", target.channel, topic);
-        return { status: "accepted" };
-      }
-      // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;
-      // with echo-message only once the server echoed it, i.e. accepted it.
-      const reflect = () =>
-        void this.emit(
-          session,
-          [...(session.channels.get(target.channel) ?? [])].map(([to, mem]) => ({
-            kind: "message" as const,
-            to,
-            from: `${mem.roomJid}/${session.nick}`,
-            id: m.id,
-            type: "groupchat" as const,
-            body: m.body,
-          })),
-        );
-      const lines = await this.say(session, target.channel, m.body, (count) => {
-        if (hasCap(session.client, "echo-message"))
-          session.awaitEcho({
-            channel: target.channel,
-            lines: count,
-            reflect,
-            refuse: (text) =>
-              void this.emit(session, [
-                { kind: "error", to: m.from, from: m.toJid, id: m.id, condition: "forbidden", text },
-              ]),
-          });
-      });
-      if (!hasCap(session.client, "echo-message") && lines > 0) reflect();
-      return { status: "accepted" };
-    }
-    // XEP-0045 §7.5: a private message through the room goes to the occupant's nick.
-    let nick: string;
-    let session: IrcSession;
-    if (target.kind === "channel") {
-      nick = resourceOf(m.toFull);
-      const existing = this.connections.get(m.user, target.server);
-      if (nick === "" || !existing?.channels.get(target.channel)?.has(m.from))
-        throw new GatewayError("not-acceptable", `Join ${m.toJid} before writing to its occupants.`);
-      checkNick(nick);
-      session = existing;
-    } else {
-      nick = target.nick;
-      const own = m.registration?.nick ?? nickFromText(localOf(m.user));
-      session = await this.openSession(m.user, target.server, own);
-      await session.ready;
-    }
-    await this.say(session, nick, m.body);
-    this.connections.release(session);
-    return { status: "accepted" };
-  }
-
-  /** Sends a body as PRIVMSG lines: /me as CTCP ACTION, split to fit, CR/LF/NUL never sent. */
-  private async say(
-    session: IrcSession,
-    target: string,
-    body: string,
-    before?: (lines: number) => void,
-  ): Promise<number> {
-    const lines = toIrcLines(toIrc(body), { target, prefixBytes: session.prefixBytes() });
-    // Registered before the first line leaves, so an echo can never arrive ahead of it.
-    before?.(lines.length);
-    try {
-      for (const line of lines) await session.send("PRIVMSG", target, line);
-    } catch (err) {
-      throw new GatewayError("recipient-unavailable", `The connection to ${session.server} is closed.`, {
-        cause: err,
-      });
-    }
-    return lines.length;
+  send(m: OutboundMessage): Promise<SendOutcome> {
+    return sendMessage(
+      {
+        connections: this.connections,
+        target: (jid) => this.target(jid),
+        emit: (session, events) => this.emit(session, events),
+        openSession: (user, server, nick) => this.openSession(user, server, nick),
+      },
+      m,
+    );
   }
 }
 

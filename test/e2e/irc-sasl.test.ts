@@ -141,6 +141,19 @@ describe("SASL from the user's IRC settings", () => {
     expect(fake.lines.filter((l) => l.startsWith("AUTHENTICATE ")).length).toBeGreaterThanOrEqual(4);
   });
 
+  it("refuses a 100 kB body with an error and sends nothing of it to IRC", async () => {
+    const room = `#s%sasl.localhost@${domain}`;
+    const body = "x".repeat(100 * 1024);
+    await alice.send(xml("message", { to: room, type: "groupchat", id: "huge" }, xml("body", {}, body)));
+    const refused = await alice.waitFor((el) => el.attrs.id === "huge");
+    expect(refused.attrs.type).toBe("error");
+    expect(errorOf(refused).text).toBeTruthy();
+    await alice.send(xml("message", { to: room, type: "groupchat", id: "small" }, xml("body", {}, "small")));
+    for (let i = 0; i < 100 && !fake.lines.includes("PRIVMSG #s small"); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(fake.lines.filter((l) => l.startsWith("PRIVMSG #s"))).toEqual(["PRIVMSG #s small"]);
+  });
+
   it("closes a connection whose server sends garbage and an endless line, and goes on serving", async () => {
     const to = `#flood%sasl.localhost@${domain}/alice`;
     await alice.send(xml("presence", { to }, xml("x", { xmlns: MUC })));

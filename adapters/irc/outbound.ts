@@ -1,0 +1,126 @@
+/**
+ * XMPP → IRC messages: room messages (reflected with the sender's id, after the server's echo when it
+ * offers echo-message), subject changes as TOPIC, private messages through the room or to nick%server,
+ * each body as PRIVMSG lines split to fit, /me as CTCP ACTION, CR/LF/NUL never sent.
+ */
+import type { InboundEvent, OutboundMessage, SendOutcome } from "../../src/adapter.js";
+import { GatewayError } from "../../src/xmpp/errors.js";
+import { checkNick, type IrcTarget } from "./codec.js";
+import type { IrcConnections, IrcSession } from "./connections.js";
+import { toIrc } from "./format.js";
+import { hasCap } from "./ircv3.js";
+import { nickFromText } from "./muc.js";
+import { toIrcLines } from "./split.js";
+
+/** What sending needs from the adapter. */
+export interface OutboundDeps {
+  readonly connections: IrcConnections;
+  /** The IRC target of a JID on the gateway's domain (throws for servers not allowed). */
+  target(jid: string): IrcTarget;
+  /** Queues events for the user, in order. */
+  emit(session: IrcSession, events: InboundEvent[]): Promise<unknown>;
+  /** The user's session on a server, opened with their settings when needed. */
+  openSession(user: string, server: string, nick: string): Promise<IrcSession>;
+}
+
+const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
+const resourceOf = (jid: string): string => {
+  const slash = jid.indexOf("/");
+  return slash < 0 ? "" : jid.slice(slash + 1);
+};
+
+export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promise<SendOutcome> {
+  const target = deps.target(m.toJid);
+  if (target.kind === "server")
+    throw new GatewayError("feature-not-implemented", "Messages to an IRC server are not supported yet.");
+  if (m.type === "groupchat") {
+    if (target.kind !== "channel")
+      throw new GatewayError("bad-request", `${m.toJid} is an IRC nick, not a room.`);
+    const session = deps.connections.get(m.user, target.server);
+    const member = session?.channels.get(target.channel)?.get(m.from);
+    if (session && member && session.restoring && !session.synced.has(target.channel))
+      throw new GatewayError(
+        "recipient-unavailable",
+        `The connection to ${target.server} is being restored; send it again in a moment.`,
+      );
+    if (!session || !member || !session.synced.has(target.channel))
+      throw new GatewayError("not-acceptable", `Join ${m.toJid} before sending messages to it.`);
+    // XEP-0045 §8.1: a message with a subject (and no body) changes the subject: IRC TOPIC.
+    if (m.subject !== undefined && m.body === "") {
+      const topic =
+        toIrcLines(m.subject.replace(/[\r\n\0]+/g, " "), {
+          target: target.channel,
+          prefixBytes: session.prefixBytes(),
+        })[0] ?? "";
+      await session.send("TOPIC", target.channel, topic);
+      return { status: "accepted" };
+    }
+    // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;
+    // with echo-message only once the server echoed it, i.e. accepted it.
+    const reflect = () =>
+      void deps.emit(
+        session,
+        [...(session.channels.get(target.channel) ?? [])].map(([to, mem]) => ({
+          kind: "message" as const,
+          to,
+          from: `${mem.roomJid}/${session.nick}`,
+          id: m.id,
+          type: "groupchat" as const,
+          body: m.body,
+        })),
+      );
+    const lines = await say(session, target.channel, m.body, (count) => {
+      if (hasCap(session.client, "echo-message"))
+        session.awaitEcho({
+          channel: target.channel,
+          lines: count,
+          reflect,
+          refuse: (text) =>
+            void deps.emit(session, [
+              { kind: "error", to: m.from, from: m.toJid, id: m.id, condition: "forbidden", text },
+            ]),
+        });
+    });
+    if (!hasCap(session.client, "echo-message") && lines > 0) reflect();
+    return { status: "accepted" };
+  }
+  // XEP-0045 §7.5: a private message through the room goes to the occupant's nick.
+  let nick: string;
+  let session: IrcSession;
+  if (target.kind === "channel") {
+    nick = resourceOf(m.toFull);
+    const existing = deps.connections.get(m.user, target.server);
+    if (nick === "" || !existing?.channels.get(target.channel)?.has(m.from))
+      throw new GatewayError("not-acceptable", `Join ${m.toJid} before writing to its occupants.`);
+    checkNick(nick);
+    session = existing;
+  } else {
+    nick = target.nick;
+    const own = m.registration?.nick ?? nickFromText(localOf(m.user));
+    session = await deps.openSession(m.user, target.server, own);
+    await session.ready;
+  }
+  await say(session, nick, m.body);
+  deps.connections.release(session);
+  return { status: "accepted" };
+}
+
+/** Sends a body as PRIVMSG lines: /me as CTCP ACTION, split to fit, CR/LF/NUL never sent. */
+async function say(
+  session: IrcSession,
+  target: string,
+  body: string,
+  before?: (lines: number) => void,
+): Promise<number> {
+  const lines = toIrcLines(toIrc(body), { target, prefixBytes: session.prefixBytes() });
+  // Registered before the first line leaves, so an echo can never arrive ahead of it.
+  before?.(lines.length);
+  try {
+    for (const line of lines) await session.send("PRIVMSG", target, line);
+  } catch (err) {
+    throw new GatewayError("recipient-unavailable", `The connection to ${session.server} is closed.`, {
+      cause: err,
+    });
+  }
+  return lines.length;
+}
