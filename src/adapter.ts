@@ -182,6 +182,8 @@ export interface AdapterContext {
   deliver(event: InboundEvent, options?: { dedupeId?: string }): Promise<boolean>;
   /** Queue a plain message from the gateway's domain to every admin. */
   notifyAdmins(text: string): Promise<void>;
+  /** This gateway instance's id (config `instanceId`): stable across restarts, unique among instances. */
+  readonly instanceId: string;
   /** Prometheus metrics of this adapter, served on /metrics as `xgw_<adapter>_<name>`. */
   readonly metrics: AdapterMetrics;
 }

@@ -271,7 +271,7 @@ class IrcAdapter implements Adapter {
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
-    this.leases = new Leases(ctx.redis, ctx.key);
+    this.leases = new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId);
     this.renewTimer = setInterval(() => void this.renewLeases(), LEASE_RENEW_MS);
     this.renewTimer.unref();
     // A gateway restart: every channel a user was in is joined again, the connections started staggered.

@@ -28,14 +28,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 export class Leases {
-  /** This process's id in the leases: host, pid and a random part (a restarted process is another owner). */
-  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  /**
+   * The owner id in the leases: the gateway's instance id (stable across restarts, so a restarted instance
+   * takes its own connections back at once), or host, pid and a random part when none is given.
+   */
+  readonly owner: string;
 
   constructor(
     private readonly redis: Redis,
     private readonly key: KeyBuilder,
     private readonly seconds = LEASE_SECONDS,
-  ) {}
+    owner?: string,
+  ) {
+    this.owner = owner ?? `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  }
 
   private keyOf(user: string, server: string): string {
     return this.key("lease", user, server);

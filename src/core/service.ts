@@ -127,6 +127,7 @@ export class Service {
       settings: ctx.settings,
       ids: new RedisIdMap(deps.redis, deps.keys.adapterKey(deps.key)),
       metrics: ctx.metrics.forAdapter(ctx.key),
+      instanceId: deps.instanceId,
       deliver: async (event, options) => {
         const stored = await ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId);
         ctx.metrics.message(ctx.key, "in", stored ? "stored" : "duplicate");
