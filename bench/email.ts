@@ -4,19 +4,24 @@
  * echo rate measured in the same run on the same servers.
  * Run: `npx tsx bench/email.ts` (writes bench/results/email.json; BENCH_N sets the mails per measurement).
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
-import { component, xml as cxml, type Element as CElement } from "@xmpp/component";
-import { client, xml, type Element } from "@xmpp/client";
+import { client, xml } from "@xmpp/client";
 import { simpleParser } from "mailparser";
 import nodemailer from "nodemailer";
-import { pino } from "pino";
 import { SMTPServer } from "smtp-server";
 import { freePort, startBed } from "../test/bed/index.js";
 import { startDns } from "../test/support/dns.js";
 import { parseConfig } from "../src/config/load.js";
-import { adapterSchemas, createGateway } from "../src/compose.js";
-import { createLogger } from "../src/log.js";
+import { adapterSchemas } from "../src/compose.js";
+import {
+  latencySummary,
+  machine,
+  rawEcho,
+  registerWith,
+  saveResult,
+  stanzaWaiter,
+  startBenchGateway,
+  windowed as windowedN,
+} from "./lib.js";
 
 /** Mails per measurement, and how many are in flight at once. */
 const N = Number(process.env.BENCH_N ?? 1000);
@@ -26,21 +31,7 @@ const SENDER_CONNECTIONS = 10;
 const SECRET = "bench-secret";
 const MAIL_DOMAIN = "mail.localhost";
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** Sends `n` items with at most WINDOW outstanding; `start(i)` starts one, resolved when it is done. */
-async function windowed(n: number, start: (i: number) => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: WINDOW }, async () => {
-      while (next < n) await start(next++);
-    }),
-  );
-  return performance.now() - t0;
-}
+const windowed = (n: number, start: (i: number) => Promise<void>) => windowedN(n, WINDOW, start);
 
 async function main(): Promise<void> {
   const bed = await startBed({
@@ -64,39 +55,21 @@ async function main(): Promise<void> {
     password: "bench",
     resource: "b",
   });
-  const waiting = new Map<string, () => void>();
-  user.on("stanza", (el: Element) => {
-    for (const key of [el.attrs.id ?? "", el.getChildText("body") ?? ""]) {
-      waiting.get(key)?.();
-      waiting.delete(key);
-    }
-  });
+  const expect = stanzaWaiter(user);
   await user.start();
   await user.send(xml("presence"));
-  const expect = (key: string) => new Promise<void>((resolve) => waiting.set(key, resolve));
 
   // 1. Prosody's raw echo: client → component → client, no gateway in between.
-  const raw = component({
-    service: `xmpp://127.0.0.1:${peer.componentPort}`,
+  const raw = await rawEcho({
+    peer,
     domain: "raw.localhost",
-    password: SECRET,
+    secret: SECRET,
+    user,
+    expect,
+    n: N,
+    window: WINDOW,
   });
-  raw.on("error", () => undefined);
-  raw.on("stanza", (el: CElement) => {
-    if (el.is("message"))
-      void raw.send(
-        cxml("message", { to: el.attrs.from, from: el.attrs.to, id: el.attrs.id }, cxml("body", {}, "e")),
-      );
-  });
-  await raw.start();
-  raw.socket?.setNoDelay(true);
-  const rawMs = await windowed(N, async (i) => {
-    const done = expect(`raw-${i}`);
-    await user.send(xml("message", { to: `echo@raw.localhost`, id: `raw-${i}` }, xml("body", {}, "x")));
-    await done;
-  });
-  await raw.stop();
-  console.error(`raw echo: ${N} in ${rawMs.toFixed(0)} ms`);
+  console.error(`raw echo: ${raw.perSecond} msg/s`);
 
   // 2. The gateway with the email adapter: a real SMTP server as the relay, nodemailer as the outside.
   const sentAt = new Map<string, number>();
@@ -143,23 +116,8 @@ async function main(): Promise<void> {
     adapterSchemas,
     { S: SECRET },
   );
-  const gateway = createGateway(loaded, createLogger({ level: "warn", destination: pino.destination(2) }));
-  await gateway.start();
-  await gateway.services.get("email")!.ctx.link.waitOnline();
-  const form = xml(
-    "x",
-    { xmlns: "jabber:x:data", type: "submit" },
-    xml("field", { var: "alias" }, xml("value", {}, "bench")),
-  );
-  const regDone = expect("reg");
-  await user.send(
-    xml(
-      "iq",
-      { type: "set", to: "email.localhost", id: "reg" },
-      xml("query", { xmlns: "jabber:iq:register" }, form),
-    ),
-  );
-  await regDone;
+  const gateway = await startBenchGateway(loaded, "email");
+  await registerWith(user, expect, "email.localhost", { alias: "bench" });
 
   const outMs = await windowed(N, async (i) => {
     const body = `bench ${i}`;
@@ -197,29 +155,19 @@ async function main(): Promise<void> {
   console.error(`SMTP → XMPP: ${N} in ${inMs.toFixed(0)} ms`);
   outside.close();
 
-  latencies.sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-    },
+    machine: machine(),
     n: N,
     window: WINDOW,
     senderConnections: SENDER_CONNECTIONS,
-    prosodyRawEchoPerSecond: Math.round((N / rawMs) * 1000),
+    prosodyRawEchoPerSecond: raw.perSecond,
     xmppToRelayPerSecond: Math.round((N / outMs) * 1000),
-    xmppToRelayLatencyMs: {
-      p50: +percentile(latencies, 50).toFixed(1),
-      p99: +percentile(latencies, 99).toFixed(1),
-    },
+    xmppToRelayLatencyMs: latencySummary(latencies),
     smtpToXmppPerSecond: Math.round((N / inMs) * 1000),
   };
   console.log(JSON.stringify(result, null, 2));
-  await mkdir(new URL("results/", import.meta.url), { recursive: true });
-  await writeFile(new URL("results/email.json", import.meta.url), JSON.stringify(result, null, 2) + "\n");
+  await saveResult("email", result);
   await user.stop();
   await gateway.stop();
   await new Promise<void>((resolve) => relay.close(() => resolve()));

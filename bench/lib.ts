@@ -8,7 +8,12 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { createConnection, type Socket } from "node:net";
 import { component, xml as cxml, type Element as CElement } from "@xmpp/component";
 import { xml, type Client, type Element } from "@xmpp/client";
+import { pino } from "pino";
 import type { XmppPeer } from "../test/bed/index.js";
+import { createGateway } from "../src/compose.js";
+import type { Gateway } from "../src/gateway.js";
+import type { LoadedConfig } from "../src/config/load.js";
+import { createLogger } from "../src/log.js";
 
 export function machine() {
   return {
@@ -165,4 +170,31 @@ export class IrcClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** Starts a gateway in this process (warnings only, to stderr) and waits for `adapter`'s component stream. */
+export async function startBenchGateway(loaded: LoadedConfig, adapter: string): Promise<Gateway> {
+  const gateway = createGateway(loaded, createLogger({ level: "warn", destination: pino.destination(2) }));
+  await gateway.start();
+  await gateway.services.get(adapter)!.ctx.link.waitOnline();
+  return gateway;
+}
+
+/** Registers `user` with `domain` (XEP-0077 with a data form of `fields`) and waits for the answer. */
+export async function registerWith(
+  user: Client,
+  waitFor: (key: string) => Promise<void>,
+  domain: string,
+  fields: Record<string, string>,
+): Promise<void> {
+  const form = xml(
+    "x",
+    { xmlns: "jabber:x:data", type: "submit" },
+    ...Object.entries(fields).map(([name, value]) => xml("field", { var: name }, xml("value", {}, value))),
+  );
+  const done = waitFor("reg");
+  await user.send(
+    xml("iq", { type: "set", to: domain, id: "reg" }, xml("query", { xmlns: "jabber:iq:register" }, form)),
+  );
+  await done;
 }

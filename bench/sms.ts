@@ -5,13 +5,20 @@
  * writes bench/RESULTS.md.
  */
 import { client, xml } from "@xmpp/client";
-import { pino } from "pino";
 import { startBed } from "../test/bed/index.js";
 import { startTwilioFake } from "../test/twilio/server.js";
 import { parseConfig } from "../src/config/load.js";
-import { adapterSchemas, createGateway } from "../src/compose.js";
-import { createLogger } from "../src/log.js";
-import { latencySummary, machine, rawEcho, saveResult, stanzaWaiter, windowed as windowedN } from "./lib.js";
+import { adapterSchemas } from "../src/compose.js";
+import {
+  latencySummary,
+  machine,
+  rawEcho,
+  registerWith,
+  saveResult,
+  stanzaWaiter,
+  startBenchGateway,
+  windowed as windowedN,
+} from "./lib.js";
 
 /** Messages per measurement, and how many are in flight at once. */
 const N = Number(process.env.BENCH_N ?? 1000);
@@ -79,23 +86,8 @@ async function main(): Promise<void> {
     adapterSchemas,
     { S: SECRET, T: TOKEN },
   );
-  const gateway = createGateway(loaded, createLogger({ level: "warn", destination: pino.destination(2) }));
-  await gateway.start();
-  await gateway.services.get("sms")!.ctx.link.waitOnline();
-  const form = xml(
-    "x",
-    { xmlns: "jabber:x:data", type: "submit" },
-    xml("field", { var: "mode" }, xml("value", {}, "dedicated")),
-  );
-  const regDone = expect("reg");
-  await user.send(
-    xml(
-      "iq",
-      { type: "set", to: "sms.localhost", id: "reg" },
-      xml("query", { xmlns: "jabber:iq:register" }, form),
-    ),
-  );
-  await regDone;
+  const gateway = await startBenchGateway(loaded, "sms");
+  await registerWith(user, expect, "sms.localhost", { mode: "dedicated" });
 
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
