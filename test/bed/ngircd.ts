@@ -11,6 +11,8 @@ export interface IrcInfo {
   dir: string;
   port: number;
   serverName: string;
+  /** A second port speaking TLS (RFC 7194), with this certificate and key (PEM files readable by all). */
+  tls?: { port: number; certFile: string; keyFile: string };
 }
 
 /** A running ngircd on loopback (plain TCP, no flood penalties, no ident/DNS/PAM). */
@@ -50,7 +52,13 @@ function ngircdConfig(info: IrcInfo): string {
     Ident = no
     DNS = no
 [SSL]
-    Ports =
+${
+  info.tls
+    ? `    Ports = ${info.tls.port}
+    CertFile = ${info.tls.certFile}
+    KeyFile = ${info.tls.keyFile}`
+    : "    Ports ="
+}
 `;
 }
 
@@ -61,7 +69,7 @@ function ngircdSpec(info: IrcInfo): ServerSpec {
     command: NGIRCD,
     // -n: no fork, logs to stdout. As root, ngircd switches to 'nobody' after binding.
     args: ["-n", "-f", configPath(info.dir)],
-    ports: [info.port],
+    ports: info.tls ? [info.port, info.tls.port] : [info.port],
     startTimeoutMs: 15_000,
   };
 }
@@ -80,8 +88,17 @@ export function attachNgircd(info: IrcInfo): IrcPeer {
 }
 
 /** Writes an ngircd config in `dir` (port chosen free on 127.0.0.1) and starts it; owned by this process. */
-export async function startNgircd(opts: { dir: string; name?: string }): Promise<IrcPeer> {
-  const info: IrcInfo = { dir: opts.dir, port: await freePort(), serverName: opts.name ?? "irc.localhost" };
+export async function startNgircd(opts: {
+  dir: string;
+  name?: string;
+  tls?: { certFile: string; keyFile: string };
+}): Promise<IrcPeer> {
+  const info: IrcInfo = {
+    dir: opts.dir,
+    port: await freePort(),
+    serverName: opts.name ?? "irc.localhost",
+    ...(opts.tls ? { tls: { ...opts.tls, port: await freePort() } } : {}),
+  };
   await mkdir(opts.dir, { recursive: true });
   // ngircd reads its config (and MOTD) as 'nobody' after dropping privileges.
   await chmod(opts.dir, 0o755);
