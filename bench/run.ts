@@ -207,8 +207,8 @@ ${table(["setting", "standby's stream online", "user gets answers again"], rows)
 Prosody refuses the standby while the active instance holds the domain (\`conflict\`), so the takeover waits
 for the standby's next retry: at most \`conflictRetrySeconds\`, half of it on average. Inbound events the dead
 instance had already read from the shared Redis inbox but not confirmed wait until they have been idle for
-60 s (\`CLAIM_IDLE_MS\`) and are then claimed by the survivor, which looks once a minute: they arrive within
-about two minutes, not lost (\`test/e2e/standby.test.ts\`). Events it persisted but had not read are
+60 s (\`CLAIM_IDLE_MS\`) and are then claimed by the survivor, which looks every 10 s: they arrive within
+about 70 seconds, not lost (\`test/e2e/standby.test.ts\`). Events it persisted but had not read are
 delivered as soon as the survivor's stream is up. With ejabberd and \`domain_balancing\` there is no standby:
 see docs/deployment.md, "Several instances".
 `;

@@ -64,7 +64,7 @@ const NOTES: Readonly<Record<string, string>> = {
     "see and run the administrators' ad-hoc commands (XEP-0050), and receive the gateway's notices.",
   instanceId:
     "It names this instance's reader of the inbound queues: entries it took and did not deliver are taken " +
-    "over by another instance within one to two minutes, or sent again at once when an instance with the " +
+    "over by another instance within 60 to 70 seconds, or sent again at once when an instance with the " +
     "same name starts.",
   log: "Logs are JSON lines (pino) on standard output.",
   "log.level": "The least severe level written. Message bodies appear only at `debug` and `trace`.",

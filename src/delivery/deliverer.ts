@@ -18,6 +18,8 @@ export const DELIVERY_BATCH = 100;
 export const READ_BLOCK_MS = 2_000;
 /** Entries left pending this long by another (dead) instance are taken over. */
 export const CLAIM_IDLE_MS = 60_000;
+/** How often to look for such entries (a cheap XAUTOCLAIM): a dead instance's entries wait at most the sum. */
+export const CLAIM_CHECK_MS = 10_000;
 /** Pause after an unexpected failure (Redis down…) before trying again. */
 export const RETRY_PAUSE_MS = 1_000;
 /** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
@@ -86,7 +88,7 @@ export class Deliverer {
     let lastClaim = Date.now();
     while (this.running) {
       try {
-        if (Date.now() - lastClaim > CLAIM_IDLE_MS) {
+        if (Date.now() - lastClaim > CLAIM_CHECK_MS) {
           pendingFirst = true; // look for entries a dead instance left behind
           lastClaim = Date.now();
         }
