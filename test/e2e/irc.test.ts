@@ -179,11 +179,17 @@ describe("IRC channels as XMPP rooms", () => {
     await bob.waitFor((l) => l.endsWith(`PRIVMSG ${channel} :\x01ACTION waves\x01`));
   });
 
-  it("reads a latin-1 line as such, and answers CTCP VERSION", async () => {
+  it("reads a latin-1 line as such, answers CTCP VERSION and PING, and shows notices", async () => {
     bob.send(Buffer.concat([Buffer.from(`PRIVMSG ${channel} :caf`), Buffer.from([0xe9])]));
     await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "café");
     bob.send(`PRIVMSG ${aliceNick} :\x01VERSION\x01`);
     await bob.waitFor((l) => l.startsWith(`:${aliceNick}!`) && l.includes(`NOTICE ${bobNick} :\x01VERSION `));
+    bob.send(`PRIVMSG ${aliceNick} :\x01PING 1795330000\x01`);
+    await bob.waitFor(
+      (l) => l.startsWith(`:${aliceNick}!`) && l.includes(`NOTICE ${bobNick} :\x01PING 1795330000\x01`),
+    );
+    bob.send(`NOTICE ${channel} :the build is green`);
+    await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "the build is green");
   });
 
   it("carries private messages both ways", async () => {
