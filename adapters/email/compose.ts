@@ -14,7 +14,7 @@ export const MAX_REFERENCES = 20;
 export const NO_SUBJECT = "(no subject)";
 
 // eslint-disable-next-line no-control-regex
-const LINE_BREAKS_AND_CONTROLS = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
+const LINE_BREAKS_AND_CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
 /** One header-safe line: CR, LF, NUL and other controls become spaces (RFC 5322 §2.2: no bare CR/LF). */
 export function oneLine(text: string): string {
@@ -44,8 +44,12 @@ export function subjectFor(subject: string | undefined, body: string, threadSubj
   const own = oneLine(subject ?? "");
   if (own) return own;
   if (threadSubject) return `Re: ${baseSubject(threadSubject)}`;
-  const first = body.split(/\r\n|\r|\n/).find((line) => line.trim() !== "") ?? "";
-  return first ? cut(oneLine(first), MAX_SUBJECT_CHARS) : NO_SUBJECT;
+  // The first line with something readable in it (a line of control characters alone has nothing).
+  const first = body
+    .split(/\r\n|\r|\n/)
+    .map(oneLine)
+    .find((line) => line !== "");
+  return first ? cut(first, MAX_SUBJECT_CHARS) : NO_SUBJECT;
 }
 
 /** The Message-IDs a reply refers to: the root first, then the latest, at most MAX_REFERENCES. */

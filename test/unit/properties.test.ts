@@ -7,6 +7,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { echoCodec } from "../../adapters/echo/codec.js";
+import { emailCodec } from "../../adapters/email/codec.js";
+import { subjectFor } from "../../adapters/email/compose.js";
 import { createSmsCodec } from "../../adapters/sms/codec.js";
 import {
   GSM7_PER_PART,
@@ -50,6 +52,7 @@ describe.each<[string, IdCodec]>([
   ["sms", createSmsCodec()],
   ["sms (national numbers in the US)", createSmsCodec({ defaultCountry: "US" })],
   ["echo", echoCodec],
+  ["email", emailCodec],
 ])("%s id codec", (_name, codec) => {
   it("throws only typed errors, and what it accepts round-trips", () => {
     fc.assert(
@@ -64,6 +67,25 @@ describe.each<[string, IdCodec]>([
           expect(local).not.toMatch(XML_ILLEGAL);
         }
       }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("mail subjects", () => {
+  it("never carry a line break or a control character into the Subject header", () => {
+    fc.assert(
+      fc.property(
+        fc.option(hostile, { nil: undefined }),
+        hostile,
+        fc.option(hostile, { nil: undefined }),
+        (subject, body, thread) => {
+          const line = subjectFor(subject, body, thread);
+          // eslint-disable-next-line no-control-regex
+          expect(line).not.toMatch(/[\r\n\u0000-\u001f\u007f\u0085\u2028\u2029]/u);
+          expect(line.length).toBeGreaterThan(0);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
