@@ -14,7 +14,7 @@ import { TEST_SECRET } from "../slots.js";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { registration, TestUser, xml } from "../support/client.js";
 import { sharedBed, takeSlot } from "../support/gateway.js";
-import { spawnGateway, type GatewayProcess } from "../support/process.js";
+import { spawnEchoSmsInstance, type GatewayProcess } from "../support/process.js";
 
 const ACCOUNT = "AC" + "5".repeat(32);
 const TOKEN = "balancing-token";
@@ -38,32 +38,17 @@ describe("two instances behind ejabberd's domain_balancing", () => {
   const users: TestUser[] = [];
 
   async function instance(name: string): Promise<GatewayProcess> {
-    const gw = await spawnGateway({
+    const gw = await spawnEchoSmsInstance({
       dir,
       name,
-      env: { GW_SECRET: TEST_SECRET, TWILIO_TOKEN: TOKEN },
-      config: {
-        xmpp: {
-          service: `xmpp://127.0.0.1:${ejabberd.componentPort}`,
-          serverDomains: [ejabberd.host],
-          reconnectMaxSeconds: 2,
-        },
-        redis: { url: bed.redis!.url, keyPrefix },
-        instanceId: name,
-        adapters: {
-          echo: { domain: ECHO, secretEnv: "GW_SECRET", requireRegistration: false },
-          sms: {
-            domain: SMS,
-            secretEnv: "GW_SECRET",
-            twilio: { accountSid: ACCOUNT, authTokenEnv: "TWILIO_TOKEN", apiBaseUrl: fake.url },
-            numbers: {
-              dedicated: Object.fromEntries(
-                Array.from({ length: USERS }, (_, i) => [number(i), `bal${i}@${ejabberd.host}`]),
-              ),
-            },
-          },
-        },
-      },
+      peer: ejabberd,
+      redisUrl: bed.redis!.url,
+      keyPrefix,
+      domains: { echo: ECHO, sms: SMS },
+      twilio: { accountSid: ACCOUNT, authToken: TOKEN, apiBaseUrl: fake.url },
+      dedicated: Object.fromEntries(
+        Array.from({ length: USERS }, (_, i) => [number(i), `bal${i}@${ejabberd.host}`]),
+      ),
     });
     gateways.push(gw);
     for (const domain of [ECHO, SMS])

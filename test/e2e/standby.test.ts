@@ -14,7 +14,7 @@ import { TEST_SECRET } from "../slots.js";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { registration, TestUser, xml } from "../support/client.js";
 import { sharedBed, takeSlot } from "../support/gateway.js";
-import { spawnGateway, type GatewayProcess } from "../support/process.js";
+import { spawnEchoSmsInstance, type GatewayProcess } from "../support/process.js";
 import { CLAIM_IDLE_MS } from "../../src/delivery/deliverer.js";
 
 const ACCOUNT = "AC" + "6".repeat(32);
@@ -35,29 +35,16 @@ describe("a hot standby instance on Prosody", () => {
   const users: TestUser[] = [];
 
   async function instance(name: string): Promise<GatewayProcess> {
-    const gw = await spawnGateway({
+    const gw = await spawnEchoSmsInstance({
       dir,
       name,
-      env: { GW_SECRET: TEST_SECRET, TWILIO_TOKEN: TOKEN },
-      config: {
-        xmpp: {
-          service: `xmpp://127.0.0.1:${prosody.componentPort}`,
-          serverDomains: [prosody.host],
-          reconnectMaxSeconds: 2,
-          conflictRetrySeconds: 1,
-        },
-        redis: { url: bed.redis!.url, keyPrefix },
-        instanceId: name,
-        adapters: {
-          echo: { domain: ECHO, secretEnv: "GW_SECRET", requireRegistration: false },
-          sms: {
-            domain: SMS,
-            secretEnv: "GW_SECRET",
-            twilio: { accountSid: ACCOUNT, authTokenEnv: "TWILIO_TOKEN", apiBaseUrl: fake.url },
-            numbers: { dedicated: { [OWN]: `${userName}@${prosody.host}` } },
-          },
-        },
-      },
+      peer: prosody,
+      redisUrl: bed.redis!.url,
+      keyPrefix,
+      domains: { echo: ECHO, sms: SMS },
+      twilio: { accountSid: ACCOUNT, authToken: TOKEN, apiBaseUrl: fake.url },
+      dedicated: { [OWN]: `${userName}@${prosody.host}` },
+      xmpp: { conflictRetrySeconds: 1 },
     });
     gateways.push(gw);
     return gw;

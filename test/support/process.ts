@@ -9,7 +9,9 @@ import { createWriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { XmppPeer } from "../bed/index.js";
 import { freePort } from "../bed/ports.js";
+import { TEST_SECRET } from "../slots.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -131,4 +133,49 @@ export async function spawnGateway(opts: {
       await exited;
     },
   };
+}
+
+/**
+ * One instance of an echo + SMS gateway (the two adapters the multi-instance tests use) as a process, with
+ * `instanceId` = `name`; instances of one test differ only in their name and the XMPP settings passed.
+ */
+export function spawnEchoSmsInstance(opts: {
+  dir: string;
+  name: string;
+  peer: XmppPeer;
+  redisUrl: string;
+  keyPrefix: string;
+  domains: { echo: string; sms: string };
+  twilio: { accountSid: string; authToken: string; apiBaseUrl: string };
+  dedicated: Record<string, string>;
+  xmpp?: Record<string, unknown>;
+}): Promise<GatewayProcess> {
+  return spawnGateway({
+    dir: opts.dir,
+    name: opts.name,
+    env: { GW_SECRET: TEST_SECRET, TWILIO_TOKEN: opts.twilio.authToken },
+    config: {
+      xmpp: {
+        service: `xmpp://127.0.0.1:${opts.peer.componentPort}`,
+        serverDomains: [opts.peer.host],
+        reconnectMaxSeconds: 2,
+        ...opts.xmpp,
+      },
+      redis: { url: opts.redisUrl, keyPrefix: opts.keyPrefix },
+      instanceId: opts.name,
+      adapters: {
+        echo: { domain: opts.domains.echo, secretEnv: "GW_SECRET", requireRegistration: false },
+        sms: {
+          domain: opts.domains.sms,
+          secretEnv: "GW_SECRET",
+          twilio: {
+            accountSid: opts.twilio.accountSid,
+            authTokenEnv: "TWILIO_TOKEN",
+            apiBaseUrl: opts.twilio.apiBaseUrl,
+          },
+          numbers: { dedicated: opts.dedicated },
+        },
+      },
+    },
+  });
 }
