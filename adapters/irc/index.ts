@@ -11,8 +11,6 @@ import type {
   OutboundPresence,
   SendOutcome,
 } from "../../src/adapter.js";
-import { setTimeout as sleep } from "node:timers/promises";
-import type { Counter } from "prom-client";
 import { defineAdapter } from "../../src/adapter.js";
 import type { AdapterBaseConfig } from "../../src/config/schema.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
@@ -33,13 +31,7 @@ import { sendMessage } from "./outbound.js";
 import { JoinedStore, type JoinedRecord } from "./joined.js";
 import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
-
-/** How long an IRC event waits for the store (Redis) to come back before it is given up. */
-export const STORE_WAIT_MS = 5 * 60_000;
-/** Events of one IRC connection that may wait for the store at once (a busy channel for minutes). */
-export const MAX_WAITING_EVENTS = 10_000;
-const STORE_RETRY_FIRST_MS = 100;
-const STORE_RETRY_MAX_MS = 2_000;
+import { StoreQueue } from "./store-queue.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
 const resourceOf = (jid: string): string => {
@@ -63,9 +55,7 @@ class IrcAdapter implements Adapter {
   readonly connections: IrcConnections;
   readonly commands;
   private reconnects: { inc(): void } | undefined;
-  private lost: Counter<string> | undefined;
-  /** Events per connection waiting for the store; entries go with their session. */
-  private readonly waiting = new WeakMap<IrcSession, number>();
+  private queue: StoreQueue | undefined;
 
   constructor(private readonly config: AdapterBaseConfig & IrcConfig) {
     this.codecOptions = config.servers.fixed === undefined ? {} : { fixedServer: config.servers.fixed };
@@ -219,55 +209,17 @@ class IrcAdapter implements Adapter {
     };
   }
 
-  /**
-   * Queues events for the user after everything queued before on this session; never rejects. IRC cannot be
-   * asked to send a line again, so while the store (Redis) is down events wait here, in order, and are
-   * stored once it is back — within STORE_WAIT_MS and MAX_WAITING_EVENTS, beyond which they are dropped with
-   * an error in the log (and counted), never silently.
-   */
+  /** Queues events for the user in order (see StoreQueue); never rejects. */
   private emit(session: IrcSession, events: InboundEvent[]): Promise<unknown> {
-    const ctx = this.context();
-    const waiting = this.waiting.get(session) ?? 0;
-    if (waiting + events.length > MAX_WAITING_EVENTS) {
-      ctx.log.error(
-        { jid: session.user, dropped: events.length },
-        "IRC events lost: too many waiting for the store",
-      );
-      this.lost?.inc(events.length);
-      return session.chain;
-    }
-    this.waiting.set(session, waiting + events.length);
-    session.chain = session.chain.then(async () => {
-      for (const event of events) {
-        await this.deliverPatiently(ctx, event, session.user);
-        this.waiting.set(session, (this.waiting.get(session) ?? 1) - 1);
-      }
-    });
-    return session.chain;
-  }
-
-  private async deliverPatiently(ctx: AdapterContext, event: InboundEvent, user: string): Promise<void> {
-    const giveUp = Date.now() + STORE_WAIT_MS;
-    for (let wait = STORE_RETRY_FIRST_MS; ; wait = Math.min(wait * 2, STORE_RETRY_MAX_MS)) {
-      try {
-        await ctx.deliver(event);
-        return;
-      } catch (err) {
-        if (Date.now() + wait > giveUp) {
-          ctx.log.error({ err, jid: user }, "IRC event lost: the store stayed unavailable");
-          this.lost?.inc();
-          return;
-        }
-        await sleep(wait);
-      }
-    }
+    if (!this.queue) throw new Error("the IRC adapter is not started");
+    return this.queue.emit(session, events);
   }
 
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
     this.joined = new JoinedStore(ctx.redis, ctx.key);
     this.reconnects = ctx.metrics.counter("reconnects_total", "Redials of lost IRC connections");
-    this.lost = ctx.metrics.counter("events_lost_total", "IRC events dropped because the store stayed down");
+    this.queue = new StoreQueue(ctx);
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
