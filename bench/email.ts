@@ -4,7 +4,7 @@
  * echo rate measured in the same run on the same servers.
  * Run: `npx tsx bench/email.ts` (writes bench/results/email.json; BENCH_N sets the mails per measurement).
  */
-import { client, xml } from "@xmpp/client";
+import { xml } from "@xmpp/client";
 import { simpleParser } from "mailparser";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
@@ -13,12 +13,12 @@ import { startDns } from "../test/support/dns.js";
 import { parseConfig } from "../src/config/load.js";
 import { adapterSchemas } from "../src/compose.js";
 import {
+  benchUser,
   latencySummary,
   machine,
   rawEcho,
   registerWith,
   saveResult,
-  stanzaWaiter,
   startBenchGateway,
   windowed as windowedN,
 } from "./lib.js";
@@ -47,17 +47,7 @@ async function main(): Promise<void> {
     "_dmarc.example.com": "v=DMARC1; p=reject",
   });
   const peer = bed.prosody!;
-  await peer.registerUser("bench", "bench");
-  const user = client({
-    service: `xmpp://127.0.0.1:${peer.c2sPort}`,
-    domain: "localhost",
-    username: "bench",
-    password: "bench",
-    resource: "b",
-  });
-  const expect = stanzaWaiter(user);
-  await user.start();
-  await user.send(xml("presence"));
+  const { user, expect } = await benchUser(peer);
 
   // 1. Prosody's raw echo: client → component → client, no gateway in between.
   const raw = await rawEcho({

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { createConnection, type Socket } from "node:net";
 import { component, xml as cxml, type Element as CElement } from "@xmpp/component";
-import { xml, type Client, type Element } from "@xmpp/client";
+import { client, xml, type Client, type Element } from "@xmpp/client";
 import { pino } from "pino";
 import type { XmppPeer } from "../test/bed/index.js";
 import { createGateway } from "../src/compose.js";
@@ -197,4 +197,22 @@ export async function registerWith(
     xml("iq", { type: "set", to: domain, id: "reg" }, xml("query", { xmlns: "jabber:iq:register" }, form)),
   );
   await done;
+}
+
+/** The benchmarks' XMPP user: registered on `peer`, online with presence, and a waiter for its stanzas. */
+export async function benchUser(
+  peer: XmppPeer,
+): Promise<{ user: Client; expect: (key: string) => Promise<void> }> {
+  await peer.registerUser("bench", "bench");
+  const user = client({
+    service: `xmpp://127.0.0.1:${peer.c2sPort}`,
+    domain: "localhost",
+    username: "bench",
+    password: "bench",
+    resource: "b",
+  });
+  const expect = stanzaWaiter(user);
+  await user.start();
+  await user.send(xml("presence"));
+  return { user, expect };
 }

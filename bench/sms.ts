@@ -4,18 +4,18 @@
  * Run: `npx tsx bench/sms.ts` (writes bench/results/sms.json); `npx tsx bench/run.ts` runs every benchmark and
  * writes bench/RESULTS.md.
  */
-import { client, xml } from "@xmpp/client";
+import { xml } from "@xmpp/client";
 import { startBed } from "../test/bed/index.js";
 import { startTwilioFake } from "../test/twilio/server.js";
 import { parseConfig } from "../src/config/load.js";
 import { adapterSchemas } from "../src/compose.js";
 import {
+  benchUser,
   latencySummary,
   machine,
   rawEcho,
   registerWith,
   saveResult,
-  stanzaWaiter,
   startBenchGateway,
   windowed as windowedN,
 } from "./lib.js";
@@ -40,17 +40,7 @@ async function main(): Promise<void> {
     ],
   });
   const peer = bed.prosody!;
-  await peer.registerUser("bench", "bench");
-  const user = client({
-    service: `xmpp://127.0.0.1:${peer.c2sPort}`,
-    domain: "localhost",
-    username: "bench",
-    password: "bench",
-    resource: "b",
-  });
-  const expect = stanzaWaiter(user);
-  await user.start();
-  await user.send(xml("presence"));
+  const { user, expect } = await benchUser(peer);
 
   // 1. Prosody's raw echo: client → component → client, no gateway in between.
   const raw = await rawEcho({
