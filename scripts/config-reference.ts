@@ -332,7 +332,8 @@ export async function renderConfigReference(): Promise<string> {
     "",
     "## Example",
     "",
-    "The repository's `gateway.config.json`, which runs the echo adapter against a server on the same machine:",
+    "The repository's `gateway.config.json`, which runs every adapter (echo, SMS, email, IRC) against a server " +
+      "and Redis on the same machine (the quickstart's setup):",
     "",
     "```json",
     exampleText.trimEnd(),

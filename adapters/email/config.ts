@@ -119,7 +119,9 @@ export const emailConfigSchema = z.object({
     .object({
       selector: z
         .string()
-        .regex(/^[a-z0-9][a-z0-9._-]*$/i)
+        .regex(/^[a-z0-9][a-z0-9._-]*$/i, {
+          message: "expected a selector of letters, digits, '.', '_' or '-' such as mail2026",
+        })
         .describe("DKIM selector (its key is <selector>._domainkey.<domain>)"),
       privateKeyEnv: envNameSchema.describe("environment variable holding the PEM private key"),
       domain: hostnameSchema.optional().describe("signing domain; default: mailDomain"),
