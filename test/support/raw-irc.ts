@@ -6,9 +6,14 @@ export class RawIrc {
   readonly lines: string[] = [];
   private waiters: { match: (l: string) => boolean; resolve: (l: string) => void }[] = [];
   private buffer = "";
+  /** The connection ended (the server went away, or close() was called): send() does nothing then. */
+  closed = false;
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding("utf8");
+    socket.on("close", () => (this.closed = true));
+    // A server that dies mid-write resets the socket: the close above says so; nothing to throw.
+    socket.on("error", () => undefined);
     socket.on("data", (chunk: string) => {
       this.buffer += chunk;
       const parts = this.buffer.split("\r\n");
@@ -32,6 +37,7 @@ export class RawIrc {
   }
 
   send(line: string | Buffer): void {
+    if (this.closed) return;
     this.socket.write(Buffer.concat([Buffer.from(line), Buffer.from("\r\n")]));
   }
 
