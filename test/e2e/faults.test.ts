@@ -589,16 +589,10 @@ describe("fault suite", () => {
       return diedSoonAfter(e.at, ["xmpp"]) ? "a" : "b";
     };
     const missing = () => expected.filter((e) => !arrivals[e.user]!.has(e.marker));
-    await expect
-      .poll(
-        () =>
-          missing()
-            .filter((e) => classify(e) === "b")
-            .map((e) => `${e.marker} for user ${e.user} (${faultOf(e.at).name})`)
-            .slice(0, 20),
-        { timeout: SETTLE_TIMEOUT_MS, interval: 1_000 },
-      )
-      .toEqual([]);
+    const lostInbound = () =>
+      missing()
+        .filter((e) => classify(e) === "b")
+        .map((e) => `${e.marker} for user ${e.user} (${faultOf(e.at).name})`);
 
     // Outbound: each marker went out at most once, and either went out or its sender got an error.
     const outCount = new Map<string, number>();
@@ -630,18 +624,15 @@ describe("fault suite", () => {
       const errors = errorIds();
       return outbound.filter((m) => !outCount.has(m.id) && !errors[m.user]!.has(m.id));
     };
-    await expect
-      .poll(
-        () =>
-          unaccounted()
-            .filter((m) => classifyOut(m) === "b")
-            .map((m) => `${m.id} (${faultOf(m.at).name})`),
-        {
-          timeout: SETTLE_TIMEOUT_MS,
-          interval: 1_000,
-        },
-      )
-      .toEqual([]);
+    const lostOutbound = () =>
+      unaccounted()
+        .filter((m) => classifyOut(m) === "b")
+        .map((m) => `${m.id} (${faultOf(m.at).name})`);
+    // Stragglers (redelivery, retries, the crash sweep's reports) get time to arrive; the figures are printed
+    // whatever the outcome, then checked.
+    const settleBy = Date.now() + SETTLE_TIMEOUT_MS;
+    while (Date.now() < settleBy && (lostInbound().length > 0 || lostOutbound().length > 0))
+      await sleep(1_000);
     tally();
 
     // The figures, per fault.
@@ -674,9 +665,11 @@ describe("fault suite", () => {
           )
           .join("\n"),
     );
+    expect(lostInbound().slice(0, 20), "inbound lost outside the documented windows").toEqual([]);
+    expect(lostOutbound().slice(0, 20), "outbound neither sent nor answered with an error").toEqual([]);
     expect(
-      rows.filter((r) => r.b > 0 || r.duplicates > 0).map((r) => r.fault),
-      "faults with a loss outside the documented windows, or a second send",
+      rows.filter((r) => r.duplicates > 0).map((r) => r.fault),
+      "faults after which a message went out twice",
     ).toEqual([]);
     for (const prefix of ["sms-in", "mail-in", "irc-in"])
       expect(expected.filter((s) => s.marker.startsWith(prefix)).length, prefix).toBeGreaterThan(USERS * 5);
