@@ -43,7 +43,7 @@ export const DEAD_LETTER_MAX = 10_000;
 export interface DeliveryHooks {
   /** Once the server confirmed a batch: how long each entry waited since it was persisted. */
   delivered?(latencySeconds: number): void;
-  /** An entry was moved to the dead-letter stream (`event` when it could be read at all). */
+  /** An entry was moved to the dead-letter stream (`event` when it was a valid event). */
   deadLettered?(info: { entryId: string; event: InboundEvent | undefined; reason: string }): Promise<void>;
 }
 
@@ -245,7 +245,7 @@ export class Deliverer {
     try {
       return inboundStanza(checkInboundEvent(raw));
     } catch (err) {
-      await this.deadLetter(entryId, fields, raw, (err as Error).message);
+      await this.deadLetter(entryId, fields, undefined, (err as Error).message);
       return undefined;
     }
   }

@@ -128,11 +128,22 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
    */
   async ping(timeoutMs = PING_TIMEOUT_MS, generation?: number): Promise<void> {
     this.assertOnline(generation);
+    // A stream that closes meanwhile will never carry the answer: fail at once rather than at the timeout.
+    const closed = new AbortController();
+    const lost = once(this, "offline", { signal: closed.signal }).then(() => {
+      throw new LinkDownError(this.domain);
+    });
+    lost.catch(() => undefined);
     try {
-      await this.entity.iqCaller.request(iq({ type: "get", to: this.opts.serverDomain }, ping()), timeoutMs);
+      await Promise.race([
+        this.entity.iqCaller.request(iq({ type: "get", to: this.opts.serverDomain }, ping()), timeoutMs),
+        lost,
+      ]);
     } catch (err) {
       // An error answer (a server without XEP-0199) proves the ordering just as well as a pong.
       if ((err as { name?: string }).name !== "StanzaError") throw err;
+    } finally {
+      closed.abort();
     }
     this.assertOnline(generation);
   }
