@@ -3,13 +3,15 @@
  * enabled adapter. Built by src/compose.ts from the config and the adapter factories.
  */
 import { hostname } from "node:os";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { AdapterFactory } from "./adapter.js";
 import type { LoadedConfig } from "./config/load.js";
 import type { Logger } from "./log.js";
 import { Inbox } from "./delivery/inbox.js";
 import { OutboundLedger } from "./store/idempotency.js";
 import { Keys } from "./store/keys.js";
+import { InstanceLease } from "./store/instance-lease.js";
+import { createRedis } from "./store/redis-client.js";
 import { ComponentLink } from "./xmpp/link.js";
 import { Service } from "./core/service.js";
 import { HttpServer, type Readiness } from "./http/server.js";
@@ -29,6 +31,9 @@ export class Gateway {
   readonly metrics: Metrics;
   /** The last warnings and errors logged (the admin page shows them); fed by the logger's warning sink. */
   readonly recentErrors: RecentErrors;
+  /** This process's exclusive hold on its instance id (src/store/instance-lease.ts). */
+  readonly instance: InstanceLease;
+  private readonly stuckAfterSeconds: number;
   private started = false;
 
   constructor(
@@ -39,19 +44,22 @@ export class Gateway {
   ) {
     this.recentErrors = options.recentErrors ?? new RecentErrors();
     const { config, secrets, redisPassword } = loaded;
-    this.redis = new Redis(config.redis.url, {
-      ...REDIS_OPTIONS,
-      password: redisPassword,
-      lazyConnect: true,
-    });
-    this.redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
+    this.redis = createRedis(
+      config.redis.url,
+      { ...REDIS_OPTIONS, password: redisPassword, lazyConnect: true },
+      log,
+      "main",
+    );
     const keys = new Keys(config.redis.keyPrefix);
+    const instanceId = config.instanceId ?? hostname();
+    this.instance = new InstanceLease(this.redis, keys, instanceId, log.child({ part: "instance" }));
+    this.stuckAfterSeconds = config.delivery.stuckAfterSeconds;
     this.inbox = new Inbox(this.redis, keys);
     const ledger = new OutboundLedger(
       this.redis,
       keys,
       Math.round(config.limits.idempotencyHours * 3600),
-      config.instanceId ?? hostname(),
+      instanceId,
     );
     const [serverDomain] = config.xmpp.serverDomains;
     const version = packageVersion();
@@ -129,7 +137,8 @@ export class Gateway {
         admins: config.admins,
         maxBodyChars: config.limits.maxBodyChars,
         version,
-        instanceId: config.instanceId ?? hostname(),
+        instanceId,
+        maxDeliveryAttempts: config.delivery.maxAttempts,
         http: http ? { server: http, publicUrl } : undefined,
       });
       this.services.set(key, service);
@@ -157,15 +166,27 @@ export class Gateway {
       });
   }
 
-  /** Waits for Redis (retrying while it is down), then starts every adapter and component stream. */
+  /**
+   * Waits for Redis (retrying while it is down), takes the instance id (InstanceIdInUseError when another
+   * live process runs with it), then starts every adapter and component stream.
+   */
   async start(): Promise<void> {
     await this.connectRedis();
+    try {
+      await this.instance.acquire();
+    } catch (err) {
+      this.redis.disconnect();
+      throw err;
+    }
     for (const service of this.services.values()) await service.start();
     await this.http?.listen();
     this.started = true;
   }
 
-  /** What /readyz reports: every component stream online and Redis answering. */
+  /**
+   * What /readyz reports: every component stream online, Redis answering, no inbound message waiting longer
+   * than delivery.stuckAfterSeconds (delivery stuck), and this process still holding its instance id.
+   */
   async readiness(): Promise<Readiness> {
     const checks: Record<string, string> = {};
     for (const [key, service] of this.services)
@@ -176,6 +197,18 @@ export class Gateway {
     } catch (err) {
       checks.redis = `unreachable: ${(err as Error).message}`;
     }
+    if (checks.redis === "ok")
+      for (const [key, service] of this.services) {
+        const { domain } = service.ctx;
+        const waited = await this.inbox.oldestAgeSeconds(domain).catch(() => 0);
+        checks[`delivery:${key}`] =
+          waited > this.stuckAfterSeconds
+            ? `stuck: the oldest inbound message for ${domain} has waited ${Math.round(waited)} s ` +
+              `(limit ${this.stuckAfterSeconds} s)`
+            : "ok";
+      }
+    if (this.started && this.instance.lost)
+      checks.instance = `the instance id "${this.instance.instanceId}" is held by another process`;
     const ready = Object.values(checks).every((v) => v === "ok" || v === "online");
     return { ready, checks };
   }
@@ -207,6 +240,11 @@ export class Gateway {
         ),
       );
     this.started = false;
+    await this.instance
+      .release()
+      .catch((err: unknown) =>
+        this.log.warn({ err: (err as Error).message }, "could not release the instance id"),
+      );
     this.redis.disconnect();
   }
 }

@@ -6,11 +6,13 @@
  *   xmpp-gateway status [--url URL]             ask a running gateway's /readyz
  *   xmpp-gateway commands                       list the admin commands (admin token needed)
  *   xmpp-gateway command ADAPTER NODE [field=value …]   run one
- * Exit codes: 0 stopped cleanly / ready / done, 1 failed at run time / not ready / refused, 2 unusable
+ * Exit codes: 0 stopped cleanly / ready / done, 1 failed at run time / not ready / refused (also: another
+ * running gateway holds this instanceId — a supervisor may retry, it starts once that one is gone), 2 unusable
  * configuration or arguments.
  */
 import { parseArgs } from "node:util";
 import { ConfigError } from "./config/load.js";
+import { InstanceIdInUseError } from "./store/instance-lease.js";
 import { createGateway, loadGatewayConfig } from "./compose.js";
 import { createLogger } from "./log.js";
 import { RecentErrors } from "./http/recent-errors.js";
@@ -189,7 +191,13 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   log.info({ adapters: [...gateway.services.keys()] }, "starting");
-  await gateway.start();
+  try {
+    await gateway.start();
+  } catch (err) {
+    if (!(err instanceof InstanceIdInUseError)) throw err;
+    log.fatal({ instanceId: err.instanceId, holder: err.holder }, err.message);
+    fail([`xmpp-gateway: ${err.message}`], 1);
+  }
   log.info("started");
 }
 

@@ -109,6 +109,29 @@ export const coreSchema = z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") })
       .strict()
       .default({ level: "info" }),
+    delivery: z
+      .object({
+        stuckAfterSeconds: z
+          .number()
+          .int()
+          .min(5)
+          .max(86_400)
+          .default(60)
+          .describe(
+            "/readyz reports not-ready while an inbound message has waited longer than this to reach XMPP",
+          ),
+        maxAttempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000)
+          .default(5)
+          .describe(
+            "failed deliveries of one inbound message before it is moved to the dead-letter stream and the admins are told",
+          ),
+      })
+      .strict()
+      .default({ stuckAfterSeconds: 60, maxAttempts: 5 }),
     limits: z
       .object({
         maxBodyChars: z

@@ -10,6 +10,7 @@ import type { Metrics } from "../http/metrics.js";
 import type { Logger } from "../log.js";
 import { Deliverer } from "../delivery/deliverer.js";
 import type { Inbox } from "../delivery/inbox.js";
+import { InvalidInboundEventError } from "../delivery/event-schema.js";
 import type { OutboundLedger } from "../store/idempotency.js";
 import type { Keys } from "../store/keys.js";
 import { RedisIdMap } from "../store/id-map.js";
@@ -43,6 +44,8 @@ export interface ServiceDeps {
   maxBodyChars: number;
   version: string;
   instanceId: string;
+  /** Failed deliveries of one inbound entry before it is set aside (config delivery.maxAttempts). */
+  maxDeliveryAttempts?: number;
   http: { server: HttpServer; publicUrl: () => string } | undefined;
 }
 
@@ -78,8 +81,27 @@ export class Service {
       commands: [...coreCommands(() => ctx), ...(adapter.commands ?? [])],
     };
     this.ctx = ctx;
-    this.deliverer = new Deliverer(deps.redis, deps.keys, deps.link, deps.instanceId, log, (seconds) =>
-      deps.metrics.delivered(deps.key, seconds),
+    this.deliverer = new Deliverer(
+      deps.redis,
+      deps.keys,
+      deps.link,
+      deps.instanceId,
+      log,
+      {
+        delivered: (seconds) => deps.metrics.delivered(deps.key, seconds),
+        deadLettered: async ({ entryId, event, reason }) => {
+          deps.metrics.deadLetter(deps.key);
+          // Without the body: the admins learn that something was set aside, for whom, and why.
+          const what = event
+            ? `A ${event.kind} for ${event.to} (id ${event.id ?? "none"})`
+            : "An unreadable entry";
+          await this.notifyAdmins(
+            `${what} on ${domain} could not be delivered and was set aside in the dead-letter stream ` +
+              `${deps.keys.deadLetters(domain)} (entry ${entryId}): ${reason}`,
+          );
+        },
+      },
+      deps.maxDeliveryAttempts,
     );
     this.interrupted = new InterruptedSends(ctx);
     this.mount();
@@ -129,22 +151,34 @@ export class Service {
       metrics: ctx.metrics.forAdapter(ctx.key),
       instanceId: deps.instanceId,
       deliver: async (event, options) => {
-        const stored = await ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId);
+        let stored: boolean;
+        try {
+          stored = await ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId);
+        } catch (err) {
+          if (err instanceof InvalidInboundEventError) {
+            ctx.metrics.message(ctx.key, "in", "refused");
+            ctx.log.warn({ problems: err.problems, kind: event.kind }, "inbound event refused");
+          }
+          throw err;
+        }
         ctx.metrics.message(ctx.key, "in", stored ? "stored" : "duplicate");
         return stored;
       },
-      notifyAdmins: async (text) => {
-        for (const admin of deps.admins)
-          await ctx.inbox.enqueue(ctx.domain, {
-            kind: "message",
-            to: admin,
-            from: ctx.domain,
-            id: randomUUID(),
-            type: "chat",
-            body: text,
-          });
-      },
+      notifyAdmins: (text) => this.notifyAdmins(text),
     };
+  }
+
+  /** Queues a plain message from the gateway's domain to every admin. */
+  private async notifyAdmins(text: string): Promise<void> {
+    for (const admin of this.deps.admins)
+      await this.ctx.inbox.enqueue(this.ctx.domain, {
+        kind: "message",
+        to: admin,
+        from: this.ctx.domain,
+        id: randomUUID(),
+        type: "chat",
+        body: text,
+      });
   }
 
   async start(): Promise<void> {

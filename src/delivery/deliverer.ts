@@ -4,12 +4,22 @@
  * barrier (the server handles one stream in order: the pong means every stanza before it arrived) and only
  * then acknowledges and deletes the entries. After a crash or a lost stream, the entries still pending are
  * sent again with the same stanza ids, so clients can drop the copies (at-least-once delivery).
+ *
+ * One bad entry must not hold the domain down. An entry that cannot become a stanza (corrupt, or refused by
+ * the event schema) goes to the dead-letter stream at once. A batch whose barrier fails after stanzas were
+ * written (the server closed the stream, the ping timed out) is retried one entry per barrier, so the entry
+ * at fault is known; each such failure counts an attempt, and after `maxAttempts` the entry goes to the
+ * dead-letter stream too, the admins are told and the rest flows on. If Redis lost its data (a restart
+ * without persistence, a failover to an empty replica), the consumer group is created again.
  */
 import type { Redis } from "ioredis";
+import type { InboundEvent } from "../adapter.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
+import { duplicateRedis } from "../store/redis-client.js";
 import type { ComponentLink } from "../xmpp/link.js";
-import { inboundStanza } from "../xmpp/stanzas.js";
+import { inboundStanza, type Element } from "../xmpp/stanzas.js";
+import { checkInboundEvent } from "./event-schema.js";
 import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
 
 /** Stanzas sent between two barrier pings. */
@@ -24,6 +34,23 @@ export const CLAIM_CHECK_MS = 10_000;
 export const RETRY_PAUSE_MS = 1_000;
 /** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
 export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
+/** Failed deliveries of one entry before it is set aside, when the config does not say. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+/** Entries kept in a domain's dead-letter stream (the oldest are trimmed). */
+export const DEAD_LETTER_MAX = 10_000;
+
+/** What the deliverer tells its owner. */
+export interface DeliveryHooks {
+  /** Once the server confirmed a batch: how long each entry waited since it was persisted. */
+  delivered?(latencySeconds: number): void;
+  /** An entry was moved to the dead-letter stream (`event` when it was a valid event). */
+  deadLettered?(info: { entryId: string; event: InboundEvent | undefined; reason: string }): Promise<void>;
+}
+
+/** Redis answers NOGROUP when the stream or its consumer group is gone (its data was lost). */
+function isNoGroup(err: unknown): boolean {
+  return String((err as Error).message).startsWith("NOGROUP");
+}
 
 type StreamReply = [string, [string, string[]][]][] | null;
 
@@ -32,7 +59,11 @@ export class Deliverer {
   private loop: Promise<void> | undefined;
   private readonly reader: Redis;
   private readonly stream: string;
+  private readonly deadStream: string;
+  private readonly attempts: string;
   private readonly log: Logger;
+  /** After a batch failed: one entry per barrier, so the entry at fault is known. */
+  private single = false;
   private abort = new AbortController();
   /** Stanzas sent so far (for metrics and tests). */
   delivered = 0;
@@ -43,13 +74,15 @@ export class Deliverer {
     private readonly link: ComponentLink,
     private readonly consumer: string,
     log: Logger,
-    /** Told, once the server confirmed a batch, how long each entry waited since it was persisted. */
-    private readonly onDelivered: (latencySeconds: number) => void = () => undefined,
+    private readonly hooks: DeliveryHooks = {},
+    private readonly maxAttempts = DEFAULT_MAX_ATTEMPTS,
   ) {
     this.stream = keys.inbox(link.domain);
-    // Blocking reads tie up a connection: use a dedicated one.
-    this.reader = redis.duplicate({ enableOfflineQueue: true });
+    this.deadStream = keys.deadLetters(link.domain);
+    this.attempts = keys.deliveryAttempts(link.domain);
     this.log = log.child({ domain: link.domain, part: "deliverer" });
+    // Blocking reads tie up a connection: use a dedicated one.
+    this.reader = duplicateRedis(redis, { enableOfflineQueue: true }, this.log, "deliverer");
   }
 
   start(): void {
@@ -106,9 +139,18 @@ export class Deliverer {
           continue;
         }
         await this.sendBatch(batch);
+        // One by one, the rest of what was read is still pending: read it again from there.
+        if (this.single) pendingFirst = true;
       } catch (err) {
         if (!this.running) break;
         pendingFirst = true;
+        if (isNoGroup(err)) {
+          // The stream or its group vanished with Redis's data: create it again, then go on.
+          if (groupReady)
+            this.log.warn("the delivery group is gone (Redis lost its data?); creating it again");
+          groupReady = false;
+          continue;
+        }
         this.log.warn({ err: (err as Error).message }, "delivery paused");
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       }
@@ -158,29 +200,111 @@ export class Deliverer {
   }
 
   private async sendBatch(batch: [string, string[]][]): Promise<void> {
+    const generation = this.link.generation;
     const done: string[] = [];
-    for (const [entryId, fields] of batch) {
-      const event = decodeEntry(fields);
-      if (!event) {
-        this.log.error({ entryId }, "dropping a corrupt inbox entry");
+    let written = 0;
+    try {
+      for (const [entryId, fields] of this.single ? batch.slice(0, 1) : batch) {
+        const stanza = await this.stanzaOf(entryId, fields);
+        if (!stanza) continue; // set aside
+        await this.link.send(stanza, generation);
+        written++;
         done.push(entryId);
-        continue;
       }
-      await this.link.send(inboundStanza(event));
-      done.push(entryId);
+      // Confirmed only by a pong on the connection that carried the stanzas.
+      if (written > 0) await this.link.ping(undefined, generation);
+    } catch (err) {
+      if (written > 0) await this.failed(done);
+      throw err;
     }
-    await this.link.ping();
+    if (done.length === 0) return;
+    this.single = false;
     await this.redis
       .multi()
       .xack(this.stream, DELIVERY_GROUP, ...done)
       .xdel(this.stream, ...done)
+      .hdel(this.attempts, ...done)
       .exec();
     this.delivered += done.length;
     const confirmed = Date.now();
     for (const entryId of done) {
       const stored = entryTime(entryId);
-      if (stored !== undefined) this.onDelivered(Math.max(0, (confirmed - stored) / 1000));
+      if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
     this.log.debug({ count: done.length }, "delivered");
+  }
+
+  /** The stanza for an entry; an entry that cannot become one is set aside at once (undefined). */
+  private async stanzaOf(entryId: string, fields: string[]): Promise<Element | undefined> {
+    // An entry deleted while pending is read back without fields.
+    const raw = decodeEntry(Array.isArray(fields) ? fields : []);
+    if (!raw) {
+      await this.deadLetter(entryId, fields, undefined, "corrupt entry");
+      return undefined;
+    }
+    try {
+      return inboundStanza(checkInboundEvent(raw));
+    } catch (err) {
+      await this.deadLetter(entryId, fields, undefined, (err as Error).message);
+      return undefined;
+    }
+  }
+
+  /**
+   * A barrier failed after stanzas were written. In a batch the entry at fault is unknown: retry one by one.
+   * One by one, it is the entry sent: count the attempt, and set it aside after maxAttempts.
+   */
+  private async failed(sent: string[]): Promise<void> {
+    const [entryId] = sent;
+    if (!this.single || entryId === undefined) {
+      this.single = true;
+      return;
+    }
+    const attempts = await this.redis.hincrby(this.attempts, entryId, 1);
+    this.log.warn({ entryId, attempts, maxAttempts: this.maxAttempts }, "delivery of an entry failed");
+    if (attempts < this.maxAttempts) return;
+    const [entry] = await this.redis.xrange(this.stream, entryId, entryId);
+    const fields = entry?.[1] ?? [];
+    await this.deadLetter(
+      entryId,
+      fields,
+      decodeEntry(fields) ?? undefined,
+      `the XMPP server did not confirm it after ${attempts} attempts`,
+    );
+  }
+
+  /** Moves an entry to the dead-letter stream (with why), out of the inbox, and tells the owner. */
+  private async deadLetter(
+    entryId: string,
+    fields: string[] | null,
+    event: InboundEvent | undefined,
+    reason: string,
+  ): Promise<void> {
+    await this.redis
+      .multi()
+      .xadd(
+        this.deadStream,
+        "MAXLEN",
+        "~",
+        DEAD_LETTER_MAX,
+        "*",
+        "entry",
+        entryId,
+        "reason",
+        reason,
+        "at",
+        new Date().toISOString(),
+        ...(fields ?? []),
+      )
+      .xack(this.stream, DELIVERY_GROUP, entryId)
+      .xdel(this.stream, entryId)
+      .hdel(this.attempts, entryId)
+      .exec();
+    this.log.error({ entryId, reason, to: event?.to }, "an inbound entry could not be delivered; set aside");
+    await this.hooks
+      .deadLettered?.({ entryId, event, reason })
+      .catch((err: unknown) =>
+        this.log.warn({ err: (err as Error).message }, "could not report a dead letter"),
+      );
   }
 }

@@ -6,6 +6,7 @@
 import type { Redis } from "ioredis";
 import type { InboundEvent } from "../adapter.js";
 import { STORE_VERSION, type Keys } from "../store/keys.js";
+import { checkInboundEvent } from "./event-schema.js";
 
 /** How long a network id is remembered to drop a replayed webhook, a re-sent mail or a duplicated callback. */
 export const INBOUND_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
@@ -38,8 +39,11 @@ export class Inbox {
    * Persists an event for delivery on `domain`. With `dedupeId` (the network's id: Twilio MessageSid,
    * Message-ID…), a second event with the same id is dropped and false is returned.
    * Throws InboxUnavailableError when Redis cannot take it: the caller answers the network "try later".
+   * Every event passes the inbound schema first (event-schema.ts): text and ids are cleaned, and an event
+   * that cannot be delivered is refused with InvalidInboundEventError, so it never reaches the stream.
    */
-  async enqueue(domain: string, event: InboundEvent, dedupeId?: string): Promise<boolean> {
+  async enqueue(domain: string, input: InboundEvent, dedupeId?: string): Promise<boolean> {
+    const event = checkInboundEvent(input, domain);
     try {
       const added = await this.redis.eval(
         ENQUEUE,
@@ -76,7 +80,7 @@ export function entryTime(entryId: string): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-/** Parses a stream entry written by enqueue(); null for a corrupt entry. */
+/** Parses a stream entry written by enqueue(); null for a corrupt entry (see checkInboundEvent for the rest). */
 export function decodeEntry(fields: string[]): InboundEvent | null {
   const map = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] ?? "", fields[i + 1] ?? "");

@@ -29,9 +29,16 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly messages: Counter<"adapter" | "direction" | "outcome">;
   private readonly latency: Histogram<"adapter">;
+  private readonly deadLetters: Counter<"adapter">;
 
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "xgw_" });
+    this.deadLetters = new Counter({
+      name: "xgw_dead_letters_total",
+      help: "Inbound entries set aside in the dead-letter stream after they could not be delivered",
+      labelNames: ["adapter"],
+      registers: [this.registry],
+    });
     this.messages = new Counter({
       name: "xgw_messages_total",
       help: "Messages by adapter, direction (out: XMPP to network, in: network to XMPP) and outcome",
@@ -88,6 +95,11 @@ export class Metrics {
   /** An inbound event the server confirmed, `seconds` after it was persisted. */
   delivered(adapter: string, seconds: number): void {
     this.latency.observe({ adapter }, seconds);
+  }
+
+  /** An inbound entry was moved to the dead-letter stream. */
+  deadLetter(adapter: string): void {
+    this.deadLetters.inc({ adapter });
   }
 
   message(adapter: string, direction: Direction, outcome: string): void {

@@ -24,6 +24,18 @@ export class Keys {
   instanceAlive(instanceId: string): string {
     return `${this.prefix}alive:${instanceId}`;
   }
+  /** String with a TTL: which process runs with this instance id (src/store/instance-lease.ts). */
+  instanceLease(instanceId: string): string {
+    return `${this.prefix}instance:${instanceId}`;
+  }
+  /** Stream: inbound entries given up after too many failed deliveries (the dead letters), one per domain. */
+  deadLetters(domain: string): string {
+    return `${this.prefix}dead:${domain}`;
+  }
+  /** Hash: inbox entry id → failed delivery attempts so far, one per domain. */
+  deliveryAttempts(domain: string): string {
+    return `${this.prefix}attempts:${domain}`;
+  }
   /** Stream: inbound events waiting to be sent to XMPP for one component domain. */
   inbox(domain: string): string {
     return `${this.prefix}inbox:${domain}`;

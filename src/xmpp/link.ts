@@ -52,6 +52,8 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
   private connecting = false;
   /** Reconnects so far (for metrics and tests). */
   reconnects = 0;
+  /** Which connection is online: changes each time the stream comes up, so a barrier can tell them apart. */
+  private connection = 0;
   /** The delay before the pending reconnect attempt (for status pages and tests). */
   retryDelayMs: number | undefined;
 
@@ -73,6 +75,11 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
 
   get isOnline(): boolean {
     return this.online;
+  }
+
+  /** The current connection's number (see send() and ping()). */
+  get generation(): number {
+    return this.connection;
   }
 
   /** Starts connecting in the background; never rejects (a down server is retried). */
@@ -101,23 +108,44 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
     await once(this, "online", signal ? { signal } : {});
   }
 
-  async send(stanza: Element): Promise<void> {
-    if (!this.online) throw new LinkDownError(this.domain);
+  /** Throws LinkDownError unless the stream is online (on connection `generation`, when given). */
+  private assertOnline(generation?: number): void {
+    if (!this.online || (generation !== undefined && generation !== this.connection))
+      throw new LinkDownError(this.domain);
+  }
+
+  /** Sends a stanza; with `generation`, only on that connection (LinkDownError after a reconnect). */
+  async send(stanza: Element, generation?: number): Promise<void> {
+    this.assertOnline(generation);
     await this.entity.send(stanza);
   }
 
   /**
    * Pings the server and waits for the answer. The server handles a component stream in order, so the
-   * pong proves that every stanza written before the ping reached it.
+   * pong proves that every stanza written before the ping reached it — on the same connection only: with
+   * `generation` (of the connection that carried the stanzas), a reconnect before or during the ping fails
+   * it with LinkDownError, since a pong on a new stream says nothing about what the old one carried.
    */
-  async ping(timeoutMs = PING_TIMEOUT_MS): Promise<void> {
-    if (!this.online) throw new LinkDownError(this.domain);
+  async ping(timeoutMs = PING_TIMEOUT_MS, generation?: number): Promise<void> {
+    this.assertOnline(generation);
+    // A stream that closes meanwhile will never carry the answer: fail at once rather than at the timeout.
+    const closed = new AbortController();
+    const lost = once(this, "offline", { signal: closed.signal }).then(() => {
+      throw new LinkDownError(this.domain);
+    });
+    lost.catch(() => undefined);
     try {
-      await this.entity.iqCaller.request(iq({ type: "get", to: this.opts.serverDomain }, ping()), timeoutMs);
+      await Promise.race([
+        this.entity.iqCaller.request(iq({ type: "get", to: this.opts.serverDomain }, ping()), timeoutMs),
+        lost,
+      ]);
     } catch (err) {
       // An error answer (a server without XEP-0199) proves the ordering just as well as a pong.
       if ((err as { name?: string }).name !== "StanzaError") throw err;
+    } finally {
+      closed.abort();
     }
+    this.assertOnline(generation);
   }
 
   private async connect(): Promise<void> {
@@ -139,6 +167,7 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
   private onOnline(): void {
     this.entity.socket?.setNoDelay(true);
     this.online = true;
+    this.connection++;
     if (this.attempt > 0) this.reconnects++;
     this.attempt = 0;
     this.lastCondition = undefined;

@@ -1,7 +1,7 @@
 /**
  * Every stanza the gateway sends is built here, with xml(); never string templates, never raw writes.
  */
-import { xml, type Element } from "@xmpp/component";
+import { xml as rawXml, type Element, type XmlChild } from "@xmpp/component";
 import { createHash } from "node:crypto";
 import type { Attachment, Form, InboundEvent, PresenceEvent } from "../adapter.js";
 import { NS, CAPS_NODE } from "./ns.js";
@@ -20,6 +20,23 @@ export function xmlSafe(text: string): string {
     /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
     "",
   );
+}
+
+function safeChild(child: XmlChild): XmlChild {
+  if (typeof child === "string") return xmlSafe(child);
+  if (Array.isArray(child)) return child.map(safeChild);
+  return child;
+}
+
+/**
+ * xml() for this module: every attribute value and text child goes through xmlSafe, whatever its source
+ * (network ids, IRC tags, webhook fields), so no value can make the server close the component stream.
+ */
+function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: XmlChild[]) {
+  const safe: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(attrs ?? {}))
+    safe[key] = typeof value === "string" ? xmlSafe(value) : value;
+  return rawXml(name, safe, ...children.map(safeChild));
 }
 
 export interface Identity {
