@@ -541,7 +541,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
   });
 
   it("counts what it did in /metrics", async () => {
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
     const value = (name: string, labels = "") =>
       Number(
         new RegExp(`^xgw_email_${name}${labels ? `\\{${labels}\\}` : ""} (\\d+)$`, "m").exec(metrics)?.[1] ??

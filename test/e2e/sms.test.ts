@@ -294,7 +294,7 @@ describe("SMS through a Twilio-compatible API", () => {
   });
 
   it("counts what it did in /metrics", async () => {
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
     const count = (labels: string) =>
       Number(new RegExp(`^xgw_messages_total\\{${labels}\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? "0");
     const accepted = fake.sent().length;

@@ -75,7 +75,11 @@ export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
       conflictRetrySeconds: 1,
     },
     redis: { url: opts.redisUrl, keyPrefix: opts.keyPrefix },
-    http: { port: 0, ...opts.http },
+    http: {
+      port: 0,
+      ...opts.http,
+      private: { port: 0, ...(opts.http?.private as Record<string, unknown> | undefined) },
+    },
     admins: opts.admins ?? [],
     instanceId: opts.instanceId ?? `test-${opts.slot}`,
     adapters: {
