@@ -47,6 +47,7 @@ interface AdapterEntry {
   relay?: Record<string, unknown>;
   inbound?: Record<string, unknown>;
   auth?: Record<string, unknown>;
+  files?: Record<string, unknown>;
 }
 
 /** The outside address the quickstart's mail sandbox answers as (its domain's SPF allows loopback). */
@@ -116,6 +117,8 @@ async function main(): Promise<void> {
       email.relay = { ...email.relay, host: "127.0.0.1", port: mailSandbox.port, starttls: false };
       email.inbound = { ...email.inbound, host: "127.0.0.1", port: inboundPort };
       email.auth = { ...email.auth, dnsServers: [dns.server] };
+      // Mail files of this run live (and go) with the run's servers.
+      email.files = { ...email.files, dir: path.join(runDir, "files") };
       if (!values.smoke) {
         const filtered = new PassThrough();
         createInterface({ input: process.stdin }).on("line", (line) => {
