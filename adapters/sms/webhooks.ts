@@ -211,7 +211,8 @@ function mountMediaProxy(deps: WebhookDeps): void {
         });
       } catch (err) {
         finish();
-        const timedOut = abort.signal.reason instanceof Error && abort.signal.reason.message === "media timeout";
+        const timedOut =
+          abort.signal.reason instanceof Error && abort.signal.reason.message === "media timeout";
         ctx.log.warn({ err: (err as Error).message, timedOut }, "MMS media not fetched from the carrier");
         return timedOut
           ? reply.code(504).type("text/plain").send("the carrier did not send the attachment in time")

@@ -138,7 +138,8 @@ export const coreSchema = z
       })
       .strict()
       .refine((http) => http.port === 0 || http.port !== http.private.port, {
-        message: "the public listener (http.port) and the private one (http.private.port) need their own ports",
+        message:
+          "the public listener (http.port) and the private one (http.private.port) need their own ports",
         path: ["private", "port"],
       })
       .default({

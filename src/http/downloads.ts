@@ -42,7 +42,6 @@ export function downloadHeaders(reply: FastifyReply, name: string, type: string 
     .header("referrer-policy", "no-referrer")
     .header(
       "content-disposition",
-      // eslint-disable-next-line no-control-regex
       `attachment; filename="${fileName.replace(/[^\x20-\x7e]/g, "_")}"; filename*=UTF-8''${encodeURIComponent(fileName)}`,
     )
     .type(safeContentType(type));

@@ -175,11 +175,15 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(declared.status).toBe(502);
     expect(await declared.text()).toContain(`larger than ${MEDIA_CAP} bytes`);
     // Without Content-Length the size is known only on the way: the transfer is cut, not completed.
-    const chunked = await fetch(await mmsLink(fake.media("image/jpeg", big, { chunked: true }), "big chunked"));
+    const chunked = await fetch(
+      await mmsLink(fake.media("image/jpeg", big, { chunked: true }), "big chunked"),
+    );
     await expect(chunked.arrayBuffer()).rejects.toThrow();
     // A file under the cap without Content-Length goes through whole.
     const small = Buffer.alloc(MEDIA_CAP - 1, 0x42);
-    const ok = await fetch(await mmsLink(fake.media("image/jpeg", small, { chunked: true }), "small chunked"));
+    const ok = await fetch(
+      await mmsLink(fake.media("image/jpeg", small, { chunked: true }), "small chunked"),
+    );
     expect(Buffer.from(await ok.arrayBuffer()).equals(small)).toBe(true);
   });
 
