@@ -30,7 +30,7 @@ const DEMO_USERS = [
 
 interface Config {
   xmpp: { service: string; serverDomains: string[] };
-  http?: { port?: number; admin?: { tokenEnv: string } };
+  http?: { port?: number; private?: { host?: string; port?: number }; admin?: { tokenEnv: string } };
   redis: { url: string };
   admins?: string[];
   adapters: Record<string, AdapterEntry>;
@@ -47,6 +47,7 @@ interface AdapterEntry {
   relay?: Record<string, unknown>;
   inbound?: Record<string, unknown>;
   auth?: Record<string, unknown>;
+  files?: Record<string, unknown>;
 }
 
 /** The outside address the quickstart's mail sandbox answers as (its domain's SPF allows loopback). */
@@ -92,7 +93,13 @@ async function main(): Promise<void> {
     await xmpp.registerUsers(DEMO_USERS);
     config.xmpp.service = `xmpp://127.0.0.1:${xmpp.componentPort}`;
     config.redis.url = bed.redis!.url;
-    config.http = { ...config.http, port: await freePort(), admin: { tokenEnv: adminTokenEnv } };
+    // Public listener (webhooks, media, files) and private one (health, metrics, admin), both on loopback.
+    config.http = {
+      ...config.http,
+      port: await freePort(),
+      private: { host: "127.0.0.1", port: await freePort() },
+      admin: { tokenEnv: adminTokenEnv },
+    };
     const smsWebhook = `http://127.0.0.1:${config.http.port}/sms/twilio/sms`;
     // Lines typed for the mail sandbox ("friend@example.com> hi") are not for the SMS sandbox.
     let smsInput: Readable | undefined;
@@ -110,6 +117,8 @@ async function main(): Promise<void> {
       email.relay = { ...email.relay, host: "127.0.0.1", port: mailSandbox.port, starttls: false };
       email.inbound = { ...email.inbound, host: "127.0.0.1", port: inboundPort };
       email.auth = { ...email.auth, dnsServers: [dns.server] };
+      // Mail files of this run live (and go) with the run's servers.
+      email.files = { ...email.files, dir: path.join(runDir, "files") };
       if (!values.smoke) {
         const filtered = new PassThrough();
         createInterface({ input: process.stdin }).on("line", (line) => {
@@ -155,7 +164,7 @@ async function main(): Promise<void> {
       await smoke(bed, host, adapters[0]?.[1].domain ?? "", sandbox?.fake, sms, smsWebhook, irc, {
         ...(email && mailSandbox ? { email: { entry: email, sandbox: mailSandbox } } : {}),
       });
-      await smokeOps(bed, `http://127.0.0.1:${config.http.port}`, secrets[adminTokenEnv] ?? "");
+      await smokeOps(bed, `http://127.0.0.1:${config.http.private?.port ?? 0}`, secrets[adminTokenEnv] ?? "");
       gateway.kill("SIGTERM");
       const [code] = (await once(gateway, "exit")) as [number];
       console.log(`quickstart smoke check passed; gateway exited ${code}`);
@@ -204,8 +213,9 @@ function printHowTo(
  Services    : ${domains.join(", ")}
  IRC server  : 127.0.0.1 port ${bed.irc?.port ?? "-"}
  Redis       : ${bed.redis?.url ?? "-"}
- HTTP        : http://127.0.0.1:${config.http?.port ?? "-"}/readyz  /metrics
- Admin page  : http://127.0.0.1:${config.http?.port ?? "-"}/admin  (token ${admin.token})
+ Webhooks    : http://127.0.0.1:${config.http?.port ?? "-"}/sms/twilio/sms  (public listener)
+ HTTP        : http://127.0.0.1:${config.http?.private?.port ?? "-"}/readyz  /metrics  (private listener)
+ Admin page  : http://127.0.0.1:${config.http?.private?.port ?? "-"}/admin  (token ${admin.token})
  CLI         : ${admin.env}=${admin.token} npx tsx src/main.ts status --config ${file}
  Config used : ${file}
 
@@ -401,7 +411,7 @@ async function smokeOps(bed: Bed, base: string, token: string): Promise<void> {
   await bed.redis!.stop();
   const noRedis = await until((r) => r.status === 503);
   check(
-    noRedis.status === 503 && (noRedis.body.checks.redis ?? "").startsWith("unreachable"),
+    noRedis.status === 503 && noRedis.body.checks.redis === "unreachable",
     "/readyz answers 503 (redis unreachable) while Redis is stopped",
   );
   await bed.redis!.start();

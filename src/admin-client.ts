@@ -12,16 +12,19 @@ export interface Target {
   tokenEnv: string | undefined;
 }
 
-/** Where the gateway listens and which variable holds the admin token, read from the config file. */
+/** Where the gateway's private listener is and which variable holds the admin token, read from the config file. */
 export async function targetFromConfig(file: string, url: string | undefined): Promise<Target> {
-  let raw: { http?: { host?: unknown; port?: unknown; admin?: { tokenEnv?: unknown } } } = {};
+  let raw: {
+    http?: { private?: { host?: unknown; port?: unknown }; admin?: { tokenEnv?: unknown } };
+  } = {};
   try {
     raw = JSON.parse(await readFile(file, "utf8")) as typeof raw;
   } catch (err) {
     if (!url) throw new Error(`${file}: ${(err as Error).message} (or give --url)`);
   }
-  const host = typeof raw.http?.host === "string" ? raw.http.host : "127.0.0.1";
-  const port = typeof raw.http?.port === "number" ? raw.http.port : 8080;
+  // /readyz and the admin API are on the private listener (config http.private).
+  const host = typeof raw.http?.private?.host === "string" ? raw.http.private.host : "127.0.0.1";
+  const port = typeof raw.http?.private?.port === "number" ? raw.http.private.port : 8081;
   const reachable =
     host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   const tokenEnv = typeof raw.http?.admin?.tokenEnv === "string" ? raw.http.admin.tokenEnv : undefined;

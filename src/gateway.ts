@@ -89,8 +89,9 @@ export class Gateway {
     const httpConfig = config.http;
     const http = httpConfig.enabled
       ? new HttpServer({
-          host: httpConfig.host,
-          port: httpConfig.port,
+          public: { host: httpConfig.host, port: httpConfig.port },
+          private: httpConfig.private,
+          trustedProxies: httpConfig.trustedProxies,
           log,
           readiness: () => this.readiness(),
           metrics: this.metrics.registry,
@@ -144,7 +145,7 @@ export class Gateway {
       this.services.set(key, service);
     }
     if (http && loaded.adminToken)
-      mountAdmin(http.app, {
+      mountAdmin(http.privateApp, {
         actor: config.admins[0] ?? `admin@${serverDomain ?? "localhost"}`,
         token: loaded.adminToken,
         log: log.child({ part: "admin" }),
@@ -195,7 +196,9 @@ export class Gateway {
       await this.redis.ping();
       checks.redis = "ok";
     } catch (err) {
-      checks.redis = `unreachable: ${(err as Error).message}`;
+      // The driver's text stays in the log: /readyz names the failed check, nothing more.
+      checks.redis = "unreachable";
+      this.log.warn({ err: (err as Error).message }, "readiness: redis unreachable");
     }
     if (checks.redis === "ok")
       for (const [key, service] of this.services) {

@@ -35,7 +35,7 @@ Commands:
 Options:
   --config PATH    configuration file (default: gateway.config.json)
   --check-config   same as the check-config command
-  --url URL        the gateway's HTTP address (default: http.host and http.port from the config)
+  --url URL        the gateway's private HTTP address (default: http.private.host and .port from the config)
   --help           show this text
 
 commands and command send the admin token from the environment variable named by http.admin.tokenEnv.

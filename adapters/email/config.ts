@@ -16,6 +16,16 @@ export const INBOUND_DEFAULTS = {
   filesTtlSeconds: 30 * 24 * 3600,
 };
 
+/** Defaults for where inbound mail files go and how much space they may take. */
+export const FILES_DEFAULTS = {
+  /** Directory of the files, relative to the gateway's working directory unless absolute. */
+  dir: "data/files",
+  /** Bytes of files one alias may hold at once: 100 MiB. */
+  maxBytesPerAlias: 100 * 1024 * 1024,
+  /** Bytes of files all aliases together may hold at once: 2 GiB. */
+  maxBytesTotal: 2 * 1024 * 1024 * 1024,
+};
+
 /** Defaults for the relay connection. */
 export const RELAY_DEFAULTS = {
   /** Submission port (RFC 6409). */
@@ -89,6 +99,32 @@ export const emailConfigSchema = z.object({
     })
     .strict()
     .default(INBOUND_DEFAULTS),
+  files: z
+    .object({
+      dir: z
+        .string()
+        .min(1)
+        .default(FILES_DEFAULTS.dir)
+        .describe(
+          "directory of attachments and full texts of inbound mail (relative to the working directory " +
+            "unless absolute); shared by every instance, or each serves only its own files",
+        ),
+      maxBytesPerAlias: z
+        .number()
+        .int()
+        .min(0)
+        .default(FILES_DEFAULTS.maxBytesPerAlias)
+        .describe("bytes of files one alias may hold; a file beyond it is replaced by a note"),
+      maxBytesTotal: z
+        .number()
+        .int()
+        .min(0)
+        .default(FILES_DEFAULTS.maxBytesTotal)
+        .describe("bytes of files all aliases together may hold; a file beyond it is replaced by a note"),
+    })
+    .strict()
+    .default(FILES_DEFAULTS)
+    .describe("where inbound mail files are kept (never in Redis) and how much space they may take"),
   auth: z
     .object({
       dnsServers: z

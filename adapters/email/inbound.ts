@@ -16,7 +16,8 @@ import { bounceText, bounceToken, isFailure, parseDeliveryStatus, type BounceSto
 import { emailCodec } from "./codec.js";
 import type { EmailConfig } from "./config.js";
 import { NO_METRICS, type EmailMetrics, type RejectReason } from "./metrics.js";
-import { presentMail, type FileSink } from "./present.js";
+import { presentMail } from "./present.js";
+import type { StoredFile } from "./files.js";
 import { readMail, referencesOf } from "./read.js";
 import { threadIdFor, type ThreadStore } from "./threads.js";
 
@@ -49,7 +50,8 @@ export interface InboundDeps {
   aliases: Pick<AliasDirectory, "owner">;
   threads: Pick<ThreadStore, "find" | "get" | "add">;
   bounces?: Pick<BounceStore, "get">;
-  files?: FileSink;
+  /** Keeps a file for the aliases it was mailed to; its URL. Throws FileRefused over quota. */
+  files?: (file: StoredFile, owners: readonly string[]) => Promise<string>;
   auth?: { resolver: DNSResolver; onDmarcFail: DmarcFailPolicy };
   metrics?: EmailMetrics;
 }
@@ -298,15 +300,20 @@ export class InboundListener {
     }
     const stanzaId = `mail-${createHash("sha256").update(messageId).digest("base64url").slice(0, 22)}`;
     const users = new Set<string>();
+    /** The aliases that take the mail: its files count against their space. */
+    const taken = new Set<string>();
     for (const local of locals) {
       const owner = await aliases.owner(local);
-      if (owner) users.add(owner);
+      if (owner) {
+        users.add(owner);
+        taken.add(local);
+      }
     }
     if (users.size === 0) throw new SmtpReply(550, "5.1.1 No such user here", "unknown-recipient");
     const mail = readMail(parsed);
     // Stored before 250 like the mail itself: files are part of what the sender handed over.
     const shown = await presentMail(mail.body, parsed.attachments, {
-      files: this.deps.files,
+      files: this.deps.files && ((file: StoredFile) => this.deps.files!(file, [...taken])),
       verifiedSender: sender,
       unverified: verdict !== undefined && !verdict.verified,
     });

@@ -4,6 +4,7 @@
  * mail to it arrives through the gateway's own SMTP listener, threaded back into the same conversation.
  */
 import { randomUUID } from "node:crypto";
+import path from "node:path";
 import type Mail from "nodemailer/lib/mailer/index.js";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type {
@@ -26,6 +27,7 @@ import { adminCommands } from "./commands.js";
 import { EXAMPLE_ADDRESS, emailCodec } from "./codec.js";
 import { composeMail } from "./compose.js";
 import { emailConfigSchema, type EmailConfig } from "./config.js";
+import { DirectoryStore } from "./file-store.js";
 import { MailFiles } from "./files.js";
 import { InboundListener, SmtpReply } from "./inbound.js";
 import { emailMetrics, NO_METRICS, type EmailMetrics } from "./metrics.js";
@@ -71,6 +73,7 @@ class EmailAdapter implements Adapter {
         threads: ThreadStore;
         bounces: BounceStore;
         inbound: InboundListener;
+        files: MailFiles | undefined;
       }
     | undefined;
 
@@ -147,24 +150,34 @@ class EmailAdapter implements Adapter {
     const bounces = new BounceStore(ctx.ids, this.config.bounces.ttlSeconds);
     this.metrics = emailMetrics(ctx.metrics);
     // Without the HTTP server, attachments are named in the text and quoted text is left in.
-    const files = ctx.http ? new MailFiles(ctx, ctx.http, this.config.inbound.filesTtlSeconds) : undefined;
+    const files = ctx.http
+      ? new MailFiles(
+          ctx,
+          ctx.http,
+          new DirectoryStore(path.resolve(this.config.files.dir)),
+          this.config.inbound.filesTtlSeconds,
+          this.config.files,
+        )
+      : undefined;
     files?.route();
+    files?.startSweeping();
     const inbound = new InboundListener({
       ctx,
       config: this.config,
       aliases,
       threads,
       bounces,
-      ...(files ? { files: (file) => files.put(file) } : {}),
+      ...(files ? { files: (file, owners) => files.put(file, owners) } : {}),
       auth: { resolver: dnsResolver(this.config.auth.dnsServers), onDmarcFail: this.config.auth.onDmarcFail },
       metrics: this.metrics,
     });
     await inbound.listen();
-    this.state = { ctx, aliases, threads, bounces, inbound };
+    this.state = { ctx, aliases, threads, bounces, inbound, files };
   }
 
   async stop(): Promise<void> {
     this.relay.close();
+    this.state?.files?.stop();
     await this.state?.inbound.close();
   }
 

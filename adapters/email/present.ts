@@ -6,7 +6,7 @@ import type { ParsedMail } from "mailparser";
 import type { Attachment } from "../../src/adapter.js";
 import { unverifiedNote } from "./auth.js";
 import { oneLine } from "./compose.js";
-import { safeContentType, safeFileName, type StoredFile } from "./files.js";
+import { FileRefused, humanSize, safeContentType, safeFileName, type StoredFile } from "./files.js";
 import { stripQuoted } from "./quotes.js";
 import { EMPTY_MAIL, MAX_BODY_CHARS, TRUNCATED_NOTE } from "./read.js";
 
@@ -33,6 +33,19 @@ function listed(names: string[], total: number): string {
   return `${names.join(", ")}${more}`;
 }
 
+/** The file's URL, or why it was not kept (a quota); other failures throw (the mail is refused with 451). */
+async function kept(
+  sink: (file: StoredFile) => Promise<string>,
+  file: StoredFile,
+): Promise<string | FileRefused> {
+  try {
+    return await sink(file);
+  } catch (err) {
+    if (err instanceof FileRefused) return err;
+    throw err;
+  }
+}
+
 export async function presentMail(
   text: string,
   attachments: ParsedMail["attachments"],
@@ -45,12 +58,13 @@ export async function presentMail(
   if (options.files) {
     const { text: shown, stripped } = stripQuoted(text);
     if (stripped) {
-      const url = await options.files({
+      // Not kept (over quota): the quoted text stays in the message instead.
+      const url = await kept(options.files, {
         content: Buffer.from(text, "utf8"),
         contentType: "text/plain; charset=utf-8",
         name: "mail.txt",
       });
-      body = `${shown}\n\n[quoted text hidden; the whole mail: ${url}]`;
+      if (typeof url === "string") body = `${shown}\n\n[quoted text hidden; the whole mail: ${url}]`;
     }
   }
   if (body.length > MAX_BODY_CHARS) body = body.slice(0, MAX_BODY_CHARS) + TRUNCATED_NOTE;
@@ -61,13 +75,15 @@ export async function presentMail(
     const links: string[] = [];
     for (const [i, file] of files.slice(0, MAX_LINKED_ATTACHMENTS).entries()) {
       const name = safeFileName(file.filename, `attachment-${i + 1}`);
-      const url = await options.files({
+      const url = await kept(options.files, {
         content: file.content,
         contentType: safeContentType(file.contentType),
         name,
       });
-      out.push({ url, desc: name });
-      links.push(`📎 ${name}: ${url}`);
+      if (typeof url === "string") {
+        out.push({ url, desc: name });
+        links.push(`📎 ${name}: ${url}`);
+      } else links.push(`📎 ${name} (${humanSize(file.content.length)}) was not kept: ${url.reason}.`);
     }
     parts.push(links.join("\n"));
     if (files.length > MAX_LINKED_ATTACHMENTS)

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { bareJidSchema, envNameSchema } from "../../src/config/schema.js";
 import { MAX_SEGMENTS_DEFAULT } from "./segments.js";
+import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./webhooks.js";
 
 const e164 = z
   .string()
@@ -58,6 +59,25 @@ export const smsConfigSchema = z.object({
     })
     .strict()
     .default(DEFAULT_LIMITS),
+  media: z
+    .object({
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(MAX_MEDIA_BYTES)
+        .describe("largest inbound MMS attachment the media proxy relays"),
+      timeoutSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(600)
+        .default(MEDIA_TIMEOUT_SECONDS)
+        .describe("how long the media proxy waits for the carrier's whole attachment"),
+    })
+    .strict()
+    .default({ maxBytes: MAX_MEDIA_BYTES, timeoutSeconds: MEDIA_TIMEOUT_SECONDS })
+    .describe("the proxy serving inbound MMS attachments on the public listener"),
 });
 
 export type SmsConfig = z.output<typeof smsConfigSchema>;

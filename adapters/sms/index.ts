@@ -137,6 +137,7 @@ class SmsAdapter implements Adapter {
       numbers,
       accountSid: this.config.twilio.accountSid,
       authToken: this.authToken,
+      media: this.config.media,
     });
   }
 

@@ -8,16 +8,21 @@
  * 503 and retries.
  */
 import { randomBytes } from "node:crypto";
+import { Readable, Transform, pipeline } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import twilio from "twilio";
 import type { AdapterContext, Attachment, HttpContext, IdCodec } from "../../src/adapter.js";
 import type { NumberDirectory } from "./numbers.js";
+import { downloadHeaders } from "../../src/http/downloads.js";
 import { describeTwilioError, isTerminal, statusRank } from "./twilio-errors.js";
 
 /** How long the media proxy serves an inbound MMS attachment. */
 export const MEDIA_TTL_SECONDS = 30 * 24 * 3600;
-/** Largest attachment the media proxy relays (Twilio's MMS limit is 5 MB). */
+/** Largest attachment the media proxy relays (Twilio's MMS limit is 5 MB); config media.maxBytes. */
 export const MAX_MEDIA_BYTES = 5 * 1024 * 1024;
+/** How long the media proxy waits for the carrier's whole attachment; config media.timeoutSeconds. */
+export const MEDIA_TIMEOUT_SECONDS = 30;
 /** Most attachments taken from one inbound MMS (Twilio sends at most 10). */
 export const MAX_INBOUND_MEDIA = 10;
 /** How long a status callback waits for the record of its message (the callback can beat create()'s answer). */
@@ -48,6 +53,8 @@ export interface WebhookDeps {
   numbers: NumberDirectory;
   accountSid: string;
   authToken: string;
+  /** The media proxy's limits (defaults MAX_MEDIA_BYTES and MEDIA_TIMEOUT_SECONDS). */
+  media?: { maxBytes: number; timeoutSeconds: number };
 }
 
 export const INBOUND_PATH = "/twilio/sms";
@@ -153,6 +160,31 @@ export function mountWebhooks(deps: WebhookDeps): void {
     return reply.code(200).send("");
   });
 
+  mountMediaProxy(deps);
+}
+
+/** A stream that passes bytes on until more than `max` went through, then fails. */
+function capped(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max) done(new Error(`attachment larger than ${max} bytes`));
+      else done(null, chunk);
+    },
+  });
+}
+
+/**
+ * GET /media/:token: the carrier's file, fetched with the account's credentials and streamed through (never
+ * held whole in memory), as a download (see src/http/downloads.ts): it is the carrier's content, not the
+ * gateway's. A carrier that does not answer in time gets 504; a declared size over the cap 502 at once; a
+ * body that turns out too large or too slow mid-way cuts the connection (the status is already sent).
+ */
+function mountMediaProxy(deps: WebhookDeps): void {
+  const { http, ctx } = deps;
+  const maxBytes = deps.media?.maxBytes ?? MAX_MEDIA_BYTES;
+  const timeoutMs = (deps.media?.timeoutSeconds ?? MEDIA_TIMEOUT_SECONDS) * 1000;
   http.route({
     method: "GET",
     url: "/media/:token",
@@ -162,20 +194,54 @@ export function mountWebhooks(deps: WebhookDeps): void {
       if (!entry?.url)
         return reply.code(404).type("text/plain").send("no such attachment (or it has expired)");
       const auth = Buffer.from(`${deps.accountSid}:${deps.authToken}`).toString("base64");
-      const upstream = await fetch(entry.url, {
-        headers: { authorization: `Basic ${auth}` },
-        redirect: "follow",
-      });
-      const size = Number(upstream.headers.get("content-length") ?? "0");
-      if (!upstream.ok || size > MAX_MEDIA_BYTES)
+      // One deadline for the whole transfer; the client going away ends the carrier's transfer too.
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new Error("media timeout")), timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        abort.abort();
+      };
+      reply.raw.once("close", finish);
+      let upstream: Response;
+      try {
+        upstream = await fetch(entry.url, {
+          headers: { authorization: `Basic ${auth}` },
+          redirect: "follow",
+          signal: abort.signal,
+        });
+      } catch (err) {
+        finish();
+        const timedOut =
+          abort.signal.reason instanceof Error && abort.signal.reason.message === "media timeout";
+        ctx.log.warn({ err: (err as Error).message, timedOut }, "MMS media not fetched from the carrier");
+        return timedOut
+          ? reply.code(504).type("text/plain").send("the carrier did not send the attachment in time")
+          : reply.code(502).type("text/plain").send("the attachment could not be fetched from the carrier");
+      }
+      const declared = Number(upstream.headers.get("content-length") ?? "0");
+      if (!upstream.ok || !upstream.body || declared > maxBytes) {
+        finish();
+        ctx.log.warn({ status: upstream.status, size: declared }, "MMS media refused from the carrier");
         return reply
           .code(502)
           .type("text/plain")
-          .send("the attachment could not be fetched from the carrier");
-      const bytes = Buffer.from(await upstream.arrayBuffer());
-      if (bytes.length > MAX_MEDIA_BYTES)
-        return reply.code(502).type("text/plain").send("attachment too large");
-      return reply.type(entry.type || "application/octet-stream").send(bytes);
+          .send(
+            declared > maxBytes
+              ? `the attachment is larger than ${maxBytes} bytes`
+              : "the attachment could not be fetched from the carrier",
+          );
+      }
+      // pipeline: an error on either side (too large, too slow, client gone) destroys both.
+      const body = pipeline(
+        Readable.fromWeb(upstream.body as WebReadableStream<Uint8Array>),
+        capped(maxBytes),
+        (err) => {
+          finish();
+          if (err) ctx.log.warn({ err: err.message }, "MMS media transfer cut");
+        },
+      );
+      const type = upstream.headers.get("content-type") ?? entry.type;
+      return downloadHeaders(reply, `media-${token.slice(0, 8)}`, type).send(body);
     },
   });
 }

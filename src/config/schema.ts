@@ -75,8 +75,47 @@ export const coreSchema = z
     http: z
       .object({
         enabled: z.boolean().default(true),
-        host: z.string().min(1).default("127.0.0.1").describe("address the HTTP server binds"),
-        port: z.number().int().min(0).max(65535).default(8080).describe("0 picks a free port"),
+        host: z
+          .string()
+          .min(1)
+          .default("127.0.0.1")
+          .describe("address the public listener binds (Twilio webhooks, SMS media, mail file links)"),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(8080)
+          .describe("port of the public listener; 0 picks a free port"),
+        private: z
+          .object({
+            host: z
+              .string()
+              .min(1)
+              .default("127.0.0.1")
+              .describe("address the private listener binds; keep it off the Internet"),
+            port: z
+              .number()
+              .int()
+              .min(0)
+              .max(65535)
+              .default(8081)
+              .describe("port of the private listener; 0 picks a free port"),
+          })
+          .strict()
+          .default({ host: "127.0.0.1", port: 8081 })
+          .describe("the private listener: /healthz, /readyz, /metrics, the admin page and its API"),
+        trustedProxies: z
+          .array(
+            z.string().regex(/^[0-9a-fA-F.:]+(\/\d{1,3})?$/, {
+              message: 'expected an IP address or a CIDR range such as "10.0.0.0/8"',
+            }),
+          )
+          .default([])
+          .describe(
+            "reverse proxies whose X-Forwarded-For is believed (addresses or CIDR ranges); default none: " +
+              "the client address is the TCP peer",
+          ),
         publicUrl: z
           .string()
           .regex(/^https?:\/\/[^/]+(\/.*)?$/, {
@@ -98,7 +137,18 @@ export const coreSchema = z
           .describe("the admin page under /admin and its API; off when absent"),
       })
       .strict()
-      .default({ enabled: true, host: "127.0.0.1", port: 8080 }),
+      .refine((http) => http.port === 0 || http.port !== http.private.port, {
+        message:
+          "the public listener (http.port) and the private one (http.private.port) need their own ports",
+        path: ["private", "port"],
+      })
+      .default({
+        enabled: true,
+        host: "127.0.0.1",
+        port: 8080,
+        private: { host: "127.0.0.1", port: 8081 },
+        trustedProxies: [],
+      }),
     admins: z.array(bareJidSchema).default([]),
     instanceId: z
       .string()

@@ -73,12 +73,13 @@ const SECURITY_HEADERS = {
 class BadRequest extends Error {}
 
 /**
- * The address failed logins are counted against: the TCP peer, never X-Forwarded-For (the server trusts
- * proxy headers for the webhooks' URLs, but a client could forge one per attempt to dodge the limit). Behind
- * a reverse proxy every client shares the proxy's address, so the limit then applies to them together.
+ * The address failed logins are counted against: request.ip, which is the TCP peer unless that peer is one
+ * of the configured trusted proxies (http.trustedProxies), in which case it is the client the proxy names
+ * in X-Forwarded-For. A client cannot dodge the limit by forging the header: from an untrusted peer it is
+ * ignored.
  */
 function clientAddress(request: FastifyRequest): string {
-  return request.socket.remoteAddress ?? "unknown";
+  return request.ip || request.socket.remoteAddress || "unknown";
 }
 
 function isApi(request: FastifyRequest): boolean {

@@ -1,7 +1,11 @@
 /**
- * The gateway's one HTTP server: adapters' webhooks (Twilio…) under /<adapter>/…, and the health endpoints
- * /healthz (the process is alive), /readyz (every component stream up and Redis reachable) and /metrics
- * (Prometheus).
+ * The gateway's HTTP, on two listeners:
+ * - **public** (`http.host`/`http.port`, what a reverse proxy publishes): adapters' routes under
+ *   /<adapter>/… — Twilio webhooks, the SMS media proxy, mail file links;
+ * - **private** (`http.private`, loopback by default): /healthz (the process is alive), /readyz (every
+ *   component stream up and Redis reachable), /metrics (Prometheus), and the admin page and API.
+ * Nothing private is reachable through the public port. X-Forwarded-For is believed only from the proxies
+ * named in `http.trustedProxies` (request.ip is the TCP peer otherwise).
  */
 import Fastify, { type FastifyInstance, type RouteOptions } from "fastify";
 import type { Registry } from "prom-client";
@@ -31,60 +35,97 @@ export function parseForm(body: string): Record<string, string | string[]> {
   return out;
 }
 
+export interface Listener {
+  host: string;
+  port: number;
+}
+
+/** A Fastify instance with the gateway's body limits, form parser and proxy trust. */
+function createApp(trustedProxies: readonly string[]): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: HTTP_BODY_LIMIT_BYTES,
+    logger: false,
+    trustProxy: trustedProxies.length > 0 ? [...trustedProxies] : false,
+  });
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+    try {
+      done(null, parseForm(body as string));
+    } catch (err) {
+      const error = err as Error & { statusCode?: number };
+      error.statusCode = 400;
+      done(error, undefined);
+    }
+  });
+  return app;
+}
+
+function boundPort(app: FastifyInstance, fallback: number): number {
+  const address = app.server.address();
+  return typeof address === "object" && address ? address.port : fallback;
+}
+
 export class HttpServer {
+  /** The public listener: adapters' webhooks, media and files. */
   readonly app: FastifyInstance;
+  /** The private listener: health, readiness, metrics, admin. */
+  readonly privateApp: FastifyInstance;
 
   constructor(
     private readonly opts: {
-      host: string;
-      port: number;
+      public: Listener;
+      private: Listener;
+      /** Addresses or CIDR ranges whose X-Forwarded-For is believed; empty: none. */
+      trustedProxies: readonly string[];
       log: Logger;
       readiness: () => Promise<Readiness>;
       metrics: Registry;
     },
   ) {
-    this.app = Fastify({ bodyLimit: HTTP_BODY_LIMIT_BYTES, logger: false, trustProxy: true });
-    this.app.addContentTypeParser(
-      "application/x-www-form-urlencoded",
-      { parseAs: "string" },
-      (_req, body, done) => {
-        try {
-          done(null, parseForm(body as string));
-        } catch (err) {
-          const error = err as Error & { statusCode?: number };
-          error.statusCode = 400;
-          done(error, undefined);
-        }
-      },
-    );
-    this.app.get("/healthz", () => ({ status: "ok" }));
-    this.app.get("/metrics", async (_req, reply) =>
+    this.app = createApp(opts.trustedProxies);
+    this.privateApp = createApp(opts.trustedProxies);
+    this.privateApp.get("/healthz", () => ({ status: "ok" }));
+    this.privateApp.get("/metrics", async (_req, reply) =>
       reply.type(this.opts.metrics.contentType).send(await this.opts.metrics.metrics()),
     );
-    this.app.get("/readyz", async (_req, reply) => {
+    this.privateApp.get("/readyz", async (_req, reply) => {
       const readiness = await this.opts.readiness();
       return reply.code(readiness.ready ? 200 : 503).send(readiness);
     });
   }
 
-  /** Adds a route under /<prefix>/…; only before listen(). */
+  /** Adds a public route under /<prefix>/…; only before listen(). */
   route(prefix: string, options: RouteOptions): void {
     this.app.route({ ...options, url: `/${prefix}${options.url.startsWith("/") ? "" : "/"}${options.url}` });
   }
 
-  async listen(): Promise<string> {
-    const address = await this.app.listen({ host: this.opts.host, port: this.opts.port });
-    this.opts.log.info({ address }, "HTTP server listening");
-    return address;
+  /** Opens both listeners; returns their addresses. */
+  async listen(): Promise<{ public: string; private: string }> {
+    const publicAddress = await this.app.listen({ host: this.opts.public.host, port: this.opts.public.port });
+    this.opts.log.info({ address: publicAddress }, "HTTP public listener up (webhooks, media, files)");
+    try {
+      const privateAddress = await this.privateApp.listen({
+        host: this.opts.private.host,
+        port: this.opts.private.port,
+      });
+      this.opts.log.info({ address: privateAddress }, "HTTP private listener up (health, metrics, admin)");
+      return { public: publicAddress, private: privateAddress };
+    } catch (err) {
+      await this.app.close();
+      throw err;
+    }
   }
 
-  /** The bound port (useful when the config asked for port 0). */
+  /** The public listener's bound port (useful when the config asked for port 0). */
   get port(): number {
-    const address = this.app.server.address();
-    return typeof address === "object" && address ? address.port : this.opts.port;
+    return boundPort(this.app, this.opts.public.port);
+  }
+
+  /** The private listener's bound port. */
+  get privatePort(): number {
+    return boundPort(this.privateApp, this.opts.private.port);
   }
 
   async close(): Promise<void> {
-    await this.app.close();
+    await Promise.all([this.app.close(), this.privateApp.close()]);
   }
 }

@@ -34,7 +34,7 @@ describe("admin page in a browser", () => {
       env: { TEST_ADMIN_TOKEN: ADMIN_TOKEN },
     });
     domain = gw.domain;
-    base = `http://127.0.0.1:${gw.gateway.http!.port}`;
+    base = `http://127.0.0.1:${gw.gateway.http!.privatePort}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,

@@ -29,6 +29,7 @@ describe("admin page and API", () => {
   let fake: TwilioFake;
   let gw: TestGateway;
   let base: string;
+  let publicBase: string;
   let smsDomain: string;
   let echoDomain: string;
   let dir: string;
@@ -90,7 +91,8 @@ describe("admin page and API", () => {
       },
       env: { TEST_TWILIO_TOKEN: TWILIO_TOKEN, TEST_ADMIN_TOKEN: ADMIN_TOKEN },
     });
-    base = `http://127.0.0.1:${gw.gateway.http!.port}`;
+    base = `http://127.0.0.1:${gw.gateway.http!.privatePort}`;
+    publicBase = `http://127.0.0.1:${gw.gateway.http!.port}`;
   });
 
   afterAll(async () => {
@@ -218,7 +220,7 @@ describe("admin page and API", () => {
       from: "+12025550499",
       to: POOL[0]!,
       body: "confidential body text",
-      webhookUrl: `${base}/sms/twilio/sms`,
+      webhookUrl: `${publicBase}/sms/twilio/sms`,
       forge: true,
     });
     expect(forged.status).toBe(403);
@@ -256,6 +258,13 @@ describe("admin page and API", () => {
     expect(refused.code).toBe(1);
     expect(refused.out).toContain("is not an E.164 number");
     expect((await cli(["commands"], "wrong-token")).code).toBe(2);
+  });
+
+  it("is served on the private listener only: the public one answers 404", async () => {
+    for (const path of ["/admin", "/admin/api/status", "/metrics", "/readyz", "/healthz"]) {
+      expect((await fetch(`${publicBase}${path}`, { headers: bearer })).status, path).toBe(404);
+      expect((await fetch(`${base}${path}`, { headers: bearer })).status, path).toBe(200);
+    }
   });
 
   it("stops trying tokens after too many failures from one address", async () => {

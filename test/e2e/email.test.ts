@@ -4,6 +4,10 @@
  * The relay is a real smtp-server on loopback; outside senders use nodemailer.
  */
 import { generateKeyPairSync } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Redis } from "ioredis";
 import { Resolver } from "node:dns/promises";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
@@ -17,6 +21,8 @@ import { startDns, type TestDns } from "../support/dns.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const MAIL_DOMAIN = "people.example.org";
+/** Space each alias has for files in this test (config files.maxBytesPerAlias). */
+const FILE_QUOTA = 300 * 1024;
 const RECEIPTS = "urn:xmpp:receipts";
 
 interface Sunk {
@@ -88,6 +94,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
   let alias: string;
   let outside: Transporter;
   let dns: TestDns;
+  let filesDir: string;
   const others: TestUser[] = [];
   const friend = () => `friend\\40example.com@${domain}`;
 
@@ -108,6 +115,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
       [`gw._domainkey.${MAIL_DOMAIN}`]: `v=DKIM1; k=rsa; p=${DKIM_PUBLIC}`,
     });
     const inboundPort = await freePort();
+    filesDir = await mkdtemp(path.join(tmpdir(), "gw-mail-files-"));
     gw = await startTestGateway({
       peer,
       redisUrl: bed.redis!.url,
@@ -120,6 +128,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
           inbound: { port: inboundPort, maxRecipients: 3 },
           auth: { dnsServers: [dns.server], onDmarcFail: "reject" },
           dkim: { selector: "gw", privateKeyEnv: "TEST_EMAIL_DKIM_KEY" },
+          files: { dir: filesDir, maxBytesPerAlias: FILE_QUOTA },
         },
       },
       env: { TEST_EMAIL_DKIM_KEY: DKIM_PRIVATE },
@@ -138,6 +147,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     await gw?.stop();
     await sink?.stop();
     await dns?.stop();
+    if (filesDir) await rm(filesDir, { recursive: true, force: true });
   });
 
   it("sends a message with a subject as mail from the user's alias, and shows a receipt", async () => {
@@ -477,6 +487,70 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect((await fetch(guessed)).status).toBe(404);
   });
 
+  it("keeps attachments on disk, serves them as sandboxed downloads, and keeps only metadata in Redis", async () => {
+    const content = Buffer.alloc(100 * 1024, "x");
+    content.write("<html><script>alert(1)</script>");
+    await mailTo(`${alias}@${MAIL_DOMAIN}`, {
+      subject: "The page",
+      text: "Open this.",
+      attachments: [{ filename: "page.html", content, contentType: "text/html" }],
+    });
+    const got = await alice.waitFor((el) => el.getChildText("subject") === "The page");
+    const url = got.getChild("x", "jabber:x:oob")?.getChildText("url") ?? "";
+    const token = /files\/([\w-]{32})\//.exec(url)?.[1] ?? "";
+    // The bytes are in the configured directory…
+    expect((await readFile(path.join(filesDir, token.slice(0, 2), token))).equals(content)).toBe(true);
+    // …served as a download that cannot run in the gateway's origin…
+    const file = await fetch(url);
+    expect(file.status).toBe(200);
+    expect(file.headers.get("content-type")).toBe("text/html");
+    expect(file.headers.get("content-disposition")).toMatch(/^attachment; filename="page\.html"/);
+    expect(file.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(file.headers.get("content-security-policy")).toBe("sandbox; default-src 'none'");
+    expect(file.headers.get("content-length")).toBe(String(content.length));
+    expect(Buffer.from(await file.arrayBuffer()).equals(content)).toBe(true);
+    // …and no key of this gateway in Redis holds anything near the file's size.
+    const redis = new Redis(bed.redis!.url);
+    try {
+      const keys: string[] = [];
+      let cursor = "0";
+      do {
+        const [next, found] = await redis.scan(cursor, "MATCH", `${gw.keyPrefix}*`, "COUNT", 1000);
+        keys.push(...found);
+        cursor = next;
+      } while (cursor !== "0");
+      const sizes = await Promise.all(
+        keys.map(async (k) => ({ k, bytes: (await redis.memory("USAGE", k)) ?? 0 })),
+      );
+      expect(sizes.filter((s) => s.bytes > 16 * 1024)).toEqual([]);
+      const meta = await redis.hgetall(`${gw.keyPrefix}a:email:file:${token}`);
+      expect(meta).toMatchObject({ name: "page.html", size: String(content.length), owners: alias });
+      expect(meta.content).toBeUndefined();
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("delivers the mail with a note instead of a file over the alias's space", async () => {
+    const big = Buffer.alloc(FILE_QUOTA + 1, "y");
+    await mailTo(`${alias}@${MAIL_DOMAIN}`, {
+      subject: "Too big",
+      text: "A large one.",
+      attachments: [
+        { filename: "huge.bin", content: big, contentType: "application/octet-stream" },
+        { filename: "small.txt", content: "still here", contentType: "text/plain" },
+      ],
+    });
+    const got = await alice.waitFor((el) => el.getChildText("subject") === "Too big");
+    const body = got.getChildText("body") ?? "";
+    expect(body).toContain("A large one.");
+    expect(body).toContain(`📎 huge.bin (300 KB) was not kept: the file space of ${alias} (300 KB) is full`);
+    // The other attachment, within the space, is still passed on.
+    const url = got.getChild("x", "jabber:x:oob")?.getChildText("url") ?? "";
+    expect(url).toMatch(/\/small\.txt$/);
+    expect(await (await fetch(url)).text()).toBe("still here");
+  });
+
   it("shows only the new part of a reply, with a link to the whole mail", async () => {
     await mailTo(`${alias}@${MAIL_DOMAIN}`, {
       subject: "Re: Quotes",
@@ -541,7 +615,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
   });
 
   it("counts what it did in /metrics", async () => {
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
     const value = (name: string, labels = "") =>
       Number(
         new RegExp(`^xgw_email_${name}${labels ? `\\{${labels}\\}` : ""} (\\d+)$`, "m").exec(metrics)?.[1] ??

@@ -312,7 +312,7 @@ describe("hostile input", () => {
     await user.send(chat(`${CONTACT}@${domain}`, "fine", "still here"));
     await expect.poll(() => fake.sent().length, { timeout: 10_000 }).toBe(1);
     expect(fake.sent()[0]!.body).toBe("still here");
-    const health = await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/readyz`);
+    const health = await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/readyz`);
     expect(health.status).toBe(200);
   });
 });

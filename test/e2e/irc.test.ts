@@ -322,7 +322,7 @@ describe("IRC channels as XMPP rooms", () => {
         (el) => since(el) && el.attrs.from === `${lostRoom}/carol` && el.attrs.type === "unavailable",
       ),
     ).toEqual([]);
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
     expect(Number(/^xgw_irc_reconnects_total (\d+)$/m.exec(metrics)?.[1] ?? "0")).toBeGreaterThan(0);
     expect(Number(/^xgw_irc_connections_open (\d+)$/m.exec(metrics)?.[1] ?? "0")).toBeGreaterThan(0);
     const watcher = await RawIrc.connect(doomed.port, `watch${slot}`);

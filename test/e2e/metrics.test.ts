@@ -23,6 +23,7 @@ describe("Prometheus metrics", () => {
   let echo: string;
   let sms: string;
   let base: string;
+  let publicBase: string;
   const users: TestUser[] = [];
 
   async function scrape(): Promise<string> {
@@ -55,7 +56,8 @@ describe("Prometheus metrics", () => {
       },
       env: { TEST_TWILIO_TOKEN: TOKEN },
     });
-    base = `http://127.0.0.1:${gw.gateway.http!.port}`;
+    base = `http://127.0.0.1:${gw.gateway.http!.privatePort}`;
+    publicBase = `http://127.0.0.1:${gw.gateway.http!.port}`;
   });
 
   afterAll(async () => {
@@ -106,7 +108,7 @@ describe("Prometheus metrics", () => {
       await sample("xgw_messages_total", `{adapter="sms",direction="out",outcome="policy-violation"}`),
     ).toBe(1);
 
-    const webhook = `${base}/sms/twilio/sms`;
+    const webhook = `${publicBase}/sms/twilio/sms`;
     for (const body of ["forged 1", "forged 2"])
       expect(
         (

@@ -13,6 +13,8 @@ const TOKEN = "test-auth-token";
 const OWN = "+12025550101"; // alice's dedicated number
 const POOL = ["+12025550201", "+12025550202"];
 const RECEIPTS = "urn:xmpp:receipts";
+/** The media proxy's size cap in this test (config media.maxBytes). */
+const MEDIA_CAP = 64 * 1024;
 
 const chat = (to: string, id: string, body: string, receipt = false) =>
   xml(
@@ -63,6 +65,7 @@ describe("SMS through a Twilio-compatible API", () => {
           numbers: { dedicated: { [OWN]: `alice-sms-${domain.split(".")[0]}@${peer.host}` }, pool: POOL },
           allowedCountries: ["US", "CA"],
           limits: { messagesPerHour: 6 },
+          media: { maxBytes: MEDIA_CAP, timeoutSeconds: 2 },
         },
       },
       env: { TEST_TWILIO_TOKEN: TOKEN },
@@ -137,7 +140,57 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(link).not.toContain(carrierUrl); // the carrier's URL and credentials stay private
     const image = await fetch(link);
     expect(image.headers.get("content-type")).toBe("image/png");
+    expect(image.headers.get("content-disposition")).toMatch(/^attachment;/);
     expect(await image.text()).toBe("PNGDATA");
+  });
+
+  /** An inbound MMS from the carrier with one attachment at `carrierUrl`; the link alice gets for it. */
+  async function mmsLink(carrierUrl: string, body: string): Promise<string> {
+    const answer = await fake.sendInbound({
+      from: "+12025550199",
+      to: OWN,
+      body,
+      media: [{ url: carrierUrl, contentType: "image/png" }],
+      webhookUrl: webhook,
+    });
+    expect(answer.status).toBe(200);
+    const mms = await users.alice!.waitFor((el) => el.getChildText("body") === body);
+    return mms.getChild("x", "jabber:x:oob")?.getChildText("url") ?? "";
+  }
+
+  it("serves carrier media as a sandboxed download, never as a page of the gateway", async () => {
+    const link = await mmsLink(fake.media("text/html", "<script>alert(document.cookie)</script>"), "page?");
+    const file = await fetch(link);
+    expect(file.status).toBe(200);
+    expect(file.headers.get("content-disposition")).toMatch(/^attachment;/);
+    expect(file.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(file.headers.get("content-security-policy")).toContain("sandbox");
+    expect(file.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(await file.text()).toBe("<script>alert(document.cookie)</script>");
+  });
+
+  it("refuses carrier media over the size cap, and cuts one that grows past it", async () => {
+    const big = Buffer.alloc(MEDIA_CAP + 1, 0x41);
+    const declared = await fetch(await mmsLink(fake.media("image/jpeg", big), "big declared"));
+    expect(declared.status).toBe(502);
+    expect(await declared.text()).toContain(`larger than ${MEDIA_CAP} bytes`);
+    // Without Content-Length the size is known only on the way: the transfer is cut, not completed.
+    const chunked = await fetch(
+      await mmsLink(fake.media("image/jpeg", big, { chunked: true }), "big chunked"),
+    );
+    await expect(chunked.arrayBuffer()).rejects.toThrow();
+    // A file under the cap without Content-Length goes through whole.
+    const small = Buffer.alloc(MEDIA_CAP - 1, 0x42);
+    const ok = await fetch(
+      await mmsLink(fake.media("image/jpeg", small, { chunked: true }), "small chunked"),
+    );
+    expect(Buffer.from(await ok.arrayBuffer()).equals(small)).toBe(true);
+  });
+
+  it("answers 504 when the carrier does not send the media in time", async () => {
+    const slow = await fetch(await mmsLink(fake.media("image/jpeg", "x", { hang: true }), "slow media"));
+    expect(slow.status).toBe(504);
+    expect(await slow.text()).toContain("in time");
   });
 
   it("refuses a forged webhook with 403 and delivers nothing", async () => {
@@ -294,7 +347,7 @@ describe("SMS through a Twilio-compatible API", () => {
   });
 
   it("counts what it did in /metrics", async () => {
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
     const count = (labels: string) =>
       Number(new RegExp(`^xgw_messages_total\\{${labels}\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? "0");
     const accepted = fake.sent().length;

@@ -3,6 +3,7 @@
  * hands out slots so parallel test files never share a component domain.
  */
 import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { Redis } from "ioredis";
@@ -66,6 +67,18 @@ const SLOT_DOMAIN_OF: Record<string, (typeof SLOT_ADAPTERS)[number]> = {
   irc: "irc",
 };
 
+/** Fields every test gives an adapter unless it sets them: email files in the bed's directory, not the repository. */
+function testDefaults(key: string, slot: number): Record<string, unknown> {
+  if (key !== "email") return {};
+  let dir: string;
+  try {
+    dir = inject("bed").dir;
+  } catch {
+    dir = tmpdir(); // outside a vitest run (benchmarks)
+  }
+  return { files: { dir: path.join(dir, `mail-files-${slot}-${randomUUID().slice(0, 8)}`) } };
+}
+
 export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
   return {
     xmpp: {
@@ -75,7 +88,11 @@ export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
       conflictRetrySeconds: 1,
     },
     redis: { url: opts.redisUrl, keyPrefix: opts.keyPrefix },
-    http: { port: 0, ...opts.http },
+    http: {
+      port: 0,
+      ...opts.http,
+      private: { port: 0, ...(opts.http?.private as Record<string, unknown> | undefined) },
+    },
     admins: opts.admins ?? [],
     instanceId: opts.instanceId ?? `test-${opts.slot}`,
     adapters: {
@@ -86,6 +103,7 @@ export function testConfig(opts: TestGatewayOptions & { keyPrefix: string }) {
           {
             domain: slotDomain(opts.slot, SLOT_DOMAIN_OF[key] ?? "echo"),
             secretEnv: "TEST_ECHO_SECRET",
+            ...testDefaults(key, opts.slot),
             ...fields,
           },
         ]),

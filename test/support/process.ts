@@ -18,8 +18,10 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export interface GatewayProcess {
   child: ChildProcess;
   pid: number;
-  /** The HTTP port (webhooks, /metrics, /readyz). */
+  /** The public HTTP port (webhooks, media, files). */
   httpPort: number;
+  /** The private HTTP port (/metrics, /readyz, /admin). */
+  privatePort: number;
   /** Every JSON log line so far, parsed. */
   readonly lines: Record<string, unknown>[];
   /** The first log line (already written or coming) whose `msg` contains `text` and that matches `where`. */
@@ -42,7 +44,8 @@ export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): Chi
 }
 
 /**
- * Writes `config` (a gateway.config.json object; http.port is set to `httpPort`, or a free port) to
+ * Writes `config` (a gateway.config.json object; http.port is set to `httpPort`, or a free port, and
+ * http.private.port to `privatePort`, or a free port) to
  * `<dir>/<name>.json` and starts the gateway on it; its log (pino JSON, level info) goes to
  * `<dir>/<name>.log` too. Pass the same `httpPort` to a restart to keep the webhook URL, as in production.
  */
@@ -52,10 +55,13 @@ export async function spawnGateway(opts: {
   config: Record<string, unknown> & { http?: Record<string, unknown> };
   env: Record<string, string>;
   httpPort?: number;
+  privatePort?: number;
 }): Promise<GatewayProcess> {
   const httpPort = opts.httpPort ?? (await freePort());
+  const privatePort = opts.privatePort ?? (await freePort());
   const file = path.join(opts.dir, `${opts.name}.json`);
-  await writeFile(file, JSON.stringify({ ...opts.config, http: { ...opts.config.http, port: httpPort } }));
+  const http = { ...opts.config.http, port: httpPort, private: { host: "127.0.0.1", port: privatePort } };
+  await writeFile(file, JSON.stringify({ ...opts.config, http }));
   const child = gatewayProcess(["--config", file], { LOG_LEVEL: "info", ...opts.env });
   const lines: Record<string, unknown>[] = [];
   let raw = "";
@@ -89,6 +95,7 @@ export async function spawnGateway(opts: {
     child,
     pid: child.pid,
     httpPort,
+    privatePort,
     lines,
     waitLog(text, { timeoutMs = 20_000, where = () => true } = {}) {
       const match = (l: Record<string, unknown>) =>
@@ -119,7 +126,7 @@ export async function spawnGateway(opts: {
       });
     },
     async metric(name, labels) {
-      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${privatePort}/metrics`)).text();
       const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
       for (const line of text.split("\n")) {
         if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;

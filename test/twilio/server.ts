@@ -27,7 +27,14 @@ import {
   type ScriptOptions,
   type ScriptStep,
 } from "./status-script.js";
-import type { InboundOptions, InboundResult, SentMessage, TwilioFake, TwilioFakeOptions } from "./types.js";
+import type {
+  InboundOptions,
+  InboundResult,
+  MediaOptions,
+  SentMessage,
+  TwilioFake,
+  TwilioFakeOptions,
+} from "./types.js";
 import {
   deliver,
   inboundParams,
@@ -61,7 +68,7 @@ class Fake implements TwilioFake {
   requests = 0;
   private readonly server = createServer((req, res) => this.receive(req, res));
   private readonly messages = new Map<string, StoredMessage>();
-  private readonly mediaFiles = new Map<string, { contentType: string; bytes: Buffer }>();
+  private readonly mediaFiles = new Map<string, { contentType: string; bytes: Buffer } & MediaOptions>();
   private readonly scripts = new Map<string, Script>();
   private faults: Fault[] = [];
   private sentLog: SentMessage[] = [];
@@ -125,9 +132,9 @@ class Fake implements TwilioFake {
     while (this.pending.size > 0) await Promise.all(this.pending);
   }
 
-  media(contentType: string, bytes: Uint8Array | string): string {
+  media(contentType: string, bytes: Uint8Array | string, opts: MediaOptions = {}): string {
     const path = `/${API_VERSION}/Accounts/${this.opts.accountSid}/Messages/${newSid("MM")}/Media/${newSid("ME")}`;
-    remember(this.mediaFiles, path, { contentType, bytes: Buffer.from(bytes) });
+    remember(this.mediaFiles, path, { contentType, bytes: Buffer.from(bytes), ...opts });
     return this.url + path;
   }
 
@@ -178,6 +185,12 @@ class Fake implements TwilioFake {
     if (mediaFile) {
       // Media URLs behind HTTP Basic auth, as with Twilio's "enforce HTTP Auth on media URLs" setting.
       if (!this.authorised(req, this.opts.accountSid)) return json(res, 401, authError());
+      if (mediaFile.hang) return; // taken, never answered; stop() closes the connection
+      if (mediaFile.chunked) {
+        res.writeHead(200, { "content-type": mediaFile.contentType, "transfer-encoding": "chunked" });
+        if (req.method !== "HEAD") res.write(mediaFile.bytes);
+        return void res.end();
+      }
       res.writeHead(200, { "content-type": mediaFile.contentType, "content-length": mediaFile.bytes.length });
       return void res.end(req.method === "HEAD" ? undefined : mediaFile.bytes);
     }

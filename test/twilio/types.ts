@@ -41,6 +41,11 @@ export interface InboundResult extends WebhookAnswer {
   request: WebhookRequest;
 }
 
+export interface MediaOptions {
+  hang?: boolean;
+  chunked?: boolean;
+}
+
 export interface TwilioFake {
   /** Base URL, e.g. http://127.0.0.1:PORT */
   readonly url: string;
@@ -52,7 +57,11 @@ export interface TwilioFake {
   reset(): void;
   sendInbound(opts: InboundOptions): Promise<InboundResult>;
   replay(request: WebhookRequest): Promise<WebhookAnswer>;
-  media(contentType: string, bytes: Uint8Array | string): string;
+  /**
+   * A media file behind Basic auth; returns its URL. `hang`: the request is taken and never answered (a
+   * carrier that does not answer); `chunked`: sent without Content-Length (its size known only at the end).
+   */
+  media(contentType: string, bytes: Uint8Array | string, opts?: MediaOptions): string;
   sent(): SentMessage[];
   callbacks(): CallbackRecord[];
   onSent(listener: (message: SentMessage) => void): void;
