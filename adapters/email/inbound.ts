@@ -187,6 +187,7 @@ export class InboundListener {
       verdict = {
         spf: "temperror",
         dkim: "temperror",
+        arc: "temperror",
         dmarc: "temperror",
         verified: false,
         disowned: false,
