@@ -1,5 +1,5 @@
 /**
- * The gateway as a real operating-system process (`node --import tsx src/main.ts --config FILE`), for
+ * The gateway as a real operating-system process (`node dist/src/main.js --config FILE`, compiled), for
  * tests and benchmarks that kill it the way a crash or the OOM killer would (SIGKILL: no stop(), no
  * goodbye on the component stream, only the kernel closing its sockets).
  */
@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { XmppPeer } from "../bed/index.js";
 import { freePort } from "../bed/ports.js";
 import { TEST_SECRET } from "../slots.js";
+import { requireDist } from "./dist.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -32,9 +33,9 @@ export interface GatewayProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** `node --import tsx src/main.ts ARGS` with its output piped, for command-line tests. */
+/** `node dist/src/main.js ARGS` with its output piped, for command-line tests. */
 export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
+  return spawn(process.execPath, [requireDist(), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
