@@ -33,9 +33,13 @@ export interface GatewayProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** `node dist/src/main.js ARGS` with its output piped, for command-line tests. */
-export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [requireDist(), ...args], {
+/**
+ * `node dist/src/main.js ARGS` with its output piped, for command-line tests; or `command ARGS` (e.g. an
+ * installed `xmpp-gateway`).
+ */
+export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}, command?: string): ChildProcess {
+  const [file, argv] = command ? [command, args] : [process.execPath, [requireDist(), ...args]];
+  return spawn(file, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -53,11 +57,13 @@ export async function spawnGateway(opts: {
   config: Record<string, unknown> & { http?: Record<string, unknown> };
   env: Record<string, string>;
   httpPort?: number;
+  /** The executable to run instead of `node dist/src/main.js` (an installed `xmpp-gateway`). */
+  command?: string;
 }): Promise<GatewayProcess> {
   const httpPort = opts.httpPort ?? (await freePort());
   const file = path.join(opts.dir, `${opts.name}.json`);
   await writeFile(file, JSON.stringify({ ...opts.config, http: { ...opts.config.http, port: httpPort } }));
-  const child = gatewayProcess(["--config", file], { LOG_LEVEL: "info", ...opts.env });
+  const child = gatewayProcess(["--config", file], { LOG_LEVEL: "info", ...opts.env }, opts.command);
   const lines: Record<string, unknown>[] = [];
   let raw = "";
   let waiters: {
