@@ -1,15 +1,27 @@
 /**
- * Config key → adapter factory. The only list of adapters; src/compose.ts hands it to the core.
+ * Config key → the adapter's config schema and a loader of its factory. The only list of adapters;
+ * src/compose.ts hands it to the core. The schemas are light (zod only) and always loaded, to check a
+ * config; a factory, with the network libraries behind it (twilio, nodemailer, mailparser, mailauth,
+ * smtp-server, matrix-org-irc), is imported only when its adapter is enabled.
  */
 import type { AdapterFactory } from "../src/adapter.js";
-import { echoAdapter } from "./echo/index.js";
-import { emailAdapter } from "./email/index.js";
-import { ircAdapter } from "./irc/index.js";
-import { smsAdapter } from "./sms/index.js";
+import type { AdapterOptionsSchema } from "../src/config/schema.js";
+import { echoConfigSchema } from "./echo/index.js";
+import { emailConfigSchema } from "./email/config.js";
+import { ircConfigSchema } from "./irc/config.js";
+import { smsConfigSchema } from "./sms/config.js";
 
-export const adapterFactories: Readonly<Record<string, AdapterFactory>> = {
-  echo: echoAdapter,
-  email: emailAdapter,
-  irc: ircAdapter,
-  sms: smsAdapter,
+export interface AdapterEntry {
+  readonly configSchema: AdapterOptionsSchema;
+  load(): Promise<AdapterFactory>;
+}
+
+export const adapterRegistry: Readonly<Record<string, AdapterEntry>> = {
+  echo: { configSchema: echoConfigSchema, load: async () => (await import("./echo/index.js")).echoAdapter },
+  email: {
+    configSchema: emailConfigSchema,
+    load: async () => (await import("./email/index.js")).emailAdapter,
+  },
+  irc: { configSchema: ircConfigSchema, load: async () => (await import("./irc/index.js")).ircAdapter },
+  sms: { configSchema: smsConfigSchema, load: async () => (await import("./sms/index.js")).smsAdapter },
 };

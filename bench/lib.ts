@@ -6,14 +6,17 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { createConnection, type Socket } from "node:net";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { component, xml as cxml, type Element as CElement } from "@xmpp/component";
 import { client, xml, type Client, type Element } from "@xmpp/client";
 import { pino } from "pino";
 import type { XmppPeer } from "../test/bed/index.js";
-import { createGateway } from "../src/compose.js";
 import type { Gateway } from "../src/gateway.js";
 import type { LoadedConfig } from "../src/config/load.js";
-import { createLogger } from "../src/log.js";
+import { ensureDist } from "../test/support/dist.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 export function machine() {
   return {
@@ -172,9 +175,19 @@ export class IrcClient {
   }
 }
 
-/** Starts a gateway in this process (warnings only, to stderr) and waits for `adapter`'s component stream. */
+/**
+ * Starts the compiled gateway (dist/, built first when stale) in this process (warnings only, to stderr)
+ * and waits for `adapter`'s component stream.
+ */
 export async function startBenchGateway(loaded: LoadedConfig, adapter: string): Promise<Gateway> {
-  const gateway = createGateway(loaded, createLogger({ level: "warn", destination: pino.destination(2) }));
+  ensureDist();
+  const dist = (file: string) => pathToFileURL(path.join(ROOT, "dist/src", file)).href;
+  const { createGateway } = (await import(dist("compose.js"))) as typeof import("../src/compose.js");
+  const { createLogger } = (await import(dist("log.js"))) as typeof import("../src/log.js");
+  const gateway = await createGateway(
+    loaded,
+    createLogger({ level: "warn", destination: pino.destination(2) }),
+  );
   await gateway.start();
   await gateway.services.get(adapter)!.ctx.link.waitOnline();
   return gateway;

@@ -16,6 +16,7 @@ import { PassThrough, Readable } from "node:stream";
 import { freePort, startBed, type Bed } from "../test/bed/index.js";
 import { isMailLine, startMailSandbox, type MailSandbox } from "../test/mail/sandbox.js";
 import { startDns, type TestDns } from "../test/support/dns.js";
+import { ensureDist, GATEWAY_MAIN } from "../test/support/dist.js";
 import { startSandbox } from "../test/twilio/sandbox.js";
 import type { TwilioFake } from "../test/twilio/server.js";
 import { QUICKSTART_IRC_SERVER, smokeIrc } from "./quickstart-irc.js";
@@ -145,7 +146,9 @@ async function main(): Promise<void> {
     const file = path.join(bed.dir, "gateway.config.json");
     await writeFile(file, JSON.stringify(config, null, 2));
 
-    gateway = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), "--config", file], {
+    // The compiled gateway, as in production (built here when dist/ is missing or older than the sources).
+    ensureDist();
+    gateway = spawn(process.execPath, [GATEWAY_MAIN, "--config", file], {
       cwd: ROOT,
       env: { ...process.env, ...secrets },
       stdio: ["ignore", "pipe", "inherit"],
@@ -216,7 +219,7 @@ function printHowTo(
  Webhooks    : http://127.0.0.1:${config.http?.port ?? "-"}/sms/twilio/sms  (public listener)
  HTTP        : http://127.0.0.1:${config.http?.private?.port ?? "-"}/readyz  /metrics  (private listener)
  Admin page  : http://127.0.0.1:${config.http?.private?.port ?? "-"}/admin  (token ${admin.token})
- CLI         : ${admin.env}=${admin.token} npx tsx src/main.ts status --config ${file}
+ CLI         : ${admin.env}=${admin.token} node dist/src/main.js status --config ${file}
  Config used : ${file}
 
  Gateway log : ${path.join(bed.dir, "gateway.log")}

@@ -8,18 +8,20 @@
  *   xmpp-gateway command ADAPTER NODE [field=value …]   run one
  * Exit codes: 0 stopped cleanly / ready / done, 1 failed at run time / not ready / refused (also: another
  * running gateway holds this instanceId — a supervisor may retry, it starts once that one is gone), 2 unusable
- * configuration or arguments.
+ * configuration or arguments, 143 a second SIGTERM or SIGINT cut the graceful stop short.
  */
 import { parseArgs } from "node:util";
-import { ConfigError } from "./config/load.js";
-import { InstanceIdInUseError } from "./store/instance-lease.js";
-import { createGateway, loadGatewayConfig } from "./compose.js";
-import { createLogger } from "./log.js";
-import { RecentErrors } from "./http/recent-errors.js";
+// Only what every command needs is imported here: status and command load no adapter, no Redis client and no
+// XMPP library (they start fast); check-config and run import the rest when they start.
 import { describeResult, parseAssignments, request, targetFromConfig, type Target } from "./admin-client.js";
 
-/** Longest a graceful stop may take before the process exits anyway. */
-const STOP_TIMEOUT_MS = 15_000;
+/**
+ * How much longer than the drain of the sends in flight (SHUTDOWN_DRAIN_MS) a graceful stop may take before
+ * the process exits anyway (1): the deliverers' last batch, the goodbyes and the closing of the streams.
+ */
+const STOP_AFTER_DRAIN_MS = 10_000;
+/** Exit code of a stop cut short by a second SIGTERM or SIGINT (128 + SIGTERM, as a shell reports it). */
+const EXIT_INTERRUPTED = 143;
 
 const USAGE = `Usage: xmpp-gateway [COMMAND] [--config PATH] [--url URL]
 
@@ -144,6 +146,8 @@ async function main(): Promise<void> {
   if (command !== "run" && command !== "check-config") fail([`Unknown command "${command}".`, "", USAGE], 2);
   if (rest.length) fail([`Unexpected arguments: ${rest.join(" ")}`, "", USAGE], 2);
 
+  const { ConfigError } = await import("./config/load.js");
+  const { loadGatewayConfig } = await import("./compose.js");
   let loaded;
   try {
     loaded = await loadGatewayConfig(options.config);
@@ -160,22 +164,34 @@ async function main(): Promise<void> {
     return;
   }
 
+  const [{ createGateway }, { createLogger }, { RecentErrors }, { SHUTDOWN_DRAIN_MS }, { InstanceIdInUseError }] =
+    await Promise.all([
+      import("./compose.js"),
+      import("./log.js"),
+      import("./http/recent-errors.js"),
+      import("./core/service.js"),
+      import("./store/instance-lease.js"),
+    ]);
   // LOG_LEVEL in the environment overrides log.level for one run (e.g. debug while investigating).
   const recentErrors = new RecentErrors();
   const log = createLogger({
     level: process.env.LOG_LEVEL ?? loaded.config.log.level,
     warnings: (level, fields, message) => recentErrors.record(level, fields, message),
   });
-  const gateway = createGateway(loaded, log, { recentErrors });
+  const gateway = await createGateway(loaded, log, { recentErrors });
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // The operator does not want to wait: what is not confirmed stays in Redis for the next start.
+      log.warn({ signal }, "second signal while stopping; exiting now");
+      process.exit(EXIT_INTERRUPTED);
+    }
     stopping = true;
     log.info({ signal }, "stopping");
     const timer = setTimeout(() => {
       log.error("graceful stop timed out; exiting");
       process.exit(1);
-    }, STOP_TIMEOUT_MS);
+    }, SHUTDOWN_DRAIN_MS + STOP_AFTER_DRAIN_MS);
     timer.unref();
     gateway
       .stop()

@@ -24,3 +24,11 @@ describe("verdictOf", () => {
     expect({ verified: verdict.verified, disowned: verdict.disowned }).toEqual({ verified, disowned });
   });
 });
+
+describe("verdict summary", () => {
+  it("names the ARC chain's result next to SPF, DKIM and DMARC", () => {
+    const input = { ...result("fail", "fail", "pass"), arc: { status: { result: "pass" } } };
+    const verdict = verdictOf(input as unknown as Parameters<typeof verdictOf>[0]);
+    expect(verdict.summary).toBe("spf=fail dkim=fail dmarc=pass arc=pass");
+  });
+});

@@ -189,6 +189,7 @@ export class InboundListener {
       verdict = {
         spf: "temperror",
         dkim: "temperror",
+        arc: "temperror",
         dmarc: "temperror",
         verified: false,
         disowned: false,

@@ -27,6 +27,18 @@ import { InterruptedSends } from "./interrupted.js";
 import { handleMessage } from "./messages.js";
 import { broadcastGatewayPresence, handlePresence } from "./presence.js";
 import { mountRegistration } from "./registration.js";
+import { guardStanza } from "./boundary.js";
+import { GatewayError } from "../xmpp/errors.js";
+
+/**
+ * Longest a graceful stop waits for the outbound sends in flight (a Twilio request, an SMTP transaction, an
+ * IRC line) to reach their outcome, so their senders get it. A send still running then is reported at the
+ * next start as "may not have arrived" (the ledger keeps it in flight).
+ */
+export const SHUTDOWN_DRAIN_MS = 10_000;
+
+/** What a user who writes while the gateway is stopping is told (the message was not sent: send it again). */
+const STOPPING_TEXT = "The gateway is restarting and did not send this message. Send it again in a minute.";
 
 export interface ServiceDeps {
   key: string;
@@ -54,6 +66,9 @@ export class Service {
   readonly deliverer: Deliverer;
   private readonly deps: ServiceDeps;
   private readonly interrupted: InterruptedSends;
+  /** Outbound messages being handled, awaited by stop(). */
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopping = false;
 
   constructor(deps: ServiceDeps) {
     this.deps = deps;
@@ -113,7 +128,21 @@ export class Service {
     mountRegistration(entity.iqCallee, this.ctx);
     mountCommands(entity.iqCallee, this.ctx);
     entity.middleware.use(async (ctx, next) => {
-      if (ctx.name === "message") return handleMessage(this.ctx, ctx);
+      if (ctx.name === "message") {
+        // Stopping: no new sends (the stop would cut them short); the sender is told to send again.
+        if (this.stopping && ctx.stanza.getChild("body") !== undefined)
+          return guardStanza(
+            this.ctx.log,
+            ctx,
+            (el) => this.ctx.link.send(el),
+            () => {
+              throw new GatewayError("service-unavailable", STOPPING_TEXT, { type: "wait" });
+            },
+          );
+        const handled = handleMessage(this.ctx, ctx);
+        this.inFlight.add(handled);
+        return handled.finally(() => this.inFlight.delete(handled));
+      }
       if (ctx.name === "presence") return handlePresence(this.ctx, ctx);
       return next();
     });
@@ -191,6 +220,10 @@ export class Service {
 
   /** XEP-0100 §8: unavailable to registered users, then close the stream. */
   async stop(): Promise<void> {
+    // Sends in flight end first (their outcome and receipt reach the sender while the stream is up), within
+    // SHUTDOWN_DRAIN_MS; the deliverer then finishes the batch in hand (sent, confirmed, acknowledged).
+    this.stopping = true;
+    await this.drain();
     this.interrupted.stop();
     await this.deliverer.stop();
     if (this.ctx.link.isOnline)
@@ -199,5 +232,22 @@ export class Service {
       );
     await this.ctx.adapter.stop?.();
     await this.ctx.link.stop();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    const count = this.inFlight.size;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      Promise.allSettled([...this.inFlight]).then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), SHUTDOWN_DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut)
+      this.ctx.log.warn(
+        { inFlight: this.inFlight.size, waitedMs: SHUTDOWN_DRAIN_MS },
+        "stopping with sends still in flight",
+      );
+    else this.ctx.log.info({ count }, "sends in flight finished before the stop");
   }
 }

@@ -15,6 +15,7 @@ import { TEST_SECRET, slotDomain } from "../slots.js";
 import { registration, TestUser } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { LOGIN_FAILURES_ALLOWED } from "../../src/http/admin-auth.js";
+import { requireDist } from "../support/dist.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ACCOUNT = "AC" + "2".repeat(32);
@@ -234,11 +235,11 @@ describe("admin page and API", () => {
     const config = path.join(dir, "cli.json");
     await writeFile(config, JSON.stringify({ http: { admin: { tokenEnv: "CLI_ADMIN_TOKEN" } } }));
     const cli = async (args: string[], token = ADMIN_TOKEN) => {
-      const child = spawn(
-        process.execPath,
-        ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args, "--config", config, "--url", base],
-        { cwd: ROOT, env: { ...process.env, CLI_ADMIN_TOKEN: token }, stdio: ["ignore", "pipe", "pipe"] },
-      );
+      const child = spawn(process.execPath, [requireDist(), ...args, "--config", config, "--url", base], {
+        cwd: ROOT,
+        env: { ...process.env, CLI_ADMIN_TOKEN: token },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.stderr.on("data", (d: Buffer) => (out += d.toString()));

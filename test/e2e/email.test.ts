@@ -10,7 +10,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { Resolver } from "node:dns/promises";
 import { simpleParser, type ParsedMail } from "mailparser";
-import { dkimVerify } from "mailauth/lib/dkim/verify.js";
+import { dkimVerify } from "mailauth";
 import nodemailer, { type Transporter } from "nodemailer";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

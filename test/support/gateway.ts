@@ -125,7 +125,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
     destination: pino.destination({ dest, sync: true }),
     warnings: (level, fields, message) => recentErrors.record(level, fields, message),
   });
-  const gateway = createGateway(loaded, log, { recentErrors });
+  const gateway = await createGateway(loaded, log, { recentErrors });
   await gateway.start();
   if (opts.waitOnline ?? true)
     await Promise.all(

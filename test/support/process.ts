@@ -1,5 +1,5 @@
 /**
- * The gateway as a real operating-system process (`node --import tsx src/main.ts --config FILE`), for
+ * The gateway as a real operating-system process (`node dist/src/main.js --config FILE`, compiled), for
  * tests and benchmarks that kill it the way a crash or the OOM killer would (SIGKILL: no stop(), no
  * goodbye on the component stream, only the kernel closing its sockets).
  */
@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { XmppPeer } from "../bed/index.js";
 import { freePort } from "../bed/ports.js";
 import { TEST_SECRET } from "../slots.js";
+import { requireDist } from "./dist.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -34,9 +35,13 @@ export interface GatewayProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** `node --import tsx src/main.ts ARGS` with its output piped, for command-line tests. */
-export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
+/**
+ * `node dist/src/main.js ARGS` with its output piped, for command-line tests; or `command ARGS` (e.g. an
+ * installed `xmpp-gateway`).
+ */
+export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}, command?: string): ChildProcess {
+  const [file, argv] = command ? [command, args] : [process.execPath, [requireDist(), ...args]];
+  return spawn(file, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -56,13 +61,15 @@ export async function spawnGateway(opts: {
   env: Record<string, string>;
   httpPort?: number;
   privatePort?: number;
+  /** The executable to run instead of `node dist/src/main.js` (an installed `xmpp-gateway`). */
+  command?: string;
 }): Promise<GatewayProcess> {
   const httpPort = opts.httpPort ?? (await freePort());
   const privatePort = opts.privatePort ?? (await freePort());
   const file = path.join(opts.dir, `${opts.name}.json`);
   const http = { ...opts.config.http, port: httpPort, private: { host: "127.0.0.1", port: privatePort } };
   await writeFile(file, JSON.stringify({ ...opts.config, http }));
-  const child = gatewayProcess(["--config", file], { LOG_LEVEL: "info", ...opts.env });
+  const child = gatewayProcess(["--config", file], { LOG_LEVEL: "info", ...opts.env }, opts.command);
   const lines: Record<string, unknown>[] = [];
   let raw = "";
   let waiters: {
