@@ -164,14 +164,19 @@ async function main(): Promise<void> {
     return;
   }
 
-  const [{ createGateway }, { createLogger }, { RecentErrors }, { SHUTDOWN_DRAIN_MS }, { InstanceIdInUseError }] =
-    await Promise.all([
-      import("./compose.js"),
-      import("./log.js"),
-      import("./http/recent-errors.js"),
-      import("./core/service.js"),
-      import("./store/instance-lease.js"),
-    ]);
+  const [
+    { createGateway },
+    { createLogger },
+    { RecentErrors },
+    { SHUTDOWN_DRAIN_MS },
+    { InstanceIdInUseError },
+  ] = await Promise.all([
+    import("./compose.js"),
+    import("./log.js"),
+    import("./http/recent-errors.js"),
+    import("./core/service.js"),
+    import("./store/instance-lease.js"),
+  ]);
   // LOG_LEVEL in the environment overrides log.level for one run (e.g. debug while investigating).
   const recentErrors = new RecentErrors();
   const log = createLogger({
