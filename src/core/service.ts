@@ -24,6 +24,7 @@ import type { ServiceContext } from "./context.js";
 import { mountDiscovery, serviceFeatures } from "./discovery.js";
 import { InterruptedSends } from "./interrupted.js";
 import { handleMessage } from "./messages.js";
+import { recordReport } from "./outcomes.js";
 import { broadcastGatewayPresence, handlePresence } from "./presence.js";
 import { mountRegistration } from "./registration.js";
 
@@ -130,6 +131,8 @@ export class Service {
       instanceId: deps.instanceId,
       deliver: async (event, options) => {
         const stored = await ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId);
+        // A receipt or an error for a message the user sent: the ledger answers a resend with it.
+        await recordReport(ctx, event);
         ctx.metrics.message(ctx.key, "in", stored ? "stored" : "duplicate");
         return stored;
       },

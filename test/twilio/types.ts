@@ -48,6 +48,10 @@ export interface TwilioFake {
   readonly requests: number;
   script(to: string, steps: ScriptStep[], opts?: ScriptOptions): void;
   fail(next: { status: 429 | 500 | 503; code?: number; times: number }): void;
+  /**
+   * The next `times` API requests are handled but never answered, as when the answer is lost: a create
+   * still creates the message (it is in `sent()` and its callbacks follow), the client just never learns.
+   */
   hang(times: number): void;
   reset(): void;
   sendInbound(opts: InboundOptions): Promise<InboundResult>;
