@@ -44,7 +44,10 @@ export const MAX_REQUEST_BYTES = 1024 * 1024;
 /** Messages (and media files) kept for fetches, oldest dropped first, so a long sandbox session stays small. */
 export const MAX_STORED = 10_000;
 
-type Fault = { kind: "fail"; status: number; code: number; message: string } | { kind: "hang" };
+type Fault =
+  | { kind: "fail"; status: number; code: number; message: string }
+  | { kind: "hang" }
+  | { kind: "hold"; reached: () => void; released: Promise<void> };
 const base = `/${API_VERSION}/Accounts/([^/]+)/Messages`;
 const MESSAGES = new RegExp(`^${base}\\.json$`);
 const MESSAGE = new RegExp(`^${base}/([^/]+)\\.json$`);
@@ -99,6 +102,15 @@ class Fake implements TwilioFake {
 
   hang(times: number): void {
     for (let i = 0; i < times; i++) this.faults.push({ kind: "hang" });
+  }
+
+  hold(): { reached: Promise<void>; release: () => void } {
+    let reached = () => undefined as void;
+    let release = () => undefined as void;
+    const arrived = new Promise<void>((resolve) => (reached = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.faults.push({ kind: "hold", reached, released });
+    return { reached: arrived, release };
   }
 
   reset(): void {
@@ -188,7 +200,13 @@ class Fake implements TwilioFake {
     const hang = fault?.kind === "hang";
     if (fault?.kind === "fail")
       return json(res, fault.status, twilioError(fault.status, fault.code, fault.message));
-    const answer = hang ? () => undefined : json;
+    const answer: typeof json =
+      fault?.kind === "hold"
+        ? (...args) => void fault.released.then(() => json(...args))
+        : hang
+          ? () => undefined
+          : json;
+    if (fault?.kind === "hold") fault.reached();
 
     const list = MESSAGES.exec(path);
     const one = MESSAGE.exec(path);

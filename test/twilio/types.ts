@@ -53,6 +53,11 @@ export interface TwilioFake {
    * still creates the message (it is in `sent()` and its callbacks follow), the client just never learns.
    */
   hang(times: number): void;
+  /**
+   * The next API request is handled at once (a create creates the message) but answered only after
+   * `release()`; `reached` resolves when it arrives. A test does something in between (e.g. stops Redis).
+   */
+  hold(): { reached: Promise<void>; release: () => void };
   reset(): void;
   sendInbound(opts: InboundOptions): Promise<InboundResult>;
   replay(request: WebhookRequest): Promise<WebhookAnswer>;
