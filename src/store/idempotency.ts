@@ -56,6 +56,11 @@ export interface Claim {
 export const STALE_IN_FLIGHT_MS = 60 * 60 * 1000;
 /** How long an instance counts as alive after its last heartbeat (it beats every third of this). */
 export const INSTANCE_LEASE_MS = 90_000;
+/**
+ * Outcomes kept in memory to record again after the store failed to take them. Beyond this the oldest is
+ * dropped: its claim stays in flight and is reported as interrupted (a false alarm, never a second send).
+ */
+export const MAX_UNSETTLED = 10_000;
 
 const encode = (s: LedgerState): string => JSON.stringify({ v: STORE_VERSION, ...s });
 const QUEUED = encode({ state: "queued" });
@@ -133,6 +138,9 @@ export interface Interrupted {
 }
 
 export class OutboundLedger {
+  /** Settlements the store failed to take, retried before the next claim and at each sweep. */
+  private unsettled: (() => Promise<unknown>)[] = [];
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
@@ -153,6 +161,7 @@ export class OutboundLedger {
       to,
     };
     const member = JSON.stringify(entry);
+    if (this.unsettled.length > 0) void this.retryUnsettled();
     const result = await this.redis.eval(
       CLAIM,
       2,
@@ -177,15 +186,36 @@ export class OutboundLedger {
           await redis.eval(TRANSITION, 1, seen, QUEUED, SENDING);
           handedOff = true;
         },
-        async settle(outcome) {
+        settle: async (outcome) => {
           const value =
             outcome.state === "refused"
               ? ""
               : encode(outcome.state === "maybe" ? outcome : { state: outcome.state });
-          await redis.eval(SETTLE, 2, seen, inFlight, member, value, QUEUED, SENDING);
+          const write = () => redis.eval(SETTLE, 2, seen, inFlight, member, value, QUEUED, SENDING);
+          try {
+            await write();
+          } catch (err) {
+            this.unsettled.push(write);
+            if (this.unsettled.length > MAX_UNSETTLED) this.unsettled.shift();
+            throw err;
+          }
         },
       },
     };
+  }
+
+  /** Records again the outcomes the store failed to take; those failing again are kept for later. */
+  async retryUnsettled(): Promise<void> {
+    const pending = this.unsettled;
+    this.unsettled = [];
+    for (const [i, write] of pending.entries()) {
+      try {
+        await write();
+      } catch {
+        this.unsettled.unshift(...pending.slice(i));
+        return;
+      }
+    }
   }
 
   /** What is recorded for a pair (null when nothing is). */
@@ -219,6 +249,7 @@ export class OutboundLedger {
     report: (interrupted: Interrupted) => Promise<{ condition: ErrorCondition; text: string }>,
     opts: { startedAt: number; now?: number },
   ): Promise<number> {
+    await this.retryUnsettled();
     const now = opts.now ?? Date.now();
     const key = this.keys.outboundInFlight(adapter);
     const members = await this.redis.zrange(key, "0", "-1", "WITHSCORES");
