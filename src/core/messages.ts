@@ -1,7 +1,7 @@
 /**
  * Outbound messages: a <message/> from an XMPP user to a contact on an adapter domain becomes an
  * OutboundMessage event for the adapter, after access, registration, size and address checks, and at most
- * once per (sender full JID, stanza id).
+ * once per (sender full JID, stanza id): a resend is answered with what the ledger knows (outcomes.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingContext } from "@xmpp/component";
@@ -134,9 +134,9 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
           .catch((e: unknown) => unsettled(svc, id, e));
         throw verdict;
       }
-      // The network has it: a store failure now must not tell the sender "nothing was done". The claim then
-      // stays in flight, and the sender is later told the message may not have arrived: a false alarm,
-      // never a second send.
+      // The network has it: a store failure now must not tell the sender "nothing was done". The ledger
+      // records the outcome once the store is back; if the process dies first, the claim is still in flight
+      // and the sender is told it may not have arrived: a false alarm, never a second send.
       await claim.settle({ state: outcome.status }).catch((e: unknown) => unsettled(svc, id, e));
       svc.log.info({ jid: user, stanzaId: id, outcome: outcome.status }, "outbound message handed on");
       svc.metrics.message(svc.key, "out", outcome.status);
