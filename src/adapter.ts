@@ -13,7 +13,7 @@ import type { Counter, Gauge, Histogram } from "prom-client";
 import type { z } from "zod";
 import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
-import type { ErrorCondition } from "./xmpp/errors.js";
+import { GatewayError, type ErrorCondition, type ErrorType } from "./xmpp/errors.js";
 
 /** Pure mapping between a JID localpart on the adapter's domain and the foreign id (phone, email, nick…). */
 export interface IdCodec {
@@ -53,16 +53,49 @@ export interface OutboundMessage {
   receiptRequested: boolean;
   /** Registration data the user stored with this adapter, if any. */
   registration: Record<string, string> | null;
+  /**
+   * Call (and await) right before the message leaves the process: the request, the SMTP transaction or
+   * the first IRC line. Until then the message is "queued": an error is a refusal (the id is freed) and a
+   * crash is reported as "not sent, send again". From then on it is "on the wire": an error not marked
+   * SendRefused, or a crash, means it may have been sent. If it throws (the store is down), do not send.
+   */
+  handOff(): Promise<void>;
 }
 
 /**
- * What the adapter says about an outbound message:
+ * Outcomes of a send (DESIGN.md). What `send()` returns:
  * - `delivered`: the network confirmed it; the core sends the receipt now (if requested);
- * - `accepted`: handed on; the adapter reports the outcome later through `ctx.deliver()` (a `receipt` or an
- *   `error` event), or never when the network has no delivery reports.
- * Refusals are thrown as GatewayError and reach the sender as an error stanza echoing the id.
+ * - `accepted`: the network took it; the adapter reports the outcome later through `ctx.deliver()` (a
+ *   `receipt` or an `error` event for the stanza id, which the core also records in its ledger), or never
+ *   when the network has no delivery reports.
+ * What `send()` throws:
+ * - **refused** — the network certainly did not take it: any error thrown before `message.handOff()`, and
+ *   a SendRefused after it (the network answered no). The sender gets the error; the id may be sent again.
+ * - **maybe sent** — the network may have taken it: a MaybeSent, and (the safe default) any other error
+ *   thrown after `message.handOff()`. The sender is told it may or may not have arrived; the id is never
+ *   sent again, and a resend gets the same answer.
+ * The core keeps the ledger; an adapter only reports which outcome it saw.
  */
 export type SendOutcome = { status: "delivered" } | { status: "accepted" };
+
+/** The network answered no after the hand-off: the message was certainly not taken; the id is freed. */
+export class SendRefused extends GatewayError {
+  constructor(condition: ErrorCondition, text: string, options: { type?: ErrorType; cause?: unknown } = {}) {
+    super(condition, text, options);
+    this.name = "SendRefused";
+  }
+}
+
+/**
+ * The network may have taken the message (a timeout after the request left, a relay silent after DATA);
+ * the text must say so. The id is kept: never sent twice.
+ */
+export class MaybeSent extends GatewayError {
+  constructor(condition: ErrorCondition, text: string, options: { type?: ErrorType; cause?: unknown } = {}) {
+    super(condition, text, options);
+    this.name = "MaybeSent";
+  }
+}
 
 /** Presence from an XMPP user to a JID on the adapter's domain (e.g. a MUC join for IRC). */
 export interface OutboundPresence {

@@ -80,7 +80,8 @@ class EchoAdapter implements Adapter {
 
   async send(message: OutboundMessage): Promise<{ status: "delivered" }> {
     const nick = message.registration?.nick;
-    // The echo goes through the durable inbox like any network's inbound traffic would.
+    // The echo goes through the durable inbox like any network's inbound traffic would. No handOff(): the
+    // inbox drops a repeat of the same dedupe id, so a send cut short may safely be sent again.
     await this.context().deliver(
       {
         kind: "message",

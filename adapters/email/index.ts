@@ -16,7 +16,7 @@ import type {
   OutboundMessage,
   SendOutcome,
 } from "../../src/adapter.js";
-import { defineAdapter } from "../../src/adapter.js";
+import { defineAdapter, SendRefused } from "../../src/adapter.js";
 import type { AdapterBaseConfig } from "../../src/config/schema.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { single } from "../../src/xmpp/forms.js";
@@ -200,16 +200,19 @@ class EmailAdapter implements Adapter {
   }
 
   /** Mail to another user's alias goes straight to their inbox, as if it had come in over SMTP. */
-  private async deliverLocally(mail: Mail.Options, to: string): Promise<void> {
+  private async deliverLocally(mail: Mail.Options, message: OutboundMessage): Promise<void> {
+    const to = message.to;
     const { inbound } = this.started();
     const raw = await new MailComposer(mail).compile().build();
+    await message.handOff();
     try {
       await inbound.accept(raw, [to]);
     } catch (err) {
       const reply = err instanceof SmtpReply ? err : new SmtpReply(451, "4.3.0 Not stored");
+      // The inbox answered no (as SMTP would): nothing was delivered.
       if (reply.responseCode >= 500)
-        throw new GatewayError("item-not-found", `${to} could not take the mail: ${reply.message}`);
-      throw new GatewayError("remote-server-timeout", `${to} could not take the mail now; try again later.`);
+        throw new SendRefused("item-not-found", `${to} could not take the mail: ${reply.message}`);
+      throw new SendRefused("remote-server-timeout", `${to} could not take the mail now; try again later.`);
     }
   }
 
@@ -243,7 +246,7 @@ class EmailAdapter implements Adapter {
       threadSubject: state?.subject,
     });
     if (message.to.toLowerCase().endsWith(`@${this.config.mailDomain}`)) {
-      await this.deliverLocally(mail, message.to);
+      await this.deliverLocally(mail, message);
       this.metrics.sent("local");
     } else {
       // VERP: the envelope sender names this mail, so a bounce is tied to it (bounces.ts).
@@ -256,6 +259,8 @@ class EmailAdapter implements Adapter {
         messageId,
       });
       mail.envelope = { from: `${BOUNCE_PREFIX}${token}@${this.config.mailDomain}`, to: message.to };
+      // The SMTP transaction starts: from here on the relay may take the mail.
+      await message.handOff();
       try {
         await this.relay.send(mail);
       } catch (err) {

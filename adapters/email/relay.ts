@@ -1,7 +1,8 @@
 /** Sending through the configured SMTP relay (nodemailer, pooled), and what its refusals mean to a user. */
 import nodemailer, { type Transporter } from "nodemailer";
 import type Mail from "nodemailer/lib/mailer/index.js";
-import { GatewayError } from "../../src/xmpp/errors.js";
+import { MaybeSent, SendRefused } from "../../src/adapter.js";
+import type { GatewayError } from "../../src/xmpp/errors.js";
 import type { EmailConfig } from "./config.js";
 
 /** Longest piece of the relay's reply quoted to the user. */
@@ -48,7 +49,8 @@ function quote(text: string): string {
 /**
  * A relay failure as the user should see it (RFC 5321 §4.2.1): 5yz is permanent, with the relay's reply in
  * the text; a refused recipient is item-not-found (XEP-0100 §4.8); 4yz, timeouts and connection failures
- * are remote-server-timeout: try again later.
+ * are remote-server-timeout: try again later. SendRefused when the relay certainly did not take the mail,
+ * MaybeSent when it may have (a connection lost or silent during the transaction).
  */
 export function relayFailure(err: unknown): GatewayError {
   const e = failureOf(err);
@@ -56,21 +58,21 @@ export function relayFailure(err: unknown): GatewayError {
   const code = e.responseCode;
   if (code !== undefined && code >= 500 && code < 600) {
     if (e.code === "EENVELOPE")
-      return new GatewayError("item-not-found", `The mail server refused the address: ${reply}`, {
+      return new SendRefused("item-not-found", `The mail server refused the address: ${reply}`, {
         cause: err,
       });
-    return new GatewayError("not-acceptable", `The mail server refused the message: ${reply}`, {
+    return new SendRefused("not-acceptable", `The mail server refused the message: ${reply}`, {
       type: "cancel",
       cause: err,
     });
   }
   if (safeToRetry(err))
-    return new GatewayError(
+    return new SendRefused(
       "remote-server-timeout",
       `The mail relay could not take the message now (${reply}); it was not sent, try again later.`,
       { cause: err },
     );
-  return new GatewayError(
+  return new MaybeSent(
     "remote-server-timeout",
     `The mail relay stopped answering (${reply}); the mail may have been sent, so it is not sent again.`,
     { cause: err },

@@ -4,6 +4,7 @@
  * each body as PRIVMSG lines split to fit, /me as CTCP ACTION, CR/LF/NUL never sent.
  */
 import type { InboundEvent, OutboundMessage, SendOutcome } from "../../src/adapter.js";
+import { MaybeSent, SendRefused } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { checkNick, type IrcTarget } from "./codec.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
@@ -52,7 +53,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
           target: target.channel,
           prefixBytes: session.prefixBytes(),
         })[0] ?? "";
-      await session.send("TOPIC", target.channel, topic);
+      await write(session, m, [["TOPIC", target.channel, topic]]);
       return { status: "accepted" };
     }
     // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;
@@ -69,7 +70,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
           body: m.body,
         })),
       );
-    const lines = await say(session, target.channel, m.body, (count) => {
+    const lines = await say(session, m, target.channel, (count) => {
       if (hasCap(session.client, "echo-message"))
         session.awaitEcho({
           channel: target.channel,
@@ -100,7 +101,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
     session = await deps.openSession(m.user, target.server, own);
     await session.ready;
   }
-  await say(session, nick, m.body);
+  await say(session, m, nick);
   deps.connections.release(session);
   return { status: "accepted" };
 }
@@ -108,19 +109,48 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
 /** Sends a body as PRIVMSG lines: /me as CTCP ACTION, split to fit, CR/LF/NUL never sent. */
 async function say(
   session: IrcSession,
+  m: OutboundMessage,
   target: string,
-  body: string,
   before?: (lines: number) => void,
 ): Promise<number> {
-  const lines = toIrcLines(toIrc(body), { target, prefixBytes: session.prefixBytes() });
+  const lines = toIrcLines(toIrc(m.body), { target, prefixBytes: session.prefixBytes() });
   // Registered before the first line leaves, so an echo can never arrive ahead of it.
   before?.(lines.length);
-  try {
-    for (const line of lines) await session.send("PRIVMSG", target, line);
-  } catch (err) {
-    throw new GatewayError("recipient-unavailable", `The connection to ${session.server} is closed.`, {
-      cause: err,
-    });
-  }
+  await write(
+    session,
+    m,
+    lines.map((line) => ["PRIVMSG", target, line]),
+  );
   return lines.length;
+}
+
+/**
+ * Writes the lines of one message, handing it off right before the first leaves flood control: until then
+ * it waits in the connection's queue and a crash leaves it unsent. A closed connection before the first
+ * line is a refusal (nothing left); after it, the message was sent in part.
+ */
+async function write(session: IrcSession, m: OutboundMessage, lines: [string, ...string[]][]): Promise<void> {
+  let written = 0;
+  let storeFailed = false;
+  const handOff = () =>
+    m.handOff().catch((err: unknown) => {
+      storeFailed = true;
+      throw err;
+    });
+  try {
+    for (const [command, ...args] of lines) {
+      await session.sendHandingOff(written === 0 ? handOff : undefined, command, ...args);
+      written++;
+    }
+  } catch (err) {
+    if (storeFailed || err instanceof GatewayError) throw err;
+    const closed = `The connection to ${session.server} is closed.`;
+    if (written === 0) throw new SendRefused("recipient-unavailable", closed, { cause: err });
+    throw new MaybeSent(
+      "recipient-unavailable",
+      `${closed} ${written} of ${lines.length} lines of this message were sent; the rest was not, and it ` +
+        "will not be sent again.",
+      { cause: err },
+    );
+  }
 }

@@ -211,9 +211,19 @@ export class IrcSession {
 
   /** Sends one IRC command after flood control; arguments never hold CR, LF or NUL (callers split). */
   async send(command: string, ...args: string[]): Promise<void> {
+    await this.sendHandingOff(undefined, command, ...args);
+  }
+
+  /** send(), calling `handOff` once flood control lets the line go, right before it is written. */
+  async sendHandingOff(
+    handOff: (() => Promise<void>) | undefined,
+    command: string,
+    ...args: string[]
+  ): Promise<void> {
     if (args.some((a) => /[\r\n\0]/.test(a)))
       throw new GatewayError("bad-request", "A line break cannot be sent to IRC.");
     await this.bucket.wait();
+    await handOff?.();
     await this.client.send(command, ...args);
   }
 

@@ -180,6 +180,8 @@ class SmsAdapter implements Adapter {
       throw err;
     }
 
+    // From here on Twilio may create the message: a crash or a timeout leaves its fate unknown.
+    await message.handOff();
     const sent = await this.sender.send({
       from,
       to: message.to,
@@ -188,18 +190,26 @@ class SmsAdapter implements Adapter {
       statusCallback: ctx.http?.publicUrlFor(STATUS_PATH),
     });
     segmentsSent.inc(segments);
-    await ctx.ids.put(
-      "sid",
-      sent.sid,
-      {
-        from: message.from,
-        id: message.id,
-        contact: message.toJid,
-        receipt: message.receiptRequested ? "1" : "0",
-        status: sent.status,
-      },
-      RECORD_TTL_SECONDS,
-    );
+    // Twilio has the SMS: a store failure now costs its delivery reports, never a second SMS.
+    await ctx.ids
+      .put(
+        "sid",
+        sent.sid,
+        {
+          from: message.from,
+          id: message.id,
+          contact: message.toJid,
+          receipt: message.receiptRequested ? "1" : "0",
+          status: sent.status,
+        },
+        RECORD_TTL_SECONDS,
+      )
+      .catch((err: unknown) =>
+        ctx.log.warn(
+          { jid: message.user, stanzaId: message.id, sid: sent.sid, err: (err as Error).message },
+          "SMS sent, but it was not recorded: its delivery reports will not reach the sender",
+        ),
+      );
     ctx.log.info(
       { jid: message.user, stanzaId: message.id, sid: sent.sid, segments },
       "SMS handed to the provider",

@@ -5,10 +5,12 @@
  * Retries: only when Twilio certainly did not create the message (429, 503 and 500 answers, or a connection
  * that was refused). A timeout may hide a created message, and the Messages API has no idempotency key, so
  * a timed-out send is reported (remote-server-timeout) rather than repeated: never two SMS for one message.
+ * What the user is told says which: SendRefused when Twilio certainly created nothing, MaybeSent otherwise.
  */
 import http from "node:http";
 import twilio from "twilio";
-import { GatewayError } from "../../src/xmpp/errors.js";
+import { MaybeSent, SendRefused } from "../../src/adapter.js";
+import type { GatewayError } from "../../src/xmpp/errors.js";
 import { describeTwilioError } from "./twilio-errors.js";
 
 /** Attempts for a send Twilio answered with 429/5xx or refused to connect for. */
@@ -103,16 +105,17 @@ function toGatewayError(err: unknown, wasRetried: boolean): GatewayError {
       typeof code === "number" ? code : undefined,
       (err as Error).message,
     );
-    return new GatewayError(condition, text, { cause: err });
+    // Twilio answered no: nothing was created.
+    return new SendRefused(condition, text, { cause: err });
   }
   if (wasRetried)
-    return new GatewayError(
+    return new SendRefused(
       "remote-server-timeout",
       `The SMS provider is not taking messages right now (tried ${SEND_ATTEMPTS} times); nothing was sent. ` +
         "Try again later.",
       { cause: err },
     );
-  return new GatewayError(
+  return new MaybeSent(
     "remote-server-timeout",
     "The SMS provider did not answer in time, so the gateway cannot tell whether the SMS went out. " +
       "It was not sent again, to avoid a duplicate.",

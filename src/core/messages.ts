@@ -1,16 +1,17 @@
 /**
  * Outbound messages: a <message/> from an XMPP user to a contact on an adapter domain becomes an
  * OutboundMessage event for the adapter, after access, registration, size and address checks, and at most
- * once per (sender full JID, stanza id).
+ * once per (sender full JID, stanza id): a resend is answered with what the ledger knows (outcomes.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingContext } from "@xmpp/component";
-import type { Attachment, OutboundMessage } from "../adapter.js";
+import type { Attachment, OutboundMessage, SendOutcome } from "../adapter.js";
 import { NS } from "../xmpp/ns.js";
 import { GatewayError } from "../xmpp/errors.js";
 import { chatMessage, receipt, type Element } from "../xmpp/stanzas.js";
 import { guardStanza } from "./boundary.js";
 import { bareOf, type ServiceContext } from "./context.js";
+import { answerResend, classifySendError } from "./outcomes.js";
 
 /** Most jabber:x:oob attachments taken from one message. */
 export const MAX_ATTACHMENTS = 10;
@@ -81,12 +82,20 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
       const to = svc.adapter.codec.decode(toJid.slice(0, toJid.lastIndexOf("@")));
       const id = stanza.attrs.id || randomUUID();
 
-      const claim = await svc.ledger.claim(svc.key, from, id, toJid);
-      if (!claim) {
-        svc.log.info({ jid: user, stanzaId: id }, "duplicate outbound message dropped");
+      const receiptRequested =
+        stanza.getChild("request", NS.RECEIPTS) !== undefined && stanza.attrs.id !== undefined;
+      const claimed = await svc.ledger.claim(svc.key, from, id, toJid);
+      if ("previous" in claimed) {
+        svc.log.info(
+          { jid: user, stanzaId: id, state: claimed.previous.state },
+          "outbound message already claimed: not sent again",
+        );
         svc.metrics.message(svc.key, "out", "duplicate");
+        const answer = answerResend(svc, stanza, claimed.previous, receiptRequested);
+        if (answer) await svc.link.send(answer);
         return;
       }
+      const { claim } = claimed;
       const message: OutboundMessage = {
         from,
         user,
@@ -99,27 +108,44 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
         subject: stanza.getChildText("subject") ?? undefined,
         thread: stanza.getChildText("thread") ?? undefined,
         attachments,
-        receiptRequested:
-          stanza.getChild("request", NS.RECEIPTS) !== undefined && stanza.attrs.id !== undefined,
+        receiptRequested,
         registration,
+        handOff: () => claim.handOff(),
       };
       svc.log.debug({ jid: user, stanzaId: id, body: text }, "outbound message");
-      let outcome;
+      let outcome: SendOutcome;
       try {
         outcome = await svc.adapter.send(message);
       } catch (err) {
-        // A refused message may be sent again by the user.
-        await claim.settle(false).catch(() => undefined);
-        svc.metrics.message(svc.key, "out", err instanceof GatewayError ? err.condition : "error");
-        throw err;
+        const verdict = classifySendError(err, claim);
+        svc.metrics.message(
+          svc.key,
+          "out",
+          verdict === "refused" ? (err instanceof GatewayError ? err.condition : "error") : "maybe-sent",
+        );
+        if (verdict === "refused") {
+          // Refused: the network certainly did not take it, so the user may send it again.
+          await claim.settle({ state: "refused" }).catch((e: unknown) => unsettled(svc, id, e));
+          throw err;
+        }
+        // Maybe sent: the claim is kept with the answer, and the sender is told (never "nothing was done").
+        await claim
+          .settle({ state: "maybe", condition: verdict.condition, text: verdict.message })
+          .catch((e: unknown) => unsettled(svc, id, e));
+        throw verdict;
       }
-      // If this fails (Redis down), the claim stays in flight and the sender is later told the message may
-      // not have arrived: a false alarm, never a silent loss.
-      await claim.settle(true);
+      // The network has it: a store failure now must not tell the sender "nothing was done". The ledger
+      // records the outcome once the store is back; if the process dies first, the claim is still in flight
+      // and the sender is told it may not have arrived: a false alarm, never a second send.
+      await claim.settle({ state: outcome.status }).catch((e: unknown) => unsettled(svc, id, e));
       svc.log.info({ jid: user, stanzaId: id, outcome: outcome.status }, "outbound message handed on");
       svc.metrics.message(svc.key, "out", outcome.status);
       if (outcome.status === "delivered" && message.receiptRequested)
         await svc.link.send(receipt(stanza.attrs.to ?? toJid, from, randomUUID(), id));
     },
   );
+}
+
+function unsettled(svc: ServiceContext, stanzaId: string, err: unknown): void {
+  svc.log.warn({ stanzaId, err: (err as Error).message }, "could not record the outcome of a send");
 }

@@ -25,6 +25,7 @@ import type { ServiceContext } from "./context.js";
 import { mountDiscovery, serviceFeatures } from "./discovery.js";
 import { InterruptedSends } from "./interrupted.js";
 import { handleMessage } from "./messages.js";
+import { recordReport } from "./outcomes.js";
 import { broadcastGatewayPresence, handlePresence } from "./presence.js";
 import { mountRegistration } from "./registration.js";
 import { guardStanza } from "./boundary.js";
@@ -190,6 +191,8 @@ export class Service {
           }
           throw err;
         }
+        // A receipt or an error for a message the user sent: the ledger answers a resend with it.
+        await recordReport(ctx, event);
         ctx.metrics.message(ctx.key, "in", stored ? "stored" : "duplicate");
         return stored;
       },

@@ -181,6 +181,9 @@ describe.each(["prosody", "ejabberd"] as const)("gateway core on %s", (server) =
     await alice.waitFor((el) => el.getChildText("body") === "Al: second");
     await alice.sync();
     expect(alice.received.filter((el) => el.getChildText("body") === "Al: hello")).toHaveLength(1);
+    // …and it is answered with what is known: delivered, so the receipt again.
+    const isReceipt = (el: Element) => el.getChild("received", NS.RECEIPTS)?.attrs.id === "m-1";
+    await expect.poll(() => alice.received.filter(isReceipt).length, { timeout: 10_000 }).toBe(2);
 
     const removed = await alice.iq("set", domain, xml("query", { xmlns: NS.REGISTER }, xml("remove")));
     expect(removed.attrs.type).toBe("result");

@@ -1,15 +1,20 @@
 /**
  * A gateway killed (SIGKILL) while a message is on its way to the network: the message may have reached
  * Twilio, so it must not be sent again, and the sender must not be left believing it arrived. After the
- * restart the sender gets an error on that very message, and Twilio saw one request.
+ * restart the sender gets an error on that very message, and Twilio saw one request. Messages still queued
+ * inside the gateway when it died never reached the network: their senders are told to send them again,
+ * and a resend goes out once.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Redis } from "ioredis";
+import { SMTPServer } from "smtp-server";
 import { afterAll, expect, it } from "vitest";
+import { freePort } from "../bed/index.js";
 import { slotDomain, TEST_SECRET } from "../slots.js";
 import { startTwilioFake } from "../twilio/server.js";
-import { errorOf, TestUser, xml } from "../support/client.js";
+import { errorOf, registration, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, testConfig } from "../support/gateway.js";
 import { spawnGateway } from "../support/process.js";
 
@@ -100,7 +105,101 @@ it("tells the sender a message may not have arrived when the gateway died sendin
   await user.send(
     xml("message", { to: `${CONTACT}@${domain}`, id: "after", type: "chat" }, xml("body", {}, "here")),
   );
-  await expect.poll(() => fake.sent().length, { timeout: 10_000 }).toBe(1);
-  expect(fake.sent()[0]!.body).toBe("here");
+  // The hung request reached Twilio (one SMS); the resend is answered with the same error, never sent.
+  await expect.poll(() => fake.sent().length, { timeout: 10_000 }).toBe(2);
+  expect(fake.sent().map((m) => m.body)).toEqual(["on my way", "here"]);
   expect(fake.requests).toBe(2);
+  const isError = (el: Element) => el.attrs.type === "error" && el.attrs.id === "cut-short";
+  await expect.poll(() => user.received.filter(isError).length, { timeout: 10_000 }).toBe(2);
+  expect(errorOf(user.received.filter(isError)[1]!)).toEqual(err);
+});
+
+it("tells the sender to send again the messages still queued in the gateway when it died, and only those", async () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  const slot = await takeSlot(bed);
+  const domain = slotDomain(slot, "mail");
+  // A relay that takes the first mail and goes silent (the gateway dies waiting), then answers again.
+  let silent = true;
+  let dataCommands = 0;
+  const relay = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    logger: false,
+    closeTimeout: 100,
+    onData(stream, _session, callback) {
+      dataCommands++;
+      if (silent) return void stream.resume();
+      stream.on("end", () => callback());
+      stream.resume();
+    },
+  });
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  cleanup.push(() => new Promise<void>((resolve) => relay.close(() => resolve())));
+  const relayPort = (relay.server.address() as { port: number }).port;
+  const keyPrefix = `crash-mail-${slot}:`;
+  const email = (inboundPort: number) => ({
+    mailDomain: "crash.example.org",
+    relay: { host: "127.0.0.1", port: relayPort, starttls: false, timeoutSeconds: 60 },
+    inbound: { port: inboundPort },
+  });
+  const options = { peer, redisUrl: bed.redis!.url, slot, keyPrefix };
+  const dir = await mkdtemp(path.join(tmpdir(), "gw-crash-mail-"));
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  const first = await spawnGateway({
+    dir,
+    name: "first",
+    config: testConfig({ ...options, adapters: { email: email(await freePort()) } }),
+    env: { TEST_ECHO_SECRET: TEST_SECRET },
+  });
+  cleanup.push(() => first.kill("SIGKILL"));
+  await first.waitLog("component stream online");
+
+  const user = await TestUser.login(peer, `crash-mail-${slot}`);
+  cleanup.push(() => user.stop());
+  const reg = await user.iq("set", domain, registration({ alias: `crash-mail-${slot}` }));
+  expect(reg.attrs.type, user.dump()).toBe("result");
+  const contact = `friend\\40example.com@${domain}`;
+  const send = (id: string) =>
+    user.send(
+      xml(
+        "message",
+        { to: contact, id, type: "chat" },
+        xml("body", {}, `mail ${id}`),
+        xml("request", { xmlns: "urn:xmpp:receipts" }),
+      ),
+    );
+
+  // The first mail reaches the relay, which goes silent; the next two wait behind it (mails to one contact
+  // leave in order), inside the gateway.
+  await send("wire-1");
+  await expect.poll(() => dataCommands, { timeout: 10_000 }).toBe(1);
+  await send("queued-1");
+  await send("queued-2");
+  const redis = new Redis(bed.redis!.url);
+  cleanup.push(() => Promise.resolve(redis.disconnect()));
+  await expect.poll(() => redis.zcard(`${keyPrefix}outflight:email`), { timeout: 10_000 }).toBe(3);
+  await first.kill("SIGKILL");
+  silent = false;
+
+  const second = await startTestGateway({ ...options, adapters: { email: email(await freePort()) } });
+  cleanup.push(() => second.stop());
+  const errorFor = (id: string) => (el: Element) => el.attrs.type === "error" && el.attrs.id === id;
+  const onTheWire = errorOf(await user.waitFor(errorFor("wire-1"), 20_000));
+  expect(onTheWire.condition).toBe("remote-server-timeout");
+  expect(onTheWire.text).toContain("may or may not have arrived");
+  for (const id of ["queued-1", "queued-2"]) {
+    const queued = errorOf(await user.waitFor(errorFor(id), 20_000));
+    expect(queued.text).toContain("it was not sent. Send it again.");
+  }
+  expect(dataCommands).toBe(1);
+
+  // Sent again, the queued ones go out once each; the one on the wire is not sent again.
+  await send("queued-1");
+  await send("queued-2");
+  await send("wire-1");
+  for (const id of ["queued-1", "queued-2"])
+    await user.waitFor((el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === id, 20_000);
+  await expect.poll(() => user.received.filter(errorFor("wire-1")).length, { timeout: 10_000 }).toBe(2);
+  expect(dataCommands).toBe(3);
 });

@@ -9,11 +9,11 @@ import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, registration, TestUser, xml } from "../support/client.js";
+import { errorOf, registration, TestUser, xml, type Element } from "../support/client.js";
 import { startDns, type TestDns } from "../support/dns.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
-type Mode = "no-greeting" | "silent-after-data";
+type Mode = "no-greeting" | "silent-after-data" | "busy" | "answers";
 
 describe("a relay that is slow, silent or down", () => {
   const bed = sharedBed();
@@ -39,9 +39,16 @@ describe("a relay that is slow, silent or down", () => {
         // No greeting at all: the client's greeting timeout fires.
         if (mode !== "no-greeting") callback();
       },
-      onData(stream) {
+      onRcptTo(_address, _session, callback) {
+        if (mode === "busy")
+          return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
+        callback();
+      },
+      onData(stream, _session, callback) {
         dataCommands++;
-        // Takes the mail and never answers: it may or may not have been delivered.
+        // Silent: takes the mail and never answers, so it may or may not have been delivered.
+        if (mode === "silent-after-data") return void stream.resume();
+        stream.on("end", () => callback());
         stream.resume();
       },
     });
@@ -123,6 +130,29 @@ describe("a relay that is slow, silent or down", () => {
     expect(error.condition).toBe("remote-server-timeout");
     expect(error.text).toMatch(/may have been sent, so it is not sent again/);
     expect(dataCommands).toBe(1);
+    // The client resends the same stanza: the same answer, and the relay never sees a second DATA.
+    mode = "answers";
+    await send("r-silent");
+    const isError = (el: Element) => el.attrs.id === "r-silent" && el.attrs.type === "error";
+    await expect.poll(() => alice.received.filter(isError).length, { timeout: 15_000 }).toBe(2);
+    expect(errorOf(alice.received.filter(isError)[1]!)).toEqual(error);
+    expect(dataCommands).toBe(1);
+  });
+
+  it("sends a mail the relay refused when the client resends it, and a resend after that gets the receipt", async () => {
+    mode = "busy";
+    await send("r-busy");
+    const error = errorOf(await errorFor("r-busy"));
+    expect(error.text).toMatch(/it was not sent, try again later/);
+    const before = dataCommands;
+    mode = "answers";
+    await send("r-busy");
+    const isReceipt = (el: Element) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "r-busy";
+    await alice.waitFor(isReceipt, 30_000);
+    expect(dataCommands - before).toBe(1);
+    await send("r-busy");
+    await expect.poll(() => alice.received.filter(isReceipt).length, { timeout: 15_000 }).toBe(2);
+    expect(dataCommands - before).toBe(1);
   });
 
   it("says so when the relay is down", async () => {
@@ -131,6 +161,8 @@ describe("a relay that is slow, silent or down", () => {
     const error = errorOf(await errorFor("r-down"));
     expect(error.condition).toBe("remote-server-timeout");
     expect(error.text).toMatch(/it was not sent, try again later/);
-    expect(alice.received.some((el) => el.getChild("received", "urn:xmpp:receipts"))).toBe(false);
+    expect(
+      alice.received.some((el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "r-down"),
+    ).toBe(false);
   });
 });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, registration, TestUser, xml } from "../support/client.js";
+import { errorOf, registration, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const ACCOUNT = "AC" + "1".repeat(32);
@@ -87,6 +87,17 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(receipt.attrs.from).toBe(`+12025550199@${domain}`);
     const sent = fake.sent().find((m) => m.body === "Your order is ready");
     expect(sent).toMatchObject({ from: OWN, to: "+12025550199" });
+  });
+
+  it("answers a resend of a delivered SMS with the receipt again, and sends nothing twice", async () => {
+    const alice = users.alice!;
+    const isReceipt = (el: Element) => el.getChild("received", RECEIPTS)?.attrs.id === "sms-1";
+    await alice.waitFor(isReceipt);
+    // The client resends the same stanza (e.g. after a stream resumption failed).
+    await alice.send(chat(`+12025550199@${domain}`, "sms-1", "Your order is ready", true));
+    await expect.poll(() => alice.received.filter(isReceipt).length, { timeout: 10_000 }).toBe(2);
+    expect(alice.received.filter(isReceipt).at(-1)!.attrs.from).toBe(`+12025550199@${domain}`);
+    expect(fake.sent().filter((m) => m.body === "Your order is ready")).toHaveLength(1);
   });
 
   it("delivers the customer's reply into the same chat, once, even when Twilio sends it twice", async () => {
@@ -213,6 +224,12 @@ describe("SMS through a Twilio-compatible API", () => {
     await alice.send(chat(`+12025550188@${domain}`, "sms-stop", "hello?"));
     const error = await alice.waitFor((el) => el.attrs.id === "sms-stop" && el.attrs.type === "error");
     expect(errorOf(error).text).toContain("21610");
+    // Resent: the same error again, and no second SMS.
+    await alice.send(chat(`+12025550188@${domain}`, "sms-stop", "hello?"));
+    const isError = (el: Element) => el.attrs.id === "sms-stop" && el.attrs.type === "error";
+    await expect.poll(() => alice.received.filter(isError).length, { timeout: 10_000 }).toBe(2);
+    expect(errorOf(alice.received.filter(isError)[1]!).text).toContain("21610");
+    expect(fake.sent().filter((m) => m.body === "hello?")).toHaveLength(1);
   });
 
   it("gives pool users different numbers for the same contact and routes each reply to its user", async () => {
@@ -285,10 +302,40 @@ describe("SMS through a Twilio-compatible API", () => {
     const bob = users.bob!;
     fake.hang(1);
     await bob.send(chat(`+12025550144@${domain}`, "hang-1", "are you there?"));
-    const error = await bob.waitFor((el) => el.attrs.id === "hang-1" && el.attrs.type === "error", 15_000);
+    const isError = (el: Element) => el.attrs.id === "hang-1" && el.attrs.type === "error";
+    const error = await bob.waitFor(isError, 15_000);
     expect(errorOf(error)).toMatchObject({ condition: "remote-server-timeout" });
     expect(errorOf(error).text).toContain("not sent again");
-    expect(fake.sent().filter((m) => m.body === "are you there?").length).toBeLessThanOrEqual(1);
+    // The client resends the same stanza: the same answer, never a second SMS.
+    await bob.send(chat(`+12025550144@${domain}`, "hang-1", "are you there?"));
+    await expect.poll(() => bob.received.filter(isError).length, { timeout: 15_000 }).toBe(2);
+    expect(errorOf(bob.received.filter(isError)[1]!)).toEqual(errorOf(error));
+    // The hung request reached Twilio: the SMS exists, once.
+    expect(fake.sent().filter((m) => m.body === "are you there?")).toHaveLength(1);
+  });
+
+  it("sends a refused SMS when the client resends it: nothing went out the first time", async () => {
+    const bob = users.bob!;
+    fake.fail({ status: 503, times: 3 });
+    await bob.send(chat(`+12025550145@${domain}`, "busy-1", "second try", true));
+    const error = await bob.waitFor((el) => el.attrs.id === "busy-1" && el.attrs.type === "error", 15_000);
+    expect(errorOf(error).text).toContain("nothing was sent");
+    expect(fake.sent().filter((m) => m.body === "second try")).toHaveLength(0);
+    await bob.send(chat(`+12025550145@${domain}`, "busy-1", "second try", true));
+    await bob.waitFor((el) => el.getChild("received", RECEIPTS)?.attrs.id === "busy-1", 15_000);
+    expect(fake.sent().filter((m) => m.body === "second try")).toHaveLength(1);
+  });
+
+  it("says 'already sent' to a resend of an SMS Twilio took but has not confirmed yet", async () => {
+    const carol = users.carol!;
+    fake.script("+12025550146", ["sent"]); // no delivery report (yet)
+    await carol.send(chat(`+12025550146@${domain}`, "slow-1", "no receipt yet", true));
+    await expect.poll(() => fake.sent().filter((m) => m.body === "no receipt yet").length).toBe(1);
+    await carol.send(chat(`+12025550146@${domain}`, "slow-1", "no receipt yet", true));
+    const note = await carol.waitFor((el) => el.getChildText("body")?.includes("already sent") === true);
+    expect(note.attrs.from).toBe(domain);
+    expect(note.getChildText("body")).toContain("slow-1");
+    expect(fake.sent().filter((m) => m.body === "no receipt yet")).toHaveLength(1);
   });
 
   it("lets an administrator assign a number, which then routes replies to its new owner", async () => {
@@ -350,8 +397,11 @@ describe("SMS through a Twilio-compatible API", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
     const count = (labels: string) =>
       Number(new RegExp(`^xgw_messages_total\\{${labels}\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? "0");
-    const accepted = fake.sent().length;
-    expect(count('adapter="sms",direction="out",outcome="accepted"')).toBe(accepted);
+    // Every SMS Twilio has was either accepted or (a hung request) maybe sent.
+    expect(
+      count('adapter="sms",direction="out",outcome="accepted"') +
+        count('adapter="sms",direction="out",outcome="maybe-sent"'),
+    ).toBe(fake.sent().length);
     expect(count('adapter="sms",direction="out",outcome="policy-violation"')).toBeGreaterThanOrEqual(2);
     expect(count('adapter="sms",direction="in",outcome="duplicate"')).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^xgw_component_up\{adapter="sms",domain="[^"]+"\} 1$/m);

@@ -51,7 +51,10 @@ export const MAX_REQUEST_BYTES = 1024 * 1024;
 /** Messages (and media files) kept for fetches, oldest dropped first, so a long sandbox session stays small. */
 export const MAX_STORED = 10_000;
 
-type Fault = { kind: "fail"; status: number; code: number; message: string } | { kind: "hang" };
+type Fault =
+  | { kind: "fail"; status: number; code: number; message: string }
+  | { kind: "hang" }
+  | { kind: "hold"; reached: () => void; released: Promise<void> };
 const base = `/${API_VERSION}/Accounts/([^/]+)/Messages`;
 const MESSAGES = new RegExp(`^${base}\\.json$`);
 const MESSAGE = new RegExp(`^${base}/([^/]+)\\.json$`);
@@ -106,6 +109,15 @@ class Fake implements TwilioFake {
 
   hang(times: number): void {
     for (let i = 0; i < times; i++) this.faults.push({ kind: "hang" });
+  }
+
+  hold(): { reached: Promise<void>; release: () => void } {
+    let reached = () => undefined as void;
+    let release = () => undefined as void;
+    const arrived = new Promise<void>((resolve) => (reached = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.faults.push({ kind: "hold", reached, released });
+    return { reached: arrived, release };
   }
 
   reset(): void {
@@ -196,21 +208,31 @@ class Fake implements TwilioFake {
     }
     this.requests++;
     const fault = this.faults.shift();
-    if (fault?.kind === "hang") return; // taken, never answered; stop() closes the connection
-    if (fault) return json(res, fault.status, twilioError(fault.status, fault.code, fault.message));
+    // A hung request is handled as usual (a create creates the message: it reached Twilio), but its answer
+    // is never sent, as when the response is lost on the way back; stop() closes the connection.
+    const hang = fault?.kind === "hang";
+    if (fault?.kind === "fail")
+      return json(res, fault.status, twilioError(fault.status, fault.code, fault.message));
+    const answer: typeof json =
+      fault?.kind === "hold"
+        ? (...args) => void fault.released.then(() => json(...args))
+        : hang
+          ? () => undefined
+          : json;
+    if (fault?.kind === "hold") fault.reached();
 
     const list = MESSAGES.exec(path);
     const one = MESSAGE.exec(path);
     const account = list?.[1] ?? one?.[1];
-    if (account === undefined) return json(res, 404, notFound(path));
+    if (account === undefined) return answer(res, 404, notFound(path));
     // Twilio answers 20003 for bad credentials and for credentials of another account alike.
-    if (!this.authorised(req, account)) return json(res, 401, authError());
-    if (list && req.method === "POST") return this.create(res, new URLSearchParams(body));
+    if (!this.authorised(req, account)) return answer(res, 401, authError());
+    if (list && req.method === "POST") return this.create(res, new URLSearchParams(body), answer);
     if (one?.[2] !== undefined && req.method === "GET") {
       const message = this.messages.get(one[2]);
-      return message ? json(res, 200, messageJson(message)) : json(res, 404, notFound(path));
+      return message ? answer(res, 200, messageJson(message)) : answer(res, 404, notFound(path));
     }
-    json(res, 405, twilioError(405, 20004, "Method not allowed"));
+    answer(res, 405, twilioError(405, 20004, "Method not allowed"));
   }
 
   private authorised(req: IncomingMessage, account: string): boolean {
@@ -223,10 +245,10 @@ class Fake implements TwilioFake {
     return colon > 0 && user === this.opts.accountSid && password === this.opts.authToken && account === user;
   }
 
-  private create(res: ServerResponse, form: URLSearchParams): void {
+  private create(res: ServerResponse, form: URLSearchParams, answer: typeof json): void {
     const req = readCreate(form);
     const refusal = validateCreate(req, this.opts.numbers);
-    if (refusal) return json(res, refusal.status, refusal);
+    if (refusal) return answer(res, refusal.status, refusal);
     const now = new Date();
     const viaService = req.from === undefined;
     const message: StoredMessage = {
@@ -257,7 +279,7 @@ class Fake implements TwilioFake {
     };
     this.sentLog.push(sent);
     if (this.sentLog.length > MAX_STORED) this.sentLog.shift();
-    json(res, 201, messageJson(message));
+    answer(res, 201, messageJson(message));
     for (const listener of this.listeners) listener(sent);
     const run = this.progress(message, req.statusCallback).finally(() => this.pending.delete(run));
     this.pending.add(run);

@@ -53,7 +53,16 @@ export interface TwilioFake {
   readonly requests: number;
   script(to: string, steps: ScriptStep[], opts?: ScriptOptions): void;
   fail(next: { status: 429 | 500 | 503; code?: number; times: number }): void;
+  /**
+   * The next `times` API requests are handled but never answered, as when the answer is lost: a create
+   * still creates the message (it is in `sent()` and its callbacks follow), the client just never learns.
+   */
   hang(times: number): void;
+  /**
+   * The next API request is handled at once (a create creates the message) but answered only after
+   * `release()`; `reached` resolves when it arrives. A test does something in between (e.g. stops Redis).
+   */
+  hold(): { reached: Promise<void>; release: () => void };
   reset(): void;
   sendInbound(opts: InboundOptions): Promise<InboundResult>;
   replay(request: WebhookRequest): Promise<WebhookAnswer>;
