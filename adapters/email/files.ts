@@ -9,6 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Counter } from "prom-client";
 import type { AdapterContext, HttpContext } from "../../src/adapter.js";
 import { downloadHeaders } from "../../src/http/downloads.js";
 import type { BlobStore } from "./file-store.js";
@@ -92,14 +93,27 @@ return 1
 
 export class MailFiles {
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly refusals: Counter<string> | undefined;
 
   constructor(
-    private readonly ctx: Pick<AdapterContext, "redis" | "key" | "log">,
+    private readonly ctx: Pick<AdapterContext, "redis" | "key" | "log"> &
+      Partial<Pick<AdapterContext, "metrics">>,
     private readonly http: HttpContext,
     private readonly store: BlobStore,
     private readonly ttlSeconds: number,
     private readonly quotas: FileQuotas,
-  ) {}
+  ) {
+    this.refusals = ctx.metrics?.counter(
+      "files_refused_total",
+      "Inbound mail files not kept (a note was delivered instead), by the quota that was full",
+      ["quota"],
+    );
+    ctx.metrics?.gauge(
+      "files_stored_bytes",
+      "Bytes of inbound mail files kept, all aliases together",
+      async (g) => g.set(await this.usage()),
+    );
+  }
 
   private get usageKey(): string {
     return this.ctx.key("files", "usage");
@@ -130,6 +144,7 @@ export class MailFiles {
       this.quotas.maxBytesPerAlias,
       ...aliases,
     )) as string;
+    if (verdict !== "ok") this.refusals?.inc({ quota: verdict === TOTAL ? "total" : "alias" });
     if (verdict === TOTAL)
       throw new FileRefused(`the gateway's file space (${humanSize(this.quotas.maxBytesTotal)}) is full`);
     if (verdict !== "ok")

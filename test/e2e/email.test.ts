@@ -629,6 +629,8 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
     expect(value("smtp_rejections_total", 'reason="dmarc"')).toBe(1);
     expect(value("smtp_rejections_total", 'reason="unknown-recipient"')).toBeGreaterThanOrEqual(2);
     expect(value("bounces_total", 'action="failed"')).toBe(1);
+    expect(value("files_refused_total", 'quota="alias"')).toBe(1);
+    expect(value("files_stored_bytes")).toBeGreaterThan(100 * 1024);
     expect(value("mails_received_total")).toBeGreaterThanOrEqual(5);
   });
 

@@ -42,6 +42,34 @@ describe("configuration", () => {
     expect(config.adapters.echo?.enabled).toBe(true);
   });
 
+  it("puts health, metrics and admin on a private loopback listener, and trusts no proxy, by default", () => {
+    const base = {
+      xmpp: { serverDomains: ["localhost"] },
+      adapters: { echo: { domain: "e.localhost", secretEnv: "GATEWAY_ECHO_SECRET" } },
+    };
+    const { config } = parseConfig("test.json", base, adapterSchemas, { GATEWAY_ECHO_SECRET: "s" });
+    expect(config.http).toMatchObject({
+      host: "127.0.0.1",
+      port: 8080,
+      private: { host: "127.0.0.1", port: 8081 },
+      trustedProxies: [],
+    });
+    // An old config with only http.port keeps its webhooks there, and gets the private listener beside it.
+    const old = parseConfig("test.json", { ...base, http: { port: 9000 } }, adapterSchemas, {
+      GATEWAY_ECHO_SECRET: "s",
+    });
+    expect(old.config.http).toMatchObject({ port: 9000, private: { port: 8081 } });
+    expect(problems({ ...base, http: { port: 8081 } })).toEqual([
+      expect.stringContaining("http.private.port"),
+    ]);
+    expect(
+      problems({ ...base, http: { trustedProxies: ["10.0.0.0/8", "::1", "proxy.example.org"] } }),
+    ).toEqual([expect.stringContaining("http.trustedProxies.2")]);
+    expect(problems({ ...base, http: { trustedProxies: ["127.0.0.1", "10.0.0.0/8", "fd00::/8"] } })).toEqual(
+      [],
+    );
+  });
+
   it("names the environment variable of a missing secret", () => {
     expect(problems(committed, {})).toEqual([
       "adapters.echo.secretEnv: environment variable GATEWAY_ECHO_SECRET is not set",
