@@ -13,6 +13,7 @@ import type { Counter, Gauge, Histogram } from "prom-client";
 import type { z } from "zod";
 import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
+import type { ConfigListener } from "./config/listeners.js";
 import type { ErrorCondition } from "./xmpp/errors.js";
 
 /** Pure mapping between a JID localpart on the adapter's domain and the foreign id (phone, email, nick…). */
@@ -299,6 +300,8 @@ export interface AdapterFactory<S extends AdapterOptionsSchema = AdapterOptionsS
    * config names (checked at start: a missing one is a config error, exit 2).
    */
   create(config: AdapterBaseConfig & z.output<S>, secret: (envName: string) => string): Adapter;
+  /** The TCP listeners this config opens; the config check refuses two on one address (exit 2). */
+  listeners?(config: AdapterBaseConfig & z.output<S>): ConfigListener[];
 }
 
 /** Type-checks a factory against its own schema, then erases the schema type for the registry. */

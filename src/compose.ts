@@ -3,7 +3,7 @@
  */
 import { adapterFactories } from "../adapters/registry.js";
 import type { AdapterOptionsSchema } from "./config/schema.js";
-import { loadConfig, type LoadedConfig } from "./config/load.js";
+import { loadConfig, type AdapterChecks, type LoadedConfig } from "./config/load.js";
 import { Gateway } from "./gateway.js";
 import type { Logger } from "./log.js";
 import type { RecentErrors } from "./http/recent-errors.js";
@@ -12,8 +12,17 @@ export const adapterSchemas: Record<string, AdapterOptionsSchema> = Object.fromE
   Object.entries(adapterFactories).map(([key, f]) => [key, f.configSchema]),
 );
 
+/** The checks beyond the schemas that the adapters contribute (their listeners, for clashes). */
+export const adapterChecks: AdapterChecks = {
+  listeners: Object.fromEntries(
+    Object.entries(adapterFactories).flatMap(([key, f]) =>
+      f.listeners ? [[key, (config: never) => f.listeners?.(config) ?? []]] : [],
+    ),
+  ),
+};
+
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  return loadConfig(file, adapterSchemas, env);
+  return loadConfig(file, adapterSchemas, env, adapterChecks);
 }
 
 export function createGateway(

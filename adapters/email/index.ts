@@ -265,6 +265,9 @@ class EmailAdapter implements Adapter {
 
 export const emailAdapter = defineAdapter({
   configSchema: emailConfigSchema,
+  listeners: ({ inbound }) => [
+    { name: "adapters.email.inbound.port", host: inbound.host, port: inbound.port },
+  ],
   create: (config, secret) => {
     const { userEnv, passwordEnv } = config.relay;
     const auth = userEnv && passwordEnv ? { user: secret(userEnv), pass: secret(passwordEnv) } : undefined;
