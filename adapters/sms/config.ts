@@ -18,13 +18,28 @@ export const DEFAULT_LIMITS = {
   maxSegments: MAX_SEGMENTS_DEFAULT,
 };
 
+/** How long a pool number stays bound to (user, contact) without a message either way: 30 days. */
+export const POOL_BINDING_IDLE_SECONDS = 30 * 24 * 3600;
+
 const numbersSchema = z
   .object({
     dedicated: z
       .record(e164, bareJidSchema)
       .default({})
-      .describe("number → the one user it belongs to (admins can also assign numbers by ad-hoc command)"),
+      .describe(
+        "number → the one user it belongs to (admins can also assign numbers by ad-hoc command); read " +
+          "from here on every lookup, so it outlives a loss of Redis data",
+      ),
     pool: z.array(e164).default([]).describe("numbers shared by every user of the pool"),
+    poolBindingIdleSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(POOL_BINDING_IDLE_SECONDS)
+      .describe(
+        "a pool number bound to (user, contact) is freed after this long without a message either way " +
+          "(default 30 days)",
+      ),
   })
   .strict()
   .superRefine(({ dedicated, pool }, check) => {
@@ -76,7 +91,11 @@ export const smsConfigSchema = z.object({
     .array(country)
     .optional()
     .describe("destination countries users may text (default: only defaultCountry)"),
-  numbers: numbersSchema.default({ dedicated: {}, pool: [] }),
+  numbers: numbersSchema.default({
+    dedicated: {},
+    pool: [],
+    poolBindingIdleSeconds: POOL_BINDING_IDLE_SECONDS,
+  }),
   limits: z
     .object({
       messagesPerHour: z.number().int().min(1).default(DEFAULT_LIMITS.messagesPerHour),
