@@ -274,6 +274,10 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(done.getChild("command")?.getChildText("note")).toContain("now belongs to");
     const bad = await assign({ number: "0800 123", jid: erin.bare });
     expect(errorOf(bad).condition).toBe("not-acceptable");
+    // The config's numbers are changed in the config, not by command.
+    const configured = await assign({ number: OWN, jid: erin.bare });
+    expect(errorOf(configured)).toMatchObject({ condition: "conflict" });
+    expect(errorOf(configured).text).toContain("numbers.dedicated");
     await fake.sendInbound({
       from: "+12025550199",
       to: "+12025550300",
