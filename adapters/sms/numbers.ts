@@ -101,6 +101,20 @@ export function parseBinding(value: string): PoolBinding | null {
   }
 }
 
+/** "30 days", "2 hours", "90 s": the idle time as an administrator reads it. */
+function idleText(seconds: number): string {
+  for (const [unit, size] of [
+    ["day", 86_400],
+    ["hour", 3_600],
+    ["minute", 60],
+  ] as const)
+    if (seconds >= size && seconds % size === 0) {
+      const n = seconds / size;
+      return `${n} ${unit}${n === 1 ? "" : "s"}`;
+    }
+  return `${seconds} s`;
+}
+
 export interface NumberDirectoryOptions {
   /** Numbers shared by every pool user (config `numbers.pool`). */
   pool: readonly string[];
@@ -251,7 +265,7 @@ export class NumberDirectory {
     return new GatewayError(
       "resource-constraint",
       `${text} Held with ${contact}: ${holders.join("; ")}. A binding is released after ` +
-        `${this.idleSeconds} s without a message.`,
+        `${idleText(this.idleSeconds)} without a message.`,
     );
   }
 

@@ -196,6 +196,7 @@ describe("SMS through a Twilio-compatible API", () => {
     const since = String(new Date().getUTCFullYear());
     expect(holders.text).toContain(`${bobNumber}: ${bob.bare} since ${since}`);
     expect(holders.text).toContain(`${carolNumber}: ${carol.bare} since ${since}`);
+    expect(holders.text).toContain("released after 30 days without a message");
   });
 
   it("refuses bad numbers, other countries and users over their hourly limit, saying why", async () => {
