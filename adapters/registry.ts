@@ -5,14 +5,17 @@
  * smtp-server, matrix-org-irc), is imported only when its adapter is enabled.
  */
 import type { AdapterFactory } from "../src/adapter.js";
+import type { ListenersOf } from "../src/config/listeners.js";
 import type { AdapterOptionsSchema } from "../src/config/schema.js";
 import { echoConfigSchema } from "./echo/index.js";
-import { emailConfigSchema } from "./email/config.js";
+import { emailConfigSchema, emailListeners } from "./email/config.js";
 import { ircConfigSchema } from "./irc/config.js";
 import { smsConfigSchema } from "./sms/config.js";
 
 export interface AdapterEntry {
   readonly configSchema: AdapterOptionsSchema;
+  /** The TCP listeners a parsed config of this adapter opens; the config check refuses two on one address. */
+  readonly listeners?: ListenersOf;
   load(): Promise<AdapterFactory>;
 }
 
@@ -20,6 +23,7 @@ export const adapterRegistry: Readonly<Record<string, AdapterEntry>> = {
   echo: { configSchema: echoConfigSchema, load: async () => (await import("./echo/index.js")).echoAdapter },
   email: {
     configSchema: emailConfigSchema,
+    listeners: emailListeners,
     load: async () => (await import("./email/index.js")).emailAdapter,
   },
   irc: { configSchema: ircConfigSchema, load: async () => (await import("./irc/index.js")).ircAdapter },

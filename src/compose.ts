@@ -4,7 +4,7 @@
 import type { AdapterFactory } from "./adapter.js";
 import { adapterRegistry } from "../adapters/registry.js";
 import type { AdapterOptionsSchema } from "./config/schema.js";
-import { loadConfig, type LoadedConfig } from "./config/load.js";
+import { loadConfig, type AdapterChecks, type LoadedConfig } from "./config/load.js";
 import type { Gateway } from "./gateway.js";
 import type { Logger } from "./log.js";
 import type { RecentErrors } from "./http/recent-errors.js";
@@ -13,8 +13,17 @@ export const adapterSchemas: Record<string, AdapterOptionsSchema> = Object.fromE
   Object.entries(adapterRegistry).map(([key, entry]) => [key, entry.configSchema]),
 );
 
+/** The checks beyond the schemas that the adapters contribute (their listeners, for clashes). */
+export const adapterChecks: AdapterChecks = {
+  listeners: Object.fromEntries(
+    Object.entries(adapterRegistry).flatMap(([key, entry]) =>
+      entry.listeners ? [[key, entry.listeners]] : [],
+    ),
+  ),
+};
+
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  return loadConfig(file, adapterSchemas, env);
+  return loadConfig(file, adapterSchemas, env, adapterChecks);
 }
 
 /** The factories of the adapters the config enables, and only those (each loads its network library). */

@@ -1,5 +1,7 @@
 /** The email adapter's own config fields (merged under adapters.email with the shared ones). */
+import { isIPv6 } from "node:net";
 import { z } from "zod";
+import type { ConfigListener } from "../../src/config/listeners.js";
 import { envNameSchema, hostnameSchema } from "../../src/config/schema.js";
 
 /** Defaults for the inbound listener; each can be set in config. */
@@ -40,6 +42,22 @@ export const RELAY_DEFAULTS = {
 const DNS_SERVER =
   /^(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?|[0-9a-f:]*:[0-9a-f:]*|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?)$/i;
 
+/** An IPv6 literal as written in a config: bare (`::1`) or in URL brackets (`[::1]`). */
+const unbracket = (host: string) => host.replace(/^\[(.*)\]$/, "$1");
+
+/** The relay's host as node:net takes it: an IPv6 literal without its brackets, anything else as given. */
+export function relayAddress(host: string): string {
+  return isIPv6(unbracket(host)) ? unbracket(host) : host;
+}
+
+/** A host name (which includes IPv4 addresses) or an IPv6 literal, with or without brackets. */
+const relayHostSchema = z
+  .string()
+  .refine((host) => hostnameSchema.safeParse(host).success || isIPv6(unbracket(host)), {
+    message:
+      "expected a host name such as smtp.example.org, an IPv4 address, or an IPv6 address (::1 or [::1])",
+  });
+
 /** A bounce (RFC 3464 DSN) is tied to its mail for a week: retries of a deferred mail last up to 5 days. */
 export const BOUNCE_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -49,7 +67,9 @@ export const emailConfigSchema = z.object({
   ),
   relay: z
     .object({
-      host: hostnameSchema.describe("SMTP relay that sends the users' mail"),
+      host: relayHostSchema.describe(
+        "SMTP relay that sends the users' mail: a host name, an IPv4 address or an IPv6 address (::1 or [::1])",
+      ),
       port: z.number().int().min(1).max(65535).default(RELAY_DEFAULTS.port),
       secure: z.boolean().default(false).describe("TLS from the first byte (port 465)"),
       starttls: z
@@ -179,3 +199,8 @@ export const emailConfigSchema = z.object({
 });
 
 export type EmailConfig = z.output<typeof emailConfigSchema>;
+
+/** The TCP listeners this adapter opens (its SMTP listener), for the config's clash check (exit 2). */
+export function emailListeners({ inbound }: EmailConfig): ConfigListener[] {
+  return [{ name: "adapters.email.inbound.port", host: inbound.host, port: inbound.port }];
+}

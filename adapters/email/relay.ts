@@ -3,7 +3,7 @@ import nodemailer, { type Transporter } from "nodemailer";
 import type Mail from "nodemailer/lib/mailer/index.js";
 import { MaybeSent, SendRefused } from "../../src/adapter.js";
 import type { GatewayError } from "../../src/xmpp/errors.js";
-import type { EmailConfig } from "./config.js";
+import { relayAddress, type EmailConfig } from "./config.js";
 
 /** Longest piece of the relay's reply quoted to the user. */
 export const MAX_REPLY_QUOTE_CHARS = 300;
@@ -97,7 +97,7 @@ export class Relay {
     const timeout = config.timeoutSeconds * 1000;
     this.transport = nodemailer.createTransport({
       pool: true,
-      host: config.host,
+      host: relayAddress(config.host),
       port: config.port,
       secure: config.secure,
       // RFC 3207: with starttls the session must be encrypted before anything is sent; without it (a relay

@@ -56,7 +56,9 @@ export function adminCommands(numbers: () => NumberDirectory, pool: readonly str
       admin: true,
       report: true,
       async run() {
-        const assigned = Object.entries(await numbers().assignments()).map(([n, jid]) => `${n} → ${jid}`);
+        const assigned = Object.entries(await numbers().assignments()).map(
+          ([n, jid]) => `${n} → ${jid}${numbers().isConfigured(n) ? " (config)" : ""}`,
+        );
         return {
           note: `${assigned.length} dedicated number(s), ${pool.length} shared.`,
           form: {

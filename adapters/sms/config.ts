@@ -4,9 +4,9 @@ import { bareJidSchema, envNameSchema } from "../../src/config/schema.js";
 import { MAX_SEGMENTS_DEFAULT } from "./segments.js";
 import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./webhooks.js";
 
-const e164 = z
-  .string()
-  .regex(/^\+[1-9]\d{7,14}$/, { message: "expected an E.164 number such as +15551234567" });
+const e164 = z.string().regex(/^\+[1-9]\d{7,14}$/, {
+  message: "expected an E.164 number, +<country><number>, e.g. +12025550123 (not a national format)",
+});
 const country = z.string().regex(/^[A-Z]{2}$/, { message: "expected an ISO 3166 country code such as US" });
 
 /** Defaults for the per-user limits; each can be set in config. */
@@ -18,6 +18,57 @@ export const DEFAULT_LIMITS = {
   /** Longest message, in segments. */
   maxSegments: MAX_SEGMENTS_DEFAULT,
 };
+
+/** How long a pool number stays bound to (user, contact) without a message either way: 30 days. */
+export const POOL_BINDING_IDLE_SECONDS = 30 * 24 * 3600;
+
+const numbersSchema = z
+  .object({
+    dedicated: z
+      .record(e164, bareJidSchema)
+      .default({})
+      .describe(
+        "number → the one user it belongs to (admins can also assign numbers by ad-hoc command); read " +
+          "from here on every lookup, so it outlives a loss of Redis data",
+      ),
+    pool: z.array(e164).default([]).describe("numbers shared by every user of the pool"),
+    poolBindingIdleSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(POOL_BINDING_IDLE_SECONDS)
+      .describe(
+        "a pool number bound to (user, contact) is freed after this long without a message either way " +
+          "(default 30 days)",
+      ),
+  })
+  .strict()
+  .superRefine(({ dedicated, pool }, check) => {
+    const seen = new Set<string>();
+    pool.forEach((number, i) => {
+      if (number in dedicated)
+        check.addIssue({
+          code: "custom",
+          path: ["pool", i],
+          message: `${number} is also in numbers.dedicated; a number is either dedicated or shared`,
+        });
+      if (seen.has(number))
+        check.addIssue({ code: "custom", path: ["pool", i], message: `${number} is listed twice` });
+      seen.add(number);
+    });
+    // One user, one own number: it is the one the user sends from.
+    const owners = new Map<string, string>();
+    for (const [number, user] of Object.entries(dedicated)) {
+      const other = owners.get(user.toLowerCase());
+      if (other)
+        check.addIssue({
+          code: "custom",
+          path: ["dedicated", number],
+          message: `${user} already has ${other}; a user has at most one dedicated number`,
+        });
+      else owners.set(user.toLowerCase(), number);
+    }
+  });
 
 export const smsConfigSchema = z.object({
   twilio: z
@@ -41,16 +92,11 @@ export const smsConfigSchema = z.object({
     .array(country)
     .optional()
     .describe("destination countries users may text (default: only defaultCountry)"),
-  numbers: z
-    .object({
-      dedicated: z
-        .record(e164, bareJidSchema)
-        .default({})
-        .describe("number → the one user it belongs to (admins can also assign numbers by ad-hoc command)"),
-      pool: z.array(e164).default([]).describe("numbers shared by every user of the pool"),
-    })
-    .strict()
-    .default({ dedicated: {}, pool: [] }),
+  numbers: numbersSchema.default({
+    dedicated: {},
+    pool: [],
+    poolBindingIdleSeconds: POOL_BINDING_IDLE_SECONDS,
+  }),
   limits: z
     .object({
       messagesPerHour: z.number().int().min(1).default(DEFAULT_LIMITS.messagesPerHour),

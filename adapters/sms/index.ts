@@ -109,9 +109,10 @@ class SmsAdapter implements Adapter {
     remove: (user: string) => this.started().numbers.forget(user),
   };
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- the contract is async; nothing to wait for
   async start(ctx: AdapterContext): Promise<void> {
-    const numbers = new NumberDirectory(ctx.redis, ctx.key, this.config.numbers.pool);
-    await numbers.seed(this.config.numbers.dedicated);
+    // The config's dedicated numbers are read from the config on every lookup, never copied to Redis.
+    const numbers = new NumberDirectory(ctx.redis, ctx.key, { ...this.config.numbers, admins: ctx.admins });
     this.state = {
       ctx,
       numbers,

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { z } from "zod";
+import { listenerClashes, listenersOf, type ListenersOf } from "./listeners.js";
 import { buildConfigSchema, type AdapterOptionsSchema, type GatewayConfig } from "./schema.js";
 
 /** Shortest admin token accepted: it guards every admin action, so it must not be guessable. */
@@ -41,7 +42,18 @@ function envFields(value: unknown, path: string): [string, string][] {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const path = issue.path.length ? issue.path.map(String).join(".") : "(top level)";
-  return `${path}: ${issue.message}`;
+  // A bad record key (e.g. a dedicated number): zod's own text is "Invalid key in record"; say why.
+  const message =
+    issue.code === "invalid_key" && issue.issues.length
+      ? issue.issues.map((inner) => inner.message).join("; ")
+      : issue.message;
+  return `${path}: ${message}`;
+}
+
+/** What the adapters add to the checks beyond their schemas (from their factories; see src/compose.ts). */
+export interface AdapterChecks {
+  /** Per adapter key: the TCP listeners its config opens, checked with the core's for clashes. */
+  listeners?: Record<string, ListenersOf>;
 }
 
 export function parseConfig(
@@ -49,6 +61,7 @@ export function parseConfig(
   raw: unknown,
   adapterSchemas: Record<string, AdapterOptionsSchema>,
   env: NodeJS.ProcessEnv,
+  checks: AdapterChecks = {},
 ): LoadedConfig {
   const result = buildConfigSchema(adapterSchemas).safeParse(raw);
   if (!result.success) throw new ConfigError(file, result.error.issues.map(describeIssue));
@@ -75,6 +88,7 @@ export function parseConfig(
     domains.set(adapter.domain, key);
   }
   if (domains.size === 0) problems.push("adapters: no adapter is enabled");
+  problems.push(...listenerClashes(listenersOf(config, checks.listeners ?? {})));
   const passwordEnv = config.redis.passwordEnv;
   const redisPassword = passwordEnv ? env[passwordEnv] : undefined;
   if (passwordEnv && !redisPassword)
@@ -95,6 +109,7 @@ export async function loadConfig(
   file: string,
   adapterSchemas: Record<string, AdapterOptionsSchema>,
   env: NodeJS.ProcessEnv = process.env,
+  checks: AdapterChecks = {},
 ): Promise<LoadedConfig> {
   let text: string;
   try {
@@ -108,5 +123,5 @@ export async function loadConfig(
   } catch (err) {
     throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
   }
-  return parseConfig(file, raw, adapterSchemas, env);
+  return parseConfig(file, raw, adapterSchemas, env, checks);
 }

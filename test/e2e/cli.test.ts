@@ -2,7 +2,7 @@
  * The gateway as an admin runs it: the command line, a bad config, and a graceful stop on SIGTERM.
  */
 import { once } from "node:events";
-import { writeFile, mkdtemp, rm } from "node:fs/promises";
+import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,14 @@ import { sharedBed, takeSlot, testConfig } from "../support/gateway.js";
 import { gatewayProcess } from "../support/process.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** Every secret the committed config names. */
+const QUICKSTART_ENV = {
+  GATEWAY_ECHO_SECRET: "x",
+  GATEWAY_SMS_SECRET: "y",
+  TWILIO_AUTH_TOKEN: "z",
+  GATEWAY_EMAIL_SECRET: "w",
+  GATEWAY_IRC_SECRET: "v",
+};
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = gatewayProcess(args, env);
@@ -59,14 +67,46 @@ describe("command line", () => {
     expect(noSecret.stderr).toContain("GATEWAY_ECHO_SECRET is not set");
   });
 
+  it("--check-config exits 2 on what start-up would die on, naming the field, until each is fixed", async () => {
+    const committed = JSON.parse(await readFile(path.join(ROOT, "gateway.config.json"), "utf8")) as {
+      http?: Record<string, unknown>;
+      adapters: Record<string, Record<string, unknown>>;
+    };
+    const { sms, email } = committed.adapters;
+    email!.relay = { host: "::1", port: 2587, starttls: false };
+    const file = path.join(dir, "inconsistent.json");
+    const check = async (numbers: Record<string, unknown>, httpPort: number) => {
+      sms!.numbers = numbers;
+      await writeFile(file, JSON.stringify({ ...committed, http: { port: httpPort } }));
+      return run(["--check-config", "--config", file], QUICKSTART_ENV);
+    };
+    const pool = ["+12025550190"];
+
+    const national = await check({ dedicated: { "2025550123": "alice@localhost" }, pool }, 8080);
+    expect(national.code).toBe(2);
+    expect(national.stderr).toContain(
+      "adapters.sms.numbers.dedicated.2025550123: expected an E.164 number, +<country><number>, e.g. +12025550123 (not a national format)",
+    );
+    const both = await check({ dedicated: { "+12025550190": "alice@localhost" }, pool }, 8080);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("adapters.sms.numbers.pool.0: +12025550190 is also in numbers.dedicated");
+    // The HTTP server on the SMTP listener's port (2525 in the committed config).
+    const clash = await check({ dedicated: { "+12025550100": "alice@localhost" }, pool }, 2525);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain(
+      "adapters.email.inbound.port: 127.0.0.1:2525 is also the address of http.port (127.0.0.1:2525)",
+    );
+    // All fixed; the relay on ::1 was never a problem.
+    const ok = await check({ dedicated: { "+12025550100": "alice@localhost" }, pool }, 8080);
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+  });
+
   it("checks the committed quickstart config", async () => {
-    const ok = await run(["--check-config", "--config", path.join(ROOT, "gateway.config.json")], {
-      GATEWAY_ECHO_SECRET: "x",
-      GATEWAY_SMS_SECRET: "y",
-      TWILIO_AUTH_TOKEN: "z",
-      GATEWAY_EMAIL_SECRET: "w",
-      GATEWAY_IRC_SECRET: "v",
-    });
+    const ok = await run(
+      ["--check-config", "--config", path.join(ROOT, "gateway.config.json")],
+      QUICKSTART_ENV,
+    );
     expect(ok.stdout).toContain("configuration is valid");
     expect(ok.code).toBe(0);
   });

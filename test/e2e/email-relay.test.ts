@@ -12,6 +12,9 @@ import { slotDomain } from "../slots.js";
 import { errorOf, registration, TestUser, xml, type Element } from "../support/client.js";
 import { startDns, type TestDns } from "../support/dns.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { startRelay } from "../support/relay.js";
+import { emailConfigSchema } from "../../adapters/email/config.js";
+import { Relay } from "../../adapters/email/relay.js";
 
 type Mode = "no-greeting" | "silent-after-data" | "busy" | "answers";
 
@@ -164,5 +167,36 @@ describe("a relay that is slow, silent or down", () => {
     expect(
       alice.received.some((el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "r-down"),
     ).toBe(false);
+  });
+});
+
+describe("a relay at an IPv6 address", () => {
+  it("sends through [::1] and ::1, as written in the config", async () => {
+    const relay = await startRelay("::1");
+    try {
+      for (const host of ["[::1]", "::1"]) {
+        const config = emailConfigSchema.parse({
+          mailDomain: "relay-test.example.org",
+          relay: { host, port: relay.port, starttls: false, timeoutSeconds: 5 },
+        });
+        const client = new Relay(config.relay, undefined);
+        try {
+          await client.send({
+            from: "alice@relay-test.example.org",
+            to: "bob@example.net",
+            subject: `over IPv6 (${host})`,
+            text: "hello",
+          });
+        } finally {
+          client.close();
+        }
+      }
+      expect(relay.mails.map((m) => /^Subject: (.*)$/m.exec(m.toString())?.[1]?.trim())).toEqual([
+        "over IPv6 ([::1])",
+        "over IPv6 (::1)",
+      ]);
+    } finally {
+      await relay.stop();
+    }
   });
 });

@@ -248,10 +248,25 @@ describe("SMS through a Twilio-compatible API", () => {
     await bob.waitFor((el) => el.getChildText("body") === "hi bob");
     await carol.waitFor((el) => el.getChildText("body") === "hi carol");
 
+    // Every shared number is taken with this contact: a user is told so without learning who took them...
     const dave = await user("dave", "pool");
     await dave.send(chat(`${contact}@${domain}`, "p-3", "from dave"));
     const full = await dave.waitFor((el) => el.attrs.id === "p-3");
     expect(errorOf(full).condition).toBe("resource-constraint");
+    expect(errorOf(full).text).toContain("Every shared number is already in use");
+    expect(errorOf(full).text).not.toContain(bob.bare);
+    expect(errorOf(full).text).not.toContain(carol.bare);
+    // ...an administrator sees who holds each number, and since when.
+    const admin = await TestUser.login(peer, `admin-sms-${domain.replace(/\D/g, "")}`);
+    users.admin = admin;
+    expect((await admin.iq("set", domain, registration({ mode: "pool" }))).attrs.type).toBe("result");
+    await admin.send(chat(`${contact}@${domain}`, "p-4", "from the admin"));
+    const holders = errorOf(await admin.waitFor((el) => el.attrs.id === "p-4"));
+    expect(holders.condition).toBe("resource-constraint");
+    const since = String(new Date().getUTCFullYear());
+    expect(holders.text).toContain(`${bobNumber}: ${bob.bare} since ${since}`);
+    expect(holders.text).toContain(`${carolNumber}: ${carol.bare} since ${since}`);
+    expect(holders.text).toContain("released after 30 days without a message");
   });
 
   it("refuses bad numbers, other countries and users over their hourly limit, saying why", async () => {
@@ -339,8 +354,7 @@ describe("SMS through a Twilio-compatible API", () => {
   });
 
   it("lets an administrator assign a number, which then routes replies to its new owner", async () => {
-    const admin = await TestUser.login(peer, `admin-sms-${domain.replace(/\D/g, "")}`);
-    users.admin = admin;
+    const admin = users.admin!;
     const erin = await TestUser.login(peer, `erin-sms-${domain.split(".")[0]}`);
     users.erin = erin;
     const assign = (fields: Record<string, string>) =>
@@ -361,6 +375,10 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(done.getChild("command")?.getChildText("note")).toContain("now belongs to");
     const bad = await assign({ number: "0800 123", jid: erin.bare });
     expect(errorOf(bad).condition).toBe("not-acceptable");
+    // The config's numbers are changed in the config, not by command.
+    const configured = await assign({ number: OWN, jid: erin.bare });
+    expect(errorOf(configured)).toMatchObject({ condition: "conflict" });
+    expect(errorOf(configured).text).toContain("numbers.dedicated");
     await fake.sendInbound({
       from: "+12025550199",
       to: "+12025550300",

@@ -16,7 +16,8 @@ export interface TestRelay {
 /** Largest mail the test relay keeps (it is a test: small is plenty). */
 const MAX_TEST_MAIL_BYTES = 1024 * 1024;
 
-export async function startRelay(): Promise<TestRelay> {
+/** `host`: the loopback address it listens on (`::1` for a relay reached over IPv6). */
+export async function startRelay(host = "127.0.0.1"): Promise<TestRelay> {
   const relay: TestRelay = { port: 0, mails: [], busy: false, stop: () => Promise.resolve() };
   const server = new SMTPServer({
     authOptional: true,
@@ -37,7 +38,7 @@ export async function startRelay(): Promise<TestRelay> {
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   relay.port = (server.server.address() as { port: number }).port;
   relay.stop = () => new Promise((resolve) => server.close(() => resolve()));
   return relay;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { readFileSync } from "node:fs";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
-import { adapterSchemas } from "../../src/compose.js";
+import { adapterChecks, adapterSchemas } from "../../src/compose.js";
 
 const committed: unknown = JSON.parse(
   readFileSync(new URL("../../gateway.config.json", import.meta.url), "utf8"),
@@ -19,7 +19,7 @@ const QUICKSTART_ENV = {
 
 function problems(raw: unknown, env: NodeJS.ProcessEnv = { GATEWAY_ECHO_SECRET: "s" }): string[] {
   try {
-    parseConfig("test.json", raw, adapterSchemas, env);
+    parseConfig("test.json", raw, adapterSchemas, env, adapterChecks);
     return [];
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
@@ -125,5 +125,88 @@ describe("configuration", () => {
     }
     const loaded = parseConfig("t.json", raw, schemas, { FAKE_SECRET: "s", FAKE_TOKEN: "tok" });
     expect(loaded.adapterSecrets).toEqual({ FAKE_TOKEN: "tok" });
+  });
+
+  describe("fields that must agree with each other", () => {
+    type Raw = Record<string, Record<string, unknown>>;
+    /** The committed config with some fields changed. */
+    const changed = (edit: (raw: Raw) => void): Raw => {
+      const raw = structuredClone(committed) as Raw;
+      edit(raw);
+      return raw;
+    };
+    const sms = (raw: Raw) => (raw.adapters!.sms as { numbers: Record<string, unknown> }).numbers;
+    const email = (raw: Raw) => raw.adapters!.email as Record<string, Record<string, unknown>>;
+
+    it("refuses a number that is both dedicated and in the pool, and a user with two own numbers", () => {
+      const found = problems(
+        changed((raw) => {
+          sms(raw).dedicated = { "+12025550100": "alice@localhost", "+12025550191": "alice@localhost" };
+        }),
+        QUICKSTART_ENV,
+      );
+      expect(found).toEqual([
+        "adapters.sms.numbers.pool.1: +12025550191 is also in numbers.dedicated; a number is either dedicated or shared",
+        "adapters.sms.numbers.dedicated.+12025550191: alice@localhost already has +12025550100; a user has at most one dedicated number",
+      ]);
+    });
+
+    it("says a national-format number must be E.164, naming the field", () => {
+      const found = problems(
+        changed((raw) => {
+          sms(raw).dedicated = { "2025550123": "alice@localhost" };
+          sms(raw).pool = ["(202) 555-0124"];
+        }),
+        QUICKSTART_ENV,
+      );
+      expect(found).toEqual([
+        "adapters.sms.numbers.dedicated.2025550123: expected an E.164 number, +<country><number>, e.g. +12025550123 (not a national format)",
+        "adapters.sms.numbers.pool.0: expected an E.164 number, +<country><number>, e.g. +12025550123 (not a national format)",
+      ]);
+    });
+
+    it("refuses two listeners on one address, naming both fields", () => {
+      const clash = (http: Record<string, unknown>, inbound: Record<string, unknown>) =>
+        problems(
+          changed((raw) => {
+            raw.http = http;
+            email(raw).inbound = inbound;
+          }),
+          QUICKSTART_ENV,
+        );
+      expect(clash({ port: 2525 }, { port: 2525 })).toEqual([
+        "adapters.email.inbound.port: 127.0.0.1:2525 is also the address of http.port (127.0.0.1:2525); two listeners cannot share a port",
+      ]);
+      // A wildcard bind takes the port on every address of its family.
+      expect(clash({ host: "0.0.0.0", port: 2525 }, { host: "127.0.0.1", port: 2525 })).toHaveLength(1);
+      expect(clash({ host: "::", port: 2525 }, { host: "127.0.0.1", port: 2525 })).toHaveLength(1);
+      expect(clash({ host: "localhost", port: 2525 }, { host: "::1", port: 2525 })).toHaveLength(1);
+      // Different addresses, different ports, a free port picked at start, or HTTP off: no clash.
+      expect(clash({ host: "127.0.0.2", port: 2525 }, { host: "127.0.0.1", port: 2525 })).toEqual([]);
+      expect(clash({ host: "0.0.0.0", port: 2525 }, { host: "::1", port: 2525 })).toEqual([]);
+      expect(clash({ port: 8080 }, { port: 2525 })).toEqual([]);
+      expect(clash({ port: 0 }, { port: 2525 })).toEqual([]);
+      expect(clash({ enabled: false, port: 2525 }, { port: 2525 })).toEqual([]);
+    });
+
+    it("takes an IPv6 relay with or without brackets, and refuses what is no host", () => {
+      for (const host of ["::1", "[::1]", "2001:db8::25", "[2001:db8::25]", "127.0.0.1", "smtp.example.org"])
+        expect(
+          problems(
+            changed((raw) => (email(raw).relay!.host = host)),
+            QUICKSTART_ENV,
+          ),
+          host,
+        ).toEqual([]);
+      for (const host of ["[::1", "::g", "smtp example", "[smtp.example.org]"])
+        expect(
+          problems(
+            changed((raw) => (email(raw).relay!.host = host)),
+            QUICKSTART_ENV,
+          ),
+        ).toEqual([
+          "adapters.email.relay.host: expected a host name such as smtp.example.org, an IPv4 address, or an IPv6 address (::1 or [::1])",
+        ]);
+    });
   });
 });
