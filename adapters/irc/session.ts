@@ -6,21 +6,15 @@ import { Client, type Message } from "matrix-org-irc";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { addressOf, type IrcConfig } from "./config.js";
-import { installTagParser, requestCaps } from "./ircv3.js";
-import { decodeIrcLines } from "./split.js";
+import { installTagParser, parseServerLine, requestCaps } from "./ircv3.js";
+import { LineReader } from "./lines.js";
+import { decodeIrcText } from "./split.js";
 import { TokenBucket } from "./throttle.js";
 
 /** QUIT text the IRC side sees when the gateway closes a connection. */
 export const QUIT_MESSAGE = "Left all channels";
 /** The service that takes NickServ IDENTIFY on most networks (Atheme, Anope). */
 export const NICKSERV = "NickServ";
-
-/**
- * Most bytes of a server line the client buffers while waiting for its CR LF. IRC lines are 512 bytes plus
- * at most 8191 of tags (IRCv3 message-tags); a server sending far more without a line end is broken or
- * hostile, and the connection is closed (then redialed) rather than letting the buffer grow.
- */
-export const MAX_PENDING_BYTES = 64 * 1024;
 
 /** Own room messages awaiting the server's echo (echo-message); older ones are reflected at once. */
 export const MAX_PENDING_ECHOES = 100;
@@ -124,12 +118,15 @@ export class IrcSession {
     });
     installTagParser();
     requestCaps(this.client);
-    // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
-    this.client.convertEncoding = (bytes: Buffer) => {
-      if (bytes.length <= MAX_PENDING_BYTES) return decodeIrcLines(bytes, settings.fallbackCharset);
-      log.warn({ server, bytes: bytes.length }, "IRC server sent an oversized line; closing the connection");
-      this.client.conn?.destroy();
-      return ""; // the library then empties its buffer
+    // The library's own reader buffers chunks until one ends on a line break and decodes all of it per
+    // chunk: under a burst that is one ever-growing "line". Here each line is cut, bounded and decoded on
+    // its own (UTF-8 or else the fallback charset, line by line), then handed to the library's handlers.
+    const reader = new LineReader((bytes) =>
+      log.warn({ server, bytes }, "IRC server sent an over-long line; dropped"),
+    );
+    (this.client as unknown as { onData(chunk: Buffer | string): void }).onData = (chunk) => {
+      for (const line of reader.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk))
+        this.client.emit("raw", parseServerLine(decodeIrcText(line, settings.fallbackCharset)));
     };
     // matrix-org-irc handles server lines inside its socket 'data' handler and rethrows what its own
     // handlers throw (e.g. a 001 without text), which would end the whole gateway process: a line that
