@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
-import type { IrcConfig } from "./config.js";
+import { serverPolicy, type IrcConfig } from "./config.js";
 import { backoffMs, Stagger } from "./reconnect.js";
 import { IrcSession, type Member, type SessionSettings } from "./session.js";
 
@@ -95,12 +95,14 @@ export class IrcConnections {
   /** The config's settings for a server, with this nick. */
   defaults(server: string, nick: string): SessionSettings {
     const c = this.opts.config;
-    const alias = c.addresses[server];
+    const policy = serverPolicy(c, server);
     return {
       nick,
-      fallbackCharset: alias?.fallbackCharset ?? c.fallbackCharset,
-      floodBurst: alias?.floodBurst ?? c.floodBurst,
-      lineDelayMs: alias?.lineDelayMs ?? c.lineDelayMs,
+      fallbackCharset: c.addresses[server]?.fallbackCharset ?? c.fallbackCharset,
+      floodBurst: policy.floodBurst,
+      lineDelayMs: policy.lineDelayMs,
+      maxQueuedLines: policy.maxQueuedLines,
+      services: policy.services,
     };
   }
 

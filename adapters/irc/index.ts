@@ -23,7 +23,7 @@ import {
   type IrcCodecOptions,
   type IrcTarget,
 } from "./codec.js";
-import { ircConfigSchema, isServerAllowed, type IrcConfig } from "./config.js";
+import { ircConfigSchema, isServerAllowed, serverPolicy, type IrcConfig } from "./config.js";
 import { IrcConnections, type IrcSession, type Member, type SessionSettings } from "./connections.js";
 import { leavePresence, STATUS } from "./events.js";
 import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
@@ -107,6 +107,7 @@ class IrcAdapter implements Adapter {
     this.commands = settingsCommands({
       settings: () => this.context().settings,
       servers,
+      lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
       codec: this.codecOptions,
       changed: (user) => void this.refreshForwarding(user),
       disconnect: (user) => this.disconnectUser(user),
@@ -142,7 +143,9 @@ class IrcAdapter implements Adapter {
       ...(own.nickservPassword ? { nickservPassword: own.nickservPassword } : {}),
       ...(own.port ? { port: Number(own.port) } : {}),
       ...(own.charset ? { fallbackCharset: own.charset } : {}),
-      ...(own.lineDelayMs ? { lineDelayMs: Number(own.lineDelayMs) } : {}),
+      // The admins' pause is a floor: a user may slow their connection down, never speed it up (a value
+      // stored before the floor was raised, or by an older release, cannot lower it either).
+      lineDelayMs: Math.max(base.lineDelayMs, Number(own.lineDelayMs) || 0),
     };
   }
 

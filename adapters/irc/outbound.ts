@@ -113,10 +113,12 @@ async function say(
   before?: (lines: number) => void,
 ): Promise<number> {
   const lines = toIrcLines(toIrc(body), { target, prefixBytes: session.prefixBytes() });
+  // A full flood-control queue refuses the whole message before any of it is queued.
+  session.checkRoom(lines.length);
   // Registered before the first line leaves, so an echo can never arrive ahead of it.
   before?.(lines.length);
   try {
-    for (const line of lines) await session.send("PRIVMSG", target, line);
+    await session.sendLines("PRIVMSG", target, lines);
   } catch (err) {
     throw new GatewayError("recipient-unavailable", `The connection to ${session.server} is closed.`, {
       cause: err,

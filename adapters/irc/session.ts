@@ -46,9 +46,13 @@ export interface SessionSettings {
   /** TLS port instead of the configured one. */
   port?: number;
   fallbackCharset: string;
-  /** Flood control: lines sent at once, then one every lineDelayMs. */
+  /** Flood control: lines sent at once, then one every lineDelayMs (never below the server's floor). */
   floodBurst: number;
   lineDelayMs: number;
+  /** Lines held for flood control at most; a message beyond is refused. */
+  maxQueuedLines: number;
+  /** Who may receive the NickServ password (see services.ts). */
+  services: IrcConfig["services"];
 }
 
 export class IrcSession {
@@ -203,6 +207,35 @@ export class IrcSession {
     if (settings.nickservPassword !== undefined) {
       const password = settings.nickservPassword;
       this.ready.then(() => this.send("PRIVMSG", NICKSERV, `IDENTIFY ${password}`)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Refuses, before anything is queued, a message of `lines` lines that would take the connection's
+   * flood-control queue beyond its bound: the sender learns at once, instead of the queue growing.
+   */
+  checkRoom(lines: number): void {
+    const queued = this.bucket.waiting;
+    if (queued + lines <= this.settings.maxQueuedLines) return;
+    throw new GatewayError(
+      "resource-constraint",
+      `Too much is waiting to be sent to ${this.server}: ${queued} lines are queued by flood control ` +
+        `(at most ${this.settings.maxQueuedLines}). This message was not sent; send it again once the earlier ones went out.`,
+    );
+  }
+
+  /**
+   * Sends one command per line (e.g. the PRIVMSG lines of one message): all queued at once, in order and
+   * together, after checkRoom; resolves when the last one was written.
+   */
+  async sendLines(command: string, target: string, lines: readonly string[]): Promise<void> {
+    if (lines.some((a) => /[\r\n\0]/.test(a)) || /[\r\n\0]/.test(target))
+      throw new GatewayError("bad-request", "A line break cannot be sent to IRC.");
+    this.checkRoom(lines.length);
+    const turns = lines.map(() => this.bucket.wait());
+    for (const [i, line] of lines.entries()) {
+      await turns[i];
+      await this.client.send(command, target, line);
     }
   }
 
