@@ -142,6 +142,15 @@ export const ircConfigSchema = z.object({
   maxQueuedLines: maxQueuedLines
     .default(DEFAULT_MAX_QUEUED_LINES)
     .describe("lines one connection holds for flood control; a message beyond gets resource-constraint"),
+  passwordKeysEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/, {
+      message: "expected an environment variable name such as GATEWAY_IRC_KEYS",
+    })
+    .optional()
+    .describe(
+      "environment variable with the keys (32 bytes, base64 or hex, comma-separated, the first seals) that encrypt users' SASL/NickServ passwords in Redis; without it users cannot store passwords",
+    ),
   services: services
     .default(DEFAULT_SERVICES)
     .describe(

@@ -8,13 +8,12 @@ import { GatewayError } from "../../src/xmpp/errors.js";
 import { addressOf, type IrcConfig } from "./config.js";
 import { installTagParser, parseServerLine, requestCaps } from "./ircv3.js";
 import { LineReader } from "./lines.js";
+import { isServices, type WhoisFacts } from "./services.js";
 import { decodeIrcText } from "./split.js";
 import { TokenBucket } from "./throttle.js";
 
 /** QUIT text the IRC side sees when the gateway closes a connection. */
 export const QUIT_MESSAGE = "Left all channels";
-/** The service that takes NickServ IDENTIFY on most networks (Atheme, Anope). */
-export const NICKSERV = "NickServ";
 
 /** Own room messages awaiting the server's echo (echo-message); older ones are reflected at once. */
 export const MAX_PENDING_ECHOES = 100;
@@ -90,6 +89,8 @@ export class IrcSession {
   /** Before the loss: the user's nick and the occupants of each channel, to show what changed meanwhile. */
   before: { nick: string; occupants: Map<string, string[]> } | undefined;
   private readonly bucket: TokenBucket;
+  /** The NickServ password: sent to the services, refused (NickServ is not the services), or none to send. */
+  readonly nickserv: Promise<"sent" | "untrusted" | "none">;
 
   constructor(
     readonly user: string,
@@ -203,11 +204,46 @@ export class IrcSession {
     });
     // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
     this.ready.catch(() => undefined);
-    // NickServ identification, as soon as the nick is registered; the password is never logged.
-    if (settings.nickservPassword !== undefined) {
-      const password = settings.nickservPassword;
-      this.ready.then(() => this.send("PRIVMSG", NICKSERV, `IDENTIFY ${password}`)).catch(() => undefined);
-    }
+    // NickServ identification once the nick is registered, and only to the network's services (WHOIS
+    // first: anyone may hold the nick NickServ where services are down); the password is never logged.
+    const password = settings.nickservPassword;
+    this.nickserv =
+      password === undefined
+        ? Promise.resolve("none")
+        : this.ready
+            .then(() => this.identify(password, config.connectTimeoutSeconds * 1000))
+            .catch(() => "none" as const);
+  }
+
+  /** Sends IDENTIFY to the services nick if WHOIS shows it is the configured services. */
+  private async identify(password: string, timeoutMs: number): Promise<"sent" | "untrusted"> {
+    const spec = this.settings.services;
+    const facts = await this.whois(spec.nick, timeoutMs);
+    if (!isServices(spec, facts)) return "untrusted";
+    await this.send("PRIVMSG", spec.nick, `IDENTIFY ${password}`);
+    return "sent";
+  }
+
+  /** What WHOIS says of `nick`: its host and server ({} for no such nick or no answer in time). */
+  private whois(nick: string, timeoutMs: number): Promise<WhoisFacts> {
+    const facts: WhoisFacts = {};
+    const about = (m: Message) => m.args[1]?.toLowerCase() === nick.toLowerCase();
+    return new Promise<WhoisFacts>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.client.removeListener("raw", onRaw);
+        resolve(facts);
+      };
+      const onRaw = (m: Message) => {
+        if (!about(m)) return;
+        if (m.command === "rpl_whoisuser") facts.host = m.args[3];
+        else if (m.command === "rpl_whoisserver") facts.server = m.args[2];
+        else if (m.command === "rpl_endofwhois" || m.command === "err_nosuchnick") done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.client.on("raw", onRaw);
+      this.send("WHOIS", nick).catch(done);
+    });
   }
 
   /**

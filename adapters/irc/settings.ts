@@ -68,6 +68,8 @@ export interface SettingsDeps {
   servers: readonly string[];
   /** The admins' flood-control pause for a server: users may only choose a longer one. */
   lineDelayFloor(server: string): number;
+  /** The form a password is stored in (encrypted); throws a GatewayError when passwords cannot be stored. */
+  seal(user: string, key: string, password: string): string;
   codec: IrcCodecOptions;
   /** The user's settings changed: apply what can be applied at once (forwarding). */
   changed(user: string): void;
@@ -125,7 +127,7 @@ export function settingsCommands(deps: SettingsDeps): AdhocCommand[] {
       const key = `${server}/${field}`;
       if (SECRET.has(field) && value === "") continue; // kept
       if (value === "" || value === CLEAR) delete all[key];
-      else all[key] = value;
+      else all[key] = SECRET.has(field) ? deps.seal(user, key, value) : value;
     }
     await deps.settings().put(user, all);
     deps.changed(user);

@@ -3,6 +3,7 @@
  * without a services daemon, so a scripted server on a loopback socket plays the IRCv3 exchange (CAP LS,
  * CAP REQ sasl, AUTHENTICATE PLAIN) as the specification writes it, and checks the credentials.
  */
+import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -104,8 +105,10 @@ describe("SASL from the user's IRC settings", () => {
           addresses: { "sasl.localhost": { host: "127.0.0.1", port: fake.port } },
           lineDelayMs: 0,
           connectTimeoutSeconds: 5,
+          passwordKeysEnv: "TEST_IRC_KEYS",
         },
       },
+      env: { TEST_IRC_KEYS: randomBytes(32).toString("base64") },
     });
     alice = await TestUser.login(peer, `alice-sasl-${slot}`);
   });
@@ -143,6 +146,19 @@ describe("SASL from the user's IRC settings", () => {
     expect(self.attrs.type, self.toString()).toBeUndefined();
     expect(fake.lines).toContain("CAP REQ :multi-prefix sasl");
     expect(fake.lines.filter((l) => l.startsWith("AUTHENTICATE ")).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("keeps the SASL password encrypted in Redis", async () => {
+    const redis = new Redis(bed.redis!.url);
+    try {
+      const raw = await redis.hget(`${gw.keyPrefix}settings:irc`, alice.bare);
+      expect(raw).toContain("sasl.localhost/saslPassword");
+      expect(raw).not.toContain(GOOD);
+      expect(raw).not.toContain(Buffer.from(GOOD).toString("base64"));
+      expect(raw).not.toContain(Buffer.from(GOOD).toString("hex"));
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it("refuses a 100 kB body with an error and sends nothing of it to IRC", async () => {
