@@ -100,8 +100,12 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
     session = await deps.openSession(m.user, target.server, own);
     await session.ready;
   }
-  await say(session, nick, m.body);
-  deps.connections.release(session);
+  try {
+    await say(session, nick, m.body);
+  } finally {
+    // Also after a refusal (e.g. a full flood-control queue): the connection still closes after grace.
+    deps.connections.release(session);
+  }
   return { status: "accepted" };
 }
 
