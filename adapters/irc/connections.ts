@@ -224,13 +224,19 @@ export class IrcConnections {
   release(session: IrcSession): void {
     if (session.channels.size > 0 || session.closed) return;
     clearTimeout(session.graceTimer);
-    session.graceTimer = setTimeout(() => {
-      this.opts
-        .log()
-        .info({ jid: session.user, server: session.server }, "IRC connection closed after grace");
-      this.drop(session);
-    }, this.opts.config.graceSeconds * 1000);
-    session.graceTimer.unref();
+    const arm = () => {
+      session.graceTimer = setTimeout(() => {
+        if (session.channels.size > 0 || session.closed) return;
+        // Lines still waiting for flood control go out first: a QUIT now would lose them.
+        if (session.queuedLines > 0) return arm();
+        this.opts
+          .log()
+          .info({ jid: session.user, server: session.server }, "IRC connection closed after grace");
+        this.drop(session);
+      }, this.opts.config.graceSeconds * 1000);
+      session.graceTimer.unref();
+    };
+    arm();
   }
 
   /** Forgets the session and QUITs it. */

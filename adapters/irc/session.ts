@@ -246,6 +246,11 @@ export class IrcSession {
     });
   }
 
+  /** Lines waiting for flood control. */
+  get queuedLines(): number {
+    return this.bucket.waiting;
+  }
+
   /**
    * Refuses, before anything is queued, a message of `lines` lines that would take the connection's
    * flood-control queue beyond its bound: the sender learns at once, instead of the queue growing.

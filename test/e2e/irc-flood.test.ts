@@ -19,6 +19,8 @@ const COMMANDS = "http://jabber.org/protocol/commands";
 const SLOW = { lineDelayMs: 60_000, floodBurst: 3, maxQueuedLines: 20 };
 /** paced.localhost: a short floor, so the queued lines go out during the test. */
 const PACED = { lineDelayMs: 300, floodBurst: 2, maxQueuedLines: 20 };
+/** grace.localhost: a floor longer than the grace period before an unused connection's QUIT. */
+const GRACE = { lineDelayMs: 2500, floodBurst: 1 };
 
 const statusCodes = (el: Element): number[] =>
   (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
@@ -88,11 +90,13 @@ describe("IRC flood control set by the admins", () => {
       slot,
       adapters: {
         irc: {
-          servers: { allow: ["slow.localhost", "paced.localhost"] },
+          servers: { allow: ["slow.localhost", "paced.localhost", "grace.localhost"] },
+          graceSeconds: 1,
           tls: false,
           addresses: {
             "slow.localhost": { host: "127.0.0.1", port: ircd.port, ...SLOW },
             "paced.localhost": { host: "127.0.0.1", port: ircd.port, ...PACED },
+            "grace.localhost": { host: "127.0.0.1", port: ircd.port, ...GRACE },
           },
         },
       },
@@ -165,5 +169,20 @@ describe("IRC flood control set by the admins", () => {
     expect(new Set(out).size).toBe(out.length);
     expect([...out].sort()).toEqual(ids.filter((id) => !no.has(id)).sort());
     for (const el of refused(ids)) expect(errorOf(el).condition).toBe("resource-constraint");
+  });
+
+  it("private messages still waiting for flood control go out before the unused connection's QUIT", async () => {
+    const dave = await TestUser.login(peer, `dave-flood-${slot}`);
+    try {
+      const nick = `Flood${slot}`;
+      const to = `${nick.toLowerCase()}%grace.localhost@${domain}`;
+      const ids = ["g-0", "g-1", "g-2"];
+      for (const id of ids) await dave.send(xml("message", { to, type: "chat", id }, xml("body", {}, id)));
+      // One leaves at once; the others wait 2.5 s each, beyond the 1 s grace after the first was sent.
+      for (const id of ids) await bob.waitFor((l) => l.endsWith(`PRIVMSG ${nick} :${id}`), 20_000);
+      expect(dave.received.filter((el) => el.attrs.type === "error")).toEqual([]);
+    } finally {
+      await dave.stop();
+    }
   });
 });
