@@ -1,10 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
   addressOf,
+  DEFAULT_FLOOD_BURST,
   DEFAULT_GRACE_SECONDS,
+  DEFAULT_MAX_QUEUED_LINES,
+  DEFAULT_SERVICES,
   ircConfigSchema,
   isServerAllowed,
   PLAIN_PORT,
+  serverPolicy,
   TLS_PORT,
 } from "./config.js";
 
@@ -41,6 +45,32 @@ describe("IRC config", () => {
     expect(bad.error?.issues[0]?.message).toContain("port");
   });
 
+  it("takes flood control and services per server from its overrides, else from the adapter's", () => {
+    const config = ircConfigSchema.parse({
+      servers: { allow: ["a.net", "b.net"] },
+      lineDelayMs: 500,
+      addresses: {
+        "b.net": {
+          host: "b.net",
+          lineDelayMs: 2000,
+          maxQueuedLines: 40,
+          services: { host: "services.b.net" },
+        },
+      },
+    });
+    expect(serverPolicy(config, "a.net")).toEqual({
+      lineDelayMs: 500,
+      floodBurst: DEFAULT_FLOOD_BURST,
+      maxQueuedLines: DEFAULT_MAX_QUEUED_LINES,
+      services: DEFAULT_SERVICES,
+    });
+    expect(serverPolicy(config, "b.net")).toMatchObject({
+      lineDelayMs: 2000,
+      maxQueuedLines: 40,
+      services: { nick: "NickServ", host: "services.b.net" },
+    });
+  });
+
   it("allows only the fixed server in fixed-server mode", () => {
     const config = ircConfigSchema.parse({ servers: { fixed: "irc.example.net" } });
     expect(isServerAllowed(config, "irc.example.net")).toBe(true);
@@ -53,6 +83,12 @@ describe("IRC config", () => {
     [{ servers: { allow: ["a.b"] }, userName: "has space" }],
     [{ servers: { allow: ["a.b"] }, realName: "line\r\nQUIT" }],
     [{ servers: { allow: ["a.b"] }, graceSeconds: -1 }],
+    // A queue that cannot hold one message of the most lines a body splits into.
+    [{ servers: { allow: ["a.b"] }, maxQueuedLines: 5 }],
+    // NickServ trusted wherever it is: no password check at all.
+    [{ servers: { allow: ["a.b"] }, services: { nick: "NickServ", server: "*" } }],
+    [{ servers: { allow: ["a.b"] }, services: { nick: "NickServ" } }],
+    [{ servers: { allow: ["a.b"] }, passwordKeysEnv: "lower-case" }],
   ])("refuses %o", (input) => {
     expect(ircConfigSchema.safeParse(input).success).toBe(false);
   });

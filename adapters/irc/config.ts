@@ -6,7 +6,7 @@ import {
   DEFAULT_RECONNECT_MAX_ATTEMPTS,
   DEFAULT_RECONNECT_MAX_SECONDS,
 } from "./reconnect.js";
-import { isSupportedCharset } from "./split.js";
+import { isSupportedCharset, MAX_LINES_PER_MESSAGE } from "./split.js";
 
 /** RFC 7194 §2: 6697 is the port for IRC over TLS. */
 export const TLS_PORT = 6697;
@@ -26,6 +26,16 @@ export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
 export const DEFAULT_LINE_DELAY_MS = 1000;
 /** Lines a connection may send at once before the pause applies (biboumi: 10). */
 export const DEFAULT_FLOOD_BURST = 10;
+/** Longest pause between lines an admin may set (a floor of a minute a line is already unusable). */
+export const MAX_LINE_DELAY_MS = 60_000;
+/**
+ * Lines one connection holds waiting for flood control; a message that would go beyond is refused with
+ * resource-constraint instead of the queue (and the user's wait) growing without end. At least one message
+ * of the most lines a body may split into must fit.
+ */
+export const DEFAULT_MAX_QUEUED_LINES = 100;
+/** Where NickServ is by default: on the network's services server, named services.* on most networks. */
+export const DEFAULT_SERVICES = { nick: "NickServ", server: "services.*" } as const;
 /** How IRC text that is not valid UTF-8 is read (biboumi: latin-1; WHATWG reads latin-1 as windows-1252). */
 export const DEFAULT_FALLBACK_CHARSET = "windows-1252";
 
@@ -39,7 +49,23 @@ const serverName = z.string().transform((name, ctx) => {
 });
 
 const port = z.number().int().min(1).max(65535);
-const lineDelayMs = z.number().int().min(0).max(10_000);
+const lineDelayMs = z.number().int().min(0).max(MAX_LINE_DELAY_MS);
+const maxQueuedLines = z.number().int().min(MAX_LINES_PER_MESSAGE).max(10_000);
+/** A glob: `*` any characters, `?` one; matched without regard to case. */
+const glob = z.string().regex(/^[^\s\0\r\n]{1,255}$/, { message: "expected a mask such as services.*" });
+const services = z
+  .object({
+    nick: z
+      .string()
+      .regex(/^[^\s\0\r\n,*?!@]{1,30}$/, { message: "expected a nick" })
+      .default(DEFAULT_SERVICES.nick),
+    server: glob.optional(),
+    host: glob.optional(),
+  })
+  .strict()
+  .refine((s) => [s.server, s.host].some((m) => m !== undefined && /[^*?]/.test(m)), {
+    message: "set server or host (a mask that is not only wildcards): who may receive NickServ passwords",
+  });
 const floodBurst = z.number().int().min(1).max(100);
 const charset = z.string().refine(isSupportedCharset, {
   message: "expected a WHATWG encoding label such as windows-1252 or koi8-r",
@@ -68,13 +94,15 @@ export const ircConfigSchema = z.object({
           tls: z.boolean().optional(),
           lineDelayMs: lineDelayMs.optional(),
           floodBurst: floodBurst.optional(),
+          maxQueuedLines: maxQueuedLines.optional(),
+          services: services.optional(),
           fallbackCharset: charset.optional(),
         })
         .strict(),
     )
     .default({})
     .describe(
-      "per-server address and overrides: server name → { host, port?, tls?, lineDelayMs?, floodBurst?, fallbackCharset? }",
+      "per-server address and overrides: server name → { host, port?, tls?, lineDelayMs?, floodBurst?, maxQueuedLines?, services?, fallbackCharset? }",
     ),
   userName: z
     .string()
@@ -105,10 +133,29 @@ export const ircConfigSchema = z.object({
     .describe("seconds to wait for the IRC server to accept the nick before the join fails"),
   lineDelayMs: lineDelayMs
     .default(DEFAULT_LINE_DELAY_MS)
-    .describe("flood control: pause between lines once the burst is spent (0: none)"),
+    .describe(
+      "flood control: pause between lines once the burst is spent (0: none); the floor, users may only choose a longer pause",
+    ),
   floodBurst: floodBurst
     .default(DEFAULT_FLOOD_BURST)
     .describe("flood control: lines one connection may send at once"),
+  maxQueuedLines: maxQueuedLines
+    .default(DEFAULT_MAX_QUEUED_LINES)
+    .describe("lines one connection holds for flood control; a message beyond gets resource-constraint"),
+  passwordKeysEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/, {
+      message: "expected an environment variable name such as GATEWAY_IRC_KEYS",
+    })
+    .optional()
+    .describe(
+      "environment variable with the keys (32 bytes, base64 or hex, comma-separated, the first seals) that encrypt users' SASL/NickServ passwords in Redis; without it users cannot store passwords",
+    ),
+  services: services
+    .default(DEFAULT_SERVICES)
+    .describe(
+      "who receives NickServ IDENTIFY: { nick, server?, host? } masks checked by WHOIS before the password is sent",
+    ),
   fallbackCharset: charset
     .default(DEFAULT_FALLBACK_CHARSET)
     .describe("charset of IRC lines that are not valid UTF-8"),
@@ -144,6 +191,20 @@ export function addressOf(
     host: alias?.host ?? server,
     tls,
     port: alias?.port ?? config.port ?? (tls ? TLS_PORT : PLAIN_PORT),
+  };
+}
+
+/** Flood control and services of a server: its overrides, else the adapter's settings. */
+export function serverPolicy(
+  config: Pick<IrcConfig, "addresses" | "lineDelayMs" | "floodBurst" | "maxQueuedLines" | "services">,
+  server: string,
+): { lineDelayMs: number; floodBurst: number; maxQueuedLines: number; services: IrcConfig["services"] } {
+  const alias = config.addresses[server];
+  return {
+    lineDelayMs: alias?.lineDelayMs ?? config.lineDelayMs,
+    floodBurst: alias?.floodBurst ?? config.floodBurst,
+    maxQueuedLines: alias?.maxQueuedLines ?? config.maxQueuedLines,
+    services: alias?.services ?? config.services,
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
-import type { IrcConfig } from "./config.js";
+import { serverPolicy, type IrcConfig } from "./config.js";
 import { backoffMs, Stagger } from "./reconnect.js";
 import { IrcSession, type Member, type SessionSettings } from "./session.js";
 
@@ -95,12 +95,14 @@ export class IrcConnections {
   /** The config's settings for a server, with this nick. */
   defaults(server: string, nick: string): SessionSettings {
     const c = this.opts.config;
-    const alias = c.addresses[server];
+    const policy = serverPolicy(c, server);
     return {
       nick,
-      fallbackCharset: alias?.fallbackCharset ?? c.fallbackCharset,
-      floodBurst: alias?.floodBurst ?? c.floodBurst,
-      lineDelayMs: alias?.lineDelayMs ?? c.lineDelayMs,
+      fallbackCharset: c.addresses[server]?.fallbackCharset ?? c.fallbackCharset,
+      floodBurst: policy.floodBurst,
+      lineDelayMs: policy.lineDelayMs,
+      maxQueuedLines: policy.maxQueuedLines,
+      services: policy.services,
     };
   }
 
@@ -222,13 +224,19 @@ export class IrcConnections {
   release(session: IrcSession): void {
     if (session.channels.size > 0 || session.closed) return;
     clearTimeout(session.graceTimer);
-    session.graceTimer = setTimeout(() => {
-      this.opts
-        .log()
-        .info({ jid: session.user, server: session.server }, "IRC connection closed after grace");
-      this.drop(session);
-    }, this.opts.config.graceSeconds * 1000);
-    session.graceTimer.unref();
+    const arm = () => {
+      session.graceTimer = setTimeout(() => {
+        if (session.channels.size > 0 || session.closed) return;
+        // Lines still waiting for flood control go out first: a QUIT now would lose them.
+        if (session.queuedLines > 0) return arm();
+        this.opts
+          .log()
+          .info({ jid: session.user, server: session.server }, "IRC connection closed after grace");
+        this.drop(session);
+      }, this.opts.config.graceSeconds * 1000);
+      session.graceTimer.unref();
+    };
+    arm();
   }
 
   /** Forgets the session and QUITs it. */

@@ -3,6 +3,7 @@
  * contacts (`nick%server@…`), biboumi's addresses. No registration: the first join or message opens the
  * user's connection to that server (see connections.ts); inbound traffic is translated in inbound.ts.
  */
+import { randomUUID } from "node:crypto";
 import type {
   Adapter,
   AdapterContext,
@@ -23,7 +24,7 @@ import {
   type IrcCodecOptions,
   type IrcTarget,
 } from "./codec.js";
-import { ircConfigSchema, isServerAllowed, type IrcConfig } from "./config.js";
+import { ircConfigSchema, isServerAllowed, serverPolicy, type IrcConfig } from "./config.js";
 import { IrcConnections, type IrcSession, type Member, type SessionSettings } from "./connections.js";
 import { leavePresence, STATUS } from "./events.js";
 import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
@@ -32,6 +33,10 @@ import { JoinedStore, type JoinedRecord } from "./joined.js";
 import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
 import { StoreQueue } from "./store-queue.js";
+import { SealError, SecretBox } from "../../src/store/sealed.js";
+
+/** What a sealed password is bound to: copied to another user or field, it does not open. */
+const sealContext = (user: string, key: string): string => `irc\n${user}\n${key}`;
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
 const resourceOf = (jid: string): string => {
@@ -57,7 +62,11 @@ class IrcAdapter implements Adapter {
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
 
-  constructor(private readonly config: AdapterBaseConfig & IrcConfig) {
+  constructor(
+    private readonly config: AdapterBaseConfig & IrcConfig,
+    /** Seals the users' IRC passwords in Redis; without it no password is stored. */
+    private readonly box: SecretBox | undefined,
+  ) {
     this.codecOptions = config.servers.fixed === undefined ? {} : { fixedServer: config.servers.fixed };
     this.codec = createIrcCodec(this.codecOptions);
     const example = config.servers.fixed ?? config.servers.allow?.[0] ?? "irc.libera.chat";
@@ -69,7 +78,12 @@ class IrcAdapter implements Adapter {
     this.connections = new IrcConnections({
       config,
       log: () => this.context().log,
-      attach: (session) => attachInbound(session, this.sink()),
+      attach: (session) => {
+        attachInbound(session, this.sink());
+        void session.nickserv.then((outcome) => {
+          if (outcome === "untrusted") this.nickservRefused(session);
+        });
+      },
       redialing: () => this.reconnects?.inc(),
       released: (user, server) => {
         if (!this.stopped) void this.leases?.release(user, server).catch(() => undefined);
@@ -107,6 +121,15 @@ class IrcAdapter implements Adapter {
     this.commands = settingsCommands({
       settings: () => this.context().settings,
       servers,
+      lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
+      seal: (user, field, password) => {
+        if (!this.box)
+          throw new GatewayError(
+            "feature-not-implemented",
+            "This gateway does not store IRC passwords: its administrators have not set up the key that encrypts them.",
+          );
+        return this.box.seal(password, sealContext(user, field));
+      },
       codec: this.codecOptions,
       changed: (user) => void this.refreshForwarding(user),
       disconnect: (user) => this.disconnectUser(user),
@@ -136,14 +159,87 @@ class IrcAdapter implements Adapter {
     const all = await this.context().settings.get(user);
     const own = serverSettings(all, server);
     const base = this.connections.defaults(server, own.nick || nick);
+    const saslPassword = await this.openSecret(user, server, "saslPassword", own.saslPassword);
+    const nickservPassword = await this.openSecret(user, server, "nickservPassword", own.nickservPassword);
     return {
       ...base,
-      ...(own.saslPassword ? { sasl: { account: base.nick, password: own.saslPassword } } : {}),
-      ...(own.nickservPassword ? { nickservPassword: own.nickservPassword } : {}),
+      ...(saslPassword ? { sasl: { account: base.nick, password: saslPassword } } : {}),
+      ...(nickservPassword ? { nickservPassword } : {}),
       ...(own.port ? { port: Number(own.port) } : {}),
       ...(own.charset ? { fallbackCharset: own.charset } : {}),
-      ...(own.lineDelayMs ? { lineDelayMs: Number(own.lineDelayMs) } : {}),
+      // The admins' pause is a floor: a user may slow their connection down, never speed it up (a value
+      // stored before the floor was raised, or by an older release, cannot lower it either).
+      lineDelayMs: Math.max(base.lineDelayMs, Number(own.lineDelayMs) || 0),
     };
+  }
+
+  /**
+   * A stored password in clear: sealed ones opened with the configured keys; one stored in plain text (by
+   * an older release) or sealed with an older key is sealed again with the current key on the way.
+   */
+  private async openSecret(user: string, server: string, field: string, stored: string): Promise<string> {
+    if (stored === "") return "";
+    const key = `${server}/${field}`;
+    const context = sealContext(user, key);
+    let plain = stored;
+    if (SecretBox.isSealed(stored)) {
+      try {
+        if (!this.box) throw new SealError("no key is configured (adapters.irc.passwordKeysEnv)");
+        plain = this.box.open(stored, context);
+      } catch (err) {
+        this.context().log.warn({ err, jid: user, server, field }, "stored IRC password cannot be opened");
+        throw new GatewayError(
+          "internal-server-error",
+          `Your stored ${field === "saslPassword" ? "SASL" : "NickServ"} password for ${server} can no longer be read by the gateway; set it again in the IRC server settings.`,
+        );
+      }
+    }
+    if (this.box?.stale(stored)) {
+      const all = { ...(await this.context().settings.get(user)) };
+      if (all[key] === stored) {
+        all[key] = this.box.seal(plain, context);
+        await this.context().settings.put(user, all);
+      }
+    }
+    return plain;
+  }
+
+  /** The JID of an IRC server (the bare domain for the fixed server, which has no address of its own). */
+  private serverJid(server: string): string {
+    const domain = this.context().domain;
+    try {
+      return `${this.codec.encode(formatIrcId({ kind: "server", server }))}@${domain}`;
+    } catch {
+      return domain;
+    }
+  }
+
+  /** Tells the user their NickServ password was kept back: the nick is not held by the services. */
+  private nickservRefused(session: IrcSession): void {
+    const spec = session.settings.services;
+    const ctx = this.context();
+    ctx.log.warn(
+      { jid: session.user, server: session.server },
+      "NickServ is not the services: password not sent",
+    );
+    const where = [
+      spec.server && `on a server matching ${spec.server}`,
+      spec.host && `with a host matching ${spec.host}`,
+    ]
+      .filter(Boolean)
+      .join(" and ");
+    void this.emit(session, [
+      {
+        kind: "message",
+        to: session.user,
+        from: this.serverJid(session.server),
+        id: `irc-${randomUUID()}`,
+        type: "chat",
+        body:
+          `Your NickServ password was not sent: ${spec.nick} on ${session.server} is not the network's services ` +
+          `(expected ${where}). If this network's services are elsewhere, the gateway's administrators can say so.`,
+      },
+    ]);
   }
 
   /** Opens (or reuses) the user's session on a server, with their settings. */
@@ -381,5 +477,14 @@ class IrcAdapter implements Adapter {
 
 export const ircAdapter = defineAdapter({
   configSchema: ircConfigSchema,
-  create: (config) => new IrcAdapter(config),
+  create: (config, secret) =>
+    new IrcAdapter(
+      config,
+      config.passwordKeysEnv === undefined
+        ? undefined
+        : new SecretBox(
+            secret(config.passwordKeysEnv),
+            `adapters.irc.passwordKeysEnv (${config.passwordKeysEnv})`,
+          ),
+    ),
 });

@@ -61,6 +61,13 @@ export function installTagParser(): void {
   };
 }
 
+/** Parses one server line as the client library does, tags included (installTagParser must have run). */
+export function parseServerLine(line: string, stripColors = false): Message {
+  const require = createRequire(import.meta.url);
+  const mod = require("matrix-org-irc/lib/parse_message.js") as { parseMessage: ParseMessage };
+  return mod.parseMessage(line, stripColors);
+}
+
 /** The library's internals used to request capabilities (not in its typings). */
 interface CapInternals {
   onCapsList(): void;

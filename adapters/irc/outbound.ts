@@ -53,7 +53,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
           target: target.channel,
           prefixBytes: session.prefixBytes(),
         })[0] ?? "";
-      await write(session, m, [["TOPIC", target.channel, topic]]);
+      await write(session, m, "TOPIC", target.channel, [topic]);
       return { status: "accepted" };
     }
     // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;
@@ -101,8 +101,12 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
     session = await deps.openSession(m.user, target.server, own);
     await session.ready;
   }
-  await say(session, m, nick);
-  deps.connections.release(session);
+  try {
+    await say(session, m, nick);
+  } finally {
+    // Also after a refusal (e.g. a full flood-control queue): the connection still closes after grace.
+    deps.connections.release(session);
+  }
   return { status: "accepted" };
 }
 
@@ -114,13 +118,11 @@ async function say(
   before?: (lines: number) => void,
 ): Promise<number> {
   const lines = toIrcLines(toIrc(m.body), { target, prefixBytes: session.prefixBytes() });
+  // A full flood-control queue refuses the whole message before any of it is queued.
+  session.checkRoom(lines.length);
   // Registered before the first line leaves, so an echo can never arrive ahead of it.
   before?.(lines.length);
-  await write(
-    session,
-    m,
-    lines.map((line) => ["PRIVMSG", target, line]),
-  );
+  await write(session, m, "PRIVMSG", target, lines);
   return lines.length;
 }
 
@@ -129,8 +131,14 @@ async function say(
  * it waits in the connection's queue and a crash leaves it unsent. A closed connection before the first
  * line is a refusal (nothing left); after it, the message was sent in part.
  */
-async function write(session: IrcSession, m: OutboundMessage, lines: [string, ...string[]][]): Promise<void> {
-  let written = 0;
+async function write(
+  session: IrcSession,
+  m: OutboundMessage,
+  command: string,
+  target: string,
+  lines: string[],
+): Promise<void> {
+  const progress = { written: 0 };
   let storeFailed = false;
   const handOff = () =>
     m.handOff().catch((err: unknown) => {
@@ -138,18 +146,15 @@ async function write(session: IrcSession, m: OutboundMessage, lines: [string, ..
       throw err;
     });
   try {
-    for (const [command, ...args] of lines) {
-      await session.sendHandingOff(written === 0 ? handOff : undefined, command, ...args);
-      written++;
-    }
+    await session.sendLines(command, target, lines, { handOff, progress });
   } catch (err) {
     if (storeFailed || err instanceof GatewayError) throw err;
     const closed = `The connection to ${session.server} is closed.`;
-    if (written === 0) throw new SendRefused("recipient-unavailable", closed, { cause: err });
+    if (progress.written === 0) throw new SendRefused("recipient-unavailable", closed, { cause: err });
     throw new MaybeSent(
       "recipient-unavailable",
-      `${closed} ${written} of ${lines.length} lines of this message were sent; the rest was not, and it ` +
-        "will not be sent again.",
+      `${closed} ${progress.written} of ${lines.length} lines of this message were sent; the rest was not, and ` +
+        "it will not be sent again.",
       { cause: err },
     );
   }

@@ -6,21 +6,14 @@ import { Client, type Message } from "matrix-org-irc";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { addressOf, type IrcConfig } from "./config.js";
-import { installTagParser, requestCaps } from "./ircv3.js";
-import { decodeIrcLines } from "./split.js";
+import { installTagParser, parseServerLine, requestCaps } from "./ircv3.js";
+import { LineReader } from "./lines.js";
+import { isServices, type WhoisFacts } from "./services.js";
+import { decodeIrcText } from "./split.js";
 import { TokenBucket } from "./throttle.js";
 
 /** QUIT text the IRC side sees when the gateway closes a connection. */
 export const QUIT_MESSAGE = "Left all channels";
-/** The service that takes NickServ IDENTIFY on most networks (Atheme, Anope). */
-export const NICKSERV = "NickServ";
-
-/**
- * Most bytes of a server line the client buffers while waiting for its CR LF. IRC lines are 512 bytes plus
- * at most 8191 of tags (IRCv3 message-tags); a server sending far more without a line end is broken or
- * hostile, and the connection is closed (then redialed) rather than letting the buffer grow.
- */
-export const MAX_PENDING_BYTES = 64 * 1024;
 
 /** Own room messages awaiting the server's echo (echo-message); older ones are reflected at once. */
 export const MAX_PENDING_ECHOES = 100;
@@ -52,9 +45,13 @@ export interface SessionSettings {
   /** TLS port instead of the configured one. */
   port?: number;
   fallbackCharset: string;
-  /** Flood control: lines sent at once, then one every lineDelayMs. */
+  /** Flood control: lines sent at once, then one every lineDelayMs (never below the server's floor). */
   floodBurst: number;
   lineDelayMs: number;
+  /** Lines held for flood control at most; a message beyond is refused. */
+  maxQueuedLines: number;
+  /** Who may receive the NickServ password (see services.ts). */
+  services: IrcConfig["services"];
 }
 
 export class IrcSession {
@@ -92,6 +89,8 @@ export class IrcSession {
   /** Before the loss: the user's nick and the occupants of each channel, to show what changed meanwhile. */
   before: { nick: string; occupants: Map<string, string[]> } | undefined;
   private readonly bucket: TokenBucket;
+  /** The NickServ password: sent to the services, refused (NickServ is not the services), or none to send. */
+  readonly nickserv: Promise<"sent" | "untrusted" | "none">;
 
   constructor(
     readonly user: string,
@@ -124,12 +123,15 @@ export class IrcSession {
     });
     installTagParser();
     requestCaps(this.client);
-    // Each line is UTF-8 or else the fallback charset, decided line by line (the library would decide per chunk).
-    this.client.convertEncoding = (bytes: Buffer) => {
-      if (bytes.length <= MAX_PENDING_BYTES) return decodeIrcLines(bytes, settings.fallbackCharset);
-      log.warn({ server, bytes: bytes.length }, "IRC server sent an oversized line; closing the connection");
-      this.client.conn?.destroy();
-      return ""; // the library then empties its buffer
+    // The library's own reader buffers chunks until one ends on a line break and decodes all of it per
+    // chunk: under a burst that is one ever-growing "line". Here each line is cut, bounded and decoded on
+    // its own (UTF-8 or else the fallback charset, line by line), then handed to the library's handlers.
+    const reader = new LineReader((bytes) =>
+      log.warn({ server, bytes }, "IRC server sent an over-long line; dropped"),
+    );
+    (this.client as unknown as { onData(chunk: Buffer | string): void }).onData = (chunk) => {
+      for (const line of reader.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk))
+        this.client.emit("raw", parseServerLine(decodeIrcText(line, settings.fallbackCharset)));
     };
     // matrix-org-irc handles server lines inside its socket 'data' handler and rethrows what its own
     // handlers throw (e.g. a 001 without text), which would end the whole gateway process: a line that
@@ -202,10 +204,88 @@ export class IrcSession {
     });
     // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
     this.ready.catch(() => undefined);
-    // NickServ identification, as soon as the nick is registered; the password is never logged.
-    if (settings.nickservPassword !== undefined) {
-      const password = settings.nickservPassword;
-      this.ready.then(() => this.send("PRIVMSG", NICKSERV, `IDENTIFY ${password}`)).catch(() => undefined);
+    // NickServ identification once the nick is registered, and only to the network's services (WHOIS
+    // first: anyone may hold the nick NickServ where services are down); the password is never logged.
+    const password = settings.nickservPassword;
+    this.nickserv =
+      password === undefined
+        ? Promise.resolve("none")
+        : this.ready
+            .then(() => this.identify(password, config.connectTimeoutSeconds * 1000))
+            .catch(() => "none" as const);
+  }
+
+  /** Sends IDENTIFY to the services nick if WHOIS shows it is the configured services. */
+  private async identify(password: string, timeoutMs: number): Promise<"sent" | "untrusted"> {
+    const spec = this.settings.services;
+    const facts = await this.whois(spec.nick, timeoutMs);
+    if (!isServices(spec, facts)) return "untrusted";
+    await this.send("PRIVMSG", spec.nick, `IDENTIFY ${password}`);
+    return "sent";
+  }
+
+  /** What WHOIS says of `nick`: its host and server ({} for no such nick or no answer in time). */
+  private whois(nick: string, timeoutMs: number): Promise<WhoisFacts> {
+    const facts: WhoisFacts = {};
+    const about = (m: Message) => m.args[1]?.toLowerCase() === nick.toLowerCase();
+    return new Promise<WhoisFacts>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.client.removeListener("raw", onRaw);
+        resolve(facts);
+      };
+      const onRaw = (m: Message) => {
+        if (!about(m)) return;
+        if (m.command === "rpl_whoisuser") facts.host = m.args[3];
+        else if (m.command === "rpl_whoisserver") facts.server = m.args[2];
+        else if (m.command === "rpl_endofwhois" || m.command === "err_nosuchnick") done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.client.on("raw", onRaw);
+      this.send("WHOIS", nick).catch(done);
+    });
+  }
+
+  /** Lines waiting for flood control. */
+  get queuedLines(): number {
+    return this.bucket.waiting;
+  }
+
+  /**
+   * Refuses, before anything is queued, a message of `lines` lines that would take the connection's
+   * flood-control queue beyond its bound: the sender learns at once, instead of the queue growing.
+   */
+  checkRoom(lines: number): void {
+    const queued = this.bucket.waiting;
+    if (queued + lines <= this.settings.maxQueuedLines) return;
+    throw new GatewayError(
+      "resource-constraint",
+      `Too much is waiting to be sent to ${this.server}: ${queued} lines are queued by flood control ` +
+        `(at most ${this.settings.maxQueuedLines}). This message was not sent; send it again once the earlier ones went out.`,
+    );
+  }
+
+  /**
+   * Sends one command per line (e.g. the PRIVMSG lines of one message): all queued at once, in order and
+   * together, after checkRoom; resolves when the last one was written. `handOff` runs once flood control lets
+   * the first line go, right before it is written (until then the message only waits in this process);
+   * `progress.written` counts the lines written, for a connection that closes part-way.
+   */
+  async sendLines(
+    command: string,
+    target: string,
+    lines: readonly string[],
+    opts: { handOff?: () => Promise<void>; progress?: { written: number } } = {},
+  ): Promise<void> {
+    if (lines.some((a) => /[\r\n\0]/.test(a)) || /[\r\n\0]/.test(target))
+      throw new GatewayError("bad-request", "A line break cannot be sent to IRC.");
+    this.checkRoom(lines.length);
+    const turns = lines.map(() => this.bucket.wait());
+    for (const [i, line] of lines.entries()) {
+      await turns[i];
+      if (i === 0) await opts.handOff?.();
+      await this.client.send(command, target, line);
+      if (opts.progress) opts.progress.written++;
     }
   }
 

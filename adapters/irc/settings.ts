@@ -8,6 +8,7 @@ import type { AdhocCommand, Form, FormValues, SettingsStore } from "../../src/ad
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { single } from "../../src/xmpp/forms.js";
 import { checkNick, parseIrcLocalpart, type IrcCodecOptions } from "./codec.js";
+import { MAX_LINE_DELAY_MS } from "./config.js";
 import { isSupportedCharset } from "./split.js";
 
 /** Typed into a password field: forget the stored password. */
@@ -46,7 +47,7 @@ function check(field: ServerField, value: string): string {
     case "port":
     case "lineDelayMs": {
       const n = Number(value);
-      const max = field === "port" ? 65535 : 10_000;
+      const max = field === "port" ? 65535 : MAX_LINE_DELAY_MS;
       if (!Number.isInteger(n) || n < (field === "port" ? 1 : 0) || n > max)
         throw new GatewayError("not-acceptable", `"${field}" must be a whole number up to ${max}.`);
       return String(n);
@@ -65,6 +66,10 @@ function check(field: ServerField, value: string): string {
 export interface SettingsDeps {
   settings: () => SettingsStore;
   servers: readonly string[];
+  /** The admins' flood-control pause for a server: users may only choose a longer one. */
+  lineDelayFloor(server: string): number;
+  /** The form a password is stored in (encrypted); throws a GatewayError when passwords cannot be stored. */
+  seal(user: string, key: string, password: string): string;
   codec: IrcCodecOptions;
   /** The user's settings changed: apply what can be applied at once (forwarding). */
   changed(user: string): void;
@@ -98,7 +103,7 @@ export function settingsCommands(deps: SettingsDeps): AdhocCommand[] {
         {
           var: "lineDelayMs",
           type: "text-single",
-          label: "Throttle: ms between lines",
+          label: "Throttle: ms between lines (at least the gateway's)",
           value: now.lineDelayMs,
         },
       ],
@@ -110,12 +115,19 @@ export function settingsCommands(deps: SettingsDeps): AdhocCommand[] {
     if (!deps.servers.includes(server))
       throw new GatewayError("not-acceptable", `This gateway does not connect to ${server}.`);
     const checked = SERVER_FIELDS.map((f) => [f, check(f, single(values, f).trim())] as const);
+    const delay = checked.find(([f]) => f === "lineDelayMs")?.[1] ?? "";
+    const floor = deps.lineDelayFloor(server);
+    if (delay !== "" && Number(delay) < floor)
+      throw new GatewayError(
+        "not-acceptable",
+        `The gateway's flood control for ${server} waits at least ${floor} ms between lines; you can only choose a longer pause (or leave the field empty).`,
+      );
     const all = { ...(await deps.settings().get(user)) };
     for (const [field, value] of checked) {
       const key = `${server}/${field}`;
       if (SECRET.has(field) && value === "") continue; // kept
       if (value === "" || value === CLEAR) delete all[key];
-      else all[key] = value;
+      else all[key] = SECRET.has(field) ? deps.seal(user, key, value) : value;
     }
     await deps.settings().put(user, all);
     deps.changed(user);

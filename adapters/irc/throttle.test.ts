@@ -33,6 +33,18 @@ describe("TokenBucket", () => {
     expect(sent).toEqual([1, 2]);
   });
 
+  it("counts the lines waiting for a token", async () => {
+    vi.useFakeTimers();
+    const bucket = new TokenBucket(2, 1000, () => Date.now());
+    const lines = [0, 1, 2, 3, 4].map(() => bucket.wait());
+    expect(bucket.waiting).toBe(5);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(bucket.waiting).toBe(3);
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(bucket.waiting).toBe(0);
+    await Promise.all(lines);
+  });
+
   it("does not throttle with an interval of 0", async () => {
     const bucket = new TokenBucket(1, 0);
     for (let i = 0; i < 100; i++) await bucket.wait();

@@ -8,6 +8,8 @@ export class TokenBucket {
   private last: number;
   /** The line before this one got its token: lines leave in the order they were queued. */
   private queue: Promise<void> = Promise.resolve();
+  /** Lines that asked for a token and did not get it yet. */
+  private pending = 0;
 
   constructor(
     private readonly burst: number,
@@ -31,11 +33,18 @@ export class TokenBucket {
     return Math.ceil((1 - this.tokens) * this.intervalMs);
   }
 
+  /** Lines waiting for their token now. */
+  get waiting(): number {
+    return this.pending;
+  }
+
   /** Resolves when the caller may send one line. */
   wait(): Promise<void> {
+    this.pending += 1;
     const turn = this.queue.then(async () => {
       for (let wait = this.take(); wait > 0; wait = this.take())
         await new Promise((resolve) => setTimeout(resolve, wait));
+      this.pending -= 1;
     });
     this.queue = turn;
     return turn;

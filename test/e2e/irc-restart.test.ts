@@ -3,6 +3,7 @@
  * password) and per-channel forwarding through ad-hoc commands, channels joined again after a gateway
  * restart without the user doing anything, and an administrator disconnecting a user.
  */
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { TestUser, submittedForm, xml, type Element } from "../support/client.js";
@@ -31,6 +32,9 @@ async function runCommand(
     xml("command", { xmlns: COMMANDS, node, sessionid, action: "complete" }, submittedForm(fields)),
   );
 }
+
+/** The key that seals stored passwords, the same across the restarts. */
+const KEYS = randomBytes(32).toString("base64");
 
 describe("IRC settings and restarts", () => {
   const bed = sharedBed();
@@ -62,8 +66,12 @@ describe("IRC settings and restarts", () => {
           addresses: { [ircd.serverName]: { host: "127.0.0.1", port: ircd.port } },
           graceSeconds: 1,
           lineDelayMs: 0,
+          passwordKeysEnv: "TEST_IRC_KEYS",
+          // The bed has no services: the admins say NickServ is whoever holds the nick on this server.
+          services: { nick: "NickServ", server: ircd.serverName },
         },
       },
+      env: { TEST_IRC_KEYS: KEYS },
     });
 
   beforeAll(async () => {

@@ -1,0 +1,105 @@
+/**
+ * A busy IRC channel: an IRC user sends a burst of 2,000 lines into a channel where several XMPP users sit
+ * through the gateway. Every line reaches every user, in order, and no user's IRC connection is closed
+ * (the gateway once read a burst as one "oversized line" and dropped the connection with its lines).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slotDomain } from "../slots.js";
+import { TestUser, xml, type Element } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { RawIrc } from "../support/raw-irc.js";
+
+const MUC = "http://jabber.org/protocol/muc";
+const MUC_USER = "http://jabber.org/protocol/muc#user";
+/** Lines in the burst, and XMPP users in the channel. */
+const LINES = 2000;
+const USERS = 3;
+/** Filler that makes the lines long enough for the socket to hand over many of them per chunk. */
+const FILLER = "lorem ipsum dolor sit amet ".repeat(8).trim();
+
+const statusCodes = (el: Element): number[] =>
+  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
+
+/** Polls until `done` holds (a condition, not a pause), failing with `explain` after `timeoutMs`. */
+async function until(done: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !done();) {
+    if (Date.now() > end) throw new Error(explain());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("a burst of IRC lines into a channel of bridged users", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  const ircd = bed.irc!;
+  let gw: TestGateway;
+  let users: TestUser[] = [];
+  let bob: RawIrc;
+  let channel: string;
+  let room: string;
+  let slot: number;
+
+  beforeAll(async () => {
+    slot = await takeSlot(bed);
+    const domain = slotDomain(slot, "irc");
+    channel = `#burst${slot}`;
+    room = `${channel}%${ircd.serverName}@${domain}`;
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        irc: {
+          servers: { allow: [ircd.serverName] },
+          tls: false,
+          addresses: { [ircd.serverName]: { host: "127.0.0.1", port: ircd.port } },
+          lineDelayMs: 0,
+        },
+      },
+    });
+    bob = await RawIrc.connect(ircd.port, `Burst${slot}`);
+    bob.send(`JOIN ${channel}`);
+    await bob.waitFor((l) => / 366 /.test(l));
+    users = await Promise.all(
+      Array.from({ length: USERS }, (_, i) => TestUser.login(peer, `burst${i}-${slot}`)),
+    );
+    await Promise.all(
+      users.map(async (u, i) => {
+        await u.send(xml("presence", { to: `${room}/burst${i}x${slot}` }, xml("x", { xmlns: MUC })));
+        await u.waitFor((el) => el.name === "presence" && statusCodes(el).includes(110), 30_000);
+      }),
+    );
+    for (let i = 0; i < USERS; i++)
+      await bob.waitFor((l) => l.startsWith(`:burst${i}x${slot}!`) && l.includes(" JOIN "));
+  }, 120_000);
+
+  afterAll(async () => {
+    bob?.close();
+    await Promise.all(users.map((u) => u.stop()));
+    await gw?.stop();
+  });
+
+  it("delivers every line to every user, in order, and closes no connection", async () => {
+    const sent = Array.from({ length: LINES }, (_, i) => `burst ${i} ${FILLER}`);
+    for (const line of sent) bob.send(`PRIVMSG ${channel} :${line}`);
+    const bodies = (u: TestUser) =>
+      u.received
+        .filter(
+          (el) => el.name === "message" && el.attrs.type === "groupchat" && el.attrs.from?.startsWith(room),
+        )
+        .map((el) => el.getChildText("body") ?? "")
+        .filter((b) => b.startsWith("burst "));
+    await until(
+      () => users.every((u) => bodies(u).length >= LINES),
+      180_000,
+      () => `lines received per user: ${users.map((u) => bodies(u).length).join(", ")} of ${LINES}`,
+    );
+    for (const u of users) expect(bodies(u)).toEqual(sent);
+    // No connection was lost: the IRC side saw no QUIT, and no user was told of an outage or left a room.
+    expect(bob.lines.filter((l) => l.includes(" QUIT "))).toEqual([]);
+    for (const u of users)
+      expect(u.received.filter((el) => el.name === "presence" && el.attrs.type === "unavailable")).toEqual(
+        [],
+      );
+  }, 240_000);
+});
