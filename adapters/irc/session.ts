@@ -68,6 +68,8 @@ export class IrcSession {
   chain: Promise<unknown> = Promise.resolve();
   registered = false;
   closed = false;
+  /** The server side went away (the library's "abort"): nothing more can be written on this connection. */
+  private lost = false;
   graceTimer: NodeJS.Timeout | undefined;
   /** Pending start of a redial (see IrcConnections.lost). */
   connectTimer: NodeJS.Timeout | undefined;
@@ -181,6 +183,7 @@ export class IrcSession {
           ),
         ),
       );
+      this.client.on("abort", () => (this.lost = true));
       this.client.on("abort", () =>
         fail(new GatewayError("remote-server-not-found", `The IRC server ${server} closed the connection.`)),
       );
@@ -284,7 +287,7 @@ export class IrcSession {
     for (const [i, line] of lines.entries()) {
       await turns[i];
       if (i === 0) await opts.handOff?.();
-      await this.client.send(command, target, line);
+      await this.write(command, target, line);
       if (opts.progress) opts.progress.written++;
     }
   }
@@ -304,6 +307,16 @@ export class IrcSession {
       throw new GatewayError("bad-request", "A line break cannot be sent to IRC.");
     await this.bucket.wait();
     await handOff?.();
+    await this.write(command, ...args);
+  }
+
+  /**
+   * Writes one line now. The library drops a line silently once a QUIT was asked for or the socket is gone,
+   * and says it was sent: a line for a connection that is closing or lost throws instead, so its sender is
+   * told (a message never reported as sent when it was not).
+   */
+  private async write(command: string, ...args: string[]): Promise<void> {
+    if (this.closed || this.lost) throw new ConnectionClosedError(this.server);
     await this.client.send(command, ...args);
   }
 
@@ -372,5 +385,13 @@ export class IrcSession {
     } catch {
       // Never connected: nothing to close.
     }
+  }
+}
+
+/** A line could not be written: the connection is closing (QUIT) or the server went away. */
+export class ConnectionClosedError extends Error {
+  constructor(server: string) {
+    super(`The connection to ${server} is closed.`);
+    this.name = "ConnectionClosedError";
   }
 }

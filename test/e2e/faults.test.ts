@@ -74,8 +74,8 @@ interface Fault {
   kills?: "gateway" | "xmpp" | "irc";
   /** For kills: the IRC witness's line index when the gateway died and when it was back (class a on IRC). */
   ircWindow?: { witness: RawIrc; from: number; to: number };
-  /** Redis came back empty at this time. */
-  dataLostAt?: number;
+  /** Redis lost its data: what the inboxes held just before (markers per user), and when that was read. */
+  wiped?: { markers: Set<string>; readAt: number; stoppedAt?: number };
   recoveryMs?: number;
 }
 
@@ -169,6 +169,23 @@ describe("fault suite", () => {
     expect((await u.iq("set", domains.sms, registration({ mode: "dedicated" }))).attrs.type).toBe("result");
     const mail = await u.iq("set", domains.mail, registration({ alias: `fault-${i}`, name: `Fault ${i}` }));
     expect(mail.attrs.type).toBe("result");
+  };
+  /** The markers the inbound queues hold now, per user JID localpart and marker ("fault-0 sms-in-0-3"). */
+  const inboxMarkers = async (): Promise<Set<string>> => {
+    const r = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const markers = new Set<string>();
+    try {
+      await r.connect();
+      for (const key of await r.keys(`${KEY_PREFIX}inbox:*`))
+        for (const [, fields] of await r.xrange(key, "-", "+")) {
+          const raw = fields[fields.indexOf("e") + 1] ?? "";
+          const user = /"to":"(fault-\d+)@/.exec(raw)?.[1];
+          for (const marker of raw.match(MARKER) ?? []) if (user) markers.add(`${user} ${marker}`);
+        }
+    } finally {
+      r.disconnect();
+    }
+    return markers;
   };
   /** Records which outbound ids the gateway's ledger holds now. */
   const snapshotLedger = async () => {
@@ -519,10 +536,11 @@ describe("fault suite", () => {
     //    carries on without a gateway restart.
     await snapshotLedger();
     fault = begin("Redis data loss");
+    fault.wiped = { readAt: Date.now(), markers: await inboxMarkers() };
     await redis.stop();
+    fault.wiped.stoppedAt = Date.now();
     await rm(path.join(redis.info.dir, "appendonlydir"), { recursive: true, force: true });
     await redis.start();
-    fault.dataLostAt = Date.now();
     await timeToRecover(fault);
     for (let i = 0; i < USERS; i++) await registerUser(i);
     await sleep(6_000);
@@ -564,10 +582,13 @@ describe("fault suite", () => {
     const diedSoonAfter = (at: number, kills: Fault["kills"][]) =>
       faults.some((f) => kills.includes(f.kills) && at <= f.at && f.at - at <= SOCKET_WINDOW_MS);
     const classify = (e: Expected): LossClass => {
-      // Stored, and still waiting for delivery when Redis lost everything.
+      // Still waiting in an inbox when Redis lost everything, or stored after the inboxes were read and
+      // before Redis stopped.
       const wiped = faults.some(
         (f) =>
-          f.dataLostAt !== undefined && e.at <= f.at && (arrivals[e.user]!.get(e.marker) ?? Infinity) > f.at,
+          f.wiped !== undefined &&
+          (f.wiped.markers.has(`fault-${e.user} ${e.marker}`) ||
+            (e.at >= f.wiped.readAt && e.at <= (f.wiped.stoppedAt ?? 0))),
       );
       if (wiped) return "r";
       if (e.irc) {
@@ -651,6 +672,10 @@ describe("fault suite", () => {
     for (const m of outbound) if ((outCount.get(m.id) ?? 0) > 1) row(m.at).duplicates++;
     for (const e of expected) if ((copies[e.user]!.get(e.marker) ?? 0) > 1) row(e.at).redelivered++;
     const errors = errorIds().reduce((sum, ids) => sum + ids.size, 0);
+    const lostList = [
+      ...missing().map((e) => `${e.marker} for user ${e.user}: ${classify(e)}`),
+      ...unaccounted().map((m) => `${m.id}: ${classifyOut(m)}`),
+    ];
     console.info(
       `fault suite: ${expected.length} inbound stored or relayed (${refused.length} refused and left to the ` +
         `network's retry), ${outbound.length} outbound (${outCount.size} went out, ${errors} answered with ` +
@@ -663,7 +688,8 @@ describe("fault suite", () => {
               `${String(r.b).padStart(8)} | ${String(r.duplicates).padStart(10)} | ` +
               `${String(r.redelivered).padStart(19)} | ${r.recoveryMs === undefined ? "-" : `${r.recoveryMs} ms`}`,
           )
-          .join("\n"),
+          .join("\n") +
+        (lostList.length ? `\nlost: ${lostList.slice(0, 40).join(", ")}` : ""),
     );
     expect(lostInbound().slice(0, 20), "inbound lost outside the documented windows").toEqual([]);
     expect(lostOutbound().slice(0, 20), "outbound neither sent nor answered with an error").toEqual([]);
