@@ -15,6 +15,8 @@ import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
 import { GatewayError, type ErrorCondition, type ErrorType } from "./xmpp/errors.js";
 
+export { InvalidInboundEventError } from "./delivery/event-schema.js";
+
 /** Pure mapping between a JID localpart on the adapter's domain and the foreign id (phone, email, nick…). */
 export interface IdCodec {
   /** JID localpart as received (XEP-0106 escaped) → normalised foreign id. Throws GatewayError. */
@@ -210,7 +212,9 @@ export interface AdapterContext {
   /**
    * Durably queues an event for an XMPP user; resolves once it is persisted. Throws when the store is
    * unavailable: answer the network "try later" (HTTP 503, SMTP 451). With `dedupeId` (the network's own id:
-   * Twilio MessageSid, Message-ID, IRC msgid) a repeat is dropped and false is returned.
+   * Twilio MessageSid, Message-ID, IRC msgid) a repeat is dropped and false is returned. An event the
+   * inbound schema refuses (src/delivery/event-schema.ts) rejects with InvalidInboundEventError: retrying it
+   * cannot help; answer the network as for a message refused.
    */
   deliver(event: InboundEvent, options?: { dedupeId?: string }): Promise<boolean>;
   /** Queue a plain message from the gateway's domain to every admin. */

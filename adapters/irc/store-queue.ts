@@ -5,7 +5,7 @@
  * never silently.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { AdapterContext, InboundEvent } from "../../src/adapter.js";
+import { InvalidInboundEventError, type AdapterContext, type InboundEvent } from "../../src/adapter.js";
 import type { IrcSession } from "./connections.js";
 
 /** How long an IRC event waits for the store (Redis) to come back before it is given up. */
@@ -52,6 +52,15 @@ export class StoreQueue {
         await this.ctx.deliver(event);
         return;
       } catch (err) {
+        if (err instanceof InvalidInboundEventError) {
+          // Refused by the inbound schema: waiting cannot help, and the session's later events must not wait.
+          this.ctx.log.error(
+            { problems: err.problems, jid: user },
+            "IRC event refused by the inbound schema",
+          );
+          this.lost.inc();
+          return;
+        }
         if (Date.now() + wait > giveUp) {
           this.ctx.log.error({ err, jid: user }, "IRC event lost: the store stayed unavailable");
           this.lost.inc();

@@ -138,9 +138,8 @@ export class Deliverer {
           pendingFirst = false;
           continue;
         }
-        await this.sendBatch(batch);
-        // One by one, the rest of what was read is still pending: read it again from there.
-        if (this.single) pendingFirst = true;
+        // One by one, the rest of what was read stays pending under our name: read it again from there.
+        if ((await this.sendBatch(batch)) < batch.length) pendingFirst = true;
       } catch (err) {
         if (!this.running) break;
         pendingFirst = true;
@@ -199,12 +198,14 @@ export class Deliverer {
     return reply?.[0]?.[1] ?? [];
   }
 
-  private async sendBatch(batch: [string, string[]][]): Promise<void> {
+  /** Sends a batch (its first entry only, one by one) and confirms it; returns how many entries it took. */
+  private async sendBatch(batch: [string, string[]][]): Promise<number> {
     const generation = this.link.generation;
+    const taken = this.single ? batch.slice(0, 1) : batch;
     const done: string[] = [];
     let written = 0;
     try {
-      for (const [entryId, fields] of this.single ? batch.slice(0, 1) : batch) {
+      for (const [entryId, fields] of taken) {
         const stanza = await this.stanzaOf(entryId, fields);
         if (!stanza) continue; // set aside
         await this.link.send(stanza, generation);
@@ -217,7 +218,7 @@ export class Deliverer {
       if (written > 0) await this.failed(done);
       throw err;
     }
-    if (done.length === 0) return;
+    if (done.length === 0) return taken.length;
     this.single = false;
     await this.redis
       .multi()
@@ -232,6 +233,7 @@ export class Deliverer {
       if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
     this.log.debug({ count: done.length }, "delivered");
+    return taken.length;
   }
 
   /** The stanza for an entry; an entry that cannot become one is set aside at once (undefined). */

@@ -9,8 +9,13 @@
  * start is refused; if it expires (the holder was killed without a goodbye), it is taken over. A graceful
  * stop deletes the lease, so a restart takes it at once. A lease lost with Redis's data is written again at
  * the next renewal.
+ *
+ * A restart after a crash on the same machine need not wait: the value names the kernel boot and the pid
+ * namespace, and when both are ours, the holder's pid says for sure whether it still runs (a process that
+ * no longer exists cannot renew). Anywhere else (another host, another container) only expiry counts.
  */
 import { randomUUID } from "node:crypto";
+import { readFileSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
@@ -29,6 +34,13 @@ const RENEW = `
 local v = redis.call('GET', KEYS[1])
 if v == false or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
+// Take the lease over from a holder known to be dead, if it still holds it.
+const TAKE_OVER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0`;
@@ -51,9 +63,46 @@ export class InstanceIdInUseError extends Error {
   }
 }
 
+/**
+ * This kernel boot and pid namespace (Linux), so that a pid in a lease can be checked here; undefined
+ * elsewhere. Containers on one host share the boot id but not the pid namespace.
+ */
+function processSpace(): string | undefined {
+  try {
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const ns = /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1];
+    return boot && ns ? `${boot}:${ns}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether process `pid` exists in this pid namespace. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
+}
+
+/** The lease value: "<host> pid <pid> [space <boot:pidns>] <random>". */
+function tokenFor(space: string | undefined): string {
+  return `${hostname()} pid ${process.pid}${space ? ` space ${space}` : ""} ${randomUUID().slice(0, 8)}`;
+}
+
+/** True when `holder` names a process of this kernel boot and pid namespace that no longer runs. */
+export function deadHere(holder: string, space = processSpace()): boolean {
+  const m = / pid (\d+) space (\S+) /.exec(holder);
+  if (!m || !space || m[2] !== space) return false;
+  const pid = Number(m[1]);
+  return pid !== process.pid && !running(pid);
+}
+
 export class InstanceLease {
   /** The lease's value: which process holds it. */
-  readonly token = `${hostname()}/pid ${process.pid}/${randomUUID().slice(0, 8)}`;
+  readonly token = tokenFor(processSpace());
   private timer: NodeJS.Timeout | undefined;
   private held = false;
   /** False after another process took the id over (for /readyz). */
@@ -82,6 +131,17 @@ export class InstanceLease {
       if ((await this.redis.set(this.key, this.token, "PX", this.leaseMs, "NX")) === "OK") break;
       const [holder, ttl] = await Promise.all([this.redis.get(this.key), this.redis.pttl(this.key)]);
       if (holder === null) continue; // expired between the two commands
+      if (deadHere(holder)) {
+        const taken = await this.redis.eval(TAKE_OVER, 1, this.key, holder, this.token, String(this.leaseMs));
+        if (taken === 1) {
+          this.log.info(
+            { instanceId: this.instanceId, holder },
+            "took the instance id over from a process that is gone",
+          );
+          break;
+        }
+        continue;
+      }
       if (watched && (holder !== watched.holder || ttl > watched.ttl))
         throw new InstanceIdInUseError(this.instanceId, holder);
       if (!watched)

@@ -1,16 +1,18 @@
 /**
  * A running instance id is exclusive: a second gateway started with the id of a live one refuses to start
- * and says how to fix it; after a graceful stop the id is free at once, and after a crash (SIGKILL) once
- * the dead process's lease has expired.
+ * and says how to fix it; after a graceful stop the id is free at once; after a crash (SIGKILL) at once on
+ * the same machine (the dead pid is checked), elsewhere once the dead process's lease has expired.
  */
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_SECRET } from "../slots.js";
 import { sharedBed, takeSlot, testConfig } from "../support/gateway.js";
 import { spawnGateway, type GatewayProcess } from "../support/process.js";
+import { Keys } from "../../src/store/keys.js";
 
 describe("instance id", () => {
   const bed = sharedBed();
@@ -62,13 +64,29 @@ describe("instance id", () => {
     await third.kill("SIGTERM");
   }, 90_000);
 
-  it("takes the id over after its holder was killed, once the lease expired", async () => {
+  it("takes the id over at once from a killed process on the same machine", async () => {
     const crashed = await start("crashed");
     await crashed.waitLog("started");
     await crashed.kill("SIGKILL");
     const restarted = await start("restarted");
-    await restarted.waitLog("the instance id is held");
-    await restarted.waitLog("started", { timeoutMs: 40_000 });
+    await restarted.waitLog("took the instance id over from a process that is gone");
+    await restarted.waitLog("started");
     await restarted.kill("SIGTERM");
+  }, 90_000);
+
+  it("takes the id over from a process elsewhere only once its lease expired", async () => {
+    const raw = new Redis(bed.redis!.url);
+    try {
+      const key = new Keys(`instance-${slot}:`).instanceLease(`shared-${slot}`);
+      // A holder on another machine that stopped renewing (it crashed, or its host went away).
+      await raw.set(key, "elsewhere pid 4242 space other:1 0a1b2c3d", "PX", 15_000);
+      const next = await start("after-expiry");
+      await next.waitLog("the instance id is held");
+      await next.waitLog("started", { timeoutMs: 40_000 });
+      expect(await raw.get(key)).toContain(`pid ${next.pid} `);
+      await next.kill("SIGTERM");
+    } finally {
+      raw.disconnect();
+    }
   }, 90_000);
 });
