@@ -61,7 +61,13 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
     name: label,
     // The file itself (executable, `#!/usr/bin/env node`): the gateway is the process, as when installed.
     command: main,
-    env: { GW_SECRET: SECRET, TWILIO_AUTH_TOKEN: "x", LOG_LEVEL: "warn" },
+    env: {
+      // The file's `#!/usr/bin/env node` must find the Node running this benchmark.
+      PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`,
+      GW_SECRET: SECRET,
+      TWILIO_AUTH_TOKEN: "x",
+      LOG_LEVEL: "warn",
+    },
     config: {
       xmpp: { service: `xmpp://127.0.0.1:${bed.prosody!.componentPort}`, serverDomains: ["localhost"] },
       redis: { url: bed.redis!.url, keyPrefix: `bench-startup-${label}:` },
