@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { machine } from "./lib.js";
 
 /** In order; email.ts is run when it exists (the email adapter's own benchmark). */
-const BENCHMARKS = ["sms", "email", "irc", "failover"] as const;
+const BENCHMARKS = ["startup", "sms", "email", "irc", "failover"] as const;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 type Json = Record<string, unknown>;
@@ -181,9 +181,42 @@ p50 ${n(get(r, "prosodyRawEchoRoundTripMs", "p50"))} ms).
 - IRC → XMPP: a plain IRC client sends lines to the channel of N users; every line becomes N stanzas.
 - Above N = 100 only memory is measured, the users spread over channels of 50 (in one channel each join is
   announced to every member: N²/2 presences).
-- The gateway runs under tsx (TypeScript compiled at start), which accounts for part of its idle memory.
+- In results recorded before the gateway ran compiled, it ran under tsx (TypeScript compiled at start),
+  which accounts for part of its idle memory.
 
 ${table(["measurement", "xmpp-gateway", "biboumi"], rows)}
+`;
+}
+
+/** Issue 15's targets for the compiled gateway (benchmarks, not timed tests). */
+const STARTUP_TARGETS = { statusMs: "≤ 300 ms", checkConfigMs: "–", idleRssMiB: "≤ 70 MiB" };
+
+function startupSection(r: Json): string {
+  const results = (r.results as Json[] | undefined) ?? [];
+  const baseline = results.find((x) => x.label === "baseline");
+  const compiled = results.find((x) => x.label === "compiled");
+  const rows: [string, keyof typeof STARTUP_TARGETS, string][] = [
+    ["CLI `status` wall time (median; against the running gateway)", "statusMs", " ms"],
+    ["`--check-config` wall time (median; the example config, 4 adapters)", "checkConfigMs", " ms"],
+    [`idle RSS, every adapter on, ${n(r.idleSeconds)} s after ready`, "idleRssMiB", " MiB"],
+  ];
+  const head = ["measurement", ...(baseline ? ["before (compiled, eager imports)"] : []), "now", "target"];
+  return `## Start-up and footprint (\`bench/startup.ts\`, \`bench/results/startup.json\`)
+
+${when(r)} · the compiled gateway (\`node dist/src/main.js\`) on Node ${String(get(r, "machine", "node"))}; each
+command run ${n(r.runs)} times after a warm-up, the median quoted. "before" is the release before lazy adapter
+imports (${typeof baseline?.main === "string" ? baseline.main : "–"}), measured in the same run. The gateway runs against the bench's own
+Prosody, Redis and ngircd, with echo, SMS, email and IRC on and no user.${typeof r.note === "string" ? `\n\n${r.note}` : ""}
+
+${table(
+  head,
+  rows.map(([label, key, unit]) => [
+    label,
+    ...(baseline ? [`${n(baseline[key], 1)}${unit}`] : []),
+    `${n(compiled?.[key], 1)}${unit}`,
+    STARTUP_TARGETS[key],
+  ]),
+)}
 `;
 }
 
@@ -240,15 +273,17 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
     const r = await readResult(name);
     if (!r) continue;
     sections.push(
-      name === "sms"
-        ? smsSection(r)
-        : name === "email"
-          ? emailSection(r)
-          : name === "irc"
-            ? ircSection(r)
-            : name === "failover"
-              ? failoverSection(r)
-              : genericSection(name, r),
+      name === "startup"
+        ? startupSection(r)
+        : name === "sms"
+          ? smsSection(r)
+          : name === "email"
+            ? emailSection(r)
+            : name === "irc"
+              ? ircSection(r)
+              : name === "failover"
+                ? failoverSection(r)
+                : genericSection(name, r),
     );
   }
   const loadNote = runs.length

@@ -1,6 +1,7 @@
 /**
  * The gateway as an admin runs it: the command line, a bad config, and a graceful stop on SIGTERM.
  */
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { TEST_SECRET } from "../slots.js";
 import { TestUser, xml } from "../support/client.js";
 import { sharedBed, takeSlot, testConfig } from "../support/gateway.js";
 import { gatewayProcess } from "../support/process.js";
+import { requireDist } from "../support/dist.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Every secret the committed config names. */
@@ -109,6 +111,48 @@ describe("command line", () => {
     );
     expect(ok.stdout).toContain("configuration is valid");
     expect(ok.code).toBe(0);
+  });
+
+  it("answers status and checks a config without loading any adapter's network library", async () => {
+    // A module resolve hook (node:module registerHooks) names every package the command imports.
+    const trace = path.join(dir, "trace.mjs");
+    await writeFile(
+      trace,
+      `import { registerHooks } from "node:module";
+registerHooks({ resolve(specifier, context, next) {
+  const resolved = next(specifier, context);
+  const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(resolved.url);
+  if (m) process.stderr.write("IMPORT " + m[1] + "\\n");
+  return resolved;
+} });
+`,
+    );
+    const imports = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const child = spawn(process.execPath, ["--import", trace, requireDist(), ...args], {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      await once(child, "exit");
+      return new Set([...stderr.matchAll(/^IMPORT (.+)$/gm)].map((m) => m[1]));
+    };
+    const heavy = ["twilio", "matrix-org-irc", "nodemailer", "mailparser", "mailauth", "smtp-server"];
+    // status against a port where nothing listens: the answer is an error, the imports are what count.
+    const status = await imports(["status", "--url", "http://127.0.0.1:9"]);
+    for (const lib of [...heavy, "ioredis", "@xmpp/component", "fastify", "pino", "zod"])
+      expect(status, [...status].join(" ")).not.toContain(lib);
+    const check = await imports(["--check-config", "--config", path.join(ROOT, "gateway.config.json")], {
+      GATEWAY_ECHO_SECRET: "x",
+      GATEWAY_SMS_SECRET: "y",
+      TWILIO_AUTH_TOKEN: "z",
+      GATEWAY_EMAIL_SECRET: "w",
+      GATEWAY_IRC_SECRET: "v",
+    });
+    expect(check).toContain("zod");
+    for (const lib of [...heavy, "ioredis", "@xmpp/component", "fastify"])
+      expect(check, [...check].join(" ")).not.toContain(lib);
   });
 
   it("serves until SIGTERM, then tells registered users it is gone and exits 0", async () => {

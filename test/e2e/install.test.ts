@@ -23,9 +23,15 @@ const run = promisify(execFile);
 /** Installing fetches the production dependencies: slow on a cold cache or a busy machine. */
 const INSTALL_TIMEOUT_MS = 300_000;
 
+/**
+ * The installed command starts with `#!/usr/bin/env node`: the node running this test comes first in PATH,
+ * so the command runs on the Node under test, not on an older one of the machine.
+ */
+const NODE_FIRST = { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}` };
+
 /** Runs the installed command to its end. */
 async function cli(bin: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = gatewayProcess(args, env, bin);
+  const child = gatewayProcess(args, { ...NODE_FIRST, ...env }, bin);
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -60,7 +66,7 @@ describe("the packed tarball, installed with npm install -g", () => {
         "--no-fund",
         path.join(dir, tarball),
       ],
-      { cwd: dir, timeout: INSTALL_TIMEOUT_MS },
+      { cwd: dir, timeout: INSTALL_TIMEOUT_MS, env: { ...process.env, ...NODE_FIRST } },
     );
     bin = path.join(prefix, "bin", "xmpp-gateway");
   }, INSTALL_TIMEOUT_MS + 60_000);
@@ -131,7 +137,7 @@ describe("the packed tarball, installed with npm install -g", () => {
       dir,
       name: "installed",
       config,
-      env: { GW_SECRET: TEST_SECRET, TWILIO_AUTH_TOKEN: "token" },
+      env: { ...NODE_FIRST, GW_SECRET: TEST_SECRET, TWILIO_AUTH_TOKEN: "token" },
       command: bin,
     });
     for (const adapter of ["echo", "sms", "irc", "email"])
