@@ -2,7 +2,11 @@
 import { z } from "zod";
 import { bareJidSchema, envNameSchema } from "../../src/config/schema.js";
 import { MAX_SEGMENTS_DEFAULT } from "./segments.js";
-import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./webhooks.js";
+
+/** Largest attachment the media proxy relays (Twilio's MMS limit is 5 MB); config media.maxBytes. */
+export const MAX_MEDIA_BYTES = 5 * 1024 * 1024;
+/** How long the media proxy waits for the carrier's whole attachment; config media.timeoutSeconds. */
+export const MEDIA_TIMEOUT_SECONDS = 30;
 
 const e164 = z.string().regex(/^\+[1-9]\d{7,14}$/, {
   message: "expected an E.164 number, +<country><number>, e.g. +12025550123 (not a national format)",

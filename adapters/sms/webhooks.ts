@@ -14,15 +14,12 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import twilio from "twilio";
 import type { AdapterContext, Attachment, HttpContext, IdCodec } from "../../src/adapter.js";
 import type { NumberDirectory } from "./numbers.js";
+import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./config.js";
 import { downloadHeaders } from "../../src/http/downloads.js";
 import { describeTwilioError, isTerminal, statusRank } from "./twilio-errors.js";
 
 /** How long the media proxy serves an inbound MMS attachment. */
 export const MEDIA_TTL_SECONDS = 30 * 24 * 3600;
-/** Largest attachment the media proxy relays (Twilio's MMS limit is 5 MB); config media.maxBytes. */
-export const MAX_MEDIA_BYTES = 5 * 1024 * 1024;
-/** How long the media proxy waits for the carrier's whole attachment; config media.timeoutSeconds. */
-export const MEDIA_TIMEOUT_SECONDS = 30;
 /** Most attachments taken from one inbound MMS (Twilio sends at most 10). */
 export const MAX_INBOUND_MEDIA = 10;
 /** How long a status callback waits for the record of its message (the callback can beat create()'s answer). */

@@ -143,7 +143,7 @@ describe("the packed tarball, installed with npm install -g", () => {
     for (const adapter of ["echo", "sms", "irc", "email"])
       await gw.waitLog("component stream online", { where: (l) => l.adapter === adapter, timeoutMs: 60_000 });
 
-    const status = await cli(bin, ["status", "--url", `http://127.0.0.1:${gw.httpPort}`]);
+    const status = await cli(bin, ["status", "--url", `http://127.0.0.1:${gw.privatePort}`]);
     expect(status.stdout).toContain("ready");
     expect(status.stdout).toContain("xmpp:irc: online");
     expect(status.code).toBe(0);

@@ -44,7 +44,7 @@ describe("poison inbound entries", () => {
   });
 
   async function deadLetterCount(): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
     return Number(/^xgw_dead_letters_total\{adapter="echo"\} (\S+)$/m.exec(text)?.[1] ?? "0");
   }
 

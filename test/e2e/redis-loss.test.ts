@@ -59,7 +59,7 @@ describe("Redis data loss", () => {
   }
 
   const readyz = async (gw: GatewayProcess) => {
-    const answer = await fetch(`http://127.0.0.1:${gw.httpPort}/readyz`);
+    const answer = await fetch(`http://127.0.0.1:${gw.privatePort}/readyz`);
     return { status: answer.status, ...((await answer.json()) as { checks: Record<string, string> }) };
   };
 
