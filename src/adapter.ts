@@ -15,7 +15,7 @@ import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
 import { GatewayError, type ErrorCondition, type ErrorType } from "./xmpp/errors.js";
 
-export { InvalidInboundEventError } from "./delivery/event-schema.js";
+export { InvalidInboundEventError } from "./delivery/refused.js";
 
 /** Pure mapping between a JID localpart on the adapter's domain and the foreign id (phone, email, nick…). */
 export interface IdCodec {

@@ -9,6 +9,7 @@
  * without the timestamp.
  */
 import { z } from "zod";
+import { InvalidInboundEventError } from "./refused.js";
 import type { InboundEvent } from "../adapter.js";
 import { isErrorCondition } from "../xmpp/errors.js";
 import { xmlSafe } from "../xmpp/stanzas.js";
@@ -31,13 +32,7 @@ export const MAX_ATTACHMENTS = 32;
 /** Most MUC status codes on one presence. */
 export const MAX_STATUS_CODES = 16;
 
-/** An event refused by the schema: the adapter answers its network as it does for any failed delivery. */
-export class InvalidInboundEventError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Inbound event refused: ${problems.join("; ")}`);
-    this.name = "InvalidInboundEventError";
-  }
-}
+export { InvalidInboundEventError };
 
 const CUT_NOTE = "\n[…cut: the message was too long]";
 

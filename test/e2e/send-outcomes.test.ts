@@ -64,7 +64,7 @@ const sms = (id: string, body: string) =>
   xml("message", { to: `${CONTACT}@${domain}`, id, type: "chat" }, xml("body", {}, body));
 
 async function handedOn(): Promise<number> {
-  const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/metrics`)).text();
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
   const m = /^xgw_messages_total\{adapter="sms",direction="out",outcome="accepted"\} (\d+)$/m.exec(metrics);
   return Number(m?.[1] ?? "0");
 }
