@@ -121,9 +121,43 @@ describe("IRC → XMPP events", () => {
     server(":carol!u@h PART #chat :later", ":bob!u@h KICK #chat alice :spam");
     expect(events).toMatchObject([
       { type: "unavailable", from: `${ROOM}/carol`, status: "later" },
-      { type: "unavailable", from: `${ROOM}/alice`, muc: { statusCodes: [307, 110] } },
+      {
+        type: "unavailable",
+        from: `${ROOM}/alice`,
+        muc: { statusCodes: [307, 110], actor: "bob", reason: "spam" },
+      },
     ]);
     expect(session.channels.has("#chat")).toBe(false);
+  });
+
+  it("shows topics and part, quit and kick reasons without mIRC colour and control codes", () => {
+    const { events, server } = joined();
+    events.length = 0;
+    server(
+      ":bob!u@h TOPIC #chat :\x0304red\x03 and \x02bold\x02",
+      ":carol!u@h PART #chat :\x0312blue\x03 bye",
+      ":dave!u@h JOIN #chat",
+      ":dave!u@h QUIT :\x0304,01gone\x0f home",
+      ":erin!u@h JOIN #chat",
+      ":bob!u@h KICK #chat erin :\x0304spam\x03",
+    );
+    expect(events.filter((e) => e.kind === "message")).toMatchObject([{ subject: "red and *bold*" }]);
+    expect(events.filter((e) => e.kind === "presence" && e.type === "unavailable")).toMatchObject([
+      { from: `${ROOM}/carol`, status: "blue bye" },
+      { from: `${ROOM}/dave`, status: "gone home" },
+      { from: `${ROOM}/erin`, status: "Kicked by bob: spam", muc: { reason: "spam", actor: "bob" } },
+    ]);
+  });
+
+  it("shows the topic of a channel without mIRC codes on join", () => {
+    const { events, server } = setup();
+    server(
+      ":alice!u@h JOIN #chat",
+      ":irc.example.net 332 alice #chat :\x0304Be\x03 nice",
+      ":irc.example.net 353 alice = #chat :alice @bob",
+      ":irc.example.net 366 alice #chat :End of NAMES list",
+    );
+    expect(events.filter((e) => e.kind === "message")).toMatchObject([{ subject: "Be nice" }]);
   });
 
   it("turns a refused JOIN into a MUC presence error and forgets the channel", () => {

@@ -8,7 +8,7 @@ import type { Message } from "matrix-org-irc";
 import type { InboundEvent } from "../../src/adapter.js";
 import type { Logger } from "../../src/log.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
-import { joinEvents, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
+import { joinEvents, kickPresence, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
 import { mircToText } from "./format.js";
 import { tagsOf } from "./ircv3.js";
 import { joinError, occupantOf } from "./muc.js";
@@ -46,7 +46,7 @@ export function rosterEvents(session: IrcSession, channel: string, to: string): 
     requestedNick: member.requestedNick,
     others: [...users].filter(([nick]) => nick !== own).map(([nick, p]) => [nick, occupantOf(p, moderated)]),
     own: occupantOf(users.get(own) ?? "", moderated),
-    topic: session.client.chanData(channel)?.topic ?? "",
+    topic: mircToText(session.client.chanData(channel)?.topic ?? ""),
     id: newId(),
   });
 }
@@ -170,24 +170,22 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     "part",
     safe("part", (channel: string, nick: string, reason: string | undefined) => {
       if (nick === session.nick) return;
-      toMembers(channel, (to, room) => [leavePresence(to, room, nick, reason ?? "")]);
+      toMembers(channel, (to, room) => [leavePresence(to, room, nick, mircToText(reason ?? ""))]);
     }),
   );
   client.on(
     "quit",
-    safe("quit", (nick: string, reason: string, channels: string[]) => {
-      for (const channel of channels)
-        toMembers(channel, (to, room) => [leavePresence(to, room, nick, reason)]);
+    safe("quit", (nick: string, reason: string | undefined, channels: string[]) => {
+      const why = mircToText(reason ?? "");
+      for (const channel of channels) toMembers(channel, (to, room) => [leavePresence(to, room, nick, why)]);
     }),
   );
   client.on(
     "kick",
-    safe("kick", (channel: string, who: string, by: string, reason: string) => {
+    safe("kick", (channel: string, who: string, by: string, reason: string | undefined) => {
       const self = who === session.nick;
-      const why = `Kicked by ${by}${reason ? `: ${reason}` : ""}`;
-      toMembers(channel, (to, room) => [
-        leavePresence(to, room, who, why, self ? [STATUS.KICKED, STATUS.SELF] : [STATUS.KICKED]),
-      ]);
+      const why = mircToText(reason ?? "");
+      toMembers(channel, (to, room) => [kickPresence(to, room, who, by, why, self)]);
       if (self) forget(channel);
     }),
   );
@@ -262,7 +260,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
         toMembers(channel, (to, room) => [
           {
             ...occupantPresence(to, room, nick, occupant),
-            ...(reason ? { show: "away" as const, status: reason } : {}),
+            ...(reason ? { show: "away" as const, status: mircToText(reason) } : {}),
           },
         ]);
       }
@@ -280,7 +278,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
           id: newId(),
           type: "groupchat",
           body: "",
-          subject: topic,
+          subject: mircToText(topic),
         },
       ]);
     }),

@@ -76,7 +76,8 @@ describe("IRC channels as XMPP rooms", () => {
     bob = await RawIrc.connect(ircd.port, bobNick);
     bob.send(`JOIN ${channel}`);
     await bob.waitFor((l) => / 366 /.test(l));
-    bob.send(`TOPIC ${channel} :Welcome to the room`);
+    // mIRC colour codes in the topic: users see the words only.
+    bob.send(`TOPIC ${channel} :\x0304Welcome\x03 to the room`);
     await bob.waitFor((l) => l.includes(" TOPIC "));
     alice = await TestUser.login(peer, `alice-irc-${slot}`);
     carol = await TestUser.login(peer, `carol-irc-${slot}`);
@@ -285,16 +286,20 @@ describe("IRC channels as XMPP rooms", () => {
     }
   });
 
-  it("tells a kicked user, with 307 and 110", async () => {
+  it("tells a kicked user, with 307 and 110, who kicked them and why (without mIRC colours)", async () => {
     const carolRoom = `${room}/carol${slot}`;
     await carol.send(xml("presence", { to: carolRoom }, xml("x", { xmlns: MUC })));
     await carol.waitFor((el) => el.attrs.from === carolRoom && statusCodes(el).includes(110));
-    bob.send(`KICK ${channel} carol${slot} :behave`);
+    bob.send(`KICK ${channel} carol${slot} :\x0304behave\x03`);
     const kicked = await carol.waitFor(
       (el) => el.attrs.from === carolRoom && el.attrs.type === "unavailable",
     );
     expect(statusCodes(kicked)).toEqual(expect.arrayContaining([307, 110]));
-    expect(kicked.getChildText("status")).toContain("behave");
+    expect(kicked.getChildText("status")).toBe(`Kicked by ${bobNick}: behave`);
+    // XEP-0045 §9.1: the kicker and the reason in the item.
+    const item = kicked.getChild("x", MUC_USER)?.getChild("item");
+    expect(item?.getChild("actor")?.attrs.nick).toBe(bobNick);
+    expect(item?.getChildText("reason")).toBe("behave");
   });
 
   it("keeps the user in the room across an IRC server restart: told while it lasts, then joined again", async () => {
