@@ -4,10 +4,11 @@
  */
 import { parseMessage, type IrcConnection } from "matrix-org-irc";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { InboundEvent } from "../../src/adapter.js";
 import { ircConfigSchema } from "./config.js";
 import { IrcConnections, IrcSession } from "./connections.js";
+import { CTCP_REPLY_BURST } from "./ctcp.js";
 import { attachInbound } from "./inbound.js";
 
 const SERVER = "irc.example.net";
@@ -34,6 +35,7 @@ function setup() {
     connections,
     emit: (_s, evs) => events.push(...evs),
     persist: () => undefined,
+    claimChannelCtcp: () => Promise.resolve(true),
     nickJid: (nick, server) => `${nick.toLowerCase()}%${server}@irc.example.org`,
   });
   const server = (...lines: string[]) => {
@@ -158,6 +160,21 @@ describe("IRC → XMPP events", () => {
       ":irc.example.net 366 alice #chat :End of NAMES list",
     );
     expect(events.filter((e) => e.kind === "message")).toMatchObject([{ subject: "Be nice" }]);
+  });
+
+  it("answers CTCP queries within the connection's reply limit, past it not at all", async () => {
+    const { server, written } = joined();
+    const queries = CTCP_REPLY_BURST + 2;
+    for (let i = 0; i < queries; i++) server(`:bob!u@h PRIVMSG alice :\x01PING ${i}\x01`);
+    server(":bob!u@h PRIVMSG alice :\x01VERSION\x01");
+    await vi.waitFor(() =>
+      expect(written.filter((l) => l.includes("NOTICE bob"))).toHaveLength(CTCP_REPLY_BURST),
+    );
+    // Flood control is free in this test: what was not written by now was not answered.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written.filter((l) => l.includes("NOTICE bob"))).toEqual(
+      [...Array(CTCP_REPLY_BURST).keys()].map((i) => `NOTICE bob :\x01PING ${i}\x01\r\n`),
+    );
   });
 
   it("turns a refused JOIN into a MUC presence error and forgets the channel", () => {

@@ -9,6 +9,7 @@ import type { InboundEvent } from "../../src/adapter.js";
 import type { Logger } from "../../src/log.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
 import { joinEvents, kickPresence, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
+import { ctcpReply, ReplyLimit } from "./ctcp.js";
 import { mircToText } from "./format.js";
 import { tagsOf } from "./ircv3.js";
 import { joinError, occupantOf } from "./muc.js";
@@ -22,6 +23,8 @@ export interface InboundSink {
   nickJid(nick: string, server: string): string | null;
   /** The session's channels changed: record them (for a rejoin after a gateway restart). */
   persist(session: IrcSession): void;
+  /** True for the one connection that answers a CTCP query just sent to this channel (see ctcp.ts). */
+  claimChannelCtcp(server: string, channel: string): Promise<boolean>;
 }
 
 const newId = (): string => `irc-${randomUUID()}`;
@@ -127,13 +130,26 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     "notice",
     safe("notice", (from: string, to: string, body: string, m?: Message) => text(from, to, body, false, m)),
   );
+  // CTCP VERSION and PING: answered here, once per channel and within the connection's reply limit. The
+  // library's own PING answer (from every connection, unlimited, past flood control) is turned off.
+  client.ctcp = () => Promise.resolve();
+  const replies = new ReplyLimit();
+  const answer = async (from: string, to: string, query: string): Promise<void> => {
+    const reply = ctcpReply(query);
+    if (reply === null || from.toLowerCase() === session.nick.toLowerCase()) return;
+    const toChannel = to.toLowerCase() !== session.nick.toLowerCase();
+    if (toChannel && !(await sink.claimChannelCtcp(server, to))) return;
+    if (!replies.tryTake()) {
+      sink.log.debug({ jid: session.user, server, from }, "CTCP query not answered: reply limit reached");
+      return;
+    }
+    await session.send("NOTICE", from, `\x01${reply}\x01`);
+  };
   client.on(
-    "ctcp-version",
-    safe(
-      "ctcp-version",
-      (from: string) =>
-        void session.send("NOTICE", from, "\x01VERSION xmpp-gateway\x01").catch(() => undefined),
-    ),
+    "ctcp-privmsg",
+    safe("ctcp-privmsg", (from: string, to: string, query: string) => {
+      answer(from, to, query).catch((err: unknown) => sink.log.debug({ err, server }, "CTCP reply not sent"));
+    }),
   );
 
   client.on(

@@ -193,6 +193,38 @@ describe("IRC channels as XMPP rooms", () => {
     await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "the build is green");
   });
 
+  it("answers a CTCP query sent to the channel once, not once per bridged user", async () => {
+    // A second bridged user in the channel: two gateway connections read the query.
+    const dora = await TestUser.login(peer, `dora-irc-${slot}`);
+    const doraNick = `dora${slot}`;
+    try {
+      await dora.send(xml("presence", { to: `${room}/${doraNick}` }, xml("x", { xmlns: MUC })));
+      await dora.waitFor((el) => el.attrs.from === `${room}/${doraNick}` && statusCodes(el).includes(110));
+      const bobJid = `${bobNick.toLowerCase()}%${ircd.serverName}@${domain}`;
+      const mark = bob.lines.length;
+      bob.send(`PRIVMSG ${channel} :\x01PING 1795330042\x01`);
+      // Each gateway connection has read the query once the line after it reached its user; what it wrote
+      // before answering that (reply or not) reaches bob before the answer.
+      for (const [user, nick, word] of [
+        [alice, aliceNick, "over-a"],
+        [dora, doraNick, "over-d"],
+      ] as const) {
+        bob.send(`PRIVMSG ${nick} :${word}`);
+        await user.waitFor((el) => el.name === "message" && el.getChildText("body") === word);
+        await user.send(
+          xml("message", { to: bobJid, type: "chat", id: `ctcp-${word}` }, xml("body", {}, word)),
+        );
+        await bob.waitFor((l) => l.endsWith(`PRIVMSG ${bobNick} :${word}`));
+      }
+      const replies = bob.lines
+        .slice(mark)
+        .filter((l) => l.includes(`NOTICE ${bobNick} :\x01PING 1795330042\x01`));
+      expect(replies, bob.lines.slice(mark).join("\n")).toHaveLength(1);
+    } finally {
+      await dora.stop();
+    }
+  });
+
   it("carries private messages both ways", async () => {
     bob.send(`PRIVMSG ${aliceNick} :psst`);
     const pm = await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "psst");
