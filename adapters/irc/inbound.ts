@@ -13,6 +13,7 @@ import { ctcpReply, ReplyLimit } from "./ctcp.js";
 import { mircToText } from "./format.js";
 import { tagsOf } from "./ircv3.js";
 import { joinError, occupantOf } from "./muc.js";
+import { pendingCommands } from "./pending.js";
 
 export interface InboundSink {
   readonly log: Logger;
@@ -285,6 +286,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
   client.on(
     "topic",
     safe("topic", (channel: string, topic: string, by: string) => {
+      if (by.toLowerCase() === session.nick.toLowerCase()) pendingCommands(session).echoed(channel, "TOPIC");
       // RPL_TOPICWHOTIME during the join also lands here; the join shows the topic itself.
       toMembers(channel, (to, room) => [
         {
@@ -304,6 +306,8 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     safe("raw", (m: Message) => {
       const channel = m.args[1];
       if (m.commandType !== "error" || m.command === undefined || channel === undefined) return;
+      // A refusal of the user's own channel command (e.g. TOPIC): the sender gets it (see pending.ts).
+      if (pendingCommands(session).refused(channel, m.command, m.args[2] ?? "refused")) return;
       const error = joinError(m.command, channel, server);
       const members = session.channels.get(channel.toLowerCase());
       if (!error || !members || session.synced.has(channel.toLowerCase())) return;

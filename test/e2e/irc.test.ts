@@ -392,6 +392,29 @@ describe("IRC channels as XMPP rooms", () => {
     expect(subject.attrs.from).toBe(`${room}/${aliceNick}`);
   });
 
+  it("tells the sender when the IRC server refuses a subject change, with the server's reason", async () => {
+    // +t: only channel operators set the topic; bob is one, alice is not.
+    bob.send(`MODE ${channel} +t`);
+    await bob.waitFor((l) => l.includes(`MODE ${channel} +t`));
+    try {
+      await alice.send(
+        xml("message", { to: room, type: "groupchat", id: "t-refused" }, xml("subject", {}, "Mine now")),
+      );
+      const refused = await alice.waitFor(
+        (el) => el.name === "message" && el.attrs.id === "t-refused" && el.attrs.type === "error",
+      );
+      expect(errorOf(refused).condition, alice.dump()).toBe("forbidden");
+      // The server's own text (ngircd: "You are not channel operator").
+      expect(errorOf(refused).text).toMatch(/operator/i);
+      expect(
+        alice.received.filter((el) => el.name === "message" && el.getChildText("subject") === "Mine now"),
+      ).toEqual([]);
+    } finally {
+      bob.send(`MODE ${channel} -t`);
+      await bob.waitFor((l) => l.includes(`MODE ${channel} -t`));
+    }
+  });
+
   it("leaves: unavailable with 110, PART, and the IRC connection closes after the grace period", async () => {
     await alice.send(xml("presence", { to: `${room}/${aliceNick}`, type: "unavailable" }));
     const gone = await alice.waitFor(
