@@ -158,6 +158,10 @@ export interface PresenceEvent {
     /** New nick, with status 303. */
     nick?: string;
     statusCodes?: number[];
+    /** XEP-0045 §9.1: why the occupant was removed (a kick's reason), as `<item><reason/>`. */
+    reason?: string;
+    /** XEP-0045 §9.1: the nick of the occupant who removed them, as `<item><actor nick/>`. */
+    actor?: string;
   };
   /** With type "error": why the join (or other presence) failed. */
   error?: { condition: ErrorCondition; text: string };

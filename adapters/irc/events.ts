@@ -51,6 +51,32 @@ export function leavePresence(
   };
 }
 
+/**
+ * XEP-0045 §9.1: a kicked occupant leaves with 307 (and 110 when it is the user), the kicker as
+ * `<actor nick>` and the reason as `<item><reason>`; the presence status says both for clients that show
+ * only that.
+ */
+export function kickPresence(
+  to: string,
+  roomJid: string,
+  nick: string,
+  by: string,
+  reason: string,
+  self: boolean,
+): PresenceEvent {
+  const left = leavePresence(
+    to,
+    roomJid,
+    nick,
+    `Kicked by ${by}${reason ? `: ${reason}` : ""}`,
+    self ? [STATUS.KICKED, STATUS.SELF] : [STATUS.KICKED],
+  );
+  return {
+    ...left,
+    muc: { ...GONE, ...left.muc, ...(by === "" ? {} : { actor: by }), ...(reason === "" ? {} : { reason }) },
+  };
+}
+
 /** XEP-0045 §7.6: a nick change is unavailable from the old nick (303 with the new one), then available. */
 export function nickChange(
   to: string,

@@ -4,10 +4,11 @@
  */
 import { parseMessage, type IrcConnection } from "matrix-org-irc";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { InboundEvent } from "../../src/adapter.js";
 import { ircConfigSchema } from "./config.js";
 import { IrcConnections, IrcSession } from "./connections.js";
+import { CTCP_REPLY_BURST } from "./ctcp.js";
 import { attachInbound } from "./inbound.js";
 
 const SERVER = "irc.example.net";
@@ -34,6 +35,7 @@ function setup() {
     connections,
     emit: (_s, evs) => events.push(...evs),
     persist: () => undefined,
+    claimChannelCtcp: () => Promise.resolve(true),
     nickJid: (nick, server) => `${nick.toLowerCase()}%${server}@irc.example.org`,
   });
   const server = (...lines: string[]) => {
@@ -121,9 +123,58 @@ describe("IRC → XMPP events", () => {
     server(":carol!u@h PART #chat :later", ":bob!u@h KICK #chat alice :spam");
     expect(events).toMatchObject([
       { type: "unavailable", from: `${ROOM}/carol`, status: "later" },
-      { type: "unavailable", from: `${ROOM}/alice`, muc: { statusCodes: [307, 110] } },
+      {
+        type: "unavailable",
+        from: `${ROOM}/alice`,
+        muc: { statusCodes: [307, 110], actor: "bob", reason: "spam" },
+      },
     ]);
     expect(session.channels.has("#chat")).toBe(false);
+  });
+
+  it("shows topics and part, quit and kick reasons without mIRC colour and control codes", () => {
+    const { events, server } = joined();
+    events.length = 0;
+    server(
+      ":bob!u@h TOPIC #chat :\x0304red\x03 and \x02bold\x02",
+      ":carol!u@h PART #chat :\x0312blue\x03 bye",
+      ":dave!u@h JOIN #chat",
+      ":dave!u@h QUIT :\x0304,01gone\x0f home",
+      ":erin!u@h JOIN #chat",
+      ":bob!u@h KICK #chat erin :\x0304spam\x03",
+    );
+    expect(events.filter((e) => e.kind === "message")).toMatchObject([{ subject: "red and *bold*" }]);
+    expect(events.filter((e) => e.kind === "presence" && e.type === "unavailable")).toMatchObject([
+      { from: `${ROOM}/carol`, status: "blue bye" },
+      { from: `${ROOM}/dave`, status: "gone home" },
+      { from: `${ROOM}/erin`, status: "Kicked by bob: spam", muc: { reason: "spam", actor: "bob" } },
+    ]);
+  });
+
+  it("shows the topic of a channel without mIRC codes on join", () => {
+    const { events, server } = setup();
+    server(
+      ":alice!u@h JOIN #chat",
+      ":irc.example.net 332 alice #chat :\x0304Be\x03 nice",
+      ":irc.example.net 353 alice = #chat :alice @bob",
+      ":irc.example.net 366 alice #chat :End of NAMES list",
+    );
+    expect(events.filter((e) => e.kind === "message")).toMatchObject([{ subject: "Be nice" }]);
+  });
+
+  it("answers CTCP queries within the connection's reply limit, past it not at all", async () => {
+    const { server, written } = joined();
+    const queries = CTCP_REPLY_BURST + 2;
+    for (let i = 0; i < queries; i++) server(`:bob!u@h PRIVMSG alice :\x01PING ${i}\x01`);
+    server(":bob!u@h PRIVMSG alice :\x01VERSION\x01");
+    await vi.waitFor(() =>
+      expect(written.filter((l) => l.includes("NOTICE bob"))).toHaveLength(CTCP_REPLY_BURST),
+    );
+    // Flood control is free in this test: what was not written by now was not answered.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written.filter((l) => l.includes("NOTICE bob"))).toEqual(
+      [...Array(CTCP_REPLY_BURST).keys()].map((i) => `NOTICE bob :\x01PING ${i}\x01\r\n`),
+    );
   });
 
   it("turns a refused JOIN into a MUC presence error and forgets the channel", () => {

@@ -8,10 +8,12 @@ import type { Message } from "matrix-org-irc";
 import type { InboundEvent } from "../../src/adapter.js";
 import type { Logger } from "../../src/log.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
-import { joinEvents, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
+import { joinEvents, kickPresence, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
+import { ctcpReply, ReplyLimit } from "./ctcp.js";
 import { mircToText } from "./format.js";
 import { tagsOf } from "./ircv3.js";
 import { joinError, occupantOf } from "./muc.js";
+import { pendingCommands } from "./pending.js";
 
 export interface InboundSink {
   readonly log: Logger;
@@ -22,6 +24,8 @@ export interface InboundSink {
   nickJid(nick: string, server: string): string | null;
   /** The session's channels changed: record them (for a rejoin after a gateway restart). */
   persist(session: IrcSession): void;
+  /** True for the one connection that answers a CTCP query just sent to this channel (see ctcp.ts). */
+  claimChannelCtcp(server: string, channel: string): Promise<boolean>;
 }
 
 const newId = (): string => `irc-${randomUUID()}`;
@@ -46,7 +50,7 @@ export function rosterEvents(session: IrcSession, channel: string, to: string): 
     requestedNick: member.requestedNick,
     others: [...users].filter(([nick]) => nick !== own).map(([nick, p]) => [nick, occupantOf(p, moderated)]),
     own: occupantOf(users.get(own) ?? "", moderated),
-    topic: session.client.chanData(channel)?.topic ?? "",
+    topic: mircToText(session.client.chanData(channel)?.topic ?? ""),
     id: newId(),
   });
 }
@@ -127,13 +131,26 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     "notice",
     safe("notice", (from: string, to: string, body: string, m?: Message) => text(from, to, body, false, m)),
   );
+  // CTCP VERSION and PING: answered here, once per channel and within the connection's reply limit. The
+  // library's own PING answer (from every connection, unlimited, past flood control) is turned off.
+  client.ctcp = () => Promise.resolve();
+  const replies = new ReplyLimit();
+  const answer = async (from: string, to: string, query: string): Promise<void> => {
+    const reply = ctcpReply(query);
+    if (reply === null || from.toLowerCase() === session.nick.toLowerCase()) return;
+    const toChannel = to.toLowerCase() !== session.nick.toLowerCase();
+    if (toChannel && !(await sink.claimChannelCtcp(server, to))) return;
+    if (!replies.tryTake()) {
+      sink.log.debug({ jid: session.user, server, from }, "CTCP query not answered: reply limit reached");
+      return;
+    }
+    await session.send("NOTICE", from, `\x01${reply}\x01`);
+  };
   client.on(
-    "ctcp-version",
-    safe(
-      "ctcp-version",
-      (from: string) =>
-        void session.send("NOTICE", from, "\x01VERSION xmpp-gateway\x01").catch(() => undefined),
-    ),
+    "ctcp-privmsg",
+    safe("ctcp-privmsg", (from: string, to: string, query: string) => {
+      answer(from, to, query).catch((err: unknown) => sink.log.debug({ err, server }, "CTCP reply not sent"));
+    }),
   );
 
   client.on(
@@ -170,24 +187,22 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     "part",
     safe("part", (channel: string, nick: string, reason: string | undefined) => {
       if (nick === session.nick) return;
-      toMembers(channel, (to, room) => [leavePresence(to, room, nick, reason ?? "")]);
+      toMembers(channel, (to, room) => [leavePresence(to, room, nick, mircToText(reason ?? ""))]);
     }),
   );
   client.on(
     "quit",
-    safe("quit", (nick: string, reason: string, channels: string[]) => {
-      for (const channel of channels)
-        toMembers(channel, (to, room) => [leavePresence(to, room, nick, reason)]);
+    safe("quit", (nick: string, reason: string | undefined, channels: string[]) => {
+      const why = mircToText(reason ?? "");
+      for (const channel of channels) toMembers(channel, (to, room) => [leavePresence(to, room, nick, why)]);
     }),
   );
   client.on(
     "kick",
-    safe("kick", (channel: string, who: string, by: string, reason: string) => {
+    safe("kick", (channel: string, who: string, by: string, reason: string | undefined) => {
       const self = who === session.nick;
-      const why = `Kicked by ${by}${reason ? `: ${reason}` : ""}`;
-      toMembers(channel, (to, room) => [
-        leavePresence(to, room, who, why, self ? [STATUS.KICKED, STATUS.SELF] : [STATUS.KICKED]),
-      ]);
+      const why = mircToText(reason ?? "");
+      toMembers(channel, (to, room) => [kickPresence(to, room, who, by, why, self)]);
       if (self) forget(channel);
     }),
   );
@@ -262,7 +277,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
         toMembers(channel, (to, room) => [
           {
             ...occupantPresence(to, room, nick, occupant),
-            ...(reason ? { show: "away" as const, status: reason } : {}),
+            ...(reason ? { show: "away" as const, status: mircToText(reason) } : {}),
           },
         ]);
       }
@@ -271,6 +286,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
   client.on(
     "topic",
     safe("topic", (channel: string, topic: string, by: string) => {
+      if (by.toLowerCase() === session.nick.toLowerCase()) pendingCommands(session).echoed(channel, "TOPIC");
       // RPL_TOPICWHOTIME during the join also lands here; the join shows the topic itself.
       toMembers(channel, (to, room) => [
         {
@@ -280,7 +296,7 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
           id: newId(),
           type: "groupchat",
           body: "",
-          subject: topic,
+          subject: mircToText(topic),
         },
       ]);
     }),
@@ -290,6 +306,8 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     safe("raw", (m: Message) => {
       const channel = m.args[1];
       if (m.commandType !== "error" || m.command === undefined || channel === undefined) return;
+      // A refusal of the user's own channel command (e.g. TOPIC): the sender gets it (see pending.ts).
+      if (pendingCommands(session).refused(channel, m.command, m.args[2] ?? "refused")) return;
       const error = joinError(m.command, channel, server);
       const members = session.channels.get(channel.toLowerCase());
       if (!error || !members || session.synced.has(channel.toLowerCase())) return;

@@ -27,6 +27,7 @@ import {
 import { ircConfigSchema, isServerAllowed, serverPolicy, type IrcConfig } from "./config.js";
 import { IrcConnections, type IrcSession, type Member, type SessionSettings } from "./connections.js";
 import { leavePresence, STATUS } from "./events.js";
+import { ChannelCtcpClaims } from "./ctcp.js";
 import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
 import { sendMessage } from "./outbound.js";
 import { JoinedStore, type JoinedRecord } from "./joined.js";
@@ -61,6 +62,8 @@ class IrcAdapter implements Adapter {
   readonly commands;
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
+  /** Which connection answers a channel's CTCP query; shared with the other instances from start(). */
+  private ctcpClaims = new ChannelCtcpClaims(undefined);
 
   constructor(
     private readonly config: AdapterBaseConfig & IrcConfig,
@@ -295,6 +298,7 @@ class IrcAdapter implements Adapter {
       connections: this.connections,
       emit: (session: IrcSession, events: InboundEvent[]) => void this.emit(session, events),
       persist: (session: IrcSession) => this.persist(session),
+      claimChannelCtcp: (server: string, channel: string) => this.ctcpClaims.claim(server, channel),
       nickJid: (nick: string, server: string): string | null => {
         try {
           return `${this.codec.encode(formatIrcId({ kind: "nick", nick, server }))}@${ctx.domain}`;
@@ -316,6 +320,10 @@ class IrcAdapter implements Adapter {
     this.joined = new JoinedStore(ctx.redis, ctx.key);
     this.reconnects = ctx.metrics.counter("reconnects_total", "Redials of lost IRC connections");
     this.queue = new StoreQueue(ctx);
+    this.ctcpClaims = new ChannelCtcpClaims(
+      async (server, channel, ms) =>
+        (await ctx.redis.set(ctx.key("ctcp", server, channel), "1", "PX", ms, "NX")) === "OK",
+    );
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );

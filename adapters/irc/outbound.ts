@@ -11,6 +11,7 @@ import type { IrcConnections, IrcSession } from "./connections.js";
 import { toIrc } from "./format.js";
 import { hasCap } from "./ircv3.js";
 import { nickFromText } from "./muc.js";
+import { pendingCommands } from "./pending.js";
 import { toIrcLines } from "./split.js";
 
 /** What sending needs from the adapter. */
@@ -53,7 +54,20 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
           target: target.channel,
           prefixBytes: session.prefixBytes(),
         })[0] ?? "";
-      await write(session, m, "TOPIC", target.channel, [topic]);
+      // The server's answer decides: its TOPIC echo, or a refusal (482 not an operator…) for the sender.
+      const { answer, cancel } = pendingCommands(session).expect(target.channel, "TOPIC");
+      try {
+        await write(session, m, "TOPIC", target.channel, [topic]);
+      } catch (err) {
+        cancel();
+        throw err;
+      }
+      const refusal = await answer;
+      if (refusal)
+        throw new SendRefused(
+          refusal.condition,
+          `${target.server} refused the subject change in ${target.channel}: ${refusal.serverText}`,
+        );
       return { status: "accepted" };
     }
     // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;

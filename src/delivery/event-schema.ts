@@ -134,6 +134,8 @@ const presence = z.object({
       jid: jid.optional(),
       nick: safeText(MAX_SHORT_TEXT_CHARS).optional(),
       statusCodes: z.array(z.number().int().min(100).max(999)).max(MAX_STATUS_CODES).optional(),
+      reason: safeText(MAX_SHORT_TEXT_CHARS).optional(),
+      actor: safeText(MAX_SHORT_TEXT_CHARS).optional(),
     })
     .optional(),
   error: z.object({ condition, text: safeText(MAX_SHORT_TEXT_CHARS) }).optional(),

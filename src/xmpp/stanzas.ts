@@ -124,12 +124,18 @@ function presenceStanza(event: PresenceEvent): Element {
       : xml(
           "x",
           { xmlns: NS.MUC_USER },
-          xml("item", {
-            affiliation: muc.affiliation,
-            role: muc.role,
-            jid: muc.jid,
-            nick: muc.nick === undefined ? undefined : xmlSafe(muc.nick),
-          }),
+          xml(
+            "item",
+            {
+              affiliation: muc.affiliation,
+              role: muc.role,
+              jid: muc.jid,
+              nick: muc.nick === undefined ? undefined : xmlSafe(muc.nick),
+            },
+            // XEP-0045 §9.1: a kick names who did it and why.
+            muc.actor === undefined ? null : xml("actor", { nick: xmlSafe(muc.actor) }),
+            muc.reason === undefined ? null : xml("reason", {}, xmlSafe(muc.reason)),
+          ),
           ...(muc.statusCodes ?? []).map((code) => xml("status", { code: String(code) })),
         ),
     event.error === undefined

@@ -76,7 +76,8 @@ describe("IRC channels as XMPP rooms", () => {
     bob = await RawIrc.connect(ircd.port, bobNick);
     bob.send(`JOIN ${channel}`);
     await bob.waitFor((l) => / 366 /.test(l));
-    bob.send(`TOPIC ${channel} :Welcome to the room`);
+    // mIRC colour codes in the topic: users see the words only.
+    bob.send(`TOPIC ${channel} :\x0304Welcome\x03 to the room`);
     await bob.waitFor((l) => l.includes(" TOPIC "));
     alice = await TestUser.login(peer, `alice-irc-${slot}`);
     carol = await TestUser.login(peer, `carol-irc-${slot}`);
@@ -192,6 +193,38 @@ describe("IRC channels as XMPP rooms", () => {
     await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "the build is green");
   });
 
+  it("answers a CTCP query sent to the channel once, not once per bridged user", async () => {
+    // A second bridged user in the channel: two gateway connections read the query.
+    const dora = await TestUser.login(peer, `dora-irc-${slot}`);
+    const doraNick = `dora${slot}`;
+    try {
+      await dora.send(xml("presence", { to: `${room}/${doraNick}` }, xml("x", { xmlns: MUC })));
+      await dora.waitFor((el) => el.attrs.from === `${room}/${doraNick}` && statusCodes(el).includes(110));
+      const bobJid = `${bobNick.toLowerCase()}%${ircd.serverName}@${domain}`;
+      const mark = bob.lines.length;
+      bob.send(`PRIVMSG ${channel} :\x01PING 1795330042\x01`);
+      // Each gateway connection has read the query once the line after it reached its user; what it wrote
+      // before answering that (reply or not) reaches bob before the answer.
+      for (const [user, nick, word] of [
+        [alice, aliceNick, "over-a"],
+        [dora, doraNick, "over-d"],
+      ] as const) {
+        bob.send(`PRIVMSG ${nick} :${word}`);
+        await user.waitFor((el) => el.name === "message" && el.getChildText("body") === word);
+        await user.send(
+          xml("message", { to: bobJid, type: "chat", id: `ctcp-${word}` }, xml("body", {}, word)),
+        );
+        await bob.waitFor((l) => l.endsWith(`PRIVMSG ${bobNick} :${word}`));
+      }
+      const replies = bob.lines
+        .slice(mark)
+        .filter((l) => l.includes(`NOTICE ${bobNick} :\x01PING 1795330042\x01`));
+      expect(replies, bob.lines.slice(mark).join("\n")).toHaveLength(1);
+    } finally {
+      await dora.stop();
+    }
+  });
+
   it("carries private messages both ways", async () => {
     bob.send(`PRIVMSG ${aliceNick} :psst`);
     const pm = await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "psst");
@@ -285,16 +318,20 @@ describe("IRC channels as XMPP rooms", () => {
     }
   });
 
-  it("tells a kicked user, with 307 and 110", async () => {
+  it("tells a kicked user, with 307 and 110, who kicked them and why (without mIRC colours)", async () => {
     const carolRoom = `${room}/carol${slot}`;
     await carol.send(xml("presence", { to: carolRoom }, xml("x", { xmlns: MUC })));
     await carol.waitFor((el) => el.attrs.from === carolRoom && statusCodes(el).includes(110));
-    bob.send(`KICK ${channel} carol${slot} :behave`);
+    bob.send(`KICK ${channel} carol${slot} :\x0304behave\x03`);
     const kicked = await carol.waitFor(
       (el) => el.attrs.from === carolRoom && el.attrs.type === "unavailable",
     );
     expect(statusCodes(kicked)).toEqual(expect.arrayContaining([307, 110]));
-    expect(kicked.getChildText("status")).toContain("behave");
+    expect(kicked.getChildText("status")).toBe(`Kicked by ${bobNick}: behave`);
+    // XEP-0045 §9.1: the kicker and the reason in the item.
+    const item = kicked.getChild("x", MUC_USER)?.getChild("item");
+    expect(item?.getChild("actor")?.attrs.nick).toBe(bobNick);
+    expect(item?.getChildText("reason")).toBe("behave");
   });
 
   it("keeps the user in the room across an IRC server restart: told while it lasts, then joined again", async () => {
@@ -353,6 +390,29 @@ describe("IRC channels as XMPP rooms", () => {
       (el) => el.name === "message" && el.getChildText("subject") === "New topic QUIT",
     );
     expect(subject.attrs.from).toBe(`${room}/${aliceNick}`);
+  });
+
+  it("tells the sender when the IRC server refuses a subject change, with the server's reason", async () => {
+    // +t: only channel operators set the topic; bob is one, alice is not.
+    bob.send(`MODE ${channel} +t`);
+    await bob.waitFor((l) => l.includes(`MODE ${channel} +t`));
+    try {
+      await alice.send(
+        xml("message", { to: room, type: "groupchat", id: "t-refused" }, xml("subject", {}, "Mine now")),
+      );
+      const refused = await alice.waitFor(
+        (el) => el.name === "message" && el.attrs.id === "t-refused" && el.attrs.type === "error",
+      );
+      expect(errorOf(refused).condition, alice.dump()).toBe("forbidden");
+      // The server's own text (ngircd: "You are not channel operator").
+      expect(errorOf(refused).text).toMatch(/operator/i);
+      expect(
+        alice.received.filter((el) => el.name === "message" && el.getChildText("subject") === "Mine now"),
+      ).toEqual([]);
+    } finally {
+      bob.send(`MODE ${channel} -t`);
+      await bob.waitFor((l) => l.includes(`MODE ${channel} -t`));
+    }
   });
 
   it("leaves: unavailable with 110, PART, and the IRC connection closes after the grace period", async () => {

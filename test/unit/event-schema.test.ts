@@ -28,6 +28,17 @@ describe("checkInboundEvent", () => {
     expect(checkInboundEvent({ ...base, ...fields }, DOMAIN)).toMatchObject(expected);
   });
 
+  it("keeps the actor and reason of a kick (XEP-0045 §9.1)", () => {
+    const kick = {
+      kind: "presence",
+      to: "alice@example.org",
+      from: `#chan%net@${DOMAIN}/bob`,
+      type: "unavailable",
+      muc: { affiliation: "none", role: "none", statusCodes: [307], actor: "carol", reason: "spam\u0007" },
+    };
+    expect(checkInboundEvent(kick, DOMAIN)).toMatchObject({ muc: { actor: "carol", reason: "spam" } });
+  });
+
   it("cuts an over-long body and says so", () => {
     const event = checkInboundEvent({ ...base, body: "é".repeat(MAX_BODY_BYTES) }, DOMAIN);
     expect(event.kind === "message" && Buffer.byteLength(event.body)).toBeLessThanOrEqual(MAX_BODY_BYTES);

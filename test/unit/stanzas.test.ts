@@ -76,6 +76,17 @@ describe("stanzas", () => {
     const x = el.getChild("x", "http://jabber.org/protocol/muc#user");
     expect(x?.getChild("item")?.attrs).toMatchObject({ affiliation: "none", role: "participant" });
     expect(x?.getChildren("status").map((s) => s.attrs.code)).toEqual(["110"]);
+    // XEP-0045 §9.1: a kick carries the actor and the reason in the item.
+    const kicked = inboundStanza({
+      kind: "presence",
+      to: "alice@example.org/phone",
+      from: "#chat%irc.example.net@irc.example.org/bob",
+      type: "unavailable",
+      muc: { affiliation: "none", role: "none", statusCodes: [307], actor: "carol", reason: "spam" },
+    });
+    const item = kicked.getChild("x", "http://jabber.org/protocol/muc#user")?.getChild("item");
+    expect(item?.getChild("actor")?.attrs.nick).toBe("carol");
+    expect(item?.getChildText("reason")).toBe("spam");
     const refused = inboundStanza({
       kind: "presence",
       to: "alice@example.org/phone",
