@@ -75,7 +75,7 @@ interface Fault {
   /** For kills: the IRC witness's line index when the gateway died and when it was back (class a on IRC). */
   ircWindow?: { witness: RawIrc; from: number; to: number };
   /** Redis lost its data: what the inboxes held just before (markers per user), and when that was read. */
-  wiped?: { markers: Set<string>; readAt: number; stoppedAt?: number };
+  wiped?: { markers: Set<string>; readAt: number; backAt?: number };
   recoveryMs?: number;
 }
 
@@ -538,9 +538,9 @@ describe("fault suite", () => {
     fault = begin("Redis data loss");
     fault.wiped = { readAt: Date.now(), markers: await inboxMarkers() };
     await redis.stop();
-    fault.wiped.stoppedAt = Date.now();
     await rm(path.join(redis.info.dir, "appendonlydir"), { recursive: true, force: true });
     await redis.start();
+    fault.wiped.backAt = Date.now();
     await timeToRecover(fault);
     for (let i = 0; i < USERS; i++) await registerUser(i);
     await sleep(6_000);
@@ -590,13 +590,13 @@ describe("fault suite", () => {
           (around || at <= f.at),
       );
     const classify = (e: Expected): LossClass => {
-      // Still waiting in an inbox when Redis lost everything, or stored after the inboxes were read and
-      // before Redis stopped.
+      // Still waiting in an inbox when Redis lost everything, or acknowledged between the reading of the
+      // inboxes and Redis's return (stored before it stopped; the answer may reach the network later).
       const wiped = faults.some(
         (f) =>
           f.wiped !== undefined &&
           (f.wiped.markers.has(`fault-${e.user} ${e.marker}`) ||
-            (e.at >= f.wiped.readAt && e.at <= (f.wiped.stoppedAt ?? 0))),
+            (e.at >= f.wiped.readAt && e.at <= (f.wiped.backAt ?? 0))),
       );
       if (wiped) return "r";
       if (e.irc) {
