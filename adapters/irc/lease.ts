@@ -8,24 +8,12 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { KeyBuilder } from "../../src/adapter.js";
+import { LEASE_ACQUIRE, LEASE_RELEASE } from "../../src/store/lease-scripts.js";
 
 /** Seconds a lease lasts unrenewed: how long a crashed instance's users wait before another takes over. */
 export const LEASE_SECONDS = 30;
 /** How often the owner renews its leases (a third of their life, so one missed renewal is harmless). */
 export const LEASE_RENEW_MS = 10_000;
-
-// Take the lease if it is free or already ours (then renew it); 1 when held by us afterwards.
-const ACQUIRE = `
-local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-  return 1
-end
-return 0`;
-// Delete the lease only if it is ours.
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
 
 export class Leases {
   /**
@@ -50,17 +38,17 @@ export class Leases {
   /** Takes or renews the lease; false when another instance holds it. */
   async acquire(user: string, server: string): Promise<boolean> {
     const held = await this.redis.eval(
-      ACQUIRE,
+      LEASE_ACQUIRE,
       1,
       this.keyOf(user, server),
       this.owner,
-      String(this.seconds),
+      String(this.seconds * 1000),
     );
     return held === 1;
   }
 
   async release(user: string, server: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.keyOf(user, server), this.owner);
+    await this.redis.eval(LEASE_RELEASE, 1, this.keyOf(user, server), this.owner);
   }
 
   /** The instance holding the lease, or null. */

@@ -20,6 +20,7 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Keys } from "./keys.js";
+import { LEASE_ACQUIRE, LEASE_RELEASE } from "./lease-scripts.js";
 
 /** How long the lease lasts unrenewed: the longest a restart after a crash (SIGKILL) waits for it. */
 export const INSTANCE_ID_LEASE_MS = 15_000;
@@ -28,25 +29,12 @@ export const INSTANCE_ID_RENEW_MS = INSTANCE_ID_LEASE_MS / 3;
 /** How often a starting process looks at a held lease while deciding whether its holder is alive. */
 export const INSTANCE_ID_WATCH_MS = 250;
 
-// Renew the lease if it is ours, or take it again if it vanished (Redis lost its data); 0 when another
-// process holds it.
-const RENEW = `
-local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0`;
 // Take the lease over from a holder known to be dead, if it still holds it.
 const TAKE_OVER = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
-return 0`;
-// Delete the lease only if it is ours.
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
 /** Another live process runs with this instance id. */
@@ -160,7 +148,7 @@ export class InstanceLease {
 
   private async renew(): Promise<void> {
     try {
-      const ours = await this.redis.eval(RENEW, 1, this.key, this.token, String(this.leaseMs));
+      const ours = await this.redis.eval(LEASE_ACQUIRE, 1, this.key, this.token, String(this.leaseMs));
       if (ours === 1) {
         if (this.lost) this.log.info({ instanceId: this.instanceId }, "instance id lease held again");
         this.lost = false;
@@ -184,6 +172,6 @@ export class InstanceLease {
     clearInterval(this.timer);
     if (!this.held) return;
     this.held = false;
-    await this.redis.eval(RELEASE, 1, this.key, this.token);
+    await this.redis.eval(LEASE_RELEASE, 1, this.key, this.token);
   }
 }
