@@ -21,6 +21,8 @@ import { ownServer } from "../test/bed/owner.js";
 import { startServer, stopServer, type ServerSpec } from "../test/bed/process.js";
 import { spawnGateway } from "../test/support/process.js";
 import {
+  GC_NODE_OPTIONS,
+  heapAfterGc,
   IrcClient,
   latencySummary,
   machine,
@@ -32,6 +34,8 @@ import {
 } from "./lib.js";
 
 const SIZES = (process.env.BENCH_IRC_SIZES ?? "10,100,1000").split(",").map(Number);
+/** Which implementations run (BENCH_IRC_IMPLS=gateway skips biboumi). */
+const IMPLS = (process.env.BENCH_IRC_IMPLS ?? "gateway,biboumi").split(",");
 /** XMPP → IRC messages per measurement, and how many are in flight. */
 const OUT_MESSAGES = Number(process.env.BENCH_IRC_OUT ?? 200);
 /**
@@ -203,7 +207,12 @@ interface Impl {
   domain: string;
   /** How the IRC server is named in the room JID. */
   server: string;
-  start(): Promise<{ pid: number; stop(): Promise<void> }>;
+  start(): Promise<{
+    pid: number;
+    stop(): Promise<void>;
+    /** V8 heap used and RSS after a forced full GC (the gateway only). */
+    heapAfterGc?(): Promise<{ heapUsedMiB: number; rssMiB: number }>;
+  }>;
 }
 
 async function measure(impl: Impl, users: User[], n: number, observer: IrcClient, tag: string) {
@@ -212,6 +221,7 @@ async function measure(impl: Impl, users: User[], n: number, observer: IrcClient
     await waitComponent(users[0]!, impl.domain);
     await settle();
     const base = await procStats(proc.pid);
+    const baseGc = await proc.heapAfterGc?.();
 
     // 1. Memory: N users join one channel (N IRC connections), or channels of MEMORY_CHANNEL_SIZE above FANOUT_MAX_N.
     const channel = `#b${tag}`;
@@ -230,6 +240,7 @@ async function measure(impl: Impl, users: User[], n: number, observer: IrcClient
     await settle(3000);
     const joined = await procStats(proc.pid);
     const rssPerConnectionKiB = Math.round((joined.rssKiB - base.rssKiB) / n);
+    const joinedGc = await proc.heapAfterGc?.();
     const memory = {
       n,
       channels: n <= FANOUT_MAX_N ? 1 : Math.ceil(n / MEMORY_CHANNEL_SIZE),
@@ -237,9 +248,21 @@ async function measure(impl: Impl, users: User[], n: number, observer: IrcClient
       joinedRssMiB: +(joined.rssKiB / 1024).toFixed(1),
       rssPerConnectionKiB,
       joinSeconds: +(joinMs / 1000).toFixed(1),
+      ...(baseGc && joinedGc
+        ? {
+            afterGc: {
+              baseHeapMiB: baseGc.heapUsedMiB,
+              baseRssMiB: baseGc.rssMiB,
+              joinedHeapMiB: joinedGc.heapUsedMiB,
+              joinedRssMiB: joinedGc.rssMiB,
+              heapPerConnectionKiB: Math.round(((joinedGc.heapUsedMiB - baseGc.heapUsedMiB) * 1024) / n),
+            },
+          }
+        : {}),
     };
     console.error(
-      `${impl.name} N=${n}: joined in ${(joinMs / 1000).toFixed(1)} s, RSS +${rssPerConnectionKiB} KiB/conn`,
+      `${impl.name} N=${n}: joined in ${(joinMs / 1000).toFixed(1)} s, RSS ${memory.joinedRssMiB} MiB (+${rssPerConnectionKiB} KiB/conn)` +
+        (joinedGc ? `, after GC heap ${joinedGc.heapUsedMiB} MiB RSS ${joinedGc.rssMiB} MiB` : ""),
     );
 
     if (n > FANOUT_MAX_N) return memory;
@@ -375,7 +398,7 @@ async function main(): Promise<void> {
         const gw = await spawnGateway({
           dir,
           name: `gateway-${run}`,
-          env: { GW_SECRET: SECRET, LOG_LEVEL: "warn" },
+          env: { GW_SECRET: SECRET, LOG_LEVEL: "warn", NODE_OPTIONS: GC_NODE_OPTIONS },
           config: {
             xmpp: { service: `xmpp://127.0.0.1:${peer.componentPort}`, serverDomains: ["localhost"] },
             redis: { url: bed.redis!.url, keyPrefix: `bench-irc-${run}:` },
@@ -394,7 +417,7 @@ async function main(): Promise<void> {
             },
           },
         });
-        return { pid: gw.pid, stop: () => gw.kill("SIGTERM") };
+        return { pid: gw.pid, stop: () => gw.kill("SIGTERM"), heapAfterGc: () => heapAfterGc(gw) };
       },
     };
     const biboumi: Impl = {
@@ -439,7 +462,7 @@ async function main(): Promise<void> {
     const observer = await IrcClient.connect(IRC_PORT, "observer");
     const results: Record<string, unknown[]> = { gateway: [], biboumi: [] };
     for (const n of SIZES) {
-      for (const impl of [gateway, biboumi]) {
+      for (const impl of [gateway, biboumi].filter((i) => IMPLS.includes(i.name))) {
         try {
           results[impl.name]!.push(await measure(impl, users, n, observer, `${impl.name[0]}${n}`));
         } catch (err) {

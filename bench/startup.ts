@@ -16,7 +16,7 @@ import { startBed } from "../test/bed/index.js";
 import { freePort } from "../test/bed/ports.js";
 import { ensureDist, GATEWAY_MAIN } from "../test/support/dist.js";
 import { spawnGateway } from "../test/support/process.js";
-import { machine, procStats, saveResult } from "./lib.js";
+import { GC_NODE_OPTIONS, heapAfterGc, machine, procStats, saveResult } from "./lib.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Timed runs of each command (the median is reported). */
@@ -24,6 +24,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 /** How long the gateway idles, all streams up, before its memory is read. */
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
 const SECRET = "bench-startup-secret";
+/** BENCH_SNAPSHOT=DIR: also writes a heap snapshot of the idle gateway there (see bench/heap-summary.ts). */
+const SNAPSHOT_DIR = process.env.BENCH_SNAPSHOT;
 const DOMAINS = { echo: "echo.bench", sms: "sms.bench", irc: "irc.bench", email: "mail.bench" };
 const EXAMPLE_ENV = {
   GATEWAY_ECHO_SECRET: "x",
@@ -67,6 +69,9 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
       GW_SECRET: SECRET,
       TWILIO_AUTH_TOKEN: "x",
       LOG_LEVEL: "warn",
+      NODE_OPTIONS: SNAPSHOT_DIR
+        ? `${GC_NODE_OPTIONS} --heapsnapshot-signal=SIGTTIN --diagnostic-dir=${SNAPSHOT_DIR}`
+        : `${GC_NODE_OPTIONS} ${process.env.BENCH_NODE_OPTIONS ?? ""}`,
     },
     config: {
       xmpp: { service: `xmpp://127.0.0.1:${bed.prosody!.componentPort}`, serverDomains: ["localhost"] },
@@ -91,7 +96,7 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
     },
   });
   try {
-    const url = `http://127.0.0.1:${gw.httpPort}`;
+    const url = `http://127.0.0.1:${gw.privatePort}`; // /readyz is on the private port
     for (let i = 0; ; i++) {
       const ready = await fetch(`${url}/readyz`).then(
         (r) => r.ok,
@@ -103,6 +108,11 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
     }
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
     const idleRssMiB = +((await procStats(gw.pid)).rssKiB / 1024).toFixed(1);
+    const afterGc = await heapAfterGc(gw);
+    if (SNAPSHOT_DIR) {
+      gw.child.kill("SIGTTIN");
+      await new Promise((r) => setTimeout(r, 15_000)); // written synchronously, the process stalls meanwhile
+    }
     const statusMs = await wallMs(main, ["status", "--url", url]);
     const checkConfigMs = await wallMs(
       main,
@@ -110,9 +120,17 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
       EXAMPLE_ENV,
     );
     console.error(
-      `${label}: status ${statusMs} ms, --check-config ${checkConfigMs} ms, idle RSS ${idleRssMiB} MiB`,
+      `${label}: status ${statusMs} ms, --check-config ${checkConfigMs} ms, idle RSS ${idleRssMiB} MiB, after GC heap ${afterGc.heapUsedMiB} MiB RSS ${afterGc.rssMiB} MiB`,
     );
-    return { label, main: path.relative(ROOT, main), statusMs, checkConfigMs, idleRssMiB };
+    return {
+      label,
+      main: path.relative(ROOT, main),
+      statusMs,
+      checkConfigMs,
+      idleRssMiB,
+      idleHeapAfterGcMiB: afterGc.heapUsedMiB,
+      idleRssAfterGcMiB: afterGc.rssMiB,
+    };
   } finally {
     await gw.kill("SIGTERM");
   }
@@ -139,7 +157,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await bed.stop();
-    await rm(dir, { recursive: true, force: true });
+    if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
   }
 }
 
