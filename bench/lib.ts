@@ -253,5 +253,6 @@ export async function heapAfterGc(gw: {
   });
   const memory = line.memory as { heapUsed: number; rss: number };
   const mib = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
+  if (process.env.BENCH_GC_DETAIL) console.error(JSON.stringify(line.memory));
   return { heapUsedMiB: mib(memory.heapUsed), rssMiB: mib(memory.rss) };
 }

@@ -4,7 +4,8 @@
  * every adapter on (echo, SMS, email, IRC), after IDLE_SECONDS.
  *
  * Run: `npx tsx bench/startup.ts` (writes bench/results/startup.json). BENCH_STARTUP_BASELINE=/path/to/main.js
- * measures another build as well (e.g. an older release's dist/src/main.js), beside this one.
+ * measures another build as well (e.g. an older release's dist/src/main.js), beside this one. The idle gateway's
+ * V8 heap is read after a forced GC; BENCH_SNAPSHOT=DIR also writes a heap snapshot of it there.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -61,10 +62,10 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
   const gw = await spawnGateway({
     dir,
     name: label,
-    // The file itself (executable, `#!/usr/bin/env node`): the gateway is the process, as when installed.
+    // The file itself (executable, `#!/usr/bin/env -S node …`): the gateway is the process, as when installed.
     command: main,
     env: {
-      // The file's `#!/usr/bin/env node` must find the Node running this benchmark.
+      // The file's `#!/usr/bin/env -S node …` must find the Node running this benchmark.
       PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`,
       GW_SECRET: SECRET,
       TWILIO_AUTH_TOKEN: "x",
@@ -148,7 +149,8 @@ async function main(): Promise<void> {
     if (process.env.BENCH_STARTUP_BASELINE) builds.unshift(["baseline", process.env.BENCH_STARTUP_BASELINE]);
     const results = [];
     for (const [label, main] of builds) results.push(await measure(label, main, bed, dir));
-    await saveResult("startup", {
+    // BENCH_STARTUP_RESULT names the file (startup-footprint: the footprint section's idle figures).
+    await saveResult(process.env.BENCH_STARTUP_RESULT ?? "startup", {
       date: new Date().toISOString(),
       machine: machine(),
       runs: RUNS,
