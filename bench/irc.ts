@@ -6,6 +6,8 @@
  * client talks to the channel of N users), and Prosody's raw echo rate measured in the same run.
  * Only the public behaviour over XMPP is used: join `#chan%server@domain/nick`, groupchat messages.
  * Run: `npx tsx bench/irc.ts` (writes bench/results/irc.json). BENCH_IRC_SIZES=10,100,1000 sets the Ns.
+ * Footprint at large N: `BENCH_IRC_SIZES=1000,10000 BENCH_IRC_IMPLS=gateway BENCH_IRC_RESULT=irc-footprint`.
+ * Burst peak: `BENCH_IRC_SIZES=100 BENCH_IRC_IMPLS=gateway BENCH_IRC_BURST_LINES=1000` (bench/results/irc-burst.json).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -21,6 +23,8 @@ import { ownServer } from "../test/bed/owner.js";
 import { startServer, stopServer, type ServerSpec } from "../test/bed/process.js";
 import { spawnGateway } from "../test/support/process.js";
 import {
+  GC_NODE_OPTIONS,
+  heapAfterGc,
   IrcClient,
   latencySummary,
   machine,
@@ -32,6 +36,20 @@ import {
 } from "./lib.js";
 
 const SIZES = (process.env.BENCH_IRC_SIZES ?? "10,100,1000").split(",").map(Number);
+/**
+ * BENCH_IRC_BURST_LINES=1000: instead of the usual measurements, the peak under a burst: N users in one
+ * channel, the observer says this many lines at once (lines × N stanzas), RSS sampled every
+ * BURST_SAMPLE_MS until every user got every line.
+ */
+const BURST_LINES = Number(process.env.BENCH_IRC_BURST_LINES ?? 0);
+const BURST_SAMPLE_MS = 100;
+const BURST_PROBE_MS = 8000;
+/** BENCH_IRC_SNAPSHOT=DIR: a heap snapshot of the gateway once the N users joined (see bench/heap-summary.ts). */
+const SNAPSHOT_DIR = process.env.BENCH_IRC_SNAPSHOT;
+/** Stanzas a second the burst must at least keep up, or it is reported as failed. */
+const BURST_MIN_RATE = 100;
+/** Which implementations run (BENCH_IRC_IMPLS=gateway skips biboumi). */
+const IMPLS = (process.env.BENCH_IRC_IMPLS ?? "gateway,biboumi").split(",");
 /** XMPP → IRC messages per measurement, and how many are in flight. */
 const OUT_MESSAGES = Number(process.env.BENCH_IRC_OUT ?? 200);
 /**
@@ -203,7 +221,14 @@ interface Impl {
   domain: string;
   /** How the IRC server is named in the room JID. */
   server: string;
-  start(): Promise<{ pid: number; stop(): Promise<void> }>;
+  start(): Promise<{
+    pid: number;
+    stop(): Promise<void>;
+    /** V8 heap used and RSS after a forced full GC (the gateway only). */
+    heapAfterGc?(): Promise<{ heapUsedMiB: number; rssMiB: number }>;
+    /** Writes a heap snapshot (the gateway, with SNAPSHOT_DIR). */
+    snapshot?(): Promise<void>;
+  }>;
 }
 
 async function measure(impl: Impl, users: User[], n: number, observer: IrcClient, tag: string) {
@@ -212,6 +237,7 @@ async function measure(impl: Impl, users: User[], n: number, observer: IrcClient
     await waitComponent(users[0]!, impl.domain);
     await settle();
     const base = await procStats(proc.pid);
+    const baseGc = await proc.heapAfterGc?.();
 
     // 1. Memory: N users join one channel (N IRC connections), or channels of MEMORY_CHANNEL_SIZE above FANOUT_MAX_N.
     const channel = `#b${tag}`;
@@ -230,6 +256,8 @@ async function measure(impl: Impl, users: User[], n: number, observer: IrcClient
     await settle(3000);
     const joined = await procStats(proc.pid);
     const rssPerConnectionKiB = Math.round((joined.rssKiB - base.rssKiB) / n);
+    const joinedGc = await proc.heapAfterGc?.();
+    await proc.snapshot?.();
     const memory = {
       n,
       channels: n <= FANOUT_MAX_N ? 1 : Math.ceil(n / MEMORY_CHANNEL_SIZE),
@@ -237,9 +265,21 @@ async function measure(impl: Impl, users: User[], n: number, observer: IrcClient
       joinedRssMiB: +(joined.rssKiB / 1024).toFixed(1),
       rssPerConnectionKiB,
       joinSeconds: +(joinMs / 1000).toFixed(1),
+      ...(baseGc && joinedGc
+        ? {
+            afterGc: {
+              baseHeapMiB: baseGc.heapUsedMiB,
+              baseRssMiB: baseGc.rssMiB,
+              joinedHeapMiB: joinedGc.heapUsedMiB,
+              joinedRssMiB: joinedGc.rssMiB,
+              heapPerConnectionKiB: Math.round(((joinedGc.heapUsedMiB - baseGc.heapUsedMiB) * 1024) / n),
+            },
+          }
+        : {}),
     };
     console.error(
-      `${impl.name} N=${n}: joined in ${(joinMs / 1000).toFixed(1)} s, RSS +${rssPerConnectionKiB} KiB/conn`,
+      `${impl.name} N=${n}: joined in ${(joinMs / 1000).toFixed(1)} s, RSS ${memory.joinedRssMiB} MiB (+${rssPerConnectionKiB} KiB/conn)` +
+        (joinedGc ? `, after GC heap ${joinedGc.heapUsedMiB} MiB RSS ${joinedGc.rssMiB} MiB` : ""),
     );
 
     if (n > FANOUT_MAX_N) return memory;
@@ -332,6 +372,81 @@ async function measure(impl: Impl, users: User[], n: number, observer: IrcClient
   }
 }
 
+/** The peak memory while N users in one channel receive BURST_LINES lines said at once on IRC. */
+async function burst(impl: Impl, users: User[], n: number, observer: IrcClient, tag: string) {
+  const proc = await impl.start();
+  try {
+    await waitComponent(users[0]!, impl.domain);
+    await settle();
+    const channel = `#burst${tag}`;
+    observer.send(`JOIN ${channel}`);
+    const members = users.slice(0, n);
+    await join(members, `${channel}%${impl.server}@${impl.domain}`);
+    await settle(3000);
+    const before = await procStats(proc.pid);
+    const stanzas = BURST_LINES * n;
+    let left = stanzas;
+    let allDone!: () => void;
+    const done = new Promise<void>((r) => (allDone = r));
+    const handler = (el: Element) => {
+      if (el.name === "message" && el.getChildText("body")?.startsWith(`in-${tag}-`) && --left === 0)
+        allDone();
+    };
+    for (const u of members) u.handlers.add(handler);
+    let peakKiB = before.rssKiB;
+    const sampler = setInterval(() => {
+      procStats(proc.pid).then(
+        (s) => (peakKiB = Math.max(peakKiB, s.rssKiB)),
+        () => undefined,
+      );
+    }, BURST_SAMPLE_MS);
+    const start = performance.now();
+    const cpu0 = before.cpuMs;
+    for (let i = 0; i < BURST_LINES; i++)
+      observer.send(`PRIVMSG ${channel} :in-${tag}-${i} ${"x".repeat(60)}`);
+    const limitMs = Math.max(120_000, (stanzas / BURST_MIN_RATE) * 1000);
+    // BENCH_GC_DETAIL: what is live during the burst (forced GCs every BURST_PROBE_MS; they lower the peak).
+    if (process.env.BENCH_GC_DETAIL) {
+      const probe = setInterval(() => {
+        void proc.heapAfterGc?.().then((m) => console.error("mid-burst after GC", JSON.stringify(m)));
+      }, BURST_PROBE_MS);
+      void done.then(() => clearInterval(probe));
+    }
+    try {
+      await Promise.race([
+        done,
+        new Promise((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`${impl.name} burst N=${n}: ${left} of ${stanzas} stanzas missing`)),
+            limitMs,
+          ),
+        ),
+      ]);
+    } finally {
+      clearInterval(sampler);
+      for (const u of members) u.handlers.delete(handler);
+    }
+    const ms = performance.now() - start;
+    const after = await procStats(proc.pid);
+    const result = {
+      n,
+      lines: BURST_LINES,
+      stanzas,
+      beforeRssMiB: +(before.rssKiB / 1024).toFixed(1),
+      peakRssMiB: +(peakKiB / 1024).toFixed(1),
+      afterRssMiB: +(after.rssKiB / 1024).toFixed(1),
+      seconds: +(ms / 1000).toFixed(1),
+      stanzasPerSecond: Math.round((stanzas / ms) * 1000),
+      cpuMsPerStanza: +((after.cpuMs - cpu0) / stanzas).toFixed(3),
+    };
+    console.error(`${impl.name} burst: ${JSON.stringify(result)}`);
+    observer.send(`PART ${channel}`);
+    return result;
+  } finally {
+    await proc.stop();
+  }
+}
+
 async function main(): Promise<void> {
   await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
   const dir = await mkdtemp(path.join(tmpdir(), "bench-irc-"));
@@ -375,7 +490,16 @@ async function main(): Promise<void> {
         const gw = await spawnGateway({
           dir,
           name: `gateway-${run}`,
-          env: { GW_SECRET: SECRET, LOG_LEVEL: "warn" },
+          env: {
+            GW_SECRET: SECRET,
+            LOG_LEVEL: "warn",
+            NODE_OPTIONS:
+              (process.env.BENCH_GW_NODE_OPTIONS ?? "") +
+              " " +
+              (SNAPSHOT_DIR
+                ? `${GC_NODE_OPTIONS} --heapsnapshot-signal=SIGTTIN --diagnostic-dir=${SNAPSHOT_DIR}`
+                : GC_NODE_OPTIONS),
+          },
           config: {
             xmpp: { service: `xmpp://127.0.0.1:${peer.componentPort}`, serverDomains: ["localhost"] },
             redis: { url: bed.redis!.url, keyPrefix: `bench-irc-${run}:` },
@@ -394,7 +518,17 @@ async function main(): Promise<void> {
             },
           },
         });
-        return { pid: gw.pid, stop: () => gw.kill("SIGTERM") };
+        return {
+          pid: gw.pid,
+          stop: () => gw.kill("SIGTERM"),
+          heapAfterGc: () => heapAfterGc(gw),
+          snapshot: SNAPSHOT_DIR
+            ? async () => {
+                gw.child.kill("SIGTTIN");
+                await settle(20_000); // written synchronously: the process stalls meanwhile
+              }
+            : undefined,
+        };
       },
     };
     const biboumi: Impl = {
@@ -439,9 +573,10 @@ async function main(): Promise<void> {
     const observer = await IrcClient.connect(IRC_PORT, "observer");
     const results: Record<string, unknown[]> = { gateway: [], biboumi: [] };
     for (const n of SIZES) {
-      for (const impl of [gateway, biboumi]) {
+      for (const impl of [gateway, biboumi].filter((i) => IMPLS.includes(i.name))) {
         try {
-          results[impl.name]!.push(await measure(impl, users, n, observer, `${impl.name[0]}${n}`));
+          const tag = `${impl.name[0]}${n}`;
+          results[impl.name]!.push(await (BURST_LINES ? burst : measure)(impl, users, n, observer, tag));
         } catch (err) {
           console.error(`${impl.name} N=${n} failed:`, err);
           results[impl.name]!.push({ n, error: (err as Error).message });
@@ -465,7 +600,8 @@ async function main(): Promise<void> {
       ...results,
     };
     console.log(JSON.stringify(result, null, 2));
-    await saveResult("irc", result);
+    // BENCH_IRC_RESULT names the file (e.g. irc-footprint for a memory-only run of large Ns).
+    await saveResult(process.env.BENCH_IRC_RESULT ?? (BURST_LINES ? "irc-burst" : "irc"), result);
     // The users are not stopped one by one: @xmpp/client throws from its socket handler when data arrives
     // while it closes, and a thousand closing sessions make that likely. Stopping Prosody ends them.
   } finally {

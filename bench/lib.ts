@@ -229,3 +229,30 @@ export async function benchUser(
   await user.send(xml("presence"));
   return { user, expect };
 }
+
+/** Node options for a gateway whose heap the benchmark reads: `global.gc` for the SIGUSR2 hook in main.ts. */
+export const GC_NODE_OPTIONS = "--expose-gc";
+
+/**
+ * Forces a full garbage collection in a gateway started with GC_NODE_OPTIONS (SIGUSR2, see main.ts) and
+ * returns what its log line reports: V8 heap used and RSS right after, in MiB.
+ */
+export async function heapAfterGc(gw: {
+  child: { kill(signal: NodeJS.Signals): boolean };
+  lines: Record<string, unknown>[];
+  waitLog(
+    text: string,
+    opts?: { timeoutMs?: number; where?: (line: Record<string, unknown>) => boolean },
+  ): Promise<Record<string, unknown>>;
+}): Promise<{ heapUsedMiB: number; rssMiB: number }> {
+  const before = gw.lines.length;
+  gw.child.kill("SIGUSR2");
+  const line = await gw.waitLog("memory after a forced garbage collection", {
+    timeoutMs: 60_000,
+    where: (l) => gw.lines.indexOf(l) >= before,
+  });
+  const memory = line.memory as { heapUsed: number; rss: number };
+  const mib = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
+  if (process.env.BENCH_GC_DETAIL) console.error(JSON.stringify(line.memory));
+  return { heapUsedMiB: mib(memory.heapUsed), rssMiB: mib(memory.rss) };
+}

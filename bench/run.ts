@@ -220,6 +220,73 @@ ${table(
 `;
 }
 
+/**
+ * Issue 15's footprint figures beside their targets: RSS and V8 heap (after a forced GC) with 1,000 and
+ * 10,000 bridged IRC connections (bench/irc.ts, memory only, results/irc-footprint.json) and the peak under a
+ * burst before and after the backpressure (results/irc-burst-before.json, irc-burst.json).
+ */
+function footprintSection(
+  startup: Json | undefined,
+  conns: Json | undefined,
+  burst: Json | undefined,
+  burstBefore: Json | undefined,
+  burstSemi: Json | undefined,
+): string {
+  const compiled = ((startup?.results as Json[] | undefined) ?? []).find((x) => x.label === "compiled");
+  const at = (size: number) => ((conns?.gateway as Json[] | undefined) ?? []).find((x) => x.n === size);
+  const c1 = at(1000);
+  const c10 = at(10000);
+  const b = (burst?.gateway as Json[] | undefined)?.[0];
+  const bb = (burstBefore?.gateway as Json[] | undefined)?.[0];
+  const bs = (burstSemi?.gateway as Json[] | undefined)?.[0];
+  const mib = (v: unknown) => `${n(v, 1)} MiB`;
+  const conn = (c: Json | undefined) =>
+    c
+      ? `${mib(c.joinedRssMiB)} RSS (${n(c.rssPerConnectionKiB)} KiB per connection over the ${mib(c.baseRssMiB)} before); heap ${mib(get(c, "afterGc", "joinedHeapMiB"))} (${n(get(c, "afterGc", "heapPerConnectionKiB"))} KiB per connection)`
+      : "–";
+  return `## Footprint: heap, IRC connections, burst peak (\`bench/startup.ts\`, \`bench/irc.ts\`)
+
+Compiled, Node ${String(get(startup, "machine", "node"))}. Heap = V8 heap used after a forced full GC (the gateway started with
+\`--expose-gc\`: SIGUSR2 collects and logs \`process.memoryUsage()\`). IRC connections: ${conns ? when(conns) : "–"}; the IRC adapter
+alone, users spread over channels of 50, against the bench's ngircd (no connection limits). Burst: ${burst ? when(burst) : "–"}; 100 users in one
+channel, an IRC client says 1,000 lines at once (100,000 stanzas), RSS sampled every 100 ms.${typeof conns?.note === "string" ? `\n\n${conns.note}` : ""}
+
+${table(
+  ["measurement", "result", "target"],
+  [
+    [
+      "idle, every adapter on: RSS / heap after GC",
+      compiled ? `${mib(compiled.idleRssMiB)} / ${mib(compiled.idleHeapAfterGcMiB)}` : "–",
+      "≤ 70 MiB RSS",
+    ],
+    ["1,000 bridged IRC connections", conn(c1), "≤ 100 MiB RSS"],
+    ["10,000 bridged IRC connections", conn(c10), "no errors"],
+    [
+      "burst peak RSS, before backpressure",
+      bb
+        ? `${mib(bb.peakRssMiB)} (from ${mib(bb.beforeRssMiB)}; ${n(bb.seconds, 1)} s, ${n(bb.stanzasPerSecond)} stanzas/s)`
+        : "–",
+      "bounded",
+    ],
+    [
+      "burst peak RSS, with backpressure",
+      b
+        ? `${mib(b.peakRssMiB)} (from ${mib(b.beforeRssMiB)}; ${n(b.seconds, 1)} s, ${n(b.stanzasPerSecond)} stanzas/s)`
+        : "–",
+      "bounded",
+    ],
+    [
+      "burst peak RSS, with backpressure and `--max-semi-space-size=2` (as the installed command runs)",
+      bs
+        ? `${mib(bs.peakRssMiB)} (from ${mib(bs.beforeRssMiB)}; ${n(bs.seconds, 1)} s, ${n(bs.stanzasPerSecond)} stanzas/s)`
+        : "–",
+      "bounded",
+    ],
+  ],
+)}
+`;
+}
+
 function failoverSection(r: Json): string {
   const rows = ["conflictRetry5s", "conflictRetry1s"].map((key) => {
     const x = r[key] as Json | undefined;
@@ -286,6 +353,15 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
                 : genericSection(name, r),
     );
   }
+  const startupIndex = sections.findIndex((x) => x.startsWith("## Start-up"));
+  const footprint = footprintSection(
+    await readResult("startup-footprint"),
+    await readResult("irc-footprint"),
+    await readResult("irc-burst"),
+    await readResult("irc-burst-before"),
+    await readResult("irc-burst-semi2"),
+  );
+  sections.splice(startupIndex + 1, 0, footprint);
   const loadNote = runs.length
     ? runs
         .map(

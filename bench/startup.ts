@@ -4,7 +4,8 @@
  * every adapter on (echo, SMS, email, IRC), after IDLE_SECONDS.
  *
  * Run: `npx tsx bench/startup.ts` (writes bench/results/startup.json). BENCH_STARTUP_BASELINE=/path/to/main.js
- * measures another build as well (e.g. an older release's dist/src/main.js), beside this one.
+ * measures another build as well (e.g. an older release's dist/src/main.js), beside this one. The idle gateway's
+ * V8 heap is read after a forced GC; BENCH_SNAPSHOT=DIR also writes a heap snapshot of it there.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -16,7 +17,7 @@ import { startBed } from "../test/bed/index.js";
 import { freePort } from "../test/bed/ports.js";
 import { ensureDist, GATEWAY_MAIN } from "../test/support/dist.js";
 import { spawnGateway } from "../test/support/process.js";
-import { machine, procStats, saveResult } from "./lib.js";
+import { GC_NODE_OPTIONS, heapAfterGc, machine, procStats, saveResult } from "./lib.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Timed runs of each command (the median is reported). */
@@ -24,6 +25,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 /** How long the gateway idles, all streams up, before its memory is read. */
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
 const SECRET = "bench-startup-secret";
+/** BENCH_SNAPSHOT=DIR: also writes a heap snapshot of the idle gateway there (see bench/heap-summary.ts). */
+const SNAPSHOT_DIR = process.env.BENCH_SNAPSHOT;
 const DOMAINS = { echo: "echo.bench", sms: "sms.bench", irc: "irc.bench", email: "mail.bench" };
 const EXAMPLE_ENV = {
   GATEWAY_ECHO_SECRET: "x",
@@ -59,14 +62,17 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
   const gw = await spawnGateway({
     dir,
     name: label,
-    // The file itself (executable, `#!/usr/bin/env node`): the gateway is the process, as when installed.
+    // The file itself (executable, `#!/usr/bin/env -S node …`): the gateway is the process, as when installed.
     command: main,
     env: {
-      // The file's `#!/usr/bin/env node` must find the Node running this benchmark.
+      // The file's `#!/usr/bin/env -S node …` must find the Node running this benchmark.
       PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`,
       GW_SECRET: SECRET,
       TWILIO_AUTH_TOKEN: "x",
       LOG_LEVEL: "warn",
+      NODE_OPTIONS: SNAPSHOT_DIR
+        ? `${GC_NODE_OPTIONS} --heapsnapshot-signal=SIGTTIN --diagnostic-dir=${SNAPSHOT_DIR}`
+        : `${GC_NODE_OPTIONS} ${process.env.BENCH_NODE_OPTIONS ?? ""}`,
     },
     config: {
       xmpp: { service: `xmpp://127.0.0.1:${bed.prosody!.componentPort}`, serverDomains: ["localhost"] },
@@ -91,7 +97,7 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
     },
   });
   try {
-    const url = `http://127.0.0.1:${gw.httpPort}`;
+    const url = `http://127.0.0.1:${gw.privatePort}`; // /readyz is on the private port
     for (let i = 0; ; i++) {
       const ready = await fetch(`${url}/readyz`).then(
         (r) => r.ok,
@@ -103,6 +109,11 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
     }
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
     const idleRssMiB = +((await procStats(gw.pid)).rssKiB / 1024).toFixed(1);
+    const afterGc = await heapAfterGc(gw);
+    if (SNAPSHOT_DIR) {
+      gw.child.kill("SIGTTIN");
+      await new Promise((r) => setTimeout(r, 15_000)); // written synchronously, the process stalls meanwhile
+    }
     const statusMs = await wallMs(main, ["status", "--url", url]);
     const checkConfigMs = await wallMs(
       main,
@@ -110,9 +121,17 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
       EXAMPLE_ENV,
     );
     console.error(
-      `${label}: status ${statusMs} ms, --check-config ${checkConfigMs} ms, idle RSS ${idleRssMiB} MiB`,
+      `${label}: status ${statusMs} ms, --check-config ${checkConfigMs} ms, idle RSS ${idleRssMiB} MiB, after GC heap ${afterGc.heapUsedMiB} MiB RSS ${afterGc.rssMiB} MiB`,
     );
-    return { label, main: path.relative(ROOT, main), statusMs, checkConfigMs, idleRssMiB };
+    return {
+      label,
+      main: path.relative(ROOT, main),
+      statusMs,
+      checkConfigMs,
+      idleRssMiB,
+      idleHeapAfterGcMiB: afterGc.heapUsedMiB,
+      idleRssAfterGcMiB: afterGc.rssMiB,
+    };
   } finally {
     await gw.kill("SIGTERM");
   }
@@ -130,7 +149,8 @@ async function main(): Promise<void> {
     if (process.env.BENCH_STARTUP_BASELINE) builds.unshift(["baseline", process.env.BENCH_STARTUP_BASELINE]);
     const results = [];
     for (const [label, main] of builds) results.push(await measure(label, main, bed, dir));
-    await saveResult("startup", {
+    // BENCH_STARTUP_RESULT names the file (startup-footprint: the footprint section's idle figures).
+    await saveResult(process.env.BENCH_STARTUP_RESULT ?? "startup", {
       date: new Date().toISOString(),
       machine: machine(),
       runs: RUNS,
@@ -139,7 +159,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await bed.stop();
-    await rm(dir, { recursive: true, force: true });
+    if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
   }
 }
 

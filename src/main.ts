@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * Command line:
  *   xmpp-gateway [run] [--config PATH]          run the gateway
@@ -8,7 +8,10 @@
  *   xmpp-gateway command ADAPTER NODE [field=value …]   run one
  * Exit codes: 0 stopped cleanly / ready / done, 1 failed at run time / not ready / refused (also: another
  * running gateway holds this instanceId — a supervisor may retry, it starts once that one is gone), 2 unusable
- * configuration or arguments, 143 a second SIGTERM or SIGINT cut the graceful stop short.
+ * configuration or arguments, 143 a second SIGTERM or SIGINT cut the graceful stop short. *
+ * The #! line caps V8's young generation at 2 MiB a semi-space (Node's default lets it grow to 16): measured
+ * in bench/RESULTS.md, about 30 MiB less resident memory when idle and 43 MiB less at the peak of a 100,000-stanza
+ * IRC burst, for a few more minor collections. `node dist/src/main.js` does not read the #! line.
  */
 import { parseArgs } from "node:util";
 // Only what every command needs is imported here: status and command load no adapter, no Redis client and no
@@ -209,6 +212,14 @@ async function main(): Promise<void> {
         process.exit(1);
       });
   };
+  // Benchmark hook, inert in production: started with --expose-gc (e.g. NODE_OPTIONS), SIGUSR2 forces a full
+  // garbage collection and logs the memory left, so the footprint benchmarks read the live heap, not garbage.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc)
+    process.on("SIGUSR2", () => {
+      gc();
+      log.warn({ memory: process.memoryUsage() }, "memory after a forced garbage collection");
+    });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   log.info({ adapters: [...gateway.services.keys()] }, "starting");

@@ -4,14 +4,7 @@
  * so it has table tests.
  */
 import { Resolver } from "node:dns/promises";
-import {
-  authenticate,
-  type ARCResult,
-  type DKIMVerifyResult,
-  type DMARCResult,
-  type DNSResolver,
-  type SPFResult,
-} from "mailauth";
+import type { ARCResult, DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
 
 /** How long one DNS lookup may take before the check counts as a temporary error. */
 export const DNS_TIMEOUT_MS = 5_000;
@@ -101,6 +94,8 @@ export async function checkSender(
   connection: Connection,
   options: { resolver: DNSResolver; mta: string },
 ): Promise<AuthVerdict> {
+  // mailauth (its PKI and public-suffix tables: about 11 MiB of heap) is loaded with the first mail.
+  const { authenticate } = await import("mailauth");
   const result = await authenticate(raw, {
     ip: connection.ip,
     helo: connection.helo,

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { simpleParser, type ParsedMail } from "mailparser";
+import type { ParsedMail } from "mailparser";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
 import type { AdapterContext } from "../../src/adapter.js";
 import type { AliasDirectory } from "./aliases.js";
@@ -212,6 +212,8 @@ export class InboundListener {
     const { ctx } = this.deps;
     let parsed: ParsedMail;
     try {
+      // mailparser is loaded with the first mail, not at start: an idle gateway does not need it.
+      const { simpleParser } = await import("mailparser");
       parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     } catch (err) {
       // Parsing is deterministic: a retry would fail the same way (RFC 3463 5.6.0: bad content).

@@ -1,7 +1,9 @@
 /** Mail → what the XMPP user reads: text (from HTML when that is all there is), subject, sender's name. */
-import { convert } from "html-to-text";
+import { createRequire } from "node:module";
 import type { ParsedMail } from "mailparser";
 import { oneLine } from "./compose.js";
+
+const require = createRequire(import.meta.url);
 
 /** Longest body passed on to XMPP (servers cap stanza sizes, Prosody at 256 KiB by default; 3 bytes a char). */
 export const MAX_BODY_CHARS = 32 * 1024;
@@ -12,6 +14,9 @@ export const TRUNCATED_NOTE = "\n\n[… the rest of this mail was too long to sh
 
 /** HTML → plain text that reads well in a chat: links kept as "text [url]", no hard wrapping. */
 export function htmlToChatText(html: string): string {
+  // Loaded with the first HTML-only mail, not at start (an idle gateway does not need it); synchronously, as
+  // reading a mail is a pure function.
+  const { convert } = require("html-to-text") as typeof import("html-to-text");
   return convert(html, {
     wordwrap: false,
     selectors: [

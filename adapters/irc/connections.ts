@@ -13,10 +13,11 @@ import { IrcSession, type Member, type SessionSettings } from "./session.js";
 export { IrcSession, QUIT_MESSAGE, type Member, type SessionSettings } from "./session.js";
 
 /**
- * Most IRC connections one gateway process holds in all (DESIGN: about 1,000 per machine); beyond it a new
+ * Most IRC connections one gateway process holds in all (DESIGN: about 1,000 per machine; 10,000 measured in
+ * bench/RESULTS.md at about 40 KiB each); beyond it a new
  * user gets resource-constraint rather than the process running out of memory or file descriptors.
  */
-export const MAX_CONNECTIONS_TOTAL = 2000;
+export const MAX_CONNECTIONS_TOTAL = 10_000;
 
 export interface ConnectionsOptions {
   config: IrcConfig;

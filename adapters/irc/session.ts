@@ -91,6 +91,12 @@ export class IrcSession {
   /** Before the loss: the user's nick and the occupants of each channel, to show what changed meanwhile. */
   before: { nick: string; occupants: Map<string, string[]> } | undefined;
   private readonly bucket: TokenBucket;
+  /** Reading from the server is paused (see pauseReading). */
+  private readingPaused = false;
+  /** Ends a pause that lasted its longest; set from then until the next resumeReading(). */
+  private pauseTimer: NodeJS.Timeout | undefined;
+  /** The last pause ran out: no new one until resumeReading() (the store caught up). */
+  private pauseSpent = false;
   /** The NickServ password: sent to the services, refused (NickServ is not the services), or none to send. */
   readonly nickserv: Promise<"sent" | "untrusted" | "none">;
 
@@ -320,6 +326,40 @@ export class IrcSession {
     await this.client.send(command, ...args);
   }
 
+  /**
+   * Backpressure: stops reading from the IRC server (its lines wait in the kernel's socket buffers and the
+   * server's send queue) until resumeReading(), or for `maxMs` at most. After a pause that ran out, no new
+   * pause starts until resumeReading(): a store that is down, not slow, must not keep the connection silent
+   * until the server drops it for unanswered PINGs (StoreQueue bounds what waits in memory then).
+   * True when this call paused it.
+   */
+  pauseReading(maxMs: number): boolean {
+    const socket = this.socket();
+    if (this.readingPaused || this.pauseSpent || this.closed || !socket) return false;
+    this.readingPaused = true;
+    socket.pause();
+    this.pauseTimer = setTimeout(() => {
+      this.pauseSpent = true;
+      this.readingPaused = false;
+      this.socket()?.resume();
+    }, maxMs);
+    return true;
+  }
+
+  /** Reads from the IRC server again (the store caught up); a later pauseReading() may pause it again. */
+  resumeReading(): void {
+    this.pauseSpent = false;
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    clearTimeout(this.pauseTimer);
+    this.socket()?.resume();
+  }
+
+  /** The library's socket (a net or tls socket, typed by the library as its own connection interface). */
+  private socket(): { pause(): void; resume(): void } | undefined {
+    return this.client.conn as unknown as { pause(): void; resume(): void } | undefined;
+  }
+
   /** Remembers a room message for its echo; the oldest is reflected now when too many wait. */
   awaitEcho(pending: PendingEcho): void {
     this.pendingEchoes.push(pending);
@@ -380,6 +420,7 @@ export class IrcSession {
     this.closed = true;
     clearTimeout(this.graceTimer);
     clearTimeout(this.connectTimer);
+    clearTimeout(this.pauseTimer);
     try {
       this.client.disconnect(message);
     } catch {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { InvalidInboundEventError, type AdapterContext, type InboundEvent } from "../../src/adapter.js";
 import type { IrcSession } from "./connections.js";
-import { StoreQueue } from "./store-queue.js";
+import { PAUSE_READING_ABOVE, RESUME_READING_BELOW, StoreQueue } from "./store-queue.js";
 
 const event = (id: string): InboundEvent => ({
   kind: "message",
@@ -27,9 +27,60 @@ describe("StoreQueue", () => {
         return Promise.resolve(true);
       },
     } as unknown as AdapterContext;
-    const session = { user: "alice@example.org", chain: Promise.resolve() } as unknown as IrcSession;
+    const session = {
+      user: "alice@example.org",
+      chain: Promise.resolve(),
+      pauseReading: () => true,
+      resumeReading: () => undefined,
+    } as unknown as IrcSession;
     await new StoreQueue(ctx).emit(session, [event("one"), event("bad"), event("two")]);
     expect(stored).toEqual(["one", "two"]);
     expect(lost).toBe(1);
+  }, 5_000);
+
+  it("pauses reading from the IRC server while too many events wait, and resumes once the store caught up", async () => {
+    // The store answers when the test lets it: events pile up as under a burst.
+    const stored: string[] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const ctx = {
+      log: pino({ level: "silent" }),
+      metrics: { counter: () => ({ inc: () => undefined }) },
+      deliver: async (e: InboundEvent) => {
+        await gate;
+        stored.push(e.kind === "message" ? e.id : e.kind);
+        return true;
+      },
+    } as unknown as AdapterContext;
+    const reading: string[] = [];
+    let paused = false;
+    const session = {
+      user: "alice@example.org",
+      chain: Promise.resolve(),
+      pauseReading: () => {
+        if (paused) return false;
+        paused = true;
+        reading.push(`paused with ${stored.length} stored`);
+        return true;
+      },
+      resumeReading: () => {
+        if (!paused) return;
+        paused = false;
+        reading.push(`resumed with ${stored.length} stored`);
+      },
+    } as unknown as IrcSession;
+    const queue = new StoreQueue(ctx);
+    const total = PAUSE_READING_ABOVE * 2;
+    let last: Promise<unknown> = Promise.resolve();
+    for (let i = 0; i < total; i++) last = queue.emit(session, [event(`e${i}`)]);
+    expect(reading).toEqual(["paused with 0 stored"]);
+    open();
+    await last;
+    // Every event stored, in order; reading resumed once fewer than RESUME_READING_BELOW waited.
+    expect(stored).toEqual(Array.from({ length: total }, (_, i) => `e${i}`));
+    expect(reading).toEqual([
+      "paused with 0 stored",
+      `resumed with ${total - RESUME_READING_BELOW + 1} stored`,
+    ]);
   }, 5_000);
 });

@@ -3,6 +3,12 @@
  * (Redis) is down a session's events wait here, in order, and are stored once it is back — within
  * STORE_WAIT_MS and MAX_WAITING_EVENTS, beyond which they are dropped with an error in the log and counted,
  * never silently.
+ *
+ * Backpressure: when more than PAUSE_READING_ABOVE events of one connection wait (a burst in a busy channel
+ * arrives faster than the store takes it), reading from that IRC server pauses until fewer than
+ * RESUME_READING_BELOW wait; the rest of the burst waits in the socket buffers, not in this process. A pause
+ * lasts MAX_READ_PAUSE_MS at most (see IrcSession.pauseReading). From the store on, the inbox (a Redis
+ * stream) holds what the XMPP side has not taken yet, and the deliverer sends it in bounded batches.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { InvalidInboundEventError, type AdapterContext, type InboundEvent } from "../../src/adapter.js";
@@ -12,6 +18,15 @@ import type { IrcSession } from "./connections.js";
 export const STORE_WAIT_MS = 5 * 60_000;
 /** Events of one IRC connection that may wait for the store at once (a busy channel for minutes). */
 export const MAX_WAITING_EVENTS = 10_000;
+/** Events of one IRC connection waiting for the store above which reading from its server pauses. */
+export const PAUSE_READING_ABOVE = 200;
+/** ... and below which it resumes. */
+export const RESUME_READING_BELOW = 50;
+/**
+ * Longest pause of one connection's reading: well below the time IRC servers wait for a PING's answer
+ * (usually 2-4 minutes) and the library's 180 s idle timeout.
+ */
+export const MAX_READ_PAUSE_MS = 30_000;
 const STORE_RETRY_FIRST_MS = 100;
 const STORE_RETRY_MAX_MS = 2_000;
 
@@ -19,9 +34,14 @@ export class StoreQueue {
   /** Events per connection waiting for the store; entries go with their session. */
   private readonly waiting = new WeakMap<IrcSession, number>();
   private readonly lost;
+  private readonly pauses;
 
   constructor(private readonly ctx: AdapterContext) {
     this.lost = ctx.metrics.counter("events_lost_total", "IRC events dropped because the store stayed down");
+    this.pauses = ctx.metrics.counter(
+      "read_pauses_total",
+      "Times reading from an IRC server paused because too many of its events waited for the store",
+    );
   }
 
   /** Queues events for the user after everything queued before on this session; never rejects. */
@@ -36,10 +56,14 @@ export class StoreQueue {
       return session.chain;
     }
     this.waiting.set(session, waiting + events.length);
+    if (waiting + events.length > PAUSE_READING_ABOVE && session.pauseReading(MAX_READ_PAUSE_MS))
+      this.pauses.inc();
     session.chain = session.chain.then(async () => {
       for (const event of events) {
         await this.store(event, session.user);
-        this.waiting.set(session, (this.waiting.get(session) ?? 1) - 1);
+        const left = (this.waiting.get(session) ?? 1) - 1;
+        this.waiting.set(session, left);
+        if (left < RESUME_READING_BELOW) session.resumeReading();
       }
     });
     return session.chain;

@@ -8,7 +8,7 @@
  * What the user is told says which: SendRefused when Twilio certainly created nothing, MaybeSent otherwise.
  */
 import http from "node:http";
-import twilio from "twilio";
+import type twilio from "twilio";
 import { MaybeSent, SendRefused } from "../../src/adapter.js";
 import type { GatewayError } from "../../src/xmpp/errors.js";
 import { describeTwilioError } from "./twilio-errors.js";
@@ -20,21 +20,32 @@ export const RETRY_BASE_MS = 500;
 
 type RequestOptions = Parameters<twilio.RequestClient["request"]>[0];
 
-/** Sends the SDK's requests (built for https://api.twilio.com) to a Twilio-compatible base URL. */
-class BaseUrlRequestClient extends twilio.RequestClient {
-  constructor(
-    private readonly base: string,
-    timeoutMs: number,
-  ) {
-    super({ keepAlive: true, timeout: timeoutMs });
-    // The SDK keeps https sockets alive; a plain-http compatible API (a local test server) needs its own agent.
-    if (base.startsWith("http:")) this.axios.defaults.httpAgent = new http.Agent({ keepAlive: true });
-  }
+/**
+ * The SDK's client. The SDK (several MiB of heap, with axios) is loaded at the first send, not at start: an
+ * idle gateway does not need it.
+ */
+async function createTwilioClient(opts: TwilioOptions): Promise<twilio.Twilio> {
+  const { default: sdk } = await import("twilio");
+  /** Sends the SDK's requests (built for https://api.twilio.com) to a Twilio-compatible base URL. */
+  class BaseUrlRequestClient extends sdk.RequestClient {
+    constructor(
+      private readonly base: string,
+      timeoutMs: number,
+    ) {
+      super({ keepAlive: true, timeout: timeoutMs });
+      // The SDK keeps https sockets alive; a plain-http compatible API (a local test server) needs its own agent.
+      if (base.startsWith("http:")) this.axios.defaults.httpAgent = new http.Agent({ keepAlive: true });
+    }
 
-  override request<TData>(opts: RequestOptions & { data?: TData }) {
-    const uri = new URL(opts.uri);
-    return super.request<TData>({ ...opts, uri: this.base + uri.pathname + uri.search });
+    override request<TData>(opts: RequestOptions & { data?: TData }) {
+      const uri = new URL(opts.uri);
+      return super.request<TData>({ ...opts, uri: this.base + uri.pathname + uri.search });
+    }
   }
+  const httpClient = opts.apiBaseUrl
+    ? new BaseUrlRequestClient(opts.apiBaseUrl, opts.timeoutMs)
+    : new sdk.RequestClient({ keepAlive: true, timeout: opts.timeoutMs });
+  return sdk(opts.accountSid, opts.authToken, { httpClient });
 }
 
 export interface SendRequest {
@@ -53,19 +64,17 @@ export interface TwilioOptions {
 }
 
 export class TwilioSender {
-  private readonly client: twilio.Twilio;
+  private client: Promise<twilio.Twilio> | undefined;
 
-  constructor(opts: TwilioOptions) {
-    const httpClient = opts.apiBaseUrl
-      ? new BaseUrlRequestClient(opts.apiBaseUrl, opts.timeoutMs)
-      : new twilio.RequestClient({ keepAlive: true, timeout: opts.timeoutMs });
-    this.client = twilio(opts.accountSid, opts.authToken, { httpClient });
-  }
+  constructor(private readonly opts: TwilioOptions) {}
 
   async send(request: SendRequest, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))) {
     for (let attempt = 1; ; attempt++) {
       try {
-        const message = await this.client.messages.create({
+        this.client ??= createTwilioClient(this.opts);
+        const message = await (
+          await this.client
+        ).messages.create({
           from: request.from,
           to: request.to,
           ...(request.body ? { body: request.body } : {}),

@@ -11,7 +11,6 @@ import { randomBytes } from "node:crypto";
 import { Readable, Transform, pipeline } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import twilio from "twilio";
 import type { AdapterContext, Attachment, HttpContext, IdCodec } from "../../src/adapter.js";
 import type { NumberDirectory } from "./numbers.js";
 import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./config.js";
@@ -72,7 +71,10 @@ export function mountWebhooks(deps: WebhookDeps): void {
         const form = (request.body ?? {}) as Form;
         const signature = request.headers["x-twilio-signature"];
         const url = http.publicUrlFor(path);
-        if (typeof signature !== "string" || !twilio.validateRequest(deps.authToken, signature, url, form)) {
+        if (
+          typeof signature !== "string" ||
+          !(await validTwilioSignature(deps.authToken, signature, url, form))
+        ) {
           signatureFailures.inc({ path });
           ctx.log.warn({ path }, "webhook with an invalid signature refused");
           return reply.code(403).type("text/plain").send("invalid X-Twilio-Signature");
@@ -260,4 +262,18 @@ async function proxyMedia(deps: WebhookDeps, form: Form): Promise<Attachment[]> 
     out.push({ url: deps.http.publicUrlFor(`/media/${token}`) });
   }
   return out;
+}
+
+/**
+ * twilio.validateRequest, with the SDK (several MiB of heap) loaded at the first webhook rather than at start:
+ * an idle gateway does not need it.
+ */
+async function validTwilioSignature(
+  token: string,
+  signature: string,
+  url: string,
+  form: Form,
+): Promise<boolean> {
+  const { default: twilio } = await import("twilio");
+  return twilio.validateRequest(token, signature, url, form);
 }

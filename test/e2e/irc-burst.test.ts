@@ -2,12 +2,15 @@
  * A busy IRC channel: an IRC user sends a burst of 2,000 lines into a channel where several XMPP users sit
  * through the gateway. Every line reaches every user, in order, and no user's IRC connection is closed
  * (the gateway once read a burst as one "oversized line" and dropped the connection with its lines).
+ * The burst is larger than the backpressure bound (PAUSE_READING_ABOVE): reading from IRC pauses while the
+ * store catches up, and nothing is lost for it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
+import { PAUSE_READING_ABOVE } from "../../adapters/irc/store-queue.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const MUC_USER = "http://jabber.org/protocol/muc#user";
@@ -79,7 +82,8 @@ describe("a burst of IRC lines into a channel of bridged users", () => {
     await gw?.stop();
   });
 
-  it("delivers every line to every user, in order, and closes no connection", async () => {
+  it("delivers every line to every user, in order, and closes no connection, pausing reading meanwhile", async () => {
+    expect(LINES).toBeGreaterThan(PAUSE_READING_ABOVE);
     const sent = Array.from({ length: LINES }, (_, i) => `burst ${i} ${FILLER}`);
     for (const line of sent) bob.send(`PRIVMSG ${channel} :${line}`);
     const bodies = (u: TestUser) =>
@@ -101,5 +105,8 @@ describe("a burst of IRC lines into a channel of bridged users", () => {
       expect(u.received.filter((el) => el.name === "presence" && el.attrs.type === "unavailable")).toEqual(
         [],
       );
+    // The burst went beyond the bound: reading from IRC paused (backpressure) rather than queueing it all.
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
+    expect(Number(/^xgw_irc_read_pauses_total (\d+)$/m.exec(metrics)?.[1] ?? "0")).toBeGreaterThan(0);
   }, 240_000);
 });
