@@ -629,8 +629,12 @@ describe("fault suite", () => {
     const tally = () => {
       outCount.clear();
       for (const m of fake.sent()) countOut(m.body);
-      for (const raw of relay.mails)
-        for (const marker of new Set(raw.toString("utf8").match(/mail-out-\d+-\d+/g) ?? [])) countOut(marker);
+      for (const raw of relay.mails) {
+        // The body only: a reply's Subject and threading headers name the conversation's first message.
+        const text = raw.toString("utf8");
+        const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+        for (const marker of new Set(body.match(/mail-out-\d+-\d+/g) ?? [])) countOut(marker);
+      }
       for (const irc of witnesses)
         for (const line of irc.lines) {
           const marker = /^:fault\d+!\S+ PRIVMSG #faults :(irc-out-\d+-\d+)$/.exec(line)?.[1];
