@@ -188,7 +188,7 @@ ${table(["measurement", "xmpp-gateway", "biboumi"], rows)}
 `;
 }
 
-/** Issue 15's targets for the compiled gateway (benchmarks, not timed tests). */
+/** The targets for the compiled gateway (benchmarks, not timed tests). */
 const STARTUP_TARGETS = { statusMs: "≤ 300 ms", checkConfigMs: "–", idleRssMiB: "≤ 70 MiB" };
 
 function startupSection(r: Json): string {
@@ -221,7 +221,7 @@ ${table(
 }
 
 /**
- * Issue 15's footprint figures beside their targets: RSS and V8 heap (after a forced GC) with 1,000 and
+ * The footprint figures beside their targets: RSS and V8 heap (after a forced GC) with 1,000 and
  * 10,000 bridged IRC connections (bench/irc.ts, memory only, results/irc-footprint.json) and the peak under a
  * burst before and after the backpressure (results/irc-burst-before.json, irc-burst.json).
  */
