@@ -7,29 +7,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { TestUser, xml, type Element } from "../support/client.js";
+import { TestUser, xml, statusCodes, until } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 import { PAUSE_READING_ABOVE } from "../../adapters/irc/store-queue.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const MUC_USER = "http://jabber.org/protocol/muc#user";
 /** Lines in the burst, and XMPP users in the channel. */
 const LINES = 2000;
 const USERS = 3;
 /** Filler that makes the lines long enough for the socket to hand over many of them per chunk. */
 const FILLER = "lorem ipsum dolor sit amet ".repeat(8).trim();
-
-const statusCodes = (el: Element): number[] =>
-  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
-
-/** Polls until `done` holds (a condition, not a pause), failing with `explain` after `timeoutMs`. */
-async function until(done: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !done();) {
-    if (Date.now() > end) throw new Error(explain());
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("a burst of IRC lines into a channel of bridged users", () => {
   const bed = sharedBed();

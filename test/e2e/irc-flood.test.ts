@@ -8,29 +8,17 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { errorOf, submittedForm, TestUser, xml, type Element } from "../support/client.js";
+import { errorOf, TestUser, xml, statusCodes, until, runCommand } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const MUC_USER = "http://jabber.org/protocol/muc#user";
-const COMMANDS = "http://jabber.org/protocol/commands";
 /** slow.localhost: a floor no test outlives, so what left after the burst is exactly the burst. */
 const SLOW = { lineDelayMs: 60_000, floodBurst: 3, maxQueuedLines: 20 };
 /** paced.localhost: a short floor, so the queued lines go out during the test. */
 const PACED = { lineDelayMs: 300, floodBurst: 2, maxQueuedLines: 20 };
 /** grace.localhost: a floor longer than the grace period before an unused connection's QUIT. */
 const GRACE = { lineDelayMs: 2500, floodBurst: 1 };
-
-const statusCodes = (el: Element): number[] =>
-  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
-
-async function until(done: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !done();) {
-    if (Date.now() > end) throw new Error(explain());
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("IRC flood control set by the admins", () => {
   const bed = sharedBed();
@@ -42,16 +30,8 @@ describe("IRC flood control set by the admins", () => {
   let alice: TestUser;
   let bob: RawIrc;
 
-  const settings = async (fields: Record<string, string>) => {
-    const node = "irc-server-settings";
-    const first = await alice.iq("set", domain, xml("command", { xmlns: COMMANDS, node, action: "execute" }));
-    const sessionid = first.getChild("command", COMMANDS)?.attrs.sessionid;
-    return alice.iq(
-      "set",
-      domain,
-      xml("command", { xmlns: COMMANDS, node, sessionid, action: "complete" }, submittedForm(fields)),
-    );
-  };
+  const settings = (fields: Record<string, string>) =>
+    runCommand(alice, domain, "irc-server-settings", fields);
 
   /** Joins `channel` on `server` as `nick` (bob is in it already). */
   const join = async (channel: string, server: string, nick: string) => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startInspircd } from "../bed/inspircd.js";
 import type { IrcPeer } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, TestUser, xml, type Element } from "../support/client.js";
+import { errorOf, TestUser, xml, type Element, statusCodes } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
@@ -19,8 +19,6 @@ const MUC_USER = "http://jabber.org/protocol/muc#user";
 const DELAY = "urn:xmpp:delay";
 
 const itemOf = (el: Element) => el.getChild("x", MUC_USER)?.getChild("item")?.attrs ?? {};
-const statusCodes = (el: Element): number[] =>
-  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
 
 describe("IRCv3 through the gateway", () => {
   const bed = sharedBed();

@@ -11,29 +11,16 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, submittedForm, TestUser, xml, type Element } from "../support/client.js";
+import { errorOf, TestUser, xml, statusCodes, runCommand } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const MUC_USER = "http://jabber.org/protocol/muc#user";
-const COMMANDS = "http://jabber.org/protocol/commands";
 const SERVER = "svc.localhost";
 const PASSWORD = "hunter2-nickserv";
 
-const statusCodes = (el: Element): number[] =>
-  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
-
-async function runCommand(user: TestUser, domain: string, fields: Record<string, string>): Promise<Element> {
-  const node = "irc-server-settings";
-  const first = await user.iq("set", domain, xml("command", { xmlns: COMMANDS, node, action: "execute" }));
-  const sessionid = first.getChild("command", COMMANDS)?.attrs.sessionid;
-  return user.iq(
-    "set",
-    domain,
-    xml("command", { xmlns: COMMANDS, node, sessionid, action: "complete" }, submittedForm(fields)),
-  );
-}
+const settings = (user: TestUser, domain: string, fields: Record<string, string>) =>
+  runCommand(user, domain, "irc-server-settings", fields);
 
 describe("IRC passwords: sealed at rest, NickServ only to the services", () => {
   const bed = sharedBed();
@@ -81,7 +68,7 @@ describe("IRC passwords: sealed at rest, NickServ only to the services", () => {
   });
 
   it("stores the NickServ password sealed: Redis does not hold it", async () => {
-    const saved = await runCommand(alice, domain, { server: SERVER, nickservPassword: PASSWORD });
+    const saved = await settings(alice, domain, { server: SERVER, nickservPassword: PASSWORD });
     expect(saved.attrs.type, saved.toString()).toBe("result");
     const redis = new Redis(bed.redis!.url);
     try {
@@ -129,7 +116,7 @@ describe("IRC passwords: sealed at rest, NickServ only to the services", () => {
   });
 
   it("without an encryption key, refuses to store a password, with a text saying why", async () => {
-    const answer = await runCommand(alice, keylessDomain, { server: SERVER, saslPassword: PASSWORD });
+    const answer = await settings(alice, keylessDomain, { server: SERVER, saslPassword: PASSWORD });
     expect(errorOf(answer).condition).toBe("feature-not-implemented");
     expect(errorOf(answer).text).toContain("does not store IRC passwords");
   });

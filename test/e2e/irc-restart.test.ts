@@ -6,32 +6,12 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { TestUser, submittedForm, xml, type Element } from "../support/client.js";
+import { TestUser, xml, statusCodes, runCommand } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const MUC_USER = "http://jabber.org/protocol/muc#user";
 const COMMANDS = "http://jabber.org/protocol/commands";
-
-const statusCodes = (el: Element): number[] =>
-  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
-
-/** Runs an ad-hoc command in its two steps (form, then submission); returns the completing answer. */
-async function runCommand(
-  user: TestUser,
-  domain: string,
-  node: string,
-  fields: Record<string, string>,
-): Promise<Element> {
-  const first = await user.iq("set", domain, xml("command", { xmlns: COMMANDS, node, action: "execute" }));
-  const sessionid = first.getChild("command", COMMANDS)?.attrs.sessionid;
-  return user.iq(
-    "set",
-    domain,
-    xml("command", { xmlns: COMMANDS, node, sessionid, action: "complete" }, submittedForm(fields)),
-  );
-}
 
 /** The key that seals stored passwords, the same across the restarts. */
 const KEYS = randomBytes(32).toString("base64");

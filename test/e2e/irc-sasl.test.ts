@@ -8,11 +8,10 @@ import { createServer, type Server, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { errorOf, TestUser, submittedForm, xml } from "../support/client.js";
+import { errorOf, TestUser, xml, runCommand } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const MUC = "http://jabber.org/protocol/muc";
-const COMMANDS = "http://jabber.org/protocol/commands";
 const ACCOUNT = "saslnick";
 const PASSWORD = "pa ss"; // refused by the form: passwords have no spaces
 const GOOD = "correct-horse";
@@ -79,16 +78,8 @@ describe("SASL from the user's IRC settings", () => {
   let domain: string;
   let alice: TestUser;
 
-  const settings = async (fields: Record<string, string>) => {
-    const node = "irc-server-settings";
-    const first = await alice.iq("set", domain, xml("command", { xmlns: COMMANDS, node, action: "execute" }));
-    const sessionid = first.getChild("command", COMMANDS)?.attrs.sessionid;
-    return alice.iq(
-      "set",
-      domain,
-      xml("command", { xmlns: COMMANDS, node, sessionid, action: "complete" }, submittedForm(fields)),
-    );
-  };
+  const settings = (fields: Record<string, string>) =>
+    runCommand(alice, domain, "irc-server-settings", fields);
 
   beforeAll(async () => {
     fake = await scriptedServer();

@@ -7,16 +7,13 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { TestUser, xml, type Element } from "../support/client.js";
+import { TestUser, xml, type Element, statusCodes } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const MUC_USER = "http://jabber.org/protocol/muc#user";
 const CYR = "cyr.localhost";
-
-const statusCodes = (el: Element): number[] =>
-  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
 
 /** A TCP relay to the IRC server that the test can cut (closing every relayed connection) and restore. */
 class Relay {

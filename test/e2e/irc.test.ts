@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, TestUser, xml, type Element } from "../support/client.js";
+import { errorOf, TestUser, xml, type Element, statusCodes } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
@@ -21,8 +21,6 @@ const MUC_USER = "http://jabber.org/protocol/muc#user";
 const ISON_PAUSE_MS = 250;
 const ISON_TRIES = 20;
 
-const statusCodes = (el: Element): number[] =>
-  (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
 const itemOf = (el: Element) => el.getChild("x", MUC_USER)?.getChild("item")?.attrs ?? {};
 
 describe("IRC channels as XMPP rooms", () => {

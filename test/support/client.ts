@@ -134,3 +134,35 @@ export function submittedForm(fields: Record<string, string>): Element {
 export function registration(fields: Record<string, string>): Element {
   return xml("query", { xmlns: "jabber:iq:register" }, submittedForm(fields));
 }
+
+const MUC_USER_NS = "http://jabber.org/protocol/muc#user";
+const COMMANDS_NS = "http://jabber.org/protocol/commands";
+
+/** The XEP-0045 status codes of an occupant presence (110 self, 303 nick change, 307 kicked…). */
+export function statusCodes(el: Element): number[] {
+  return (el.getChild("x", MUC_USER_NS)?.getChildren("status") ?? []).map((s) => Number(s.attrs.code));
+}
+
+/** Runs an XEP-0050 ad-hoc command in its two steps (form, then submission); returns the completing answer. */
+export async function runCommand(
+  user: TestUser,
+  to: string,
+  node: string,
+  fields: Record<string, string>,
+): Promise<Element> {
+  const first = await user.iq("set", to, xml("command", { xmlns: COMMANDS_NS, node, action: "execute" }));
+  const sessionid = first.getChild("command", COMMANDS_NS)?.attrs.sessionid;
+  return user.iq(
+    "set",
+    to,
+    xml("command", { xmlns: COMMANDS_NS, node, sessionid, action: "complete" }, submittedForm(fields)),
+  );
+}
+
+/** Polls until `done` holds (a condition, not a pause), failing with `explain` after `timeoutMs`. */
+export async function until(done: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !done();) {
+    if (Date.now() > end) throw new Error(explain());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
