@@ -283,13 +283,14 @@ describe("SMS through a Twilio-compatible API", () => {
     const sentBefore = fake.sent().length;
     // The limit is 6 per hour; alice has sent 3 so far in this file.
     for (let i = 0; i < 4; i++) await alice.send(chat(`+12025550177@${domain}`, `lim-${i}`, `n${i}`));
-    const refused = await alice.waitFor(
-      (el) => el.attrs.id?.startsWith("lim-") === true && el.attrs.type === "error",
-    );
-    expect(errorOf(refused)).toMatchObject({ condition: "policy-violation" });
-    expect(errorOf(refused).text).toContain("resets at");
-    await alice.sync();
+    // Each of the four either reaches Twilio or is refused; the sends run side by side, so wait for all four.
+    const refusals = () =>
+      alice.received.filter((el) => el.attrs.id?.startsWith("lim-") === true && el.attrs.type === "error");
+    await expect.poll(() => fake.sent().length - sentBefore + refusals().length, { timeout: 15_000 }).toBe(4);
     expect(fake.sent().length - sentBefore).toBe(3);
+    const [refused] = refusals();
+    expect(errorOf(refused!)).toMatchObject({ condition: "policy-violation" });
+    expect(errorOf(refused!).text).toContain("resets at");
   });
 
   it("retries when Twilio answers 500, and still sends only one SMS", async () => {
