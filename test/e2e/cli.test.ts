@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_SECRET } from "../slots.js";
 import { TestUser, xml } from "../support/client.js";
 import { sharedBed, takeSlot, testConfig } from "../support/gateway.js";
-import { gatewayProcess } from "../support/process.js";
+import { gatewayProcess, runGatewayCommand } from "../support/process.js";
 import { requireDist } from "../support/dist.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -24,15 +24,7 @@ const QUICKSTART_ENV = {
   GATEWAY_IRC_SECRET: "v",
 };
 
-async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = gatewayProcess(args, env);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, "exit")) as [number];
-  return { code, stdout, stderr };
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runGatewayCommand(args, env);
 
 describe("command line", () => {
   let dir: string;

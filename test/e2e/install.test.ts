@@ -5,7 +5,6 @@
  * bed, and reports its status.
  */
 import { execFile } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,7 +15,7 @@ import { freePort } from "../bed/index.js";
 import { slotDomain, TEST_SECRET } from "../slots.js";
 import { sharedBed, takeSlot } from "../support/gateway.js";
 import { requireDist } from "../support/dist.js";
-import { gatewayProcess, spawnGateway, type GatewayProcess } from "../support/process.js";
+import { runGatewayCommand, spawnGateway, type GatewayProcess } from "../support/process.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
@@ -30,15 +29,8 @@ const INSTALL_TIMEOUT_MS = 300_000;
 const NODE_FIRST = { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}` };
 
 /** Runs the installed command to its end. */
-async function cli(bin: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = gatewayProcess(args, { ...NODE_FIRST, ...env }, bin);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, "exit")) as [number];
-  return { code, stdout, stderr };
-}
+const cli = (bin: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runGatewayCommand(args, { ...NODE_FIRST, ...env }, bin);
 
 describe("the packed tarball, installed with npm install -g", () => {
   let dir: string;

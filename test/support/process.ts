@@ -48,6 +48,21 @@ export function gatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}, comm
   });
 }
 
+/** Runs gatewayProcess() to its end (a CLI call, or a start that must fail): its exit code and output. */
+export async function runGatewayCommand(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  command?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = gatewayProcess(args, env, command);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, "exit")) as [number];
+  return { code, stdout, stderr };
+}
+
 /**
  * Writes `config` (a gateway.config.json object; http.port is set to `httpPort`, or a free port, and
  * http.private.port to `privatePort`, or a free port) to
