@@ -11,6 +11,7 @@ import { Inbox } from "./delivery/inbox.js";
 import { OutboundLedger } from "./store/idempotency.js";
 import { Keys } from "./store/keys.js";
 import { InstanceLease } from "./store/instance-lease.js";
+import { DurableWrites } from "./store/durable.js";
 import { createRedis } from "./store/redis-client.js";
 import { ComponentLink } from "./xmpp/link.js";
 import { Service } from "./core/service.js";
@@ -34,6 +35,8 @@ export class Gateway {
   /** This process's exclusive hold on its instance id (src/store/instance-lease.ts). */
   readonly instance: InstanceLease;
   private readonly stuckAfterSeconds: number;
+  /** Inbound events and outbound claims, replicated before they count when the config asks for it. */
+  private readonly durable: DurableWrites;
   private started = false;
 
   constructor(
@@ -43,9 +46,9 @@ export class Gateway {
     options: { recentErrors?: RecentErrors } = {},
   ) {
     this.recentErrors = options.recentErrors ?? new RecentErrors();
-    const { config, secrets, redisPassword } = loaded;
+    const { config, secrets, redisPassword, sentinelPassword } = loaded;
     this.redis = createRedis(
-      config.redis.url,
+      { ...config.redis, sentinelPassword },
       { ...REDIS_OPTIONS, password: redisPassword, lazyConnect: true },
       log,
       "main",
@@ -54,12 +57,14 @@ export class Gateway {
     const instanceId = config.instanceId ?? hostname();
     this.instance = new InstanceLease(this.redis, keys, instanceId, log.child({ part: "instance" }));
     this.stuckAfterSeconds = config.delivery.stuckAfterSeconds;
-    this.inbox = new Inbox(this.redis, keys);
+    this.durable = new DurableWrites(this.redis, config.redis.replication, log);
+    this.inbox = new Inbox(this.redis, keys, this.durable);
     const ledger = new OutboundLedger(
       this.redis,
       keys,
       Math.round(config.limits.idempotencyHours * 3600),
       instanceId,
+      this.durable,
     );
     const [serverDomain] = config.xmpp.serverDomains;
     const version = packageVersion();
@@ -140,6 +145,7 @@ export class Gateway {
         version,
         instanceId,
         maxDeliveryAttempts: config.delivery.maxAttempts,
+        replication: config.redis.replication,
         http: http ? { server: http, publicUrl } : undefined,
       });
       this.services.set(key, service);
@@ -248,6 +254,7 @@ export class Gateway {
       .catch((err: unknown) =>
         this.log.warn({ err: (err as Error).message }, "could not release the instance id"),
       );
+    this.durable.disconnect();
     this.redis.disconnect();
   }
 }

@@ -27,6 +27,7 @@ export interface LoadedConfig {
    */
   adapterSecrets: Record<string, string>;
   redisPassword: string | undefined;
+  sentinelPassword?: string | undefined;
   /** The admin page's token (config http.admin.tokenEnv), when the page is on. */
   adminToken: string | undefined;
 }
@@ -93,6 +94,10 @@ export function parseConfig(
   const redisPassword = passwordEnv ? env[passwordEnv] : undefined;
   if (passwordEnv && !redisPassword)
     problems.push(`redis.passwordEnv: environment variable ${passwordEnv} is not set`);
+  const sentinelPasswordEnv = config.redis.sentinelPasswordEnv;
+  const sentinelPassword = sentinelPasswordEnv ? env[sentinelPasswordEnv] : undefined;
+  if (sentinelPasswordEnv && !sentinelPassword)
+    problems.push(`redis.sentinelPasswordEnv: environment variable ${sentinelPasswordEnv} is not set`);
   const tokenEnv = config.http.admin?.tokenEnv;
   const adminToken = tokenEnv ? env[tokenEnv] : undefined;
   if (tokenEnv && !adminToken)
@@ -102,7 +107,7 @@ export function parseConfig(
       `http.admin.tokenEnv: the admin token in ${tokenEnv} is too short (at least ${MIN_ADMIN_TOKEN_CHARS} characters)`,
     );
   if (problems.length) throw new ConfigError(file, problems);
-  return { config, secrets, adapterSecrets, redisPassword, adminToken };
+  return { config, secrets, adapterSecrets, redisPassword, sentinelPassword, adminToken };
 }
 
 export async function loadConfig(

@@ -69,9 +69,51 @@ export const coreSchema = z
           .default("redis://127.0.0.1:6379"),
         passwordEnv: envNameSchema.optional(),
         keyPrefix: z.string().min(1).max(64).default("xgw:"),
+        sentinels: z
+          .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict())
+          .min(1)
+          .optional()
+          .describe(
+            "Redis Sentinel addresses: the gateway asks them for the primary of `masterName` and follows a " +
+              "failover by itself (`url` then gives only the database number and TLS)",
+          ),
+        masterName: z.string().min(1).optional().describe("the primary's name as the sentinels know it"),
+        sentinelPasswordEnv: envNameSchema
+          .optional()
+          .describe("environment variable holding the sentinels' own password, if they have one"),
+        replication: z
+          .object({
+            minReplicas: z
+              .number()
+              .int()
+              .min(0)
+              .max(16)
+              .default(0)
+              .describe(
+                "replicas that must have an inbound message or an outbound claim (Redis WAIT) before the " +
+                  "network is told it was taken or the message is sent; 0 = the primary alone",
+              ),
+            timeoutMs: z
+              .number()
+              .int()
+              .min(10)
+              .max(60_000)
+              .default(1_000)
+              .describe("how long to wait for those replicas before answering the network 'try later'"),
+          })
+          .strict()
+          .default({ minReplicas: 0, timeoutMs: 1_000 }),
       })
       .strict()
-      .default({ url: "redis://127.0.0.1:6379", keyPrefix: "xgw:" }),
+      .refine((r) => (r.sentinels === undefined) === (r.masterName === undefined), {
+        message: "redis.sentinels and redis.masterName go together",
+        path: ["masterName"],
+      })
+      .default({
+        url: "redis://127.0.0.1:6379",
+        keyPrefix: "xgw:",
+        replication: { minReplicas: 0, timeoutMs: 1_000 },
+      }),
     http: z
       .object({
         enabled: z.boolean().default(true),

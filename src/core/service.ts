@@ -14,6 +14,7 @@ import { InvalidInboundEventError } from "../delivery/event-schema.js";
 import type { OutboundLedger } from "../store/idempotency.js";
 import type { Keys } from "../store/keys.js";
 import { RedisIdMap } from "../store/id-map.js";
+import type { ReplicationSettings } from "../store/durable.js";
 import { Registrations } from "../store/registrations.js";
 import { UserSettings } from "../store/settings.js";
 import type { ComponentLink } from "../xmpp/link.js";
@@ -59,6 +60,8 @@ export interface ServiceDeps {
   instanceId: string;
   /** Failed deliveries of one inbound entry before it is set aside (config delivery.maxAttempts). */
   maxDeliveryAttempts?: number;
+  /** Replicas an inbound entry must be on before it is sent (config redis.replication). */
+  replication?: ReplicationSettings;
   http: { server: HttpServer; publicUrl: () => string } | undefined;
 }
 
@@ -118,6 +121,7 @@ export class Service {
         },
       },
       deps.maxDeliveryAttempts,
+      deps.replication,
     );
     this.interrupted = new InterruptedSends(ctx);
     this.mount();

@@ -16,6 +16,7 @@ import type { Redis } from "ioredis";
 import type { InboundEvent } from "../adapter.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
+import { NotReplicatedError, type ReplicationSettings } from "../store/durable.js";
 import { duplicateRedis } from "../store/redis-client.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza, type Element } from "../xmpp/stanzas.js";
@@ -76,6 +77,8 @@ export class Deliverer {
     log: Logger,
     private readonly hooks: DeliveryHooks = {},
     private readonly maxAttempts = DEFAULT_MAX_ATTEMPTS,
+    /** With replicas required, nothing is sent before they have it (see waitReplicated). */
+    private readonly replication: ReplicationSettings = { minReplicas: 0, timeoutMs: 0 },
   ) {
     this.stream = keys.inbox(link.domain);
     this.deadStream = keys.deadLetters(link.domain);
@@ -138,6 +141,7 @@ export class Deliverer {
           pendingFirst = false;
           continue;
         }
+        await this.waitReplicated();
         // One by one, the rest of what was read stays pending under our name: read it again from there.
         if ((await this.sendBatch(batch)) < batch.length) pendingFirst = true;
       } catch (err) {
@@ -154,6 +158,19 @@ export class Deliverer {
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       }
     }
+  }
+
+  /**
+   * With `redis.replication.minReplicas`, an entry is sent only once that many replicas have it: an entry the
+   * primary took but no replica (its network was told "try later") would otherwise reach the user, vanish in a
+   * failover, and come again when the network retries. The read that returned the batch is a write (the
+   * group's pending list) made after the entries were added, so a WAIT on the reader's connection covers them.
+   */
+  private async waitReplicated(): Promise<void> {
+    const { minReplicas, timeoutMs } = this.replication;
+    if (minReplicas === 0) return;
+    const replicas = await this.reader.wait(minReplicas, timeoutMs);
+    if (replicas < minReplicas) throw new NotReplicatedError(replicas, minReplicas, timeoutMs);
   }
 
   /** Our own pending entries, then entries abandoned by dead instances. */

@@ -5,6 +5,7 @@
  */
 import type { Redis } from "ioredis";
 import type { InboundEvent } from "../adapter.js";
+import type { DurableWrites } from "../store/durable.js";
 import { STORE_VERSION, type Keys } from "../store/keys.js";
 import { checkInboundEvent } from "./event-schema.js";
 
@@ -14,10 +15,14 @@ export const INBOUND_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
 /** Consumer group shared by every gateway instance reading a domain's inbox. */
 export const DELIVERY_GROUP = "deliverers";
 
-// Atomically: remember the network id (if given) and append the event; returns 0 for a duplicate.
+// Atomically: remember the network id (if given) and append the event; returns 0 for a duplicate. A
+// duplicate refreshes the id's TTL: a write, so that a WAIT after it also covers the first copy's write.
 const ENQUEUE = `
 if ARGV[1] ~= '' then
-  if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then return 0 end
+  if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+    return 0
+  end
 end
 redis.call('XADD', KEYS[1], '*', 'v', ARGV[3], 'e', ARGV[4])
 return 1`;
@@ -33,19 +38,22 @@ export class Inbox {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    /** Where enqueue() writes: replicated before it resolves when the config asks for replicas. */
+    private readonly writes: Pick<DurableWrites, "eval">,
   ) {}
 
   /**
    * Persists an event for delivery on `domain`. With `dedupeId` (the network's id: Twilio MessageSid,
    * Message-ID…), a second event with the same id is dropped and false is returned.
-   * Throws InboxUnavailableError when Redis cannot take it: the caller answers the network "try later".
+   * Throws InboxUnavailableError when Redis cannot take it, or not on enough replicas
+   * (`redis.replication`): the caller answers the network "try later".
    * Every event passes the inbound schema first (event-schema.ts): text and ids are cleaned, and an event
    * that cannot be delivered is refused with InvalidInboundEventError, so it never reaches the stream.
    */
   async enqueue(domain: string, input: InboundEvent, dedupeId?: string): Promise<boolean> {
     const event = checkInboundEvent(input, domain);
     try {
-      const added = await this.redis.eval(
+      const added = await this.writes.eval(
         ENQUEUE,
         2,
         this.keys.inbox(domain),

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { ErrorCondition } from "../xmpp/errors.js";
+import type { DurableWrites } from "./durable.js";
 import { STORE_VERSION, type Keys } from "./keys.js";
 
 /**
@@ -146,6 +147,11 @@ export class OutboundLedger {
     private readonly keys: Keys,
     private readonly ttlSeconds: number,
     private readonly instanceId: string,
+    /**
+     * Where the claim and the hand-off are written: replicated before they resolve when the config asks for
+     * replicas, so a failover cannot forget that a message left and let a resend go out again.
+     */
+    private readonly writes: Pick<DurableWrites, "eval"> = redis,
   ) {}
 
   /** Claims the pair; when it was already claimed within the TTL, returns what is known of it. */
@@ -162,7 +168,7 @@ export class OutboundLedger {
     };
     const member = JSON.stringify(entry);
     if (this.unsettled.length > 0) void this.retryUnsettled();
-    const result = await this.redis.eval(
+    const result = await this.writes.eval(
       CLAIM,
       2,
       seen,
@@ -175,6 +181,7 @@ export class OutboundLedger {
     if (result !== 1)
       return { previous: decodeState(typeof result === "string" ? result : null) ?? { state: "unknown" } };
     const redis = this.redis;
+    const writes = this.writes;
     let handedOff = false;
     return {
       claim: {
@@ -183,7 +190,7 @@ export class OutboundLedger {
         },
         async handOff() {
           if (handedOff) return;
-          await redis.eval(TRANSITION, 1, seen, QUEUED, SENDING);
+          await writes.eval(TRANSITION, 1, seen, QUEUED, SENDING);
           handedOff = true;
         },
         settle: async (outcome) => {

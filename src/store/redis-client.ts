@@ -27,9 +27,35 @@ export function watchRedisErrors<T extends Redis>(client: T, log: Logger, name: 
   return client;
 }
 
-/** A new connection to `url` with its errors logged (see watchRedisErrors). */
-export function createRedis(url: string, options: RedisOptions, log: Logger, name: string): Redis {
-  return watchRedisErrors(new Redis(url, options), log, name);
+/** Where the gateway's Redis is: one server by URL, or the primary the sentinels name. */
+export interface RedisTarget {
+  url: string;
+  sentinels?: { host: string; port: number }[] | undefined;
+  masterName?: string | undefined;
+  sentinelPassword?: string | undefined;
+}
+
+/**
+ * A primary demoted by a failover answers writes with READONLY until the client reconnects; reconnecting
+ * (and resending the command) reaches the new primary, which the sentinels name.
+ */
+export function reconnectOnReadonly(err: Error): 2 | false {
+  return err.message.startsWith("READONLY") ? 2 : false;
+}
+
+/** A new connection to `target` with its errors logged (see watchRedisErrors). */
+export function createRedis(target: RedisTarget, options: RedisOptions, log: Logger, name: string): Redis {
+  const common: RedisOptions = { reconnectOnError: reconnectOnReadonly, ...options };
+  const client = target.sentinels
+    ? new Redis(target.url, {
+        ...common,
+        sentinels: target.sentinels,
+        name: target.masterName,
+        role: "master",
+        sentinelPassword: target.sentinelPassword,
+      })
+    : new Redis(target.url, common);
+  return watchRedisErrors(client, log, name);
 }
 
 /** A second connection with the same settings as `redis` (e.g. for blocking reads), errors logged. */

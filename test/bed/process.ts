@@ -60,7 +60,8 @@ export function groupMembers(pgid: number): number[] {
   return members;
 }
 
-export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+export function signalGroup(pgid: number | undefined, signal: NodeJS.Signals): void {
+  if (pgid === undefined) return;
   try {
     process.kill(-pgid, signal);
   } catch {
@@ -68,7 +69,7 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-async function readPgid(spec: ServerSpec): Promise<number | undefined> {
+export async function readPgid(spec: ServerSpec): Promise<number | undefined> {
   try {
     const pgid = Number((await readFile(pgidFile(spec), "utf8")).trim());
     return Number.isInteger(pgid) && pgid > 1 ? pgid : undefined;
@@ -201,5 +202,15 @@ export async function stopServer(spec: ServerSpec): Promise<void> {
     }
     await sleep(25);
   }
+  await rm(pgidFile(spec), { force: true });
+}
+
+/** SIGKILL to the server's process group (a crash: no shutdown at all); waits until all exited. */
+export async function killServer(spec: ServerSpec): Promise<void> {
+  const pgid = await readPgid(spec);
+  if (pgid === undefined) return;
+  signalGroup(pgid, "SIGKILL");
+  if (!(await waitForExit(spec, 10_000)))
+    throw new ServerError(`${spec.name}: process group ${pgid} survived SIGKILL`);
   await rm(pgidFile(spec), { force: true });
 }
