@@ -140,6 +140,7 @@ export class Gateway {
         version,
         instanceId,
         maxDeliveryAttempts: config.delivery.maxAttempts,
+        presencePerSecond: config.xmpp.presencePerSecond,
         http: http ? { server: http, publicUrl } : undefined,
       });
       this.services.set(key, service);
