@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { machine } from "./lib.js";
 
 /** In order; email.ts is run when it exists (the email adapter's own benchmark). */
-const BENCHMARKS = ["startup", "sms", "email", "irc", "failover"] as const;
+const BENCHMARKS = ["startup", "presence", "sms", "email", "irc", "failover"] as const;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 type Json = Record<string, unknown>;
@@ -315,6 +315,36 @@ see docs/deployment.md, "Several instances".
 }
 
 /** Any other benchmark's result (e.g. email): its numbers, flattened. */
+function presenceSection(r: Json): string {
+  const results = (r.results as Json[] | undefined) ?? [];
+  const none = results.find((x) => x.label === "none");
+  const labels: Record<string, string> = {
+    none: "no registered users",
+    paced: `${n(r.users)} users, default pace (500/s), first ${n(r.windowSeconds)} s`,
+    fast: `${n(r.users)} users, \`presencePerSecond\` 100,000, whole broadcast`,
+    baseline: `${n(r.users)} users, before pacing (all at once), whole broadcast`,
+  };
+  const rows = results.map((x) => [
+    labels[String(x.label)] ?? String(x.label),
+    `${n(x.readyMs)} ms`,
+    `${n(x.rssAtReadyMiB, 1)} MiB`,
+    `${n(x.rssPeakMiB, 1)} MiB (${typeof x.rssPeakMiB === "number" && typeof none?.rssPeakMiB === "number" ? `+${n(x.rssPeakMiB - none.rssPeakMiB, 1)}` : "–"})`,
+    x.broadcastDone
+      ? `${n(x.presencesSent)} in ${n(x.windowMs)} ms`
+      : `still sending after ${n(x.windowMs)} ms`,
+    `${n(x.prosodyCpuMs)} ms`,
+  ]);
+  return `## Start-up with many registered users (\`bench/presence.ts\`, \`bench/results/presence.json\`)
+
+${when(r)} · the compiled gateway with the echo adapter, ${n(r.users)} registrations generated into Redis. Ready =
+spawn to \`/readyz\` 200. Peak RSS over the window, beside the run without users. Prosody CPU = what the
+XMPP server spent over the same window. Targets (issue "Cost per message"): ready ≤ 10 s, RSS growth ≤ 20 MiB at
+the default pace.
+
+${table(["run", "ready", "RSS at ready", "peak RSS (vs none)", "presences sent", "Prosody CPU"], rows)}
+`;
+}
+
 function genericSection(name: string, r: Json): string {
   const rows: string[][] = [];
   const walk = (o: unknown, prefix: string) => {
@@ -342,15 +372,17 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
     sections.push(
       name === "startup"
         ? startupSection(r)
-        : name === "sms"
-          ? smsSection(r)
-          : name === "email"
-            ? emailSection(r)
-            : name === "irc"
-              ? ircSection(r)
-              : name === "failover"
-                ? failoverSection(r)
-                : genericSection(name, r),
+        : name === "presence"
+          ? presenceSection(r)
+          : name === "sms"
+            ? smsSection(r)
+            : name === "email"
+              ? emailSection(r)
+              : name === "irc"
+                ? ircSection(r)
+                : name === "failover"
+                  ? failoverSection(r)
+                  : genericSection(name, r),
     );
   }
   const startupIndex = sections.findIndex((x) => x.startsWith("## Start-up"));
