@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { machine } from "./lib.js";
 
 /** In order; email.ts is run when it exists (the email adapter's own benchmark). */
-const BENCHMARKS = ["startup", "sms", "email", "irc", "failover"] as const;
+const BENCHMARKS = ["startup", "presence", "openloop", "sms", "email", "irc", "failover"] as const;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 type Json = Record<string, unknown>;
@@ -315,6 +315,61 @@ see docs/deployment.md, "Several instances".
 }
 
 /** Any other benchmark's result (e.g. email): its numbers, flattened. */
+function presenceSection(r: Json): string {
+  const results = (r.results as Json[] | undefined) ?? [];
+  const none = results.find((x) => x.label === "none");
+  const labels: Record<string, string> = {
+    none: "no registered users",
+    paced: `${n(r.users)} users, default pace (500/s), first ${n(r.windowSeconds)} s`,
+    fast: `${n(r.users)} users, \`presencePerSecond\` 100,000, whole broadcast`,
+    baseline: `${n(r.users)} users, before pacing (all at once), whole broadcast`,
+  };
+  const rows = results.map((x) => [
+    labels[String(x.label)] ?? String(x.label),
+    `${n(x.readyMs)} ms`,
+    `${n(x.rssAtReadyMiB, 1)} MiB`,
+    `${n(x.rssPeakMiB, 1)} MiB (${typeof x.rssPeakMiB === "number" && typeof none?.rssPeakMiB === "number" ? `+${n(x.rssPeakMiB - none.rssPeakMiB, 1)}` : "–"})`,
+    x.broadcastDone
+      ? `${n(x.presencesSent)} in ${n(x.windowMs)} ms`
+      : `still sending after ${n(x.windowMs)} ms`,
+    `${n(x.prosodyCpuMs)} ms`,
+  ]);
+  return `## Start-up with many registered users (\`bench/presence.ts\`, \`bench/results/presence.json\`)
+
+${when(r)} · the compiled gateway with the echo adapter, ${n(r.users)} registrations generated into Redis. Ready =
+spawn to \`/readyz\` 200. Peak RSS over the window, beside the run without users. Prosody CPU = what the
+XMPP server spent over the same window. Targets (issue "Cost per message"): ready ≤ 10 s, RSS growth ≤ 20 MiB at
+the default pace.
+
+${table(["run", "ready", "RSS at ready", "peak RSS (vs none)", "presences sent", "Prosody CPU"], rows)}
+`;
+}
+
+function openloopSection(r: Json): string {
+  const rows = ((r.results as Json[] | undefined) ?? []).map((x) => [
+    String(x.path),
+    `${n(x.rate)} (${n(x.achievedRate)})`,
+    `${n(x.arrived)} / ${n(x.sent)}${Number(x.errors) > 0 ? `, ${n(x.errors)} errors` : ""}`,
+    n(x.backlogWhenSendingStopped),
+    `${n(get(x, "latencyMs", "p50"), 1)} / ${n(get(x, "latencyMs", "p99"), 1)} / ${n(get(x, "latencyMs", "p999"), 1)}`,
+    n(x.gatewayCpuMsPerMessage, 2),
+    n(x.prosodyCpuMsPerMessage, 2),
+    n(x.redisCommandsPerMessage, 1),
+  ]);
+  return `## Open loop: cost per message (\`bench/openloop.ts\`, \`bench/results/openloop.json\`)
+
+${when(r)} · the compiled gateway in its own process (SMS, email, IRC adapters), offered messages at a fixed
+rate for ${n(r.seconds)} s per row whatever it answers. Latency: from the sending peer's send to the receiving peer's
+receipt, both in the bench process (it includes Prosody's routing; compare Prosody's CPU). irc-in: one IRC line
+to ${n(r.fanout)} bridged users, latency of the last one; its CPU and Redis figures are per line. Lost = not
+arrived ${n(r.drainMs)} ms after sending stopped. Targets (issue "Cost per message"): gateway CPU per outbound SMS
+≤ 1 ms, per inbound webhook ≤ 0.5 ms, per mail out ≤ 1.5 ms; p99 ≤ 10 ms at 500/s; at 1,000/s no errors, no
+growing backlog.
+
+${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU ms/msg", "Prosody CPU ms/msg", "Redis cmds/msg"], rows)}
+`;
+}
+
 function genericSection(name: string, r: Json): string {
   const rows: string[][] = [];
   const walk = (o: unknown, prefix: string) => {
@@ -342,15 +397,19 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
     sections.push(
       name === "startup"
         ? startupSection(r)
-        : name === "sms"
-          ? smsSection(r)
-          : name === "email"
-            ? emailSection(r)
-            : name === "irc"
-              ? ircSection(r)
-              : name === "failover"
-                ? failoverSection(r)
-                : genericSection(name, r),
+        : name === "presence"
+          ? presenceSection(r)
+          : name === "openloop"
+            ? openloopSection(r)
+            : name === "sms"
+              ? smsSection(r)
+              : name === "email"
+                ? emailSection(r)
+                : name === "irc"
+                  ? ircSection(r)
+                  : name === "failover"
+                    ? failoverSection(r)
+                    : genericSection(name, r),
     );
   }
   const startupIndex = sections.findIndex((x) => x.startsWith("## Start-up"));

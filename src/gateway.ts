@@ -146,6 +146,7 @@ export class Gateway {
         instanceId,
         maxDeliveryAttempts: config.delivery.maxAttempts,
         replication: config.redis.replication,
+        presencePerSecond: config.xmpp.presencePerSecond,
         http: http ? { server: http, publicUrl } : undefined,
       });
       this.services.set(key, service);

@@ -59,6 +59,16 @@ export const coreSchema = z
           .max(600)
           .default(5)
           .describe("retry interval while another instance holds the domain (hot standby)"),
+        presencePerSecond: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(500)
+          .describe(
+            "pace of the gateway's presence to its registered users when its stream comes up and at stop " +
+              "(100,000 users take 200 s at the default; probes are answered meanwhile)",
+          ),
       })
       .strict(),
     redis: z

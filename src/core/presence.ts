@@ -85,15 +85,69 @@ export async function handlePresence(svc: ServiceContext, ctx: IncomingContext):
   });
 }
 
-/** XEP-0100 §8: available presence to every registered user at start, unavailable at stop. */
-export async function broadcastGatewayPresence(svc: ServiceContext, type?: "unavailable"): Promise<void> {
-  const users = await svc.registrations.list();
-  for (const user of users) {
-    if (!svc.access.allows(user)) continue;
-    await svc.link.send(gatewayPresence(svc, user, type));
+/** Registrations read per step of a broadcast (HSCAN COUNT): what a broadcast holds in memory at once. */
+export const PRESENCE_SCAN_BATCH = 500;
+
+/**
+ * How long to wait before the next presence of a broadcast, so that `sent` presences since `startedAt` keep
+ * to `perSecond` on average (a burst of one scan batch at most is never sent at once).
+ */
+export function pacingDelayMs(sent: number, startedAt: number, now: number, perSecond: number): number {
+  return Math.max(0, startedAt + (sent * 1000) / perSecond - now);
+}
+
+export interface BroadcastResult {
+  type: "available" | "unavailable";
+  sent: number;
+  /** Stopped before the last user: a newer broadcast replaced it, the stream went down, or its time ran out. */
+  complete: boolean;
+}
+
+/**
+ * XEP-0100 §8: the gateway's available presence to every registered user when its stream comes up, and
+ * unavailable when it stops. The users are read from Redis a batch at a time and the presences paced at
+ * `perSecond` (config xmpp.presencePerSecond), so 100,000 registered users cost neither memory nor a burst
+ * at the XMPP server; probes are answered from Redis meanwhile (handlePresence). A new broadcast (the
+ * stream came back) replaces one still running.
+ */
+export class PresenceBroadcaster {
+  private generation = 0;
+
+  constructor(
+    private readonly svc: ServiceContext,
+    private readonly perSecond: number,
+  ) {}
+
+  /** Stops the broadcast in progress, if any, after the presence in hand. */
+  cancel(): void {
+    this.generation++;
   }
-  svc.log.info(
-    { users: users.length, type: type ?? "available" },
-    "gateway presence sent to registered users",
-  );
+
+  /** Sends the gateway's presence to every registered user; `budgetMs` bounds the time it may take. */
+  async run(type: "available" | "unavailable", budgetMs = Infinity): Promise<BroadcastResult> {
+    const generation = ++this.generation;
+    const { svc } = this;
+    const startedAt = performance.now();
+    let sent = 0;
+    let complete = true;
+    scan: for await (const users of svc.registrations.scan(PRESENCE_SCAN_BATCH)) {
+      for (const user of users) {
+        if (!svc.access.allows(user)) continue;
+        const wait = pacingDelayMs(sent, startedAt, performance.now(), this.perSecond);
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (
+          generation !== this.generation ||
+          !svc.link.isOnline ||
+          performance.now() - startedAt > budgetMs
+        ) {
+          complete = false;
+          break scan;
+        }
+        await svc.link.send(gatewayPresence(svc, user, type === "unavailable" ? type : undefined));
+        sent++;
+      }
+    }
+    svc.log.info({ type, users: sent, complete }, "gateway presence sent to registered users");
+    return { type, sent, complete };
+  }
 }

@@ -27,7 +27,7 @@ import { mountDiscovery, serviceFeatures } from "./discovery.js";
 import { InterruptedSends } from "./interrupted.js";
 import { handleMessage } from "./messages.js";
 import { recordReport } from "./outcomes.js";
-import { broadcastGatewayPresence, handlePresence } from "./presence.js";
+import { handlePresence, PresenceBroadcaster } from "./presence.js";
 import { mountRegistration } from "./registration.js";
 import { guardStanza } from "./boundary.js";
 import { GatewayError } from "../xmpp/errors.js";
@@ -38,6 +38,11 @@ import { GatewayError } from "../xmpp/errors.js";
  * next start as "may not have arrived" (the ledger keeps it in flight).
  */
 export const SHUTDOWN_DRAIN_MS = 10_000;
+/**
+ * How long the unavailable presence to registered users may hold a stop; users not reached by then learn it
+ * from their server when they next probe (the stream is gone).
+ */
+export const STOP_PRESENCE_BUDGET_MS = 10_000;
 
 /** What a user who writes while the gateway is stopping is told (the message was not sent: send it again). */
 const STOPPING_TEXT = "The gateway is restarting and did not send this message. Send it again in a minute.";
@@ -62,6 +67,8 @@ export interface ServiceDeps {
   maxDeliveryAttempts?: number;
   /** Replicas an inbound entry must be on before it is sent (config redis.replication). */
   replication?: ReplicationSettings;
+  /** Pace of the gateway's presence to its registered users (config xmpp.presencePerSecond). */
+  presencePerSecond: number;
   http: { server: HttpServer; publicUrl: () => string } | undefined;
 }
 
@@ -73,6 +80,7 @@ export class Service {
   /** Outbound messages being handled, awaited by stop(). */
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
+  private readonly broadcaster: PresenceBroadcaster;
 
   constructor(deps: ServiceDeps) {
     this.deps = deps;
@@ -124,6 +132,7 @@ export class Service {
       deps.replication,
     );
     this.interrupted = new InterruptedSends(ctx);
+    this.broadcaster = new PresenceBroadcaster(ctx, deps.presencePerSecond);
     this.mount();
   }
 
@@ -152,9 +161,11 @@ export class Service {
       return next();
     });
     this.ctx.link.on("online", () => {
-      broadcastGatewayPresence(this.ctx).catch((err: unknown) =>
-        this.ctx.log.warn({ err: (err as Error).message }, "could not send the gateway's presence"),
-      );
+      this.broadcaster
+        .run("available")
+        .catch((err: unknown) =>
+          this.ctx.log.warn({ err: (err as Error).message }, "could not send the gateway's presence"),
+        );
     });
   }
 
@@ -233,10 +244,13 @@ export class Service {
     await this.drain();
     this.interrupted.stop();
     await this.deliverer.stop();
+    this.broadcaster.cancel();
     if (this.ctx.link.isOnline)
-      await broadcastGatewayPresence(this.ctx, "unavailable").catch((err: unknown) =>
-        this.ctx.log.warn({ err: (err as Error).message }, "could not send unavailable presence"),
-      );
+      await this.broadcaster
+        .run("unavailable", STOP_PRESENCE_BUDGET_MS)
+        .catch((err: unknown) =>
+          this.ctx.log.warn({ err: (err as Error).message }, "could not send unavailable presence"),
+        );
     await this.ctx.adapter.stop?.();
     await this.ctx.link.stop();
   }

@@ -45,6 +45,21 @@ export class Registrations implements RegistrationReader {
     return this.redis.hkeys(this.key);
   }
 
+  /**
+   * The registered users, `batch` at a time (HSCAN): memory is bounded by the batch, not by how many users
+   * there are. A user registered or removed meanwhile may be seen or not; none is seen twice per batch.
+   */
+  async *scan(batch: number): AsyncGenerator<string[]> {
+    let cursor = "0";
+    do {
+      const [next, flat] = await this.redis.hscan(this.key, cursor, "COUNT", batch);
+      cursor = next;
+      const users: string[] = [];
+      for (let i = 0; i < flat.length; i += 2) users.push(flat[i]!);
+      if (users.length > 0) yield users;
+    } while (cursor !== "0");
+  }
+
   async count(): Promise<number> {
     return this.redis.hlen(this.key);
   }

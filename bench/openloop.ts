@@ -1,0 +1,440 @@
+/**
+ * Open-loop cost per message: the compiled gateway (its own process: SMS, email and IRC adapters) is offered
+ * messages at a fixed rate for a fixed time on each path, whatever it answers, and the bench's own peers take
+ * the timestamps: the XMPP client's send and the Twilio-compatible server's / SMTP relay's / IRC client's
+ * receipt (or the webhook's / SMTP client's send and the XMPP client's receipt). All peers live in this
+ * process, so the clocks are one.
+ *
+ * For each path and rate: achieved rate, added latency p50/p99/p99.9, messages that did not arrive, errors,
+ * the backlog when sending stopped, the gateway's CPU per message (/proc of its pid only), Redis commands per
+ * message (INFO commandstats before/after) and Prosody's CPU per message in the same run (the yardstick).
+ *
+ * Paths: sms-out (XMPP → Twilio API, with the three status callbacks each SMS brings back), sms-in (Twilio
+ * webhook → XMPP), mail-out (XMPP → SMTP relay), mail-in (SMTP → XMPP), irc-out (XMPP → IRC channel), irc-in
+ * (one IRC line → FANOUT bridged users; the latency of the last of them).
+ *
+ * Run: `npx tsx bench/openloop.ts` (writes bench/results/openloop.json). BENCH_OPENLOOP_RATES=100,500,1000,2000,
+ * BENCH_OPENLOOP_SECONDS=10, BENCH_OPENLOOP_PATHS=sms-out,… choose what runs; BENCH_OPENLOOP_PROFILE=DIR starts
+ * the gateway with --cpu-prof into DIR (one .cpuprofile per run of the whole bench).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { client, xml, type Client, type Element } from "@xmpp/client";
+import { Redis } from "ioredis";
+import { simpleParser } from "mailparser";
+import nodemailer from "nodemailer";
+import { SMTPServer } from "smtp-server";
+import { startBed, type Bed } from "../test/bed/index.js";
+import { freePort } from "../test/bed/ports.js";
+import { startDns } from "../test/support/dns.js";
+import { ensureDist } from "../test/support/dist.js";
+import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
+import { startTwilioFake, type TwilioFake } from "../test/twilio/server.js";
+import { IrcClient, machine, percentile, procStats, saveResult } from "./lib.js";
+
+const RATES = (process.env.BENCH_OPENLOOP_RATES ?? "100,500,1000,2000").split(",").map(Number);
+const SECONDS = Number(process.env.BENCH_OPENLOOP_SECONDS ?? 10);
+const PATHS = (process.env.BENCH_OPENLOOP_PATHS ?? "sms-out,sms-in,mail-out,mail-in,irc-out,irc-in").split(
+  ",",
+);
+/** How long after the last send a message may still arrive before it counts as lost. */
+const DRAIN_MS = Number(process.env.BENCH_OPENLOOP_DRAIN_MS ?? 15_000);
+/** Bridged users in the IRC channel of the irc-in path; its rate counts IRC lines, each one FANOUT stanzas. */
+const FANOUT = Number(process.env.BENCH_OPENLOOP_FANOUT ?? 10);
+/** Sockets the SMTP client uses towards the gateway's inbound listener. */
+const SMTP_CONNECTIONS = 20;
+const PROFILE_DIR = process.env.BENCH_OPENLOOP_PROFILE;
+const SECRET = "bench-openloop";
+const ACCOUNT = "AC" + "3".repeat(32);
+const TOKEN = "bench-openloop-token";
+const OWN = "+12025550100";
+const MAIL_DOMAIN = "mail.bench";
+const IRC_NAME = "irc.localhost";
+const CHANNEL = "#openloop";
+const DOMAINS = { sms: "sms.bench", email: "email.bench", irc: "irc.bench" };
+
+const now = () => performance.now();
+
+/** Sent and arrival times by key; a key may expect several arrivals (fan-out), the last one counts. */
+class Clock {
+  private readonly sentAt = new Map<string, number>();
+  private readonly left = new Map<string, number>();
+  readonly latencies: number[] = [];
+  errors = 0;
+
+  sent(key: string, arrivals = 1): void {
+    this.sentAt.set(key, now());
+    this.left.set(key, arrivals);
+  }
+
+  arrived(key: string): void {
+    const left = this.left.get(key);
+    if (left === undefined) return;
+    if (left > 1) {
+      this.left.set(key, left - 1);
+      return;
+    }
+    this.latencies.push(now() - this.sentAt.get(key)!);
+    this.left.delete(key);
+  }
+
+  get pending(): number {
+    return this.left.size;
+  }
+}
+
+/** Calls `send(i)` at `rate` a second for `seconds`, never waiting for an answer. Returns the achieved rate. */
+async function offer(rate: number, seconds: number, send: (i: number) => void): Promise<number> {
+  const total = Math.round(rate * seconds);
+  const start = now();
+  let i = 0;
+  while (i < total) {
+    const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate) + 1);
+    while (i < due) send(i++);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return total / ((now() - start) / 1000);
+}
+
+async function redisCalls(redis: Redis): Promise<number> {
+  const info = await redis.info("commandstats");
+  let calls = 0;
+  for (const m of info.matchAll(/calls=(\d+)/g)) calls += Number(m[1]);
+  return calls;
+}
+
+function prosodyPid(bed: Bed): number {
+  return Number(execFileSync("pgrep", ["-n", "-f", `prosody.*${bed.dir}`], { encoding: "utf8" }).trim());
+}
+
+async function xmppUser(
+  bed: Bed,
+  name: string,
+): Promise<{ xmpp: Client; on: (fn: (el: Element) => void) => void }> {
+  const peer = bed.prosody!;
+  await peer.registerUser(name, "pw");
+  const xmpp = client({
+    service: `xmpp://127.0.0.1:${peer.c2sPort}`,
+    domain: "localhost",
+    username: name,
+    password: "pw",
+    resource: "b",
+  });
+  const handlers: ((el: Element) => void)[] = [];
+  xmpp.on("stanza", (el: Element) => handlers.forEach((h) => h(el)));
+  xmpp.on("error", () => undefined);
+  await xmpp.start();
+  await xmpp.send(xml("presence"));
+  return { xmpp, on: (fn) => handlers.push(fn) };
+}
+
+/** Sends an iq and waits for its answer. */
+function iq(user: { xmpp: Client; on: (fn: (el: Element) => void) => void }, el: Element): Promise<Element> {
+  return new Promise((resolve) => {
+    user.on((answer) => {
+      if (answer.name === "iq" && answer.attrs.id === el.attrs.id) resolve(answer);
+    });
+    void user.xmpp.send(el);
+  });
+}
+
+async function register(user: Parameters<typeof iq>[0], domain: string, fields: Record<string, string>) {
+  const form = xml(
+    "x",
+    { xmlns: "jabber:x:data", type: "submit" },
+    ...Object.entries(fields).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
+  );
+  const answer = await iq(
+    user,
+    xml(
+      "iq",
+      { type: "set", to: domain, id: `reg-${domain}` },
+      xml("query", { xmlns: "jabber:iq:register" }, form),
+    ),
+  );
+  if (answer.attrs.type !== "result")
+    throw new Error(`registration with ${domain} failed: ${answer.toString()}`);
+}
+
+async function joinRoom(user: Parameters<typeof iq>[0], room: string, nick: string): Promise<void> {
+  await new Promise<void>((resolve) => {
+    user.on((el) => {
+      const codes = el.getChild("x", "http://jabber.org/protocol/muc#user")?.getChildren("status") ?? [];
+      if (
+        el.name === "presence" &&
+        el.attrs.from === `${room}/${nick}` &&
+        codes.some((s) => s.attrs.code === "110")
+      )
+        resolve();
+    });
+    void user.xmpp.send(
+      xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })),
+    );
+  });
+}
+
+interface PathRun {
+  /** Sets up the path once (before its first rate). */
+  prepare?(): Promise<void>;
+  /** Sends message i of a run, keyed `key` (the body the receiving peer reports). */
+  send(i: number, key: string, clock: Clock): void;
+  /** Arrivals each send expects (fan-out). */
+  arrivals?: number;
+}
+
+async function main(): Promise<void> {
+  ensureDist();
+  const dir = await mkdtemp(path.join(tmpdir(), "bench-openloop-"));
+  const bed = await startBed({
+    ejabberd: false,
+    components: Object.values(DOMAINS).map((domain) => ({ domain, secret: SECRET })),
+  });
+  const dns = await startDns({ "example.com": "v=spf1 ip4:127.0.0.1 -all" });
+  const redis = new Redis(bed.redis!.url);
+  const fake: TwilioFake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN] });
+  let clock = new Clock();
+  fake.onSent((m) => clock.arrived(m.body));
+  const relay = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    logger: false,
+    size: 1024 * 1024,
+    onData(stream, _session, callback) {
+      simpleParser(stream).then(
+        (mail) => {
+          clock.arrived(mail.text?.trim() ?? "");
+          callback();
+        },
+        (err: Error) => callback(err),
+      );
+    },
+  });
+  relay.server.maxConnections = 1000;
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  const relayPort = (relay.server.address() as { port: number }).port;
+  const inboundPort = await freePort();
+
+  const gw: GatewayProcess = await spawnGateway({
+    dir,
+    name: "openloop",
+    env: {
+      GW_SECRET: SECRET,
+      TWILIO_TOKEN: TOKEN,
+      LOG_LEVEL: "warn",
+      NODE_OPTIONS: PROFILE_DIR ? `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` : "",
+    },
+    config: {
+      xmpp: { service: `xmpp://127.0.0.1:${bed.prosody!.componentPort}`, serverDomains: ["localhost"] },
+      redis: { url: bed.redis!.url, keyPrefix: "bench-openloop:" },
+      log: { level: "warn" },
+      adapters: {
+        sms: {
+          domain: DOMAINS.sms,
+          secretEnv: "GW_SECRET",
+          twilio: { accountSid: ACCOUNT, authTokenEnv: "TWILIO_TOKEN", apiBaseUrl: fake.url },
+          numbers: { dedicated: { [OWN]: "sender@localhost" } },
+          limits: { messagesPerHour: 10_000_000, segmentsPerDay: 10_000_000 },
+        },
+        email: {
+          domain: DOMAINS.email,
+          secretEnv: "GW_SECRET",
+          mailDomain: MAIL_DOMAIN,
+          relay: { host: "127.0.0.1", port: relayPort, starttls: false, maxConnections: 20 },
+          inbound: { port: inboundPort },
+          auth: { dnsServers: [dns.server] },
+        },
+        irc: {
+          domain: DOMAINS.irc,
+          secretEnv: "GW_SECRET",
+          servers: { allow: [IRC_NAME] },
+          tls: false,
+          addresses: { [IRC_NAME]: { host: "127.0.0.1", port: bed.irc!.port } },
+          lineDelayMs: 0,
+          maxConnectionsPerServer: 10_000,
+        },
+      },
+    },
+  });
+  for (
+    let i = 0;
+    !(await fetch(`http://127.0.0.1:${gw.privatePort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  ) {
+    if (i > 600) throw new Error("the gateway was not ready after 60 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const sender = await xmppUser(bed, "sender");
+  const receiver = await xmppUser(bed, "receiver");
+  const members = await Promise.all(Array.from({ length: FANOUT }, (_, i) => xmppUser(bed, `member${i}`)));
+  const bodyOf = (el: Element) => (el.name === "message" ? el.getChildText("body") : null);
+  for (const u of [sender, receiver, ...members])
+    u.on((el) => {
+      if (el.name === "message" && el.attrs.type === "error") clock.errors++;
+      const body = bodyOf(el);
+      if (body?.startsWith("ol-")) clock.arrived(body);
+    });
+  const observer = await IrcClient.connect(bed.irc!.port, "olobserver");
+  observer.onLine((line) => {
+    const m = / PRIVMSG \S+ :(ol-\S+)$/.exec(line);
+    if (m?.[1]) clock.arrived(m[1]);
+  });
+  const room = `${CHANNEL}%${IRC_NAME}@${DOMAINS.irc}`;
+  const mailer = nodemailer.createTransport({
+    host: "127.0.0.1",
+    port: inboundPort,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections: SMTP_CONNECTIONS,
+    maxMessages: Infinity,
+  });
+  const webhook = `http://127.0.0.1:${gw.httpPort}/sms/twilio/sms`;
+
+  const paths: Record<string, PathRun> = {
+    "sms-out": {
+      prepare: () => register(sender, DOMAINS.sms, { mode: "dedicated" }),
+      send(i, key) {
+        const to = `+1202555${String(1000 + (i % 8000)).padStart(4, "0")}@${DOMAINS.sms}`;
+        void sender.xmpp.send(xml("message", { to, id: key, type: "chat" }, xml("body", {}, key)));
+      },
+    },
+    "sms-in": {
+      send(_i, key, c) {
+        fake.sendInbound({ from: "+12025550123", to: OWN, body: key, webhookUrl: webhook }).then(
+          (answer) => {
+            if (answer.status !== 200) c.errors++;
+          },
+          () => c.errors++,
+        );
+      },
+    },
+    "mail-out": {
+      prepare: () => register(sender, DOMAINS.email, { alias: "sender" }),
+      send(i, key) {
+        const to = `friend${i % 1000}\\40example.com@${DOMAINS.email}`;
+        void sender.xmpp.send(xml("message", { to, id: key, type: "chat" }, xml("body", {}, key)));
+      },
+    },
+    "mail-in": {
+      prepare: () => register(receiver, DOMAINS.email, { alias: "receiver" }),
+      send(_i, key, c) {
+        mailer
+          .sendMail({
+            from: "Friend <friend@example.com>",
+            to: `receiver@${MAIL_DOMAIN}`,
+            subject: key,
+            text: key,
+          })
+          .catch(() => c.errors++);
+      },
+    },
+    "irc-out": {
+      async prepare() {
+        observer.send(`JOIN ${CHANNEL}`);
+        await joinRoom(sender, room, "olsender");
+      },
+      send(_i, key) {
+        void sender.xmpp.send(xml("message", { to: room, type: "groupchat", id: key }, xml("body", {}, key)));
+      },
+    },
+    "irc-in": {
+      async prepare() {
+        await Promise.all(members.map((m, i) => joinRoom(m, room, `olmember${i}`)));
+      },
+      arrivals: FANOUT,
+      send(_i, key) {
+        observer.send(`PRIVMSG ${CHANNEL} :${key}`);
+      },
+    },
+  };
+
+  const gatewayPid = gw.pid;
+  const prosody = prosodyPid(bed);
+  const results = [];
+  try {
+    for (const name of PATHS) {
+      const p = paths[name];
+      if (!p) throw new Error(`unknown path ${name}`);
+      await p.prepare?.();
+      for (const rate of RATES) {
+        clock = new Clock();
+        fake.reset();
+        const before = {
+          gw: await procStats(gatewayPid),
+          prosody: await procStats(prosody),
+          redis: await redisCalls(redis),
+        };
+        const tag = `ol-${name}-${rate}-`;
+        const achieved = await offer(rate, SECONDS, (i) => {
+          const key = `${tag}${i}`;
+          clock.sent(key, p.arrivals ?? 1);
+          p.send(i, key, clock);
+        });
+        const backlog = clock.pending;
+        const drainStart = now();
+        while (clock.pending > 0 && now() - drainStart < DRAIN_MS)
+          await new Promise((r) => setTimeout(r, 50));
+        // Status callbacks and acknowledgements still in flight belong to this run's cost.
+        await fake.idle();
+        await new Promise((r) => setTimeout(r, 500));
+        const after = {
+          gw: await procStats(gatewayPid),
+          prosody: await procStats(prosody),
+          redis: await redisCalls(redis),
+        };
+        const sent = Math.round(rate * SECONDS);
+        const lat = [...clock.latencies].sort((a, b) => a - b);
+        const result = {
+          path: name,
+          rate,
+          achievedRate: Math.round(achieved),
+          sent,
+          arrived: lat.length,
+          lost: clock.pending,
+          errors: clock.errors,
+          backlogWhenSendingStopped: backlog,
+          latencyMs: {
+            p50: +percentile(lat, 50).toFixed(1),
+            p99: +percentile(lat, 99).toFixed(1),
+            p999: +percentile(lat, 99.9).toFixed(1),
+          },
+          gatewayCpuMsPerMessage: +((after.gw.cpuMs - before.gw.cpuMs) / sent).toFixed(3),
+          gatewayRssMiB: +(after.gw.rssKiB / 1024).toFixed(1),
+          prosodyCpuMsPerMessage: +((after.prosody.cpuMs - before.prosody.cpuMs) / sent).toFixed(3),
+          redisCommandsPerMessage: +((after.redis - before.redis - 2) / sent).toFixed(2),
+        };
+        console.error(JSON.stringify(result));
+        results.push(result);
+      }
+    }
+    await saveResult("openloop", {
+      date: new Date().toISOString(),
+      machine: machine(),
+      seconds: SECONDS,
+      fanout: FANOUT,
+      drainMs: DRAIN_MS,
+      results,
+    });
+  } finally {
+    mailer.close();
+    observer.close();
+    for (const u of [sender, receiver, ...members]) await u.xmpp.stop().catch(() => undefined);
+    await gw.kill("SIGTERM");
+    await fake.stop();
+    await new Promise<void>((resolve) => relay.close(() => resolve()));
+    redis.disconnect();
+    await dns.stop();
+    await bed.stop();
+    if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
