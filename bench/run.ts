@@ -15,7 +15,16 @@ import { fileURLToPath } from "node:url";
 import { machine } from "./lib.js";
 
 /** In order; email.ts is run when it exists (the email adapter's own benchmark). */
-const BENCHMARKS = ["startup", "presence", "openloop", "sms", "email", "irc", "failover"] as const;
+const BENCHMARKS = [
+  "startup",
+  "presence",
+  "openloop",
+  "sms",
+  "email",
+  "irc",
+  "failover",
+  "replication",
+] as const;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 type Json = Record<string, unknown>;
@@ -367,6 +376,25 @@ arrived ${n(r.drainMs)} ms after sending stopped. Targets (issue "Cost per messa
 growing backlog.
 
 ${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU ms/msg", "Prosody CPU ms/msg", "Redis cmds/msg"], rows)}
+`;
+}
+
+function replicationSection(r: Json): string {
+  const ms = (x: Json, key: string) => `${n(get(x, key, "p50"), 1)} / ${n(get(x, key, "p99"), 1)}`;
+  const rows = ((r.results as Json[] | undefined) ?? []).map((x) => [
+    `\`minReplicas\` ${n(x.minReplicas)}${x.minReplicas === 0 ? " (default)" : ""}`,
+    `${n(x.webhooks)} at ${n(x.rate)}/s${Number(x.errors) > 0 ? `, ${n(x.errors)} errors` : ""}`,
+    ms(x, "webhookAnswerMs"),
+    ms(x, "webhookToXmppMs"),
+    ms(x, "xmppToTwilioMs"),
+  ]);
+  return `## Replicated acknowledgements (\`bench/replication.ts\`, \`bench/results/replication.json\`)
+
+${when(r)} · the compiled gateway (SMS) on a Redis primary with one replica and three sentinels, all on this
+machine; webhooks offered open-loop for ${n(r.seconds)} s, one SMS sent by the user for every fourth webhook.
+\`minReplicas\` 1: each inbound message and outbound claim waits for the replica (Redis WAIT) before it counts.
+
+${table(["setting", "webhooks", "webhook answer p50 / p99 ms", "webhook → XMPP p50 / p99 ms", "XMPP → Twilio p50 / p99 ms"], rows)}
 `;
 }
 
