@@ -437,7 +437,9 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
                   ? ircSection(r)
                   : name === "failover"
                     ? failoverSection(r)
-                    : genericSection(name, r),
+                    : name === "replication"
+                      ? replicationSection(r)
+                      : genericSection(name, r),
     );
   }
   const startupIndex = sections.findIndex((x) => x.startsWith("## Start-up"));
