@@ -5,20 +5,21 @@
 import type { Redis } from "ioredis";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
+import { LuaScript } from "../../src/store/lua.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
 // KEYS: hour counter, day counter. ARGV: hour limit, day limit, segments, hour ttl, day ttl.
 // Returns 0 when allowed (and counted), 1 when the hourly limit is hit, 2 for the daily one.
-const TAKE = `
+const TAKE = new LuaScript(`
 local h = tonumber(redis.call('GET', KEYS[1]) or '0')
 local d = tonumber(redis.call('GET', KEYS[2]) or '0')
 if h + 1 > tonumber(ARGV[1]) then return 1 end
 if d + tonumber(ARGV[3]) > tonumber(ARGV[2]) then return 2 end
 redis.call('INCR', KEYS[1]); redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('INCRBY', KEYS[2], ARGV[3]); redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return 0`;
+return 0`);
 
 /** A refusal by the per-user limits: which one was reached. */
 export class RateLimitError extends GatewayError {
@@ -54,16 +55,16 @@ export class RateLimiter {
     const day = Math.floor(now / DAY_MS);
     const hourEnd = (hour + 1) * HOUR_MS;
     const dayEnd = (day + 1) * DAY_MS;
-    const result = await this.redis.eval(
-      TAKE,
-      2,
-      this.key("rate-hour", user, String(hour)),
-      this.key("rate-day", user, String(day)),
-      this.limits.messagesPerHour,
-      this.limits.segmentsPerDay,
-      segments,
-      hourEnd - now + 60_000,
-      dayEnd - now + 60_000,
+    const result = await TAKE.run(
+      this.redis,
+      [this.key("rate-hour", user, String(hour)), this.key("rate-day", user, String(day))],
+      [
+        this.limits.messagesPerHour,
+        this.limits.segmentsPerDay,
+        segments,
+        hourEnd - now + 60_000,
+        dayEnd - now + 60_000,
+      ],
     );
     if (result === 1)
       throw new RateLimitError(

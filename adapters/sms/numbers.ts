@@ -15,6 +15,7 @@
 import type { Redis } from "ioredis";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
+import { LuaScript } from "../../src/store/lua.js";
 
 /** Version of the stored pool binding value (`{v, user, since}`); a bare JID is a binding from before it. */
 const BINDING_VERSION = 1;
@@ -34,7 +35,7 @@ end`;
 // ARGV[1] = user, ARGV[2] = contact, ARGV[3] = idle seconds, ARGV[4] = now (ms), ARGV[5..] = the pool
 // numbers in the order of KEYS[3..]. Returns {1, number}, or {0, value of each pool key} when every number
 // is bound to the contact for someone else. Every binding it touches gets the idle time again.
-const BIND = `${OWNER}
+const BIND = new LuaScript(`${OWNER}
 local user, contact, ttl, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local function used(number)
   redis.call('SET', KEYS[1], number, 'EX', ttl)
@@ -58,26 +59,26 @@ for i = 3, #KEYS do
 end
 local holders = {0}
 for i = 3, #KEYS do holders[#holders + 1] = redis.call('GET', KEYS[i]) or '' end
-return holders`;
+return holders`);
 
 // KEYS[1] = (pool number, contact), KEYS[2] = the owner's binding for the contact, KEYS[3] = the owner's
 // bindings. ARGV[1] = owner, ARGV[2] = idle seconds, ARGV[3] = now (ms), ARGV[4] = "number contact".
 // Starts the idle time again when the binding still belongs to the owner.
-const TOUCH = `${OWNER}
+const TOUCH = new LuaScript(`${OWNER}
 if owner(redis.call('GET', KEYS[1])) ~= ARGV[1] then return 0 end
 local ttl = tonumber(ARGV[2])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[4])
 redis.call('EXPIRE', KEYS[3], ttl)
-return 1`;
+return 1`);
 
 // KEYS[1] = (pool number, contact), KEYS[2] = the user's binding for the contact; ARGV[1] = user.
 // Deletes the binding only while it is the user's (it may have expired and gone to someone else).
-const RELEASE = `${OWNER}
+const RELEASE = new LuaScript(`${OWNER}
 if owner(redis.call('GET', KEYS[1])) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('DEL', KEYS[2])
-return 1`;
+return 1`);
 
 /** Who holds a pool number for a contact, and since when (unknown for a binding older than versioning). */
 export interface PoolBinding {
@@ -233,16 +234,13 @@ export class NumberDirectory {
       this.key("pool-bindings", user),
       ...this.pool.map((n) => this.key("pool", n, contact)),
     ];
-    const answer = (await this.redis.eval(
-      BIND,
-      keys.length,
-      ...keys,
+    const answer = (await BIND.run(this.redis, keys, [
       user,
       contact,
       this.idleSeconds,
       Date.now(),
       ...this.pool,
-    )) as [number, ...(string | null)[]];
+    ])) as [number, ...(string | null)[]];
     const [bound, ...rest] = answer;
     if (bound === 1 && typeof rest[0] === "string") return rest[0];
     throw this.exhausted(user, contact, rest);
@@ -276,16 +274,14 @@ export class NumberDirectory {
     if (!this.pool.includes(to)) return this.redis.hget(this.key("owners"), to);
     const binding = parseBinding((await this.redis.get(this.key("pool", to, from))) ?? "");
     if (!binding) return null;
-    await this.redis.eval(
-      TOUCH,
-      3,
-      this.key("pool", to, from),
-      this.key("pool-user", binding.user, from),
-      this.key("pool-bindings", binding.user),
-      binding.user,
-      this.idleSeconds,
-      Date.now(),
-      `${to} ${from}`,
+    await TOUCH.run(
+      this.redis,
+      [
+        this.key("pool", to, from),
+        this.key("pool-user", binding.user, from),
+        this.key("pool-bindings", binding.user),
+      ],
+      [binding.user, this.idleSeconds, Date.now(), `${to} ${from}`],
     );
     return binding.user;
   }
@@ -301,12 +297,10 @@ export class NumberDirectory {
     ];
     for (const binding of bindings) {
       const [poolNumber = "", contact = ""] = binding.split(" ");
-      await this.redis.eval(
-        RELEASE,
-        2,
-        this.key("pool", poolNumber, contact),
-        this.key("pool-user", user, contact),
-        user,
+      await RELEASE.run(
+        this.redis,
+        [this.key("pool", poolNumber, contact), this.key("pool-user", user, contact)],
+        [user],
       );
     }
     await this.redis.del(this.key("pool-bindings", user), this.key("pool-contacts", user));

@@ -37,6 +37,12 @@ export const RETRY_PAUSE_MS = 1_000;
 export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
 /** Failed deliveries of one entry before it is set aside, when the config does not say. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
+/**
+ * Entries this process saw confirmed by the XMPP server, remembered until acknowledged in Redis: if the
+ * acknowledgement is lost (a failover to a replica that had not received it), they are acknowledged again
+ * instead of sent twice.
+ */
+export const CONFIRMED_MEMORY = 10_000;
 /** Entries kept in a domain's dead-letter stream (the oldest are trimmed). */
 export const DEAD_LETTER_MAX = 10_000;
 
@@ -68,6 +74,8 @@ export class Deliverer {
   private abort = new AbortController();
   /** Stanzas sent so far (for metrics and tests). */
   delivered = 0;
+  /** Entry ids the XMPP server confirmed (see CONFIRMED_MEMORY), oldest first. */
+  private readonly confirmed = new Set<string>();
 
   constructor(
     private readonly redis: Redis,
@@ -220,9 +228,16 @@ export class Deliverer {
     const generation = this.link.generation;
     const taken = this.single ? batch.slice(0, 1) : batch;
     const done: string[] = [];
+    const again = new Set<string>();
     let written = 0;
     try {
       for (const [entryId, fields] of taken) {
+        if (this.confirmed.has(entryId)) {
+          // Sent and confirmed before, but its acknowledgement did not stay in Redis: acknowledge it again.
+          again.add(entryId);
+          done.push(entryId);
+          continue;
+        }
         const stanza = await this.stanzaOf(entryId, fields);
         if (!stanza) continue; // set aside
         await this.link.send(stanza, generation);
@@ -231,6 +246,7 @@ export class Deliverer {
       }
       // Confirmed only by a pong on the connection that carried the stanzas.
       if (written > 0) await this.link.ping(undefined, generation);
+      for (const entryId of done) this.remember(entryId);
     } catch (err) {
       if (written > 0) await this.failed(done);
       throw err;
@@ -243,14 +259,24 @@ export class Deliverer {
       .xdel(this.stream, ...done)
       .hdel(this.attempts, ...done)
       .exec();
-    this.delivered += done.length;
+    this.delivered += done.length - again.size;
     const confirmed = Date.now();
     for (const entryId of done) {
+      if (again.has(entryId)) continue;
       const stored = entryTime(entryId);
       if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
     this.log.debug({ count: done.length }, "delivered");
     return taken.length;
+  }
+
+  private remember(entryId: string): void {
+    this.confirmed.delete(entryId);
+    this.confirmed.add(entryId);
+    if (this.confirmed.size > CONFIRMED_MEMORY) {
+      const oldest = this.confirmed.values().next().value;
+      if (oldest !== undefined) this.confirmed.delete(oldest);
+    }
   }
 
   /** The stanza for an entry; an entry that cannot become one is set aside at once (undefined). */

@@ -6,6 +6,7 @@
 import type { Redis } from "ioredis";
 import type { InboundEvent } from "../adapter.js";
 import type { DurableWrites } from "../store/durable.js";
+import { LuaScript } from "../store/lua.js";
 import { STORE_VERSION, type Keys } from "../store/keys.js";
 import { checkInboundEvent } from "./event-schema.js";
 
@@ -17,7 +18,7 @@ export const DELIVERY_GROUP = "deliverers";
 
 // Atomically: remember the network id (if given) and append the event; returns 0 for a duplicate. A
 // duplicate refreshes the id's TTL: a write, so that a WAIT after it also covers the first copy's write.
-const ENQUEUE = `
+const ENQUEUE = new LuaScript(`
 if ARGV[1] ~= '' then
   if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then
     redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -25,7 +26,7 @@ if ARGV[1] ~= '' then
   end
 end
 redis.call('XADD', KEYS[1], '*', 'v', ARGV[3], 'e', ARGV[4])
-return 1`;
+return 1`);
 
 export class InboxUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -55,13 +56,8 @@ export class Inbox {
     try {
       const added = await this.writes.eval(
         ENQUEUE,
-        2,
-        this.keys.inbox(domain),
-        this.keys.inboundSeen(domain, dedupeId ?? ""),
-        dedupeId ?? "",
-        String(INBOUND_DEDUPE_TTL_SECONDS),
-        String(STORE_VERSION),
-        JSON.stringify(event),
+        [this.keys.inbox(domain), this.keys.inboundSeen(domain, dedupeId ?? "")],
+        [dedupeId ?? "", String(INBOUND_DEDUPE_TTL_SECONDS), String(STORE_VERSION), JSON.stringify(event)],
       );
       return added === 1;
     } catch (err) {

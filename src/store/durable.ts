@@ -11,6 +11,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
+import { isNoScript, type LuaArg, type LuaScript } from "./lua.js";
 import { duplicateRedis } from "./redis-client.js";
 
 export interface ReplicationSettings {
@@ -49,9 +50,9 @@ export class DurableWrites {
    * replicas are required, on enough of them. A script that finds its work already done must still write
    * (e.g. refresh a TTL) so that WAIT covers the earlier write it relies on.
    */
-  async eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown> {
+  async eval(script: LuaScript, keys: readonly LuaArg[], args: readonly LuaArg[]): Promise<unknown> {
     const { minReplicas, timeoutMs } = this.settings;
-    if (minReplicas === 0) return this.redis.eval(script, numKeys, ...args);
+    if (minReplicas === 0) return script.run(this.redis, keys, args);
     // Commands queue while it (re)connects, and fail after one retry like every other command.
     this.own ??= duplicateRedis(
       this.redis,
@@ -59,11 +60,17 @@ export class DurableWrites {
       this.log,
       "durable",
     );
-    const replies = await this.own
-      .pipeline()
-      .eval(script, numKeys, ...args)
-      .wait(minReplicas, timeoutMs)
-      .exec();
+    const own = this.own;
+    const send = (withSource: boolean) => {
+      const pipeline = own.pipeline();
+      const queued = withSource
+        ? script.queueSource(pipeline, keys, args)
+        : script.queue(pipeline, keys, args);
+      return queued.wait(minReplicas, timeoutMs).exec();
+    };
+    let replies = await send(false);
+    // Not run (the server's script cache is empty): once more with the source.
+    if (isNoScript(replies?.[0]?.[0])) replies = await send(true);
     const [written, waited] = replies ?? [];
     if (!written || !waited) throw new Error("The store answered no reply to a write");
     if (written[0]) throw written[0];

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { ErrorCondition } from "../xmpp/errors.js";
 import type { DurableWrites } from "./durable.js";
+import { LuaScript } from "./lua.js";
 import { STORE_VERSION, type Keys } from "./keys.js";
 
 /**
@@ -91,24 +92,24 @@ export function decodeState(raw: string | null): LedgerState | null {
 
 // KEYS[1] seen marker, KEYS[2] in-flight set; ARGV: ttl seconds, now ms, member, queued value.
 // Returns 1 when claimed, else the state already recorded.
-const CLAIM = `
+const CLAIM = new LuaScript(`
 if redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1], 'NX') then
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
   return 1
 end
-return redis.call('GET', KEYS[1]) or ''`;
+return redis.call('GET', KEYS[1]) or ''`);
 
 // KEYS[1] seen marker; ARGV: expected value, new value. Changes the state only from the expected one.
-const TRANSITION = `
+const TRANSITION = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
 end
-return 0`;
+return 0`);
 
 // KEYS[1] seen marker, KEYS[2] in-flight set; ARGV: member, new value ('' deletes), then the values the
 // marker may change from (a report that arrived first, e.g. a fast delivery receipt, is never overwritten).
-const SETTLE = `
+const SETTLE = new LuaScript(`
 local current = redis.call('GET', KEYS[1])
 for i = 3, #ARGV do
   if current == ARGV[i] then
@@ -117,15 +118,15 @@ for i = 3, #ARGV do
   end
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-return 1`;
+return 1`);
 
 // KEYS[1] seen marker; ARGV: new value. Only a pair still remembered is updated.
-const REPORT = `
+const REPORT = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
   return 1
 end
-return 0`;
+return 0`);
 
 export type ClaimResult = { claim: Claim } | { previous: LedgerState };
 
@@ -151,7 +152,9 @@ export class OutboundLedger {
      * Where the claim and the hand-off are written: replicated before they resolve when the config asks for
      * replicas, so a failover cannot forget that a message left and let a resend go out again.
      */
-    private readonly writes: Pick<DurableWrites, "eval"> = redis,
+    private readonly writes: Pick<DurableWrites, "eval"> = {
+      eval: (script, keys, args) => script.run(redis, keys, args),
+    },
   ) {}
 
   /** Claims the pair; when it was already claimed within the TTL, returns what is known of it. */
@@ -170,13 +173,8 @@ export class OutboundLedger {
     if (this.unsettled.length > 0) void this.retryUnsettled();
     const result = await this.writes.eval(
       CLAIM,
-      2,
-      seen,
-      inFlight,
-      String(this.ttlSeconds),
-      String(Date.now()),
-      member,
-      QUEUED,
+      [seen, inFlight],
+      [String(this.ttlSeconds), String(Date.now()), member, QUEUED],
     );
     if (result !== 1)
       return { previous: decodeState(typeof result === "string" ? result : null) ?? { state: "unknown" } };
@@ -190,7 +188,7 @@ export class OutboundLedger {
         },
         async handOff() {
           if (handedOff) return;
-          await writes.eval(TRANSITION, 1, seen, QUEUED, SENDING);
+          await writes.eval(TRANSITION, [seen], [QUEUED, SENDING]);
           handedOff = true;
         },
         settle: async (outcome) => {
@@ -198,7 +196,7 @@ export class OutboundLedger {
             outcome.state === "refused"
               ? ""
               : encode(outcome.state === "maybe" ? outcome : { state: outcome.state });
-          const write = () => redis.eval(SETTLE, 2, seen, inFlight, member, value, QUEUED, SENDING);
+          const write = () => SETTLE.run(redis, [seen, inFlight], [member, value, QUEUED, SENDING]);
           try {
             await write();
           } catch (err) {
@@ -235,7 +233,7 @@ export class OutboundLedger {
    * error). Pairs the ledger does not know are left alone.
    */
   async report(adapter: string, fullJid: string, stanzaId: string, state: LedgerState): Promise<void> {
-    await this.redis.eval(REPORT, 1, this.keys.outboundSeen(adapter, fullJid, stanzaId), encode(state));
+    await REPORT.run(this.redis, [this.keys.outboundSeen(adapter, fullJid, stanzaId)], [encode(state)]);
   }
 
   /** Marks this instance alive for INSTANCE_LEASE_MS: its claims in flight are its own to finish. */
@@ -298,7 +296,7 @@ export class OutboundLedger {
       const told = await report({ entry, since, handedOff });
       const after = handedOff ? encode({ state: "maybe", ...told }) : "";
       // Changes the marker only if it is still what was read (a missing one is not recreated).
-      await this.redis.eval(SETTLE, 2, seen, key, member, after, ...(raw === null ? [] : [raw]));
+      await SETTLE.run(this.redis, [seen, key], [member, after, ...(raw === null ? [] : [raw])]);
       taken++;
     }
     return taken;
