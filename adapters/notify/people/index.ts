@@ -1,0 +1,97 @@
+/**
+ * Alert recipients: the users' contacts (phone, email, quiet hours, channels) with verification codes, and
+ * the admins' groups. The notify adapter lists `people.commands` in its own and calls `people.start(ctx,
+ * channels)` from its start(); this module is the only writer of the contact and group keys, which the
+ * notify engine reads (contacts.ts, groups.ts describe them).
+ */
+import type { Counter } from "prom-client";
+import type { AdapterContext, AdhocCommand } from "../../../src/adapter.js";
+import { groupCommands } from "./admin-commands.js";
+import { ContactStore } from "./contacts.js";
+import { GroupStore } from "./groups.js";
+import { DEFAULT_PEOPLE_CONFIG, type PeopleConfig } from "./limits.js";
+import { userCommands } from "./user-commands.js";
+import { Verifier, type AddressKind } from "./verification.js";
+
+export { ContactStore } from "./contacts.js";
+export { GroupStore } from "./groups.js";
+export { peopleConfigSchema, type PeopleConfig } from "./limits.js";
+
+/** How codes leave the gateway: the notify adapter's SMS and email channels. */
+export interface CodeChannels {
+  sendSms(to: string, body: string): Promise<unknown>;
+  sendEmail(to: string, subject: string, text: string): Promise<unknown>;
+}
+
+interface Started {
+  ctx: AdapterContext;
+  contacts: ContactStore;
+  groups: GroupStore;
+  verifier: Verifier;
+}
+
+export class People {
+  readonly commands: AdhocCommand[];
+  private state: Started | undefined;
+
+  constructor(private readonly config: PeopleConfig = DEFAULT_PEOPLE_CONFIG) {
+    this.commands = [
+      ...userCommands(() => ({ ...this.started(), domain: this.started().ctx.domain })),
+      ...groupCommands(() => this.started().groups),
+    ];
+  }
+
+  private started(): Started {
+    if (!this.state) throw new Error("alert recipients not started");
+    return this.state;
+  }
+
+  get contacts(): ContactStore {
+    return this.started().contacts;
+  }
+
+  get groups(): GroupStore {
+    return this.started().groups;
+  }
+
+  start(ctx: AdapterContext, channels: CodeChannels): void {
+    const codes: Counter<string> = ctx.metrics.counter(
+      "verification_codes_total",
+      "Verification codes asked for, by channel (sms, email) and outcome (sent; refused_user, " +
+        "refused_address, refused_gateway: a limit was reached and nothing was sent; failed: the channel refused it)",
+      ["channel", "outcome"],
+    );
+    const checks: Counter<string> = ctx.metrics.counter(
+      "verification_checks_total",
+      "Codes entered by users, by outcome (verified, wrong, void: too many wrong codes, none-pending: expired or used)",
+      ["outcome"],
+    );
+    const channel = (kind: AddressKind) => (kind === "phone" ? "sms" : "email");
+    const contacts = new ContactStore(ctx.redis, ctx.key);
+    const minutes = Math.max(1, Math.round(this.config.codeTtlSeconds / 60));
+    const verifier = new Verifier(
+      ctx.redis,
+      ctx.key,
+      contacts,
+      this.config,
+      async (kind, address, code) => {
+        const text = `Your ${ctx.domain} verification code is ${code}. It expires in ${minutes} minute(s).`;
+        if (kind === "phone") await channels.sendSms(address, text);
+        else
+          await channels.sendEmail(
+            address,
+            `Your ${ctx.domain} verification code`,
+            `${text}\n\nIf you did not ask for it, ignore this message: nothing changes without the code.\n`,
+          );
+      },
+      {
+        codeSent: (kind) => codes.inc({ channel: channel(kind), outcome: "sent" }),
+        codeRefused: (kind, limit) => codes.inc({ channel: channel(kind), outcome: `refused_${limit}` }),
+        codeFailed: (kind) => codes.inc({ channel: channel(kind), outcome: "failed" }),
+        checked: (outcome) => checks.inc({ outcome }),
+      },
+    );
+    this.state = { ctx, contacts, groups: new GroupStore(ctx.redis, ctx.key), verifier };
+    ctx.log.debug("alert recipients ready");
+  }
+}
