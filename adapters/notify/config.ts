@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { envNameSchema } from "../../src/config/schema.js";
 import { emailConfigSchema } from "../email/config.js";
+import { DEFAULT_PEOPLE_CONFIG, peopleConfigSchema } from "./people/limits.js";
 
 /** Defaults of the limits on one alert; each can be set in config (limits.*). */
 export const ALERT_LIMITS = {
@@ -166,6 +167,7 @@ export const notifyConfigSchema = z.object({
     })
     .strict()
     .default({ pollMs: TIMER_POLL_MS, claimLeaseSeconds: CLAIM_LEASE_SECONDS }),
+  people: peopleConfigSchema.default(DEFAULT_PEOPLE_CONFIG),
 });
 
 export type NotifyConfig = z.output<typeof notifyConfigSchema>;

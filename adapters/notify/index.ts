@@ -16,6 +16,7 @@ import { createChannels, type Channels } from "./channels.js";
 import { notifyCodec } from "./codec.js";
 import { notifyConfigSchema, type NotifyConfig } from "./config.js";
 import { Directory } from "./directory.js";
+import { People } from "./people/index.js";
 
 export class NotifyAdapter implements Adapter {
   readonly gatewayType = "xmpp";
@@ -30,6 +31,9 @@ export class NotifyAdapter implements Adapter {
   /** SMS and email sending, shared with the recipients' verification commands. */
   readonly channels: Channels;
   private ctx: AdapterContext | undefined;
+  /** Recipients' contacts and admins' groups: their ad-hoc commands (adapters/notify/people). */
+  readonly people: People;
+  readonly commands;
   private directoryOf: Directory | undefined;
 
   constructor(
@@ -38,6 +42,8 @@ export class NotifyAdapter implements Adapter {
   ) {
     if (!(config.defaultPolicy in config.policies))
       throw new Error(`adapters.notify.defaultPolicy: no policy named "${config.defaultPolicy}"`);
+    this.people = new People(config.people);
+    this.commands = [...this.people.commands];
     this.channels = createChannels(config, secret, {
       redis: () => this.context().redis,
       key: () => this.context().key,
@@ -57,6 +63,7 @@ export class NotifyAdapter implements Adapter {
   // eslint-disable-next-line @typescript-eslint/require-await -- the contract is async
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
+    this.people.start(ctx, this.channels);
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- the contract is async

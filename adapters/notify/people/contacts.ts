@@ -98,7 +98,7 @@ export class ContactStore {
   ) {}
 
   private keyOf(jid: string): string {
-    return this.key("contact", jid);
+    return this.key("contact", jid.toLowerCase());
   }
 
   async get(jid: string): Promise<Contact> {

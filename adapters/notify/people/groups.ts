@@ -8,12 +8,15 @@ import type { KeyBuilder } from "../../../src/adapter.js";
 import { GatewayError } from "../../../src/xmpp/errors.js";
 import { MAX_GROUPS, MAX_GROUP_MEMBERS } from "./limits.js";
 
-/** A group name: short, lower case, no "@" (so it never reads as a JID in an alert's recipients). */
-export const GROUP_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/**
+ * A group name: as the notify config names groups (a token's `groups`), letters, digits, '.', '_', '-',
+ * case kept; no "@", so it never reads as a JID among an alert's recipients.
+ */
+export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const BARE_JID = /^[^@/\s]+@[^@/\s]+$/;
 
 export function checkGroupName(input: string): string {
-  const name = input.trim().toLowerCase();
+  const name = input.trim();
   if (!GROUP_NAME.test(name))
     throw new GatewayError(
       "not-acceptable",

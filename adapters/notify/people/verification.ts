@@ -82,7 +82,7 @@ export class Verifier {
   ) {}
 
   private pendingKey(kind: AddressKind, jid: string): string {
-    return this.key("verify", kind, jid);
+    return this.key("verify", kind, jid.toLowerCase());
   }
 
   /** The address waiting for its code, if any. */
@@ -100,7 +100,7 @@ export class Verifier {
     const result = await this.redis.eval(
       TAKE,
       3,
-      this.key("codes-user", jid, String(hour)),
+      this.key("codes-user", jid.toLowerCase(), String(hour)),
       this.key("codes-address", address, String(day)),
       kind === "phone" ? this.key("codes-sms", String(hour)) : "",
       this.config.codesPerUserPerHour,
