@@ -227,6 +227,8 @@ export interface AdapterContext {
   readonly instanceId: string;
   /** Prometheus metrics of this adapter, served on /metrics as `xgw_<adapter>_<name>`. */
   readonly metrics: AdapterMetrics;
+  /** Bare JIDs registered with any adapter of this gateway, each once (e.g. for a notice to everyone). */
+  registeredAnywhere(): Promise<string[]>;
 }
 
 /** The slice of prom-client an adapter uses; names are prefixed with `xgw_<adapter>_` by the core. */
@@ -293,6 +295,12 @@ export interface CommandResult {
   noteType?: "info" | "warn" | "error";
   /** A result form (type "result") to show, e.g. a table. */
   form?: Form;
+  /**
+   * Not done yet: a next step (XEP-0050 §3.4 multi-stage, kept stateless). The user gets this form, filled
+   * in with what they gave, and submitting it runs the command again with its values: e.g. "send to 120
+   * people?" before a notice goes out. Its fields must be among the command's own form's.
+   */
+  next?: Form;
 }
 
 /** An XEP-0050 ad-hoc command. Admin-only commands are hidden from everybody else. */

@@ -63,7 +63,10 @@ export class NotifyAdapter implements Adapter {
   // eslint-disable-next-line @typescript-eslint/require-await -- the contract is async
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
-    this.people.start(ctx, this.channels);
+    this.people.start(ctx, this.channels, {
+      submit: () => Promise.reject(new GatewayError("feature-not-implemented", "Alerts cannot be sent yet.")),
+      recent: () => Promise.resolve([]),
+    });
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- the contract is async

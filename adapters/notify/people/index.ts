@@ -10,12 +10,23 @@ import { groupCommands } from "./admin-commands.js";
 import { ContactStore } from "./contacts.js";
 import { GroupStore } from "./groups.js";
 import { DEFAULT_PEOPLE_CONFIG, type PeopleConfig } from "./limits.js";
+import { noticeCommands, type AlertSummary, type Notice } from "./notices.js";
 import { userCommands } from "./user-commands.js";
 import { Verifier, type AddressKind } from "./verification.js";
 
 export { ContactStore } from "./contacts.js";
 export { GroupStore } from "./groups.js";
 export { peopleConfigSchema, type PeopleConfig } from "./limits.js";
+
+export type { AlertSummary, Notice } from "./notices.js";
+
+/** The notify engine, as the notice composer and the "Recent alerts" report use it. */
+export interface NoticeEngine {
+  /** Stores the notice as an alert (durably) and returns its id. Throws GatewayError with the reason. */
+  submit(notice: Notice): Promise<string>;
+  /** The latest alerts, newest first, without their text. */
+  recent(limit: number): Promise<AlertSummary[]>;
+}
 
 /** How codes leave the gateway: the notify adapter's SMS and email channels. */
 export interface CodeChannels {
@@ -28,6 +39,7 @@ interface Started {
   contacts: ContactStore;
   groups: GroupStore;
   verifier: Verifier;
+  engine: NoticeEngine;
 }
 
 export class People {
@@ -38,6 +50,18 @@ export class People {
     this.commands = [
       ...userCommands(() => ({ ...this.started(), domain: this.started().ctx.domain })),
       ...groupCommands(() => this.started().groups),
+      ...noticeCommands(() => {
+        const { ctx, groups, engine } = this.started();
+        return {
+          redis: ctx.redis,
+          key: ctx.key,
+          groups,
+          config: this.config,
+          everyone: () => ctx.registeredAnywhere(),
+          submit: (notice) => engine.submit(notice),
+          recent: (limit) => engine.recent(limit),
+        };
+      }),
     ];
   }
 
@@ -54,7 +78,7 @@ export class People {
     return this.started().groups;
   }
 
-  start(ctx: AdapterContext, channels: CodeChannels): void {
+  start(ctx: AdapterContext, channels: CodeChannels, engine: NoticeEngine): void {
     const codes: Counter<string> = ctx.metrics.counter(
       "verification_codes_total",
       "Verification codes asked for, by channel (sms, email) and outcome (sent; refused_user, " +
@@ -91,7 +115,7 @@ export class People {
         checked: (outcome) => checks.inc({ outcome }),
       },
     );
-    this.state = { ctx, contacts, groups: new GroupStore(ctx.redis, ctx.key), verifier };
+    this.state = { ctx, contacts, groups: new GroupStore(ctx.redis, ctx.key), verifier, engine };
     ctx.log.debug("alert recipients ready");
   }
 }
