@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { machine } from "./lib.js";
 
 /** In order; email.ts is run when it exists (the email adapter's own benchmark). */
-const BENCHMARKS = ["startup", "sms", "email", "irc", "failover"] as const;
+const BENCHMARKS = ["startup", "sms", "email", "irc", "failover", "alerts-fanout"] as const;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 type Json = Record<string, unknown>;
@@ -314,6 +314,31 @@ see docs/deployment.md, "Several instances".
 `;
 }
 
+function fanoutSection(r: Json): string {
+  const rss = r.rssMiB as Json | undefined;
+  return `## Alert fan-out (\`bench/alerts-fanout.ts\`, \`bench/results/alerts-fanout.json\`)
+
+${when(r)} · Prosody, Redis; one alert through the alert API to a group of ${n(r.recipients)} generated
+recipients with contacts in Redis (policy: XMPP only). The recipients are JIDs of a counting component, so
+the time is until Prosody handed the last message on; the gateway runs as its own process.
+
+${table(
+  ["measurement", "result"],
+  [
+    ["202 answer of the API", `${n(r.acceptedMs)} ms`],
+    ["first XMPP message arrived", `${n(r.firstMessageMs)} ms`],
+    [
+      `all ${n(r.recipients)} XMPP messages arrived`,
+      r.allMessagesMs === null ? `no: ${n(r.delivered)} arrived` : `${n(r.allMessagesMs)} ms`,
+    ],
+    ["rate", `${n(r.messagesPerSecond)} messages/s`],
+    ["gateway RSS before / peak / after", `${n(rss?.before)} / ${n(rss?.peak)} / ${n(rss?.after)} MiB`],
+    ["gateway CPU time during the fan-out", `${n(r.gatewayCpuMs)} ms`],
+  ],
+)}
+`;
+}
+
 /** Any other benchmark's result (e.g. email): its numbers, flattened. */
 function genericSection(name: string, r: Json): string {
   const rows: string[][] = [];
@@ -350,7 +375,9 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
               ? ircSection(r)
               : name === "failover"
                 ? failoverSection(r)
-                : genericSection(name, r),
+                : name === "alerts-fanout"
+                  ? fanoutSection(r)
+                  : genericSection(name, r),
     );
   }
   const startupIndex = sections.findIndex((x) => x.startsWith("## Start-up"));
