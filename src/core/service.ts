@@ -163,6 +163,7 @@ export class Service {
       },
       publicUrlFor: (path) => `${http.publicUrl()}/${key}${path.startsWith("/") ? "" : "/"}${path}`,
       route: (options) => http.server.route(key, options),
+      routeAbsolute: (options) => http.server.routeAbsolute(options),
     };
   }
 

@@ -40,23 +40,24 @@ interface Started {
   groups: GroupStore;
   verifier: Verifier;
   engine: NoticeEngine;
+  config: PeopleConfig;
 }
 
 export class People {
   readonly commands: AdhocCommand[];
   private state: Started | undefined;
 
-  constructor(private readonly config: PeopleConfig = DEFAULT_PEOPLE_CONFIG) {
+  constructor() {
     this.commands = [
       ...userCommands(() => ({ ...this.started(), domain: this.started().ctx.domain })),
       ...groupCommands(() => this.started().groups),
       ...noticeCommands(() => {
-        const { ctx, groups, engine } = this.started();
+        const { ctx, groups, engine, config } = this.started();
         return {
           redis: ctx.redis,
           key: ctx.key,
           groups,
-          config: this.config,
+          config,
           everyone: () => ctx.registeredAnywhere(),
           submit: (notice) => engine.submit(notice),
           recent: (limit) => engine.recent(limit),
@@ -78,7 +79,12 @@ export class People {
     return this.started().groups;
   }
 
-  start(ctx: AdapterContext, channels: CodeChannels, engine: NoticeEngine): void {
+  start(
+    ctx: AdapterContext,
+    channels: CodeChannels,
+    engine: NoticeEngine,
+    config: PeopleConfig = DEFAULT_PEOPLE_CONFIG,
+  ): void {
     const codes: Counter<string> = ctx.metrics.counter(
       "verification_codes_total",
       "Verification codes asked for, by channel (sms, email) and outcome (sent; refused_user, " +
@@ -92,12 +98,12 @@ export class People {
     );
     const channel = (kind: AddressKind) => (kind === "phone" ? "sms" : "email");
     const contacts = new ContactStore(ctx.redis, ctx.key);
-    const minutes = Math.max(1, Math.round(this.config.codeTtlSeconds / 60));
+    const minutes = Math.max(1, Math.round(config.codeTtlSeconds / 60));
     const verifier = new Verifier(
       ctx.redis,
       ctx.key,
       contacts,
-      this.config,
+      config,
       async (kind, address, code) => {
         const text = `Your ${ctx.domain} verification code is ${code}. It expires in ${minutes} minute(s).`;
         if (kind === "phone") await channels.sendSms(address, text);
@@ -115,7 +121,7 @@ export class People {
         checked: (outcome) => checks.inc({ outcome }),
       },
     );
-    this.state = { ctx, contacts, groups: new GroupStore(ctx.redis, ctx.key), verifier, engine };
+    this.state = { ctx, contacts, groups: new GroupStore(ctx.redis, ctx.key), verifier, engine, config };
     ctx.log.debug("alert recipients ready");
   }
 }
