@@ -8,7 +8,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, runCommand, TestUser, type Element } from "../support/client.js";
+import { errorOf, registration, runCommand, TestUser, xml, type Element } from "../support/client.js";
+import { runGatewayCommand } from "../support/process.js";
 import { startRelay, type TestRelay } from "../support/relay.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { Keys } from "../../src/store/keys.js";
@@ -20,6 +21,8 @@ const FROM = "+12025550700";
 const CODE_TTL_SECONDS = 5;
 /** Code requests one user may make in an hour (config people.codesPerUserPerHour). */
 const PER_USER = 3;
+const API_TOKEN = "people-api-token";
+const ADMIN_TOKEN = "people-admin-token";
 
 const COMMANDS = "http://jabber.org/protocol/commands";
 const note = (answer: Element) => answer.getChild("command", COMMANDS)?.getChildText("note") ?? "";
@@ -55,8 +58,10 @@ describe("alert recipients: contacts and groups", () => {
       redisUrl: bed.redis!.url,
       slot,
       admins: [`boss-people-${tag}@${peer.host}`],
+      http: { admin: { tokenEnv: "TEST_ADMIN_TOKEN" } },
       adapters: {
         notify: {
+          tokens: [{ name: "Scripts", tokenEnv: "TEST_API_TOKEN", recipients: [peer.host] }],
           twilio: { accountSid: ACCOUNT, authTokenEnv: "TOKEN", apiBaseUrl: fake.url, from: FROM },
           email: {
             relay: { host: "127.0.0.1", port: relay.port, starttls: false },
@@ -65,7 +70,7 @@ describe("alert recipients: contacts and groups", () => {
           people: { codeTtlSeconds: CODE_TTL_SECONDS, codesPerUserPerHour: PER_USER },
         },
       },
-      env: { TOKEN },
+      env: { TOKEN, TEST_API_TOKEN: API_TOKEN, TEST_ADMIN_TOKEN: ADMIN_TOKEN },
     });
   });
 
@@ -264,5 +269,117 @@ describe("alert recipients: contacts and groups", () => {
     const deleted = await runCommand(boss, domain, "notify-group-delete", { name: "ops-oncall" });
     expect(note(deleted)).toContain("deleted");
     expect(await redis.exists(groupKey)).toBe(0);
+  });
+
+  it("sends an alert from the command line and prints its id; a wrong token prints the server's 401 text", async () => {
+    const gina = await user("gina");
+    const url = `http://127.0.0.1:${gw.gateway.http!.port}`;
+    const sent = await runGatewayCommand(
+      ["notify", "--url", url, "--to", gina.bare, "--title", "Disk full", "--text", "/var is at 99 %"],
+      { XGW_NOTIFY_TOKEN: API_TOKEN },
+    );
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = sent.stdout.trim();
+    expect(id).toMatch(/^[A-Za-z0-9_-]+$/);
+    const message = await gina.waitFor(
+      (el) => el.name === "message" && el.getChildText("body")?.includes("Disk full") === true,
+      20_000,
+    );
+    expect(message.attrs.from).toBe(`scripts@${domain}`);
+
+    const refused = await runGatewayCommand(
+      ["notify", "--url", url, "--to", gina.bare, "--title", "Nope", "--token-env", "OTHER_TOKEN_VAR"],
+      { OTHER_TOKEN_VAR: "not-the-token" },
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("HTTP 401");
+    expect(refused.stderr).toContain("missing or unknown bearer token");
+    expect(refused.stdout).toBe("");
+  });
+
+  it("sends an admin's notice to everyone registered after the admin confirms the number of people", async () => {
+    const boss = await user("boss2");
+    const hal = await user("hal");
+    const ivy = await user("ivy");
+    for (const u of [hal, ivy]) {
+      const reg = await u.iq("set", gw.domain, registration({ nick: u.bare.split("@")[0]! }));
+      expect(reg.attrs.type, u.dump()).toBe("result");
+    }
+    const fields = {
+      audience: "everyone",
+      title: "Maintenance tonight",
+      text: "22:00 UTC",
+      severity: "info",
+    };
+    // Not an admin: refused.
+    const refused = await runCommand(hal, domain, "notify-notice", fields);
+    expect(errorOf(refused).condition).toBe("forbidden");
+
+    // Through the admin API (what the admin page posts): first the question, then the notice.
+    const post = (values: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/admin/api/commands/notify/notify-notice`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ values }),
+      });
+    const asked = (await (await post(fields)).json()) as { note: string; next?: unknown };
+    expect(asked.note).toContain("to 2 people");
+    expect(asked.next).toBeDefined();
+    await hal.sync();
+    expect(hal.received.some((el) => el.getChildText("body")?.includes("Maintenance") === true)).toBe(false);
+
+    const sent = (await (await post({ ...fields, confirm: "2" })).json()) as { note: string };
+    expect(sent.note).toMatch(/Notice \S+ is on its way to 2 people/);
+    for (const u of [hal, ivy]) {
+      const got = await u.waitFor(
+        (el) => el.name === "message" && el.getChildText("body")?.includes("Maintenance tonight") === true,
+        20_000,
+      );
+      expect(got.attrs.from).toBe(`notices@${domain}`);
+    }
+    await boss.sync();
+    expect(boss.received.some((el) => el.getChildText("body")?.includes("Maintenance") === true)).toBe(false);
+
+    // The dashboard lists the notice among recent alerts with each recipient's state, without its text.
+    const page = await (
+      await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/admin`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      })
+    ).text();
+    const id = /Notice (\S+) is on its way/.exec(sent.note)![1]!;
+    expect(page).toContain("Recent alerts");
+    expect(page).toContain(id);
+    expect(page).toContain(`${hal.bare}: xmpp`);
+    expect(page).not.toContain("22:00 UTC");
+  });
+
+  it("asks for the confirmation over XMPP as a next step of the same command", async () => {
+    // The admin logged in by the groups test, or a fresh session when this test runs alone.
+    const boss = users.find((u) => u.bare.startsWith("boss-people")) ?? (await user("boss"));
+    const first = await boss.iq(
+      "set",
+      domain,
+      xml("command", { xmlns: COMMANDS, node: "notify-notice", action: "execute" }),
+    );
+    const sessionid = first.getChild("command", COMMANDS)?.attrs.sessionid;
+    const asked = await boss.iq(
+      "set",
+      domain,
+      xml(
+        "command",
+        { xmlns: COMMANDS, node: "notify-notice", sessionid, action: "complete" },
+        xml(
+          "x",
+          { xmlns: "jabber:x:data", type: "submit" },
+          ...Object.entries({ audience: "user", to: boss.bare, title: "Hello", severity: "info" }).map(
+            ([k, v]) => xml("field", { var: k }, xml("value", {}, v)),
+          ),
+        ),
+      ),
+    );
+    const command = asked.getChild("command", COMMANDS);
+    expect(command?.attrs.status, boss.dump()).toBe("executing");
+    expect(command?.getChildText("note")).toContain("to 1 person");
+    expect(command?.getChild("x", "jabber:x:data")?.attrs.type).toBe("form");
   });
 });
