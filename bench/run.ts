@@ -336,6 +336,13 @@ ${table(
     ["gateway CPU time during the fan-out", `${n(r.gatewayCpuMs)} ms`],
   ],
 )}
+Where the time and memory go (adapters/notify/escalation.ts, store.ts, as measured on 2026-12-02): every
+recipient's XMPP step is a timer in Redis, and the escalator claims \`CLAIM_BATCH\` (100) due steps per poll,
+then waits \`timers.pollMs\` (500 ms): that is the pace of the XMPP fan-out (at most about 200 messages/s), not
+a named per-channel rate. Each step reads the whole alert again, its recipient list included (10,000 JIDs,
+about 250 KB of JSON): 10,000 steps move about 2.5 GB through Redis and \`JSON.parse\`, so CPU time per message
+and the peak RSS (100 steps in flight, each with its own copy of the list) grow with the alert's size; the
+same run with 1,000 recipients sent 158 messages/s with a peak of 163 MiB.
 `;
 }
 
