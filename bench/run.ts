@@ -336,6 +336,7 @@ ${table(
     ["gateway CPU time during the fan-out", `${n(r.gatewayCpuMs)} ms`],
   ],
 )}
+
 Where the time and memory go (adapters/notify/escalation.ts, store.ts, as measured on 2026-12-02): every
 recipient's XMPP step is a timer in Redis, and the escalator claims \`CLAIM_BATCH\` (100) due steps per poll,
 then waits \`timers.pollMs\` (500 ms): that is the pace of the XMPP fan-out (at most about 200 messages/s), not
