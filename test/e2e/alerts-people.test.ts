@@ -67,7 +67,7 @@ describe("alert recipients: contacts and groups", () => {
             relay: { host: "127.0.0.1", port: relay.port, starttls: false },
             from: "alerts@people-test.example.org",
           },
-          people: { codeTtlSeconds: CODE_TTL_SECONDS, codesPerUserPerHour: PER_USER },
+          people: { codeTtlSeconds: CODE_TTL_SECONDS, codesPerUserPerHour: PER_USER, noticesPerHour: 1 },
         },
       },
       env: { TOKEN, TEST_API_TOKEN: API_TOKEN, TEST_ADMIN_TOKEN: ADMIN_TOKEN },
@@ -339,6 +339,19 @@ describe("alert recipients: contacts and groups", () => {
     }
     await boss.sync();
     expect(boss.received.some((el) => el.getChildText("body")?.includes("Maintenance") === true)).toBe(false);
+
+    // One notice an hour here (config people.noticesPerHour): the next is refused and nothing goes out.
+    const again = await post({ ...fields, title: "Second notice", confirm: "2" });
+    expect(again.status).toBe(400);
+    expect(((await again.json()) as { text: string }).text).toMatch(
+      /1 notices have been sent this hour.*Nothing was sent/,
+    );
+    await hal.sync();
+    expect(hal.received.some((el) => el.getChildText("body")?.includes("Second notice") === true)).toBe(
+      false,
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
+    expect(metrics).toMatch(/xgw_notify_notices_total\{outcome="refused_limit"\} 1/);
 
     // The dashboard lists the notice among recent alerts with each recipient's state, without its text.
     const page = await (

@@ -41,6 +41,7 @@ interface Started {
   verifier: Verifier;
   engine: NoticeEngine;
   config: PeopleConfig;
+  notices: Counter<string>;
 }
 
 export class People {
@@ -52,7 +53,7 @@ export class People {
       ...userCommands(() => ({ ...this.started(), domain: this.started().ctx.domain })),
       ...groupCommands(() => this.started().groups),
       ...noticeCommands(() => {
-        const { ctx, groups, engine, config } = this.started();
+        const { ctx, groups, engine, config, notices } = this.started();
         return {
           redis: ctx.redis,
           key: ctx.key,
@@ -61,6 +62,7 @@ export class People {
           everyone: () => ctx.registeredAnywhere(),
           submit: (notice) => engine.submit(notice),
           recent: (limit) => engine.recent(limit),
+          counted: (outcome) => notices.inc({ outcome }),
         };
       }),
     ];
@@ -96,6 +98,11 @@ export class People {
       "Codes entered by users, by outcome (verified, wrong, void: too many wrong codes, none-pending: expired or used)",
       ["outcome"],
     );
+    const notices: Counter<string> = ctx.metrics.counter(
+      "notices_total",
+      "Admins' notices, by outcome (sent; refused_limit: people.noticesPerHour was reached, nothing was sent)",
+      ["outcome"],
+    );
     const channel = (kind: AddressKind) => (kind === "phone" ? "sms" : "email");
     const contacts = new ContactStore(ctx.redis, ctx.key);
     const minutes = Math.max(1, Math.round(config.codeTtlSeconds / 60));
@@ -121,7 +128,15 @@ export class People {
         checked: (outcome) => checks.inc({ outcome }),
       },
     );
-    this.state = { ctx, contacts, groups: new GroupStore(ctx.redis, ctx.key), verifier, engine, config };
+    this.state = {
+      ctx,
+      contacts,
+      groups: new GroupStore(ctx.redis, ctx.key),
+      verifier,
+      engine,
+      config,
+      notices,
+    };
     ctx.log.debug("alert recipients ready");
   }
 }

@@ -56,6 +56,8 @@ export interface NoticeDeps {
   submit: (notice: Notice) => Promise<string>;
   /** The latest alerts, newest first. */
   recent: (limit: number) => Promise<AlertSummary[]>;
+  /** Counts a notice: sent, or refused by the hourly limit. */
+  counted: (outcome: "sent" | "refused_limit") => void;
 }
 
 // KEYS: the hour's counter. ARGV: limit, ttl ms. 1 counted, 0 refused (nothing counted).
@@ -140,7 +142,7 @@ export function noticeCommands(deps: () => NoticeDeps): AdhocCommand[] {
       admin: true,
       form: () => noticeForm(),
       async run(_admin, values) {
-        const { redis, key, config, submit } = deps();
+        const { redis, key, config, submit, counted } = deps();
         const title = single(values, "title");
         const raw = values.text;
         const text = (Array.isArray(raw) ? raw : [raw ?? ""]).join("\n").trim();
@@ -172,14 +174,17 @@ export function noticeCommands(deps: () => NoticeDeps): AdhocCommand[] {
           config.noticesPerHour,
           (hour + 1) * HOUR_MS - now + 60_000,
         );
-        if (taken !== 1)
+        if (taken !== 1) {
+          counted("refused_limit");
           throw new GatewayError(
             "policy-violation",
             `${config.noticesPerHour} notices have been sent this hour, the most allowed (people.noticesPerHour); ` +
               `try again after ${new Date((hour + 1) * HOUR_MS).toISOString().slice(11, 16)} UTC. Nothing was sent.`,
             { type: "wait" },
           );
+        }
         const id = await submit({ recipients, title, text, severity });
+        counted("sent");
         return { note: `Notice ${id} is on its way to ${count} ${count === 1 ? "person" : "people"}.` };
       },
     },
