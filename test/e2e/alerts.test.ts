@@ -3,12 +3,17 @@
  * over XMPP, then SMS, then email, until they acknowledge. Real Prosody, Redis, the Twilio-compatible
  * server and an SMTP relay; short policy timings (never asserted on).
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
 import { TestUser, xml, type Element } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { sharedBed, startTestGateway, takeSlot, testConfig, type TestGateway } from "../support/gateway.js";
+import { spawnGateway } from "../support/process.js";
+import { TEST_SECRET } from "../slots.js";
 import { startRelay, type TestRelay } from "../support/relay.js";
 
 const ACCOUNT = "AC" + "2".repeat(32);
@@ -289,5 +294,109 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/api/v1/alerts", "/api/v1/alerts/{id}", "/api/v1/alertmanager"]),
     );
+  });
+});
+
+describe("alerts: a gateway killed during an escalation", () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  });
+
+  it("after a SIGKILL while the SMS was on its way, the SMS is not sent again and the next step (email) happens once", async () => {
+    const bed = sharedBed();
+    const peer = bed.prosody!;
+    const slot = await takeSlot(bed);
+    const tag = slotDomain(slot, "alerts").split(".")[0]!;
+    const fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TWILIO_TOKEN, numbers: [FROM] });
+    cleanup.push(() => fake.stop());
+    const relay = await startRelay();
+    cleanup.push(() => relay.stop());
+    const redis = new Redis(bed.redis!.url);
+    cleanup.push(() => Promise.resolve(redis.disconnect()));
+    const user = `frank-${tag}@${peer.host}`;
+    await (await TestUser.login(peer, `frank-${tag}`)).stop(); // exists, offline
+    const options = {
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      keyPrefix: `alerts-crash-${slot}:`,
+      adapters: {
+        notify: {
+          tokens: [{ name: "cron", tokenEnv: "TEST_ALERT_TOKEN", recipients: [peer.host] }],
+          policies: {
+            default: {
+              steps: [
+                { channel: "xmpp", waitSeconds: 1 },
+                { channel: "sms", waitSeconds: 1 },
+                { channel: "email" },
+              ],
+            },
+          },
+          twilio: {
+            accountSid: ACCOUNT,
+            authTokenEnv: "TEST_NOTIFY_TWILIO",
+            apiBaseUrl: fake.url,
+            from: FROM,
+          },
+          email: {
+            relay: { host: "127.0.0.1", port: relay.port, starttls: false },
+            from: "alerts@example.org",
+          },
+          timers: { pollMs: 100, claimLeaseSeconds: 2 },
+        },
+      },
+    };
+    const env = { TEST_ALERT_TOKEN: API_TOKEN, TEST_NOTIFY_TWILIO: TWILIO_TOKEN };
+    await redis.hset(`alerts-crash-${slot}:a:notify:contact:${user}`, {
+      phone: "+12025550420",
+      phoneVerified: "1",
+      email: "frank@example.org",
+      emailVerified: "1",
+    });
+    const dir = await mkdtemp(path.join(tmpdir(), "gw-alerts-crash-"));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const first = await spawnGateway({
+      dir,
+      name: "first",
+      config: testConfig(options),
+      env: { TEST_ECHO_SECRET: TEST_SECRET, ...env },
+    });
+    cleanup.push(() => first.kill("SIGKILL"));
+    await first.waitLog("component stream online");
+
+    // Twilio takes the SMS and never answers: the gateway is killed while it waits.
+    fake.hang(1);
+    const res = await fetch(`http://127.0.0.1:${first.httpPort}/api/v1/alerts`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        recipients: [user],
+        title: "Backup failed",
+        text: "nightly job",
+        severity: "warning",
+      }),
+    });
+    expect(res.status).toBe(202);
+    await expect.poll(() => fake.requests, { timeout: 30_000 }).toBe(1);
+    await first.kill("SIGKILL");
+
+    const second = await startTestGateway({ ...options, env });
+    cleanup.push(() => second.stop());
+    await expect
+      .poll(() => relay.mails.filter((m) => m.toString().includes("frank@example.org")).length, {
+        timeout: 30_000,
+      })
+      .toBe(1);
+    await expect
+      .poll(
+        async () =>
+          (await redis.zcard(`alerts-crash-${slot}:a:notify:timers`)) +
+          (await redis.zcard(`alerts-crash-${slot}:a:notify:running`)),
+        { timeout: 30_000 },
+      )
+      .toBe(0);
+    expect(fake.sent().filter((m) => m.to === "+12025550420")).toHaveLength(1);
+    expect(relay.mails.filter((m) => m.toString().includes("frank@example.org"))).toHaveLength(1);
   });
 });
