@@ -91,6 +91,8 @@ describe("alerts: API, escalation and acknowledgement", () => {
                 { channel: "email" },
               ],
             },
+            // XMPP waits long: only knowing the user is offline moves on to SMS soon.
+            slow: { steps: [{ channel: "xmpp", waitSeconds: 3600 }, { channel: "sms" }] },
           },
           twilio: {
             accountSid: ACCOUNT,
@@ -177,6 +179,36 @@ describe("alerts: API, escalation and acknowledgement", () => {
     await expect.poll(() => stateOf(id, jidOf(name), "email"), { timeout: 10_000 }).toBe("delivered");
     await expect.poll(() => escalationOver(id), { timeout: 10_000 }).toBe(true);
     expect(fake.sent().filter((m) => m.to === "+12025550412")).toHaveLength(1);
+  });
+
+  it("texts at once a user who shares their presence with the alerts domain and is offline", async () => {
+    const gina = await TestUser.login(peer, `gina-${tag}`);
+    await contact("gina", { phone: "+12025550414", phoneVerified: "1" });
+    // Gina adds the alerts service and lets it see her presence (her client asks her to approve).
+    await gina.send(xml("presence", { to: domain, type: "subscribe" }));
+    await gina.waitFor(
+      (el) => el.name === "presence" && el.attrs.from === domain && el.attrs.type === "subscribe",
+    );
+    await gina.send(xml("presence", { to: domain, type: "subscribed" }));
+    await gina.sync();
+    await gina.stop();
+    const key = `${gw.keyPrefix}a:notify:presence-known:${jidOf("gina")}`;
+    await expect.poll(() => redis.exists(key), { timeout: 15_000 }).toBe(1);
+    await expect
+      .poll(() => redis.scard(`${gw.keyPrefix}a:notify:online:${jidOf("gina")}`), { timeout: 15_000 })
+      .toBe(0);
+    const res = await post({
+      recipients: [jidOf("gina")],
+      title: "Offline",
+      text: "x",
+      severity: "info",
+      policy: "slow",
+    });
+    const { id } = (await res.json()) as { id: string };
+    await expect
+      .poll(() => fake.sent().filter((m) => m.to === "+12025550414").length, { timeout: 30_000 })
+      .toBe(1);
+    expect(await stateOf(id, jidOf("gina"), "xmpp")).toBe("sent");
   });
 
   it("an 'ack' reply stops the escalation, is confirmed, and shows in the API", async () => {
