@@ -146,7 +146,7 @@ describe("Alertmanager receiver", () => {
         ),
       403,
     ],
-  ])("%s → %i", async (_what, request, code) => {
+  ])("%s is refused with its status", async (_what, request, code) => {
     expect((await request()).status).toBe(code);
   });
 });

@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
-import { TestUser, xml, type Element } from "../support/client.js";
+import { runCommand, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, testConfig, type TestGateway } from "../support/gateway.js";
 import { spawnGateway } from "../support/process.js";
 import { TEST_SECRET } from "../slots.js";
@@ -239,6 +239,52 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(fake.sent().filter((m) => m.to === "+12025550413")).toHaveLength(0);
   });
 
+  it("the ad-hoc command 'Acknowledge alerts' acknowledges; the metrics count it", async () => {
+    const hank = await TestUser.login(peer, `hank-${tag}`);
+    users.push(hank);
+    const res = await post({
+      recipients: [hank.bare],
+      title: "Cert expiry",
+      text: "in 3 days",
+      severity: "info",
+    });
+    const { id } = (await res.json()) as { id: string };
+    await hank.waitFor((el) => alertMessage(el, id), 15_000);
+    const done = await runCommand(hank, domain, "notify-ack", { alert: id });
+    expect(done.getChild("command")?.getChildText("note")).toContain("1 alert(s) acknowledged");
+    await expect
+      .poll(async () => (await status(id)).recipients[0]?.acknowledged, { timeout: 10_000 })
+      .toMatchObject({
+        via: "command",
+      });
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
+    expect(metrics).toMatch(/xgw_notify_acked_total\{channel="xmpp"\} [1-9]/);
+    expect(metrics).toMatch(/xgw_notify_alerts_received_total\{source="monitoring",severity="info"\} [1-9]/);
+    expect(metrics).toContain("xgw_notify_time_to_ack_seconds_bucket");
+  });
+
+  it("a critical alert goes out on every channel at once; a group reaches its members", async () => {
+    await (await TestUser.login(peer, `ivan-${tag}`)).stop(); // an account, offline
+    await contact("ivan", { phone: "+12025550415", phoneVerified: "1" });
+    await redis.rpush(`${gw.keyPrefix}a:notify:group:oncall`, jidOf("ivan"));
+    const res = await post({
+      recipients: ["oncall"],
+      title: "Site down",
+      text: "all regions",
+      severity: "critical",
+      policy: "slow",
+    });
+    expect(res.status).toBe(202);
+    const { id, recipients } = (await res.json()) as { id: string; recipients: string[] };
+    expect(recipients).toEqual([jidOf("ivan")]);
+    // The slow policy waits an hour on XMPP: only "all at once" texts now.
+    await expect
+      .poll(() => fake.sent().filter((m) => m.to === "+12025550415").length, { timeout: 30_000 })
+      .toBe(1);
+    expect(fake.sent().find((m) => m.to === "+12025550415")?.body).toContain("CRITICAL");
+    expect(await stateOf(id, jidOf("ivan"), "xmpp")).toBe("sent");
+  });
+
   it("answers a replay with the same Idempotency-Key with the first answer, byte for byte, and sends once", async () => {
     const body = { recipients: [jidOf("dave")], title: "Replay", text: "once", severity: "info" };
     const first = await post(body, { "idempotency-key": "k-1" });
@@ -310,7 +356,7 @@ describe("alerts: API, escalation and acknowledgement", () => {
       400,
       "policy",
     ],
-  ])("%s → %i, nothing stored", async (_what, request, code, mention) => {
+  ])("%s is refused with its status, nothing stored", async (_what, request, code, mention) => {
     const before = await redis.keys(`${gw.keyPrefix}a:notify:alert:*`);
     const res = await request();
     expect(res.status).toBe(code);
