@@ -93,6 +93,10 @@ describe("alerts: API, escalation and acknowledgement", () => {
             },
             // XMPP waits long: only knowing the user is offline moves on to SMS soon.
             slow: { steps: [{ channel: "xmpp", waitSeconds: 3600 }, { channel: "sms" }] },
+            seen: {
+              steps: [{ channel: "xmpp", waitSeconds: 3600, until: "acknowledged" }],
+              displayedIsAck: true,
+            },
           },
           twilio: {
             accountSid: ACCOUNT,
@@ -237,6 +241,30 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(await stateOf(id, carol.bare, "xmpp")).toBe("acknowledged");
     await expect.poll(() => escalationOver(id), { timeout: 30_000 }).toBe(true);
     expect(fake.sent().filter((m) => m.to === "+12025550413")).toHaveLength(0);
+  });
+
+  it("an XEP-0333 displayed marker acknowledges when the policy says so", async () => {
+    const jane = await TestUser.login(peer, `jane-${tag}`);
+    users.push(jane);
+    const res = await post({
+      recipients: [jane.bare],
+      title: "Read me",
+      text: "x",
+      severity: "info",
+      policy: "seen",
+    });
+    const { id } = (await res.json()) as { id: string };
+    const msg = await jane.waitFor((el) => alertMessage(el, id), 15_000);
+    expect(msg.getChild("markable", "urn:xmpp:chat-markers:0")).toBeDefined();
+    await jane.send(
+      xml(
+        "message",
+        { to: msg.attrs.from },
+        xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: msg.attrs.id }),
+      ),
+    );
+    await jane.waitFor((el) => (el.getChildText("body") ?? "").startsWith("Acknowledged"), 15_000);
+    expect((await status(id)).recipients[0]?.acknowledged).toMatchObject({ via: "displayed" });
   });
 
   it("the ad-hoc command 'Acknowledge alerts' acknowledges; the metrics count it", async () => {
