@@ -367,6 +367,16 @@ export interface Adapter {
   stop?(): Promise<void>;
   send(message: OutboundMessage): Promise<SendOutcome>;
   presence?(presence: OutboundPresence): Promise<void>;
+  /**
+   * A user's own presence, as the server sends it to the adapter's domain once the user shares it (the core
+   * asks for it, XEP-0100 §4.1 style, when the user subscribes to the domain and this method exists):
+   * "revoked" when the user stopped sharing it.
+   */
+  userPresence?(presence: {
+    from: string;
+    user: string;
+    type: "available" | "unavailable" | "revoked";
+  }): Promise<void>;
   /** Receipts, chat markers and error bounces for messages the adapter sent (see UserReport). */
   report?(report: UserReport): Promise<void>;
 }

@@ -118,8 +118,11 @@ export class Escalator {
     const step = policy.steps[ref.step];
     if (!step) return;
     const sent = await this.send(alert, ref.jid, step.channel, false);
+    // An XMPP user known to be offline (they share their presence) cannot send a receipt soon: go on now.
+    const offline = step.channel === "xmpp" && (await store.knownOffline(ref.jid));
+    if (offline) log.info("the recipient is offline: the next step runs now");
     if (ref.step + 1 < policy.steps.length) {
-      const delayMs = sent ? step.waitSeconds * 1000 : 0;
+      const delayMs = sent && !offline ? step.waitSeconds * 1000 : 0;
       await store.schedule({ ...ref, step: ref.step + 1 }, delayMs);
       log.info({ channel: step.channel, sent, nextInMs: delayMs }, "escalation step done");
     } else log.info({ channel: step.channel, sent }, "last escalation step done");

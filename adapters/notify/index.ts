@@ -217,6 +217,15 @@ export class NotifyAdapter implements Adapter {
     return { status: "delivered" };
   }
 
+  /** Users who share their presence with the alerts domain: an offline one is escalated at once. */
+  async userPresence(presence: {
+    from: string;
+    user: string;
+    type: "available" | "unavailable" | "revoked";
+  }): Promise<void> {
+    await this.started().store.presence(presence.from, presence.user.toLowerCase(), presence.type);
+  }
+
   /** Receipts and markers for alert messages, and the server's bounces of them. */
   async report(report: UserReport): Promise<void> {
     const alertId = alertIdOfXmpp(report.id);

@@ -259,6 +259,30 @@ export class AlertStore {
     await this.redis.zrem(this.key("open", jid), id);
   }
 
+  /** Follows a user's shared presence: which of their resources are online. */
+  async presence(from: string, user: string, type: "available" | "unavailable" | "revoked"): Promise<void> {
+    const online = this.key("online", user);
+    const known = this.key("presence-known", user);
+    if (type === "revoked") {
+      await this.redis.del(online, known);
+      return;
+    }
+    const multi = this.redis.multi().set(known, "1", "EX", this.ttlSeconds);
+    if (type === "available") multi.sadd(online, from).expire(online, this.ttlSeconds);
+    else multi.srem(online, from);
+    await multi.exec();
+  }
+
+  /** True when the user shares their presence and has no resource online; false otherwise (or unknown). */
+  async knownOffline(user: string): Promise<boolean> {
+    const [[, known], [, count]] = (await this.redis
+      .multi()
+      .exists(this.key("presence-known", user))
+      .scard(this.key("online", user))
+      .exec()) as [[null, number], [null, number]];
+    return known === 1 && count === 0;
+  }
+
   async schedule(ref: StepRef, delayMs: number): Promise<void> {
     await this.redis.eval(SCHEDULE, 1, this.key("timers"), member(ref), String(delayMs), "");
   }

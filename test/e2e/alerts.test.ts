@@ -3,12 +3,17 @@
  * over XMPP, then SMS, then email, until they acknowledge. Real Prosody, Redis, the Twilio-compatible
  * server and an SMTP relay; short policy timings (never asserted on).
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
-import { TestUser, xml, type Element } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { runCommand, TestUser, xml, type Element } from "../support/client.js";
+import { sharedBed, startTestGateway, takeSlot, testConfig, type TestGateway } from "../support/gateway.js";
+import { spawnGateway } from "../support/process.js";
+import { TEST_SECRET } from "../slots.js";
 import { startRelay, type TestRelay } from "../support/relay.js";
 
 const ACCOUNT = "AC" + "2".repeat(32);
@@ -85,6 +90,12 @@ describe("alerts: API, escalation and acknowledgement", () => {
                 { channel: "sms", waitSeconds: 2 },
                 { channel: "email" },
               ],
+            },
+            // XMPP waits long: only knowing the user is offline moves on to SMS soon.
+            slow: { steps: [{ channel: "xmpp", waitSeconds: 3600 }, { channel: "sms" }] },
+            seen: {
+              steps: [{ channel: "xmpp", waitSeconds: 3600, until: "acknowledged" }],
+              displayedIsAck: true,
             },
           },
           twilio: {
@@ -174,6 +185,36 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(fake.sent().filter((m) => m.to === "+12025550412")).toHaveLength(1);
   });
 
+  it("texts at once a user who shares their presence with the alerts domain and is offline", async () => {
+    const gina = await TestUser.login(peer, `gina-${tag}`);
+    await contact("gina", { phone: "+12025550414", phoneVerified: "1" });
+    // Gina adds the alerts service and lets it see her presence (her client asks her to approve).
+    await gina.send(xml("presence", { to: domain, type: "subscribe" }));
+    await gina.waitFor(
+      (el) => el.name === "presence" && el.attrs.from === domain && el.attrs.type === "subscribe",
+    );
+    await gina.send(xml("presence", { to: domain, type: "subscribed" }));
+    await gina.sync();
+    await gina.stop();
+    const key = `${gw.keyPrefix}a:notify:presence-known:${jidOf("gina")}`;
+    await expect.poll(() => redis.exists(key), { timeout: 15_000 }).toBe(1);
+    await expect
+      .poll(() => redis.scard(`${gw.keyPrefix}a:notify:online:${jidOf("gina")}`), { timeout: 15_000 })
+      .toBe(0);
+    const res = await post({
+      recipients: [jidOf("gina")],
+      title: "Offline",
+      text: "x",
+      severity: "info",
+      policy: "slow",
+    });
+    const { id } = (await res.json()) as { id: string };
+    await expect
+      .poll(() => fake.sent().filter((m) => m.to === "+12025550414").length, { timeout: 30_000 })
+      .toBe(1);
+    expect(await stateOf(id, jidOf("gina"), "xmpp")).toBe("sent");
+  });
+
   it("an 'ack' reply stops the escalation, is confirmed, and shows in the API", async () => {
     const carol = await TestUser.login(peer, `carol-${tag}`);
     users.push(carol);
@@ -200,6 +241,76 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(await stateOf(id, carol.bare, "xmpp")).toBe("acknowledged");
     await expect.poll(() => escalationOver(id), { timeout: 30_000 }).toBe(true);
     expect(fake.sent().filter((m) => m.to === "+12025550413")).toHaveLength(0);
+  });
+
+  it("an XEP-0333 displayed marker acknowledges when the policy says so", async () => {
+    const jane = await TestUser.login(peer, `jane-${tag}`);
+    users.push(jane);
+    const res = await post({
+      recipients: [jane.bare],
+      title: "Read me",
+      text: "x",
+      severity: "info",
+      policy: "seen",
+    });
+    const { id } = (await res.json()) as { id: string };
+    const msg = await jane.waitFor((el) => alertMessage(el, id), 15_000);
+    expect(msg.getChild("markable", "urn:xmpp:chat-markers:0")).toBeDefined();
+    await jane.send(
+      xml(
+        "message",
+        { to: msg.attrs.from },
+        xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: msg.attrs.id }),
+      ),
+    );
+    await jane.waitFor((el) => (el.getChildText("body") ?? "").startsWith("Acknowledged"), 15_000);
+    expect((await status(id)).recipients[0]?.acknowledged).toMatchObject({ via: "displayed" });
+  });
+
+  it("the ad-hoc command 'Acknowledge alerts' acknowledges; the metrics count it", async () => {
+    const hank = await TestUser.login(peer, `hank-${tag}`);
+    users.push(hank);
+    const res = await post({
+      recipients: [hank.bare],
+      title: "Cert expiry",
+      text: "in 3 days",
+      severity: "info",
+    });
+    const { id } = (await res.json()) as { id: string };
+    await hank.waitFor((el) => alertMessage(el, id), 15_000);
+    const done = await runCommand(hank, domain, "notify-ack", { alert: id });
+    expect(done.getChild("command")?.getChildText("note")).toContain("1 alert(s) acknowledged");
+    await expect
+      .poll(async () => (await status(id)).recipients[0]?.acknowledged, { timeout: 10_000 })
+      .toMatchObject({
+        via: "command",
+      });
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
+    expect(metrics).toMatch(/xgw_notify_acked_total\{channel="xmpp"\} [1-9]/);
+    expect(metrics).toMatch(/xgw_notify_alerts_received_total\{source="monitoring",severity="info"\} [1-9]/);
+    expect(metrics).toContain("xgw_notify_time_to_ack_seconds_bucket");
+  });
+
+  it("a critical alert goes out on every channel at once; a group reaches its members", async () => {
+    await (await TestUser.login(peer, `ivan-${tag}`)).stop(); // an account, offline
+    await contact("ivan", { phone: "+12025550415", phoneVerified: "1" });
+    await redis.rpush(`${gw.keyPrefix}a:notify:group:oncall`, jidOf("ivan"));
+    const res = await post({
+      recipients: ["oncall"],
+      title: "Site down",
+      text: "all regions",
+      severity: "critical",
+      policy: "slow",
+    });
+    expect(res.status).toBe(202);
+    const { id, recipients } = (await res.json()) as { id: string; recipients: string[] };
+    expect(recipients).toEqual([jidOf("ivan")]);
+    // The slow policy waits an hour on XMPP: only "all at once" texts now.
+    await expect
+      .poll(() => fake.sent().filter((m) => m.to === "+12025550415").length, { timeout: 30_000 })
+      .toBe(1);
+    expect(fake.sent().find((m) => m.to === "+12025550415")?.body).toContain("CRITICAL");
+    expect(await stateOf(id, jidOf("ivan"), "xmpp")).toBe("sent");
   });
 
   it("answers a replay with the same Idempotency-Key with the first answer, byte for byte, and sends once", async () => {
@@ -273,7 +384,7 @@ describe("alerts: API, escalation and acknowledgement", () => {
       400,
       "policy",
     ],
-  ])("%s → %i, nothing stored", async (_what, request, code, mention) => {
+  ])("%s is refused with its status, nothing stored", async (_what, request, code, mention) => {
     const before = await redis.keys(`${gw.keyPrefix}a:notify:alert:*`);
     const res = await request();
     expect(res.status).toBe(code);
@@ -289,5 +400,109 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/api/v1/alerts", "/api/v1/alerts/{id}", "/api/v1/alertmanager"]),
     );
+  });
+});
+
+describe("alerts: a gateway killed during an escalation", () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  });
+
+  it("after a SIGKILL while the SMS was on its way, the SMS is not sent again and the next step (email) happens once", async () => {
+    const bed = sharedBed();
+    const peer = bed.prosody!;
+    const slot = await takeSlot(bed);
+    const tag = slotDomain(slot, "alerts").split(".")[0]!;
+    const fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TWILIO_TOKEN, numbers: [FROM] });
+    cleanup.push(() => fake.stop());
+    const relay = await startRelay();
+    cleanup.push(() => relay.stop());
+    const redis = new Redis(bed.redis!.url);
+    cleanup.push(() => Promise.resolve(redis.disconnect()));
+    const user = `frank-${tag}@${peer.host}`;
+    await (await TestUser.login(peer, `frank-${tag}`)).stop(); // exists, offline
+    const options = {
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      keyPrefix: `alerts-crash-${slot}:`,
+      adapters: {
+        notify: {
+          tokens: [{ name: "cron", tokenEnv: "TEST_ALERT_TOKEN", recipients: [peer.host] }],
+          policies: {
+            default: {
+              steps: [
+                { channel: "xmpp", waitSeconds: 1 },
+                { channel: "sms", waitSeconds: 1 },
+                { channel: "email" },
+              ],
+            },
+          },
+          twilio: {
+            accountSid: ACCOUNT,
+            authTokenEnv: "TEST_NOTIFY_TWILIO",
+            apiBaseUrl: fake.url,
+            from: FROM,
+          },
+          email: {
+            relay: { host: "127.0.0.1", port: relay.port, starttls: false },
+            from: "alerts@example.org",
+          },
+          timers: { pollMs: 100, claimLeaseSeconds: 2 },
+        },
+      },
+    };
+    const env = { TEST_ALERT_TOKEN: API_TOKEN, TEST_NOTIFY_TWILIO: TWILIO_TOKEN };
+    await redis.hset(`alerts-crash-${slot}:a:notify:contact:${user}`, {
+      phone: "+12025550420",
+      phoneVerified: "1",
+      email: "frank@example.org",
+      emailVerified: "1",
+    });
+    const dir = await mkdtemp(path.join(tmpdir(), "gw-alerts-crash-"));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const first = await spawnGateway({
+      dir,
+      name: "first",
+      config: testConfig(options),
+      env: { TEST_ECHO_SECRET: TEST_SECRET, ...env },
+    });
+    cleanup.push(() => first.kill("SIGKILL"));
+    await first.waitLog("component stream online");
+
+    // Twilio takes the SMS and never answers: the gateway is killed while it waits.
+    fake.hang(1);
+    const res = await fetch(`http://127.0.0.1:${first.httpPort}/api/v1/alerts`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        recipients: [user],
+        title: "Backup failed",
+        text: "nightly job",
+        severity: "warning",
+      }),
+    });
+    expect(res.status).toBe(202);
+    await expect.poll(() => fake.requests, { timeout: 30_000 }).toBe(1);
+    await first.kill("SIGKILL");
+
+    const second = await startTestGateway({ ...options, env });
+    cleanup.push(() => second.stop());
+    await expect
+      .poll(() => relay.mails.filter((m) => m.toString().includes("frank@example.org")).length, {
+        timeout: 30_000,
+      })
+      .toBe(1);
+    await expect
+      .poll(
+        async () =>
+          (await redis.zcard(`alerts-crash-${slot}:a:notify:timers`)) +
+          (await redis.zcard(`alerts-crash-${slot}:a:notify:running`)),
+        { timeout: 30_000 },
+      )
+      .toBe(0);
+    expect(fake.sent().filter((m) => m.to === "+12025550420")).toHaveLength(1);
+    expect(relay.mails.filter((m) => m.toString().includes("frank@example.org"))).toHaveLength(1);
   });
 });
