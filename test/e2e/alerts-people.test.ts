@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, registration, runCommand, TestUser, xml, type Element } from "../support/client.js";
-import { runGatewayCommand } from "../support/process.js";
+import { once } from "node:events";
+import { gatewayProcess, runGatewayCommand } from "../support/process.js";
 import { startRelay, type TestRelay } from "../support/relay.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { Keys } from "../../src/store/keys.js";
@@ -297,6 +298,36 @@ describe("alert recipients: contacts and groups", () => {
     expect(refused.stdout).toBe("");
   });
 
+  it("waits with --wait-ack until the recipient acknowledges, then exits 0", async () => {
+    const jay = await user("jay");
+    const url = `http://127.0.0.1:${gw.gateway.http!.port}`;
+    const child = gatewayProcess(
+      ["notify", "--url", url, "--to", jay.bare, "--title", "Wait for me", "--text", "x", "--wait-ack"],
+      { XGW_NOTIFY_TOKEN: API_TOKEN },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = once(child, "exit") as Promise<[number]>;
+    try {
+      const alert = await jay.waitFor(
+        (el) => el.name === "message" && el.getChildText("body")?.includes("Wait for me") === true,
+        20_000,
+      );
+      await expect.poll(() => stdout.trim(), { timeout: 10_000 }).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(child.exitCode).toBeNull(); // still waiting
+      await jay.send(
+        xml("message", { to: alert.attrs.from, type: "chat", id: "jay-ack" }, xml("body", {}, "ack")),
+      );
+      const [code] = await exited;
+      expect(code, stderr).toBe(0);
+      expect(stderr).toContain(`acknowledged by ${jay.bare}`);
+    } finally {
+      child.kill();
+    }
+  });
+
   it("sends an admin's notice to everyone registered after the admin confirms the number of people", async () => {
     const boss = await user("boss2");
     const hal = await user("hal");
@@ -322,6 +353,21 @@ describe("alert recipients: contacts and groups", () => {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
         body: JSON.stringify({ values }),
       });
+    // The admin page: the command's page again, with the question and the "Confirm" field.
+    const html = await (
+      await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/admin/commands/notify/notify-notice`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${ADMIN_TOKEN}`,
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams(fields).toString(),
+      })
+    ).text();
+    expect(html).toContain("to 2 people");
+    expect(html).toMatch(/name="confirm"/);
+    expect(html).toMatch(/name="title" value="Maintenance tonight"/);
+
     const asked = (await (await post(fields)).json()) as { note: string; next?: unknown };
     expect(asked.note).toContain("to 2 people");
     expect(asked.next).toBeDefined();
