@@ -441,4 +441,29 @@ describe("alert recipients: contacts and groups", () => {
     expect(command?.getChildText("note")).toContain("to 1 person");
     expect(command?.getChild("x", "jabber:x:data")?.attrs.type).toBe("form");
   });
+
+  it("says a phone number cannot be verified when the gateway sends no SMS, and counts nothing", async () => {
+    const slot = await takeSlot(bed);
+    const bare = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: { notify: {} },
+    });
+    try {
+      const kim = await user("kim");
+      const answer = await runCommand(kim, slotDomain(slot, "alerts"), "notify-contacts", {
+        phone: "+12025550740",
+        tz: "UTC",
+        "channel-xmpp": "1",
+      });
+      expect(answer.attrs.type).toBe("error");
+      expect(errorOf(answer).condition).toBe("feature-not-implemented");
+      expect(errorOf(answer).text).toContain("sends no SMS");
+      const key = new Keys(bare.keyPrefix).adapterKey("notify");
+      expect(await redis.keys(`${key("codes-user")}*`)).toEqual([]);
+    } finally {
+      await bare.stop();
+    }
+  });
 });

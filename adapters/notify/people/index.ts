@@ -30,6 +30,9 @@ export interface NoticeEngine {
 
 /** How codes leave the gateway: the notify adapter's SMS and email channels. */
 export interface CodeChannels {
+  /** Whether the channel is set up (adapters.notify.twilio, .email): without it, nothing can be verified. */
+  readonly smsEnabled: boolean;
+  readonly emailEnabled: boolean;
   sendSms(to: string, body: string): Promise<unknown>;
   sendEmail(to: string, subject: string, text: string): Promise<unknown>;
 }
@@ -42,6 +45,7 @@ interface Started {
   engine: NoticeEngine;
   config: PeopleConfig;
   notices: Counter<string>;
+  channels: CodeChannels;
 }
 
 export class People {
@@ -50,7 +54,12 @@ export class People {
 
   constructor() {
     this.commands = [
-      ...userCommands(() => ({ ...this.started(), domain: this.started().ctx.domain })),
+      ...userCommands(() => ({
+        ...this.started(),
+        domain: this.started().ctx.domain,
+        canVerify: (kind) =>
+          kind === "phone" ? this.started().channels.smsEnabled : this.started().channels.emailEnabled,
+      })),
       ...groupCommands(() => this.started().groups),
       ...noticeCommands(() => {
         const { ctx, groups, engine, config, notices } = this.started();
@@ -129,6 +138,7 @@ export class People {
       },
     );
     this.state = {
+      channels,
       ctx,
       contacts,
       groups: new GroupStore(ctx.redis, ctx.key),

@@ -25,13 +25,15 @@ export interface UserCommandDeps {
   verifier: Verifier;
   /** The notify domain, named in the texts. */
   domain: string;
+  /** Whether codes can be sent to this kind of address (the channel is configured). */
+  canVerify: (kind: AddressKind) => boolean;
 }
 
 const LABEL: Record<AddressKind, string> = { phone: "phone number", email: "email address" };
 
 export function userCommands(deps: () => UserCommandDeps): AdhocCommand[] {
   const contactsForm = async (user: string): Promise<Form> => {
-    const { contacts, verifier } = deps();
+    const { contacts, verifier, canVerify } = deps();
     const current = await contacts.get(user);
     const pendingPhone = await verifier.pending(user, "phone");
     const pendingEmail = await verifier.pending(user, "email");
@@ -48,14 +50,18 @@ export function userCommands(deps: () => UserCommandDeps): AdhocCommand[] {
           var: "phone",
           type: "text-single",
           label: "Mobile phone number (international form)",
-          desc: `${waiting(pendingPhone)}Like +12025550123. Empty: no SMS alerts.`,
+          desc: canVerify("phone")
+            ? `${waiting(pendingPhone)}Like +12025550123. Empty: no SMS alerts.`
+            : "This gateway sends no SMS: a phone number cannot be verified here.",
           ...(current.phone ? { value: current.phone } : {}),
         },
         {
           var: "email",
           type: "text-single",
           label: "Email address",
-          desc: `${waiting(pendingEmail)}Empty: no email alerts.`,
+          desc: canVerify("email")
+            ? `${waiting(pendingEmail)}Empty: no email alerts.`
+            : "This gateway sends no email: an address cannot be verified here.",
           ...(current.email ? { value: current.email } : {}),
         },
         {
@@ -94,7 +100,7 @@ export function userCommands(deps: () => UserCommandDeps): AdhocCommand[] {
       name: "My alert contacts",
       form: contactsForm,
       async run(user: string, values: FormValues): Promise<CommandResult> {
-        const { contacts, verifier, domain } = deps();
+        const { contacts, verifier, domain, canVerify } = deps();
         // Everything is checked before anything is stored or sent.
         const phoneIn = single(values, "phone");
         const emailIn = single(values, "email");
@@ -119,6 +125,13 @@ export function userCommands(deps: () => UserCommandDeps): AdhocCommand[] {
         const toVerify: [AddressKind, string][] = [];
         if (phone && phone !== current.phone) toVerify.push(["phone", phone]);
         if (email && email !== current.email) toVerify.push(["email", email]);
+        for (const [kind] of toVerify)
+          if (!canVerify(kind))
+            throw new GatewayError(
+              "feature-not-implemented",
+              `This gateway sends no ${kind === "phone" ? "SMS" : "email"} (adapters.notify.${kind === "phone" ? "twilio" : "email"} ` +
+                `is not set), so your ${LABEL[kind]} cannot be verified or used for alerts.`,
+            );
         for (const [i, [kind, address]] of toVerify.entries()) {
           try {
             await verifier.request(user, kind, address);

@@ -159,7 +159,16 @@ export class Verifier {
     } catch (err) {
       await this.redis.del(key);
       this.metrics.codeFailed(kind);
-      throw err;
+      // The channel's own refusal (a SendRefused, a MaybeSent) already speaks to the user.
+      if (err instanceof GatewayError) throw err;
+      throw new GatewayError(
+        "service-unavailable",
+        `The code could not be sent to ${address}; try again later.`,
+        {
+          type: "wait",
+          cause: err,
+        },
+      );
     }
     this.metrics.codeSent(kind);
   }
