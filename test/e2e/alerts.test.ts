@@ -313,6 +313,41 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(await stateOf(id, jidOf("ivan"), "xmpp")).toBe("sent");
   });
 
+  it("a receipt or marker for an alert that is not the user's changes nothing", async () => {
+    const kate = await TestUser.login(peer, `kate-${tag}`);
+    users.push(kate);
+    const res = await post({
+      recipients: [jidOf("alice")],
+      title: "Not Kate's",
+      text: "x",
+      severity: "info",
+    });
+    const { id } = (await res.json()) as { id: string };
+    const forged = ["0123456789abcdef", id];
+    for (const target of forged) {
+      await kate.send(
+        xml(
+          "message",
+          { to: `monitoring@${domain}` },
+          xml("received", { xmlns: RECEIPTS, id: `alert-${target}` }),
+        ),
+      );
+      await kate.send(
+        xml(
+          "message",
+          { to: `monitoring@${domain}` },
+          xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: `alert-${target}` }),
+        ),
+      );
+    }
+    await kate.sync();
+    await gw.gateway.services.get("notify")!.ctx.link.ping();
+    await kate.sync();
+    expect(await redis.exists(`${gw.keyPrefix}a:notify:state:0123456789abcdef`)).toBe(0);
+    const fields = await redis.hkeys(`${gw.keyPrefix}a:notify:state:${id}`);
+    expect(fields.filter((f) => f.startsWith(kate.bare))).toEqual([]);
+  });
+
   it("answers a replay with the same Idempotency-Key with the first answer, byte for byte, and sends once", async () => {
     const body = { recipients: [jidOf("dave")], title: "Replay", text: "once", severity: "info" };
     const first = await post(body, { "idempotency-key": "k-1" });
