@@ -4,12 +4,12 @@
  * bearer tokens (Alertmanager's `http_config.authorization`).
  *
  * One notification per group key: the first firing payload of a group becomes an alert (from
- * `<receiver>@<domain>`); while it is open, further firing payloads of the group send nothing new; a repeat
- * of a state already taken (Alertmanager's repeat_interval, or a retry) is answered from the Idempotency
- * store. A resolved payload marks the alert resolved, stops its escalation and tells each recipient
+ * `<receiver>@<domain>`); while it is open, a repeat of the group (Alertmanager's repeat_interval, or a
+ * retry) sends nothing, and a changed group corrects the message (XEP-0308). A resolved payload marks the alert resolved, stops its escalation and tells each recipient
  * ("Resolved: …", and an XEP-0308 correction of the original message). Recipients: `?to=` (JIDs and group
  * names, comma-separated), else the token's `defaultRecipients`.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import type { AdapterContext } from "../../src/adapter.js";
@@ -130,9 +130,42 @@ export function mountAlertmanager(opts: {
         { recipients, title, text, severity: severityOf(payload), dedupKey: payload.groupKey },
         { source: sourceLocalpart(payload.receiver), dedupScope: scope },
       );
+      const taken = JSON.parse(answer) as { id: string; status: string };
+      // The group changed while its alert is open (alerts joined or left): the message is corrected.
+      if (taken.status === "duplicate") await tellChanged(ctx, store, taken.id, title, text);
       return reply.type("application/json").send(answer);
     },
   });
+}
+
+/** XEP-0308: corrects the alert message of every recipient who got it, when the group's text changed. */
+async function tellChanged(
+  ctx: AdapterContext,
+  store: AlertStore,
+  id: string,
+  title: string,
+  text: string,
+): Promise<void> {
+  const alert = await store.get(id);
+  if (!alert || alert.status !== "firing" || (alert.title === title && alert.text === text)) return;
+  await store.update(id, { title, text });
+  const version = createHash("sha256").update(`${title}\n${text}`).digest("hex").slice(0, 12);
+  const states = await store.states(id);
+  for (const jid of alert.recipients) {
+    if (states[`${jid} xmpp sent`] === undefined) continue;
+    await ctx.deliver(
+      {
+        kind: "message",
+        to: jid,
+        from: sourceJid(alert, ctx.domain),
+        id: `${xmppIdOf(id)}-v${version}`,
+        type: "chat",
+        body: alertBody({ ...alert, title, text }),
+        replaces: xmppIdOf(id),
+      },
+      { dedupeId: `${id}/${jid}/v${version}` },
+    );
+  }
 }
 
 /** Tells every recipient who got the alert over XMPP that it is resolved. */

@@ -232,6 +232,9 @@ export class NotifyAdapter implements Adapter {
     if (!alertId || /-/.test(alertId)) return;
     const { store, escalator } = this.started();
     const jid = report.user.toLowerCase();
+    // Only a recipient's report about their own alert counts; anything else is dropped unrecorded.
+    const alert = await store.get(alertId);
+    if (!alert?.recipients.includes(jid)) return;
     if (report.kind === "error") {
       // The server could not deliver it (no such user, or no offline storage): escalate now.
       this.context().log.info({ alert: alertId, jid, condition: report.condition }, "alert message bounced");
@@ -240,8 +243,7 @@ export class NotifyAdapter implements Adapter {
     }
     if (report.kind === "received") return escalator.delivered(alertId, jid, "xmpp", "delivered");
     await escalator.delivered(alertId, jid, "xmpp", "displayed");
-    const alert = await store.get(alertId);
-    if (alert && (this.config.policies[alert.policy]?.displayedIsAck ?? false))
+    if (this.config.policies[alert.policy]?.displayedIsAck ?? false)
       await this.acknowledge(alertId, jid, "xmpp", "displayed");
   }
 

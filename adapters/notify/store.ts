@@ -196,6 +196,11 @@ export class AlertStore {
     };
   }
 
+  /** Changes an open alert's title and text (an Alertmanager group that changed). */
+  async update(id: string, fields: { title: string; text: string }): Promise<void> {
+    await this.redis.hset(this.alertKey(id), fields);
+  }
+
   /** Marks the alert resolved; false when it already was (or is gone). Frees its dedup key. */
   async resolve(id: string, at: string): Promise<boolean> {
     const key = this.alertKey(id);

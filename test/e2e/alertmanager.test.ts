@@ -129,6 +129,32 @@ describe("Alertmanager receiver", () => {
     expect(erin.received.filter((el) => bodyOf(el).includes("/var at 99%"))).toHaveLength(1);
   });
 
+  it("an alert joining an open group corrects the message instead of sending another", async () => {
+    const alert = (instance: string) => ({
+      status: "firing",
+      labels: { alertname: "NodeDown", instance },
+      annotations: { summary: `${instance} unreachable` },
+      startsAt: new Date().toISOString(),
+      fingerprint: instance,
+    });
+    const payload = (alerts: unknown[]) => ({
+      version: "4",
+      groupKey: '{}:{alertname="NodeDown"}',
+      status: "firing",
+      receiver: "ops-oncall",
+      groupLabels: { alertname: "NodeDown" },
+      commonLabels: { alertname: "NodeDown" },
+      commonAnnotations: {},
+      alerts,
+    });
+    expect((await webhook(payload([alert("node1")]))).status).toBe(200);
+    const first = await erin.waitFor((el) => bodyOf(el).includes("node1 unreachable"), 15_000);
+    expect((await webhook(payload([alert("node1"), alert("node2")]))).status).toBe(200);
+    const fix = await erin.waitFor((el) => bodyOf(el).includes("node2 unreachable"), 15_000);
+    expect(fix.getChild("replace", CORRECT)?.attrs.id).toBe(first.attrs.id);
+    expect(bodyOf(fix)).toContain("NodeDown (2 alerts)");
+  });
+
   it.each<[string, () => Promise<Response>, number]>([
     [
       "another payload version",

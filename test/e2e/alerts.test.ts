@@ -185,6 +185,47 @@ describe("alerts: API, escalation and acknowledgement", () => {
     expect(fake.sent().filter((m) => m.to === "+12025550412")).toHaveLength(1);
   });
 
+  it(
+    "never texts an unverified number; quiet hours hold back SMS and mail",
+    { timeout: 90_000 },
+    async () => {
+      const hhmm = (offsetHours: number) =>
+        new Date(Date.now() + offsetHours * 3600_000).toISOString().slice(11, 16);
+      for (const name of ["lara", "mike"]) await (await TestUser.login(peer, `${name}-${tag}`)).stop();
+      await contact("lara", {
+        phone: "+12025550416",
+        phoneVerified: "0",
+        email: "lara@example.org",
+        emailVerified: "1",
+      });
+      await contact("mike", {
+        phone: "+12025550417",
+        phoneVerified: "1",
+        email: "mike@example.org",
+        emailVerified: "1",
+        quietStart: hhmm(-1),
+        quietEnd: hhmm(1),
+        tz: "UTC",
+      });
+      const res = await post({
+        recipients: [jidOf("lara"), jidOf("mike")],
+        title: "Quiet",
+        text: "x",
+        severity: "warning",
+      });
+      const { id } = (await res.json()) as { id: string };
+      // Lara's number is not verified: her escalation goes from XMPP straight on to the mail.
+      await expect
+        .poll(() => relay.mails.filter((m) => m.toString().includes("lara@example.org")).length, {
+          timeout: 30_000,
+        })
+        .toBe(1);
+      await expect.poll(() => escalationOver(id), { timeout: 30_000 }).toBe(true);
+      expect(fake.sent().filter((m) => m.to === "+12025550416" || m.to === "+12025550417")).toHaveLength(0);
+      expect(relay.mails.filter((m) => m.toString().includes("mike@example.org"))).toHaveLength(0);
+    },
+  );
+
   it("texts at once a user who shares their presence with the alerts domain and is offline", async () => {
     const gina = await TestUser.login(peer, `gina-${tag}`);
     await contact("gina", { phone: "+12025550414", phoneVerified: "1" });
@@ -311,6 +352,41 @@ describe("alerts: API, escalation and acknowledgement", () => {
       .toBe(1);
     expect(fake.sent().find((m) => m.to === "+12025550415")?.body).toContain("CRITICAL");
     expect(await stateOf(id, jidOf("ivan"), "xmpp")).toBe("sent");
+  });
+
+  it("a receipt or marker for an alert that is not the user's changes nothing", async () => {
+    const kate = await TestUser.login(peer, `kate-${tag}`);
+    users.push(kate);
+    const res = await post({
+      recipients: [jidOf("alice")],
+      title: "Not Kate's",
+      text: "x",
+      severity: "info",
+    });
+    const { id } = (await res.json()) as { id: string };
+    const forged = ["0123456789abcdef", id];
+    for (const target of forged) {
+      await kate.send(
+        xml(
+          "message",
+          { to: `monitoring@${domain}` },
+          xml("received", { xmlns: RECEIPTS, id: `alert-${target}` }),
+        ),
+      );
+      await kate.send(
+        xml(
+          "message",
+          { to: `monitoring@${domain}` },
+          xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: `alert-${target}` }),
+        ),
+      );
+    }
+    await kate.sync();
+    await gw.gateway.services.get("notify")!.ctx.link.ping();
+    await kate.sync();
+    expect(await redis.exists(`${gw.keyPrefix}a:notify:state:0123456789abcdef`)).toBe(0);
+    const fields = await redis.hkeys(`${gw.keyPrefix}a:notify:state:${id}`);
+    expect(fields.filter((f) => f.startsWith(kate.bare))).toEqual([]);
   });
 
   it("answers a replay with the same Idempotency-Key with the first answer, byte for byte, and sends once", async () => {
