@@ -10,6 +10,7 @@ import type { AdapterOptionsSchema } from "../src/config/schema.js";
 import { echoConfigSchema } from "./echo/index.js";
 import { emailConfigSchema, emailListeners } from "./email/config.js";
 import { ircConfigSchema } from "./irc/config.js";
+import { notifyConfigSchema } from "./notify/config.js";
 import { smsConfigSchema } from "./sms/config.js";
 
 export interface AdapterEntry {
@@ -27,5 +28,9 @@ export const adapterRegistry: Readonly<Record<string, AdapterEntry>> = {
     load: async () => (await import("./email/index.js")).emailAdapter,
   },
   irc: { configSchema: ircConfigSchema, load: async () => (await import("./irc/index.js")).ircAdapter },
+  notify: {
+    configSchema: notifyConfigSchema,
+    load: async () => (await import("./notify/index.js")).notifyAdapter,
+  },
   sms: { configSchema: smsConfigSchema, load: async () => (await import("./sms/index.js")).smsAdapter },
 };

@@ -133,6 +133,12 @@ export type InboundEvent =
       delay?: string;
       /** XEP-0172 nickname of the sender. */
       nick?: string;
+      /** Ask the user's client for an XEP-0184 receipt (it comes back through Adapter.report). */
+      requestReceipt?: boolean;
+      /** XEP-0333: the message is markable (displayed markers come back through Adapter.report). */
+      markable?: boolean;
+      /** XEP-0308: this message corrects the earlier one with this id. */
+      replaces?: string;
     }
   | { kind: "receipt"; to: string; from: string; id: string; receiptFor: string }
   | { kind: "error"; to: string; from: string; id: string; condition: ErrorCondition; text: string }
@@ -167,6 +173,25 @@ export interface PresenceEvent {
   error?: { condition: ErrorCondition; text: string };
 }
 
+/**
+ * What a user's client or server says about a message the adapter sent to the user: an XEP-0184 receipt, an
+ * XEP-0333 chat marker (addressed to the contact JID that sent the message), or the server's error bounce
+ * (e.g. service-unavailable: no such user, or nowhere to deliver it).
+ */
+export interface UserReport {
+  kind: "received" | "displayed" | "error";
+  /** Full JID of the user (for an error: the JID the message was sent to). */
+  from: string;
+  /** Bare JID of the user. */
+  user: string;
+  /** The contact JID on the adapter's domain the report is addressed to (bare). */
+  toJid: string;
+  /** Id of the message the report is about. */
+  id: string;
+  /** With kind "error": the stanza error condition. */
+  condition?: string;
+}
+
 /** Narrow view of registrations given to an adapter. */
 export interface RegistrationReader {
   get(user: string): Promise<Record<string, string> | null>;
@@ -195,6 +220,11 @@ export interface HttpContext {
   publicUrlFor(path: string): string;
   /** Adds a route under /<adapter key>/…; call from start(). */
   route(options: RouteOptions): void;
+  /**
+   * Adds a route at an absolute path on the public listener (a public API such as /api/v1/…); call from
+   * start(). The adapter owns the path: two adapters claiming one fail at start.
+   */
+  routeAbsolute?(options: RouteOptions): void;
 }
 
 /** Key builder for the adapter's own Redis keys (prefixed with the gateway prefix and adapter key). */
@@ -227,6 +257,8 @@ export interface AdapterContext {
   readonly instanceId: string;
   /** Prometheus metrics of this adapter, served on /metrics as `xgw_<adapter>_<name>`. */
   readonly metrics: AdapterMetrics;
+  /** Bare JIDs registered with any adapter of this gateway, each once (e.g. for a notice to everyone). */
+  registeredAnywhere(): Promise<string[]>;
 }
 
 /** The slice of prom-client an adapter uses; names are prefixed with `xgw_<adapter>_` by the core. */
@@ -293,6 +325,12 @@ export interface CommandResult {
   noteType?: "info" | "warn" | "error";
   /** A result form (type "result") to show, e.g. a table. */
   form?: Form;
+  /**
+   * Not done yet: a next step (XEP-0050 §3.4 multi-stage, kept stateless). The user gets this form, filled
+   * in with what they gave, and submitting it runs the command again with its values: e.g. "send to 120
+   * people?" before a notice goes out. Its fields must be among the command's own form's.
+   */
+  next?: Form;
 }
 
 /** An XEP-0050 ad-hoc command. Admin-only commands are hidden from everybody else. */
@@ -329,6 +367,18 @@ export interface Adapter {
   stop?(): Promise<void>;
   send(message: OutboundMessage): Promise<SendOutcome>;
   presence?(presence: OutboundPresence): Promise<void>;
+  /**
+   * A user's own presence, as the server sends it to the adapter's domain once the user shares it (the core
+   * asks for it, XEP-0100 §4.1 style, when the user subscribes to the domain and this method exists):
+   * "revoked" when the user stopped sharing it.
+   */
+  userPresence?(presence: {
+    from: string;
+    user: string;
+    type: "available" | "unavailable" | "revoked";
+  }): Promise<void>;
+  /** Receipts, chat markers and error bounces for messages the adapter sent (see UserReport). */
+  report?(report: UserReport): Promise<void>;
 }
 
 /** What adapters/registry.ts lists: one factory per config key. */

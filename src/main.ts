@@ -6,6 +6,7 @@
  *   xmpp-gateway status [--url URL]             ask a running gateway's /readyz
  *   xmpp-gateway commands                       list the admin commands (admin token needed)
  *   xmpp-gateway command ADAPTER NODE [field=value …]   run one
+ *   xmpp-gateway notify --to JID|GROUP … --title T [--text T]   send an alert through the alert API
  * Exit codes: 0 stopped cleanly / ready / done, 1 failed at run time / not ready / refused (also: another
  * running gateway holds this instanceId — a supervisor may retry, it starts once that one is gone), 2 unusable
  * configuration or arguments, 143 a second SIGTERM or SIGINT cut the graceful stop short. *
@@ -17,6 +18,12 @@ import { parseArgs } from "node:util";
 // Only what every command needs is imported here: status and command load no adapter, no Redis client and no
 // XMPP library (they start fast); check-config and run import the rest when they start.
 import { describeResult, parseAssignments, request, targetFromConfig, type Target } from "./admin-client.js";
+import {
+  DEFAULT_NOTIFY_TOKEN_ENV,
+  DEFAULT_WAIT_ACK_SECONDS,
+  notify,
+  publicUrlFromConfig,
+} from "./notify-client.js";
 
 /**
  * How much longer than the drain of the sends in flight (SHUTDOWN_DRAIN_MS) a graceful stop may take before
@@ -36,11 +43,19 @@ Commands:
   command ADAPTER NODE [FIELD=VALUE …]
                             run an admin command, e.g.
                             xmpp-gateway command sms sms-assign number=+12025550100 jid=alice@example.org
+  notify --to JID|GROUP [--to …] --title TITLE [--text TEXT]
+                            send an alert through the alert API and print its id; the text is read
+                            from stdin when --text is not given
+                            (--severity info|warning|critical, default warning; --policy NAME;
+                            --dedup-key KEY; --wait-ack [--wait-timeout SECONDS]: wait until a recipient
+                            acknowledges, default ${DEFAULT_WAIT_ACK_SECONDS} s; --token-env NAME: the variable
+                            holding the API token, default ${DEFAULT_NOTIFY_TOKEN_ENV})
 
 Options:
   --config PATH    configuration file (default: gateway.config.json)
   --check-config   same as the check-config command
-  --url URL        the gateway's private HTTP address (default: http.private.host and .port from the config)
+  --url URL        the gateway's private HTTP address (default: http.private.host and .port from the config);
+                   for notify, its public address (default: http.publicUrl, or http.host and .port)
   --help           show this text
 
 commands and command send the admin token from the environment variable named by http.admin.tokenEnv.
@@ -123,6 +138,16 @@ async function main(): Promise<void> {
         "check-config": { type: "boolean", default: false },
         url: { type: "string" },
         help: { type: "boolean", default: false },
+        // notify
+        to: { type: "string", multiple: true },
+        title: { type: "string" },
+        text: { type: "string" },
+        severity: { type: "string", default: "warning" },
+        policy: { type: "string" },
+        "dedup-key": { type: "string" },
+        "token-env": { type: "string", default: DEFAULT_NOTIFY_TOKEN_ENV },
+        "wait-ack": { type: "boolean", default: false },
+        "wait-timeout": { type: "string" },
       },
       allowPositionals: true,
       strict: true,
@@ -144,6 +169,36 @@ async function main(): Promise<void> {
       fail([(err as Error).message], 2);
     }
     process.exitCode = command === "status" ? await status(target) : await adminCall(target, rest);
+    return;
+  }
+  if (command === "notify") {
+    if (rest.length) fail([`Unexpected arguments: ${rest.join(" ")}`, "", USAGE], 2);
+    if (!options.to?.length || !options.title) fail(["notify needs --to and --title.", "", USAGE], 2);
+    const waitSeconds = Number(options["wait-timeout"] ?? DEFAULT_WAIT_ACK_SECONDS);
+    if (!Number.isFinite(waitSeconds) || waitSeconds <= 0)
+      fail([`--wait-timeout "${options["wait-timeout"]}" is not a number of seconds.`], 2);
+    let base;
+    try {
+      base = await publicUrlFromConfig(options.config, options.url);
+    } catch (err) {
+      fail([(err as Error).message], 2);
+    }
+    process.exitCode = await notify(
+      base,
+      {
+        to: options.to,
+        title: options.title,
+        text: options.text,
+        severity: options.severity,
+        policy: options.policy,
+        dedupKey: options["dedup-key"],
+        tokenEnv: options["token-env"],
+        waitAck: options["wait-ack"],
+        waitSeconds,
+      },
+      (line) => process.stdout.write(`${line}\n`),
+      (line) => process.stderr.write(`${line}\n`),
+    );
     return;
   }
   if (command !== "run" && command !== "check-config") fail([`Unknown command "${command}".`, "", USAGE], 2);

@@ -5,7 +5,7 @@
 export const SLOTS = 40;
 export const TEST_SECRET = "test-component-secret";
 /** Adapter keys that get a domain per slot. */
-export const SLOT_ADAPTERS = ["echo", "sms", "mail", "irc"] as const;
+export const SLOT_ADAPTERS = ["echo", "sms", "mail", "irc", "alerts"] as const;
 
 export function slotDomain(slot: number, adapter: (typeof SLOT_ADAPTERS)[number]): string {
   return `${adapter}${slot}.localhost`;

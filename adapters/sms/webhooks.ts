@@ -268,7 +268,7 @@ async function proxyMedia(deps: WebhookDeps, form: Form): Promise<Attachment[]> 
  * twilio.validateRequest, with the SDK (several MiB of heap) loaded at the first webhook rather than at start:
  * an idle gateway does not need it.
  */
-async function validTwilioSignature(
+export async function validTwilioSignature(
   token: string,
   signature: string,
   url: string,

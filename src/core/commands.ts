@@ -1,6 +1,7 @@
 /**
  * XEP-0050 ad-hoc commands. Commands are stateless two-step exchanges: `execute` returns the form (or runs at
- * once when the command has none); submitting it runs the command and completes. Admin commands are hidden
+ * once when the command has none); submitting it runs the command and completes, unless the command asks for a
+ * next step (CommandResult.next: a confirmation), whose form carries everything the next run needs. Admin commands are hidden
  * from everybody who is not in the config's admins list.
  */
 import { randomUUID } from "node:crypto";
@@ -75,6 +76,14 @@ export function mountCommands(callee: Component["iqCallee"], svc: ServiceContext
       const values = submitted ?? {};
       if (form) checkAgainstForm(form, values);
       const result = await command.run(user, values);
+      // A next step (XEP-0050 §3.4): the same session goes on with the filled-in form.
+      if (result.next)
+        return reply(
+          "executing",
+          xml("actions", { execute: "complete" }, xml("complete")),
+          xml("note", { type: result.noteType ?? "info" }, result.note),
+          dataForm(result.next, "form"),
+        );
       return reply(
         "completed",
         xml("note", { type: result.noteType ?? "info" }, result.note),

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingContext } from "@xmpp/component";
-import type { Attachment, OutboundMessage, SendOutcome } from "../adapter.js";
+import type { Attachment, OutboundMessage, SendOutcome, UserReport } from "../adapter.js";
 import { NS } from "../xmpp/ns.js";
 import { GatewayError } from "../xmpp/errors.js";
 import { chatMessage, receipt, type Element } from "../xmpp/stanzas.js";
@@ -39,6 +39,18 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
   // Bounces of what we sent: nothing to answer (never answer an error with an error).
   if (type === "error") {
     svc.log.debug({ stanzaId: stanza.attrs.id, from: stanza.attrs.from }, "message bounced by the server");
+    const condition = stanza
+      .getChild("error")
+      ?.children.find((c) => typeof c !== "string" && c.attrs.xmlns === NS.STANZAS);
+    if (svc.adapter.report && stanza.attrs.id)
+      await reportToAdapter(svc, {
+        kind: "error",
+        from: stanza.attrs.from ?? "",
+        user: bareOf(stanza.attrs.from ?? ""),
+        toJid: bareOf(stanza.attrs.to ?? ""),
+        id: stanza.attrs.id,
+        ...(condition && typeof condition !== "string" ? { condition: condition.name } : {}),
+      });
     return;
   }
   await guardStanza(
@@ -51,9 +63,24 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
       const toJid = bareOf(stanza.attrs.to ?? "");
       const body = stanza.getChildText("body");
       const attachments = attachmentsOf(stanza);
-      // Chat states, receipts and markers without a body carry nothing to send on.
+      // Chat states, receipts and markers without a body carry nothing to send on; an adapter that sends
+      // messages of its own may take receipts and markers for them (Adapter.report).
       // A subject alone is meaningful (an XEP-0045 §8.1 subject change).
-      if (body === null && attachments.length === 0 && stanza.getChild("subject") === undefined) return;
+      if (body === null && attachments.length === 0 && stanza.getChild("subject") === undefined) {
+        const received = stanza.getChild("received", NS.RECEIPTS)?.attrs.id;
+        const displayed = stanza.getChild("displayed", NS.MARKERS)?.attrs.id;
+        const reportedId = typeof received === "string" ? received : displayed;
+        const reportable = typeof reportedId === "string" && reportedId !== "" && toJid !== svc.domain;
+        if (svc.adapter.report && reportable && svc.access.allows(user))
+          await reportToAdapter(svc, {
+            kind: typeof received === "string" ? "received" : "displayed",
+            from,
+            user,
+            toJid,
+            id: reportedId,
+          });
+        return;
+      }
       if (type === "headline") return;
 
       if (toJid === svc.domain) {
@@ -144,6 +171,15 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
         await svc.link.send(receipt(stanza.attrs.to ?? toJid, from, randomUUID(), id));
     },
   );
+}
+
+/** Hands a report to the adapter; a failure is logged, never answered (a receipt gets no error back). */
+async function reportToAdapter(svc: ServiceContext, report: UserReport): Promise<void> {
+  try {
+    await svc.adapter.report?.(report);
+  } catch (err) {
+    svc.log.warn({ err: (err as Error).message, kind: report.kind, stanzaId: report.id }, "report not taken");
+  }
 }
 
 function unsettled(svc: ServiceContext, stanzaId: string, err: unknown): void {

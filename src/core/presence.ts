@@ -43,6 +43,8 @@ export async function handlePresence(svc: ServiceContext, ctx: IncomingContext):
         }
         await send(presence(toBare, user, { type: "subscribed" }));
         await send(isGateway ? gatewayPresence(svc, user) : presence(toBare, user));
+        // An adapter that follows users' presence asks to see it (the user's client asks them to approve).
+        if (isGateway && svc.adapter.userPresence) await send(presence(toBare, user, { type: "subscribe" }));
         return;
       case "probe":
         if (await mayUse(svc, user))
@@ -53,10 +55,16 @@ export async function handlePresence(svc: ServiceContext, ctx: IncomingContext):
       case "unsubscribe":
       case "unsubscribed":
         svc.log.debug({ jid: user, type, to: toBare }, "subscription update");
+        if (type === "unsubscribed" && isGateway && svc.adapter.userPresence)
+          await svc.adapter.userPresence({ from, user, type: "revoked" });
         return;
       case "available":
       case "unavailable": {
         const muc = stanza.getChild("x", NS.MUC) !== undefined;
+        if (isGateway && !muc && svc.adapter.userPresence && svc.access.allows(user)) {
+          await svc.adapter.userPresence({ from, user, type });
+          return;
+        }
         if (isGateway || !svc.adapter.presence) {
           if (muc)
             throw new GatewayError(

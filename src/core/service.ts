@@ -178,6 +178,7 @@ export class Service {
       },
       publicUrlFor: (path) => `${http.publicUrl()}/${key}${path.startsWith("/") ? "" : "/"}${path}`,
       route: (options) => http.server.route(key, options),
+      routeAbsolute: (options) => http.server.routeAbsolute(options),
     };
   }
 
@@ -212,7 +213,21 @@ export class Service {
         return stored;
       },
       notifyAdmins: (text) => this.notifyAdmins(text),
+      registeredAnywhere: () => this.registeredAnywhere(),
     };
+  }
+
+  /** Every adapter's registrations hash (keys.allRegistrations()), their users merged. */
+  private async registeredAnywhere(): Promise<string[]> {
+    const { redis, keys } = this.deps;
+    const users = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, found] = await redis.scan(cursor, "MATCH", keys.allRegistrations(), "COUNT", 100);
+      cursor = next;
+      for (const key of found) for (const user of await redis.hkeys(key)) users.add(user);
+    } while (cursor !== "0");
+    return [...users].sort();
   }
 
   /** Queues a plain message from the gateway's domain to every admin. */

@@ -106,6 +106,9 @@ const message = z.object({
     .optional(),
   delay: stamp,
   nick: safeText(MAX_SHORT_TEXT_CHARS).optional(),
+  requestReceipt: z.boolean().optional(),
+  markable: z.boolean().optional(),
+  replaces: id.optional(),
 });
 
 const receipt = z.object({ kind: z.literal("receipt"), to: jid, from: jid, id, receiptFor: id });

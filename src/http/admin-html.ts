@@ -199,12 +199,15 @@ export function commandPage(
   command: { node: string; name: string },
   form: Form,
   csrf: string,
+  /** The answer of the previous step, when this page is a command's next step (a confirmation). */
+  previous?: CommandResult,
 ): string {
   const url = `/admin/commands/${encodeURIComponent(adapter.key)}/${encodeURIComponent(command.node)}`;
   return page(
     command.name,
     `<nav><a href="/admin">← Status</a></nav>
 <h1>${esc(command.name)} <small>(${esc(adapter.domain)})</small></h1>
+${previous ? resultBody(previous) : ""}
 ${form.instructions ? `<p>${esc(form.instructions)}</p>` : ""}
 <form method="post" action="${esc(url)}">${csrfField(csrf)}
 ${form.fields.map(fieldInput).join("\n")}

@@ -328,6 +328,20 @@ export function mountAdmin(app: FastifyInstance, backend: AdminBackend): void {
             .type("text/html; charset=utf-8")
             .send(messagePage("Not found", `There is no admin command "${node}" on "${adapter}".`));
         const { status, result } = await run(found.command, postedBody(request));
+        const who = authOf.get(request);
+        // A next step (a confirmation): the command's page again, filled in, with the command's note.
+        if (status === 200 && result.next)
+          return reply
+            .type("text/html; charset=utf-8")
+            .send(
+              commandPage(
+                found.service,
+                found.command,
+                result.next,
+                who?.via === "session" ? who.session.csrf : "",
+                result,
+              ),
+            );
         return reply
           .code(status)
           .type("text/html; charset=utf-8")

@@ -98,6 +98,11 @@ export class HttpServer {
     this.app.route({ ...options, url: `/${prefix}${options.url.startsWith("/") ? "" : "/"}${options.url}` });
   }
 
+  /** Adds a public route at an absolute path (an adapter's public API); only before listen(). */
+  routeAbsolute(options: RouteOptions): void {
+    this.app.route(options);
+  }
+
   /** Opens both listeners; returns their addresses. */
   async listen(): Promise<{ public: string; private: string }> {
     const publicAddress = await this.app.listen({ host: this.opts.public.host, port: this.opts.public.port });

@@ -12,6 +12,10 @@ export class Keys {
   registrations(adapter: string): string {
     return `${this.prefix}reg:${adapter}`;
   }
+  /** SCAN pattern matching every adapter's registrations hash. */
+  allRegistrations(): string {
+    return `${this.prefix.replace(/[*?[\]\\]/g, "\\$&")}reg:*`;
+  }
   /** String: outbound (sender full JID, stanza id) seen marker, with a TTL. */
   outboundSeen(adapter: string, fullJid: string, stanzaId: string): string {
     return `${this.prefix}out:${adapter}:${fullJid}:${stanzaId}`;

@@ -20,6 +20,8 @@ export const NS = {
   MUC: "http://jabber.org/protocol/muc",
   MUC_USER: "http://jabber.org/protocol/muc#user",
   HINTS: "urn:xmpp:hints",
+  MARKERS: "urn:xmpp:chat-markers:0",
+  CORRECT: "urn:xmpp:message-correct:0",
 } as const;
 
 /** XEP-0115 node URI identifying this software. */

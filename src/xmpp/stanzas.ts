@@ -91,6 +91,9 @@ export function inboundStanza(event: InboundEvent): Element {
         event.delay === undefined
           ? null
           : xml("delay", { xmlns: NS.DELAY, from: event.from.split("/")[0], stamp: event.delay }),
+        event.requestReceipt ? xml("request", { xmlns: NS.RECEIPTS }) : null,
+        event.markable ? xml("markable", { xmlns: NS.MARKERS }) : null,
+        event.replaces === undefined ? null : xml("replace", { xmlns: NS.CORRECT, id: event.replaces }),
         // XEP-0359: the gateway's stable id, so clients can drop a redelivered copy.
         xml("stanza-id", {
           xmlns: NS.STANZA_ID,

@@ -65,6 +65,7 @@ const SLOT_DOMAIN_OF: Record<string, (typeof SLOT_ADAPTERS)[number]> = {
   sms: "sms",
   email: "mail",
   irc: "irc",
+  notify: "alerts",
 };
 
 /** Fields every test gives an adapter unless it sets them: email files in the bed's directory, not the repository. */

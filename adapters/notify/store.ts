@@ -1,0 +1,333 @@
+/**
+ * Alerts in Redis. One alert is a hash (`alert:<id>`, versioned), its per-recipient delivery state a hash
+ * (`state:<id>`: field `<jid> <channel> <state>` → ISO time), and its escalation steps members of one
+ * sorted set of due times (`timers`). Creating an alert is one Lua script: the alert, its state, the first
+ * step of every recipient, the dedup key and the Idempotency-Key answer are written together or not at all.
+ *
+ * A due step is claimed by a second script that moves it to `running` with a lease: a step claimed by an
+ * instance that dies is claimed again once the lease runs out. Each step's own sends are idempotent (the
+ * XMPP message has a dedupe id; an SMS or mail is handed off at most once, marked before it leaves), so a
+ * step that runs again after a crash sends nothing twice.
+ */
+import type { Redis } from "ioredis";
+import type { KeyBuilder } from "../../src/adapter.js";
+import type { Channel } from "./config.js";
+
+export const ALERT_VERSION = "1";
+
+export type Severity = "info" | "warning" | "critical";
+
+export interface AlertRecord {
+  id: string;
+  /** Sender localpart (token name or Alertmanager receiver, folded). */
+  source: string;
+  /** Name of the token that created it. */
+  token: string;
+  title: string;
+  text: string;
+  severity: Severity;
+  policy: string;
+  createdAt: string;
+  status: "firing" | "resolved";
+  resolvedAt?: string;
+  recipients: string[];
+}
+
+/** A recipient's state on a channel, lowest to highest. */
+export const STATES = ["queued", "sent", "failed", "delivered", "displayed", "acknowledged"] as const;
+export type DeliveryState = (typeof STATES)[number];
+
+/** A step of one recipient: (alert id, bare JID, step index). */
+export interface StepRef {
+  alertId: string;
+  jid: string;
+  step: number;
+}
+
+const member = (ref: StepRef) => JSON.stringify([ref.alertId, ref.jid, ref.step]);
+
+function parseMember(raw: string): StepRef | undefined {
+  try {
+    const [alertId, jid, step] = JSON.parse(raw) as [unknown, unknown, unknown];
+    if (typeof alertId === "string" && typeof jid === "string" && typeof step === "number")
+      return { alertId, jid, step };
+  } catch {
+    // fall through: a member of another shape is dropped
+  }
+  return undefined;
+}
+
+/** Milliseconds since the epoch, by Redis's clock (every instance agrees on it). */
+const NOW_MS =
+  "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+
+/**
+ * KEYS: alert, state, timers, idempotency ('' = none), dedup ('' = none), open set of each recipient.
+ * ARGV: ttl seconds, idempotency ttl, answer, alert fields (JSON object), now ISO, then one step member per
+ * recipient. Returns {0, answer} for a replay, {1, id} when the dedup key names an alert still open,
+ * {2, ''} when stored.
+ */
+const CREATE = `
+${NOW_MS}
+if KEYS[4] ~= '' then
+  local prev = redis.call('GET', KEYS[4])
+  if prev then return {0, prev} end
+end
+if KEYS[5] ~= '' then
+  local open = redis.call('GET', KEYS[5])
+  if open then return {1, open} end
+end
+local ttl = tonumber(ARGV[1])
+local fields = cjson.decode(ARGV[4])
+local flat = {}
+for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+redis.call('HSET', KEYS[1], unpack(flat))
+redis.call('EXPIRE', KEYS[1], ttl)
+local n = #KEYS - 5
+for i = 1, n do
+  local m = ARGV[5 + i]
+  local jid = cjson.decode(m)[2]
+  redis.call('HSET', KEYS[2], jid .. ' xmpp queued', ARGV[5])
+  redis.call('ZADD', KEYS[3], now, m)
+  redis.call('ZADD', KEYS[5 + i], now, fields.id)
+  redis.call('EXPIRE', KEYS[5 + i], ttl)
+end
+redis.call('EXPIRE', KEYS[2], ttl)
+if KEYS[5] ~= '' then redis.call('SET', KEYS[5], fields.id, 'EX', ttl) end
+if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[3], 'EX', tonumber(ARGV[2])) end
+return {2, ''}
+`;
+
+/** KEYS: timers, running. ARGV: lease ms, most to claim. Moves due (and stale running) steps to running. */
+const CLAIM = `
+${NOW_MS}
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(stale) do
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), m)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), m)
+end
+for _, m in ipairs(due) do stale[#stale + 1] = m end
+return stale
+`;
+
+/** KEYS: timers. ARGV: member, delay ms, mode ('' = add, 'XX' = only move an existing one). */
+const SCHEDULE = `
+${NOW_MS}
+if ARGV[3] == 'XX' then return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1]) end
+return redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+`;
+
+export class AlertStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: KeyBuilder,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  alertKey(id: string): string {
+    return this.key("alert", id);
+  }
+
+  /**
+   * Stores a new alert with every recipient's first step due now, atomically. `idempotency` is the key
+   * under which `answer` is kept (a replay gets it back); `dedup` names an open alert to reuse.
+   */
+  async create(
+    alert: AlertRecord,
+    opts: { idempotencyKey?: string; idempotencyTtl: number; answer: string; dedupKey?: string },
+  ): Promise<{ stored: true } | { replay: string } | { duplicateOf: string }> {
+    const keys = [
+      this.alertKey(alert.id),
+      this.key("state", alert.id),
+      this.key("timers"),
+      opts.idempotencyKey ?? "",
+      opts.dedupKey ?? "",
+      ...alert.recipients.map((jid) => this.key("open", jid)),
+    ];
+    const fields: Record<string, string> = {
+      v: ALERT_VERSION,
+      id: alert.id,
+      source: alert.source,
+      token: alert.token,
+      title: alert.title,
+      text: alert.text,
+      severity: alert.severity,
+      policy: alert.policy,
+      createdAt: alert.createdAt,
+      status: alert.status,
+      recipients: JSON.stringify(alert.recipients),
+      ...(opts.dedupKey ? { dedupKey: opts.dedupKey } : {}),
+    };
+    const [code, value] = (await this.redis.eval(
+      CREATE,
+      keys.length,
+      ...keys,
+      String(this.ttlSeconds),
+      String(opts.idempotencyTtl),
+      opts.answer,
+      JSON.stringify(fields),
+      alert.createdAt,
+      ...alert.recipients.map((jid) => member({ alertId: alert.id, jid, step: 0 })),
+    )) as [number, string];
+    if (code === 0) return { replay: value };
+    if (code === 1) return { duplicateOf: value };
+    return { stored: true };
+  }
+
+  async get(id: string): Promise<AlertRecord | undefined> {
+    const h = await this.redis.hgetall(this.alertKey(id));
+    if (!h.id || h.v !== ALERT_VERSION) return undefined;
+    return {
+      id: h.id,
+      source: h.source ?? "",
+      token: h.token ?? "",
+      title: h.title ?? "",
+      text: h.text ?? "",
+      severity: (h.severity as Severity | undefined) ?? "info",
+      policy: h.policy ?? "default",
+      createdAt: h.createdAt ?? "",
+      status: h.status === "resolved" ? "resolved" : "firing",
+      ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
+      recipients: JSON.parse(h.recipients ?? "[]") as string[],
+    };
+  }
+
+  /** Changes an open alert's title and text (an Alertmanager group that changed). */
+  async update(id: string, fields: { title: string; text: string }): Promise<void> {
+    await this.redis.hset(this.alertKey(id), fields);
+  }
+
+  /** Marks the alert resolved; false when it already was (or is gone). Frees its dedup key. */
+  async resolve(id: string, at: string): Promise<boolean> {
+    const key = this.alertKey(id);
+    const [[, status], [, dedupKey]] = (await this.redis
+      .multi()
+      .hget(key, "status")
+      .hget(key, "dedupKey")
+      .exec()) as [[null, string | null], [null, string | null]];
+    if (status !== "firing") return false;
+    const changed = await this.redis.hsetnx(key, "resolvedAt", at);
+    if (!changed) return false;
+    const multi = this.redis.multi().hset(key, "status", "resolved");
+    if (dedupKey) multi.del(dedupKey);
+    await multi.exec();
+    return true;
+  }
+
+  /** Records a recipient's channel state (the first time of each state is kept). */
+  async mark(id: string, jid: string, channel: Channel, state: DeliveryState, at = new Date()) {
+    return (
+      (await this.redis.hsetnx(this.key("state", id), `${jid} ${channel} ${state}`, at.toISOString())) === 1
+    );
+  }
+
+  /** Sets a marker once; false when it was already set (e.g. an SMS already handed to Twilio). */
+  async once(id: string, jid: string, what: string): Promise<boolean> {
+    return (await this.redis.hsetnx(this.key("state", id), `${jid} ${what}`, new Date().toISOString())) === 1;
+  }
+
+  async states(id: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.key("state", id));
+  }
+
+  async acked(id: string, jid: string): Promise<boolean> {
+    return (await this.redis.hexists(this.key("state", id), `${jid} ack`)) === 1;
+  }
+
+  /** Records the ack once; false when the recipient had already acknowledged. */
+  async ack(id: string, jid: string, channel: Channel, via: string, steps: number): Promise<boolean> {
+    const now = new Date().toISOString();
+    const state = this.key("state", id);
+    const first = await this.redis.hsetnx(state, `${jid} ack`, now);
+    if (!first) return false;
+    const multi = this.redis
+      .multi()
+      .hset(state, `${jid} ackVia`, via)
+      .hsetnx(state, `${jid} ${channel} acknowledged`, now)
+      .zrem(this.key("open", jid), id);
+    for (let step = 0; step <= steps; step++)
+      multi.zrem(this.key("timers"), member({ alertId: id, jid, step }));
+    await multi.exec();
+    return true;
+  }
+
+  /** The recipient's open alerts, newest first. */
+  async openFor(jid: string, limit: number): Promise<string[]> {
+    return this.redis.zrevrange(this.key("open", jid), 0, limit - 1);
+  }
+
+  async closeFor(jid: string, id: string): Promise<void> {
+    await this.redis.zrem(this.key("open", jid), id);
+  }
+
+  /** Follows a user's shared presence: which of their resources are online. */
+  async presence(from: string, user: string, type: "available" | "unavailable" | "revoked"): Promise<void> {
+    const online = this.key("online", user);
+    const known = this.key("presence-known", user);
+    if (type === "revoked") {
+      await this.redis.del(online, known);
+      return;
+    }
+    const multi = this.redis.multi().set(known, "1", "EX", this.ttlSeconds);
+    if (type === "available") multi.sadd(online, from).expire(online, this.ttlSeconds);
+    else multi.srem(online, from);
+    await multi.exec();
+  }
+
+  /** True when the user shares their presence and has no resource online; false otherwise (or unknown). */
+  async knownOffline(user: string): Promise<boolean> {
+    const [[, known], [, count]] = (await this.redis
+      .multi()
+      .exists(this.key("presence-known", user))
+      .scard(this.key("online", user))
+      .exec()) as [[null, number], [null, number]];
+    return known === 1 && count === 0;
+  }
+
+  async schedule(ref: StepRef, delayMs: number): Promise<void> {
+    await this.redis.eval(SCHEDULE, 1, this.key("timers"), member(ref), String(delayMs), "");
+  }
+
+  /** Moves a pending step to now (the previous step failed); nothing when it is not pending. */
+  async hurry(ref: StepRef): Promise<void> {
+    await this.redis.eval(SCHEDULE, 1, this.key("timers"), member(ref), "0", "XX");
+  }
+
+  async claim(leaseMs: number, max: number): Promise<StepRef[]> {
+    const raw = (await this.redis.eval(
+      CLAIM,
+      2,
+      this.key("timers"),
+      this.key("running"),
+      String(leaseMs),
+      String(max),
+    )) as string[];
+    const refs: StepRef[] = [];
+    for (const m of raw) {
+      const ref = parseMember(m);
+      if (ref) refs.push(ref);
+      else await this.redis.zrem(this.key("running"), m);
+    }
+    return refs;
+  }
+
+  /** The step ran (or will never run): off the running set. */
+  async done(ref: StepRef): Promise<void> {
+    await this.redis.zrem(this.key("running"), member(ref));
+  }
+
+  /** The answer kept under an Idempotency-Key, if any. */
+  async replay(key: string): Promise<string | undefined> {
+    return (await this.redis.get(key)) ?? undefined;
+  }
+
+  /** An answer kept under an Idempotency-Key (set only if none is kept yet). */
+  async keepAnswer(key: string, answer: string, ttl: number): Promise<string> {
+    const set = await this.redis.set(key, answer, "EX", ttl, "NX");
+    return set ? answer : ((await this.redis.get(key)) ?? answer);
+  }
+}
