@@ -212,6 +212,20 @@ export async function registerWith(
   await done;
 }
 
+/** Waits until a spawned gateway's /readyz (on its private port) answers 200; `pollMs` sets the precision. */
+export async function waitReady(privatePort: number, opts: { pollMs?: number; timeoutMs?: number } = {}) {
+  const { pollMs = 100, timeoutMs = 60_000 } = opts;
+  for (const end = Date.now() + timeoutMs; ;) {
+    const ready = await fetch(`http://127.0.0.1:${privatePort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return;
+    if (Date.now() > end) throw new Error(`the gateway was not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 /** The benchmarks' XMPP user: registered on `peer`, online with presence, and a waiter for its stanzas. */
 export async function benchUser(
   peer: XmppPeer,

@@ -32,7 +32,7 @@ import { startDns } from "../test/support/dns.js";
 import { ensureDist } from "../test/support/dist.js";
 import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
 import { startTwilioFake, type TwilioFake } from "../test/twilio/server.js";
-import { IrcClient, machine, percentile, procStats, saveResult } from "./lib.js";
+import { IrcClient, machine, percentile, procStats, saveResult, waitReady } from "./lib.js";
 
 const RATES = (process.env.BENCH_OPENLOOP_RATES ?? "100,500,1000,2000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_OPENLOOP_SECONDS ?? 10);
@@ -257,17 +257,7 @@ async function main(): Promise<void> {
       },
     },
   });
-  for (
-    let i = 0;
-    !(await fetch(`http://127.0.0.1:${gw.privatePort}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    ));
-    i++
-  ) {
-    if (i > 600) throw new Error("the gateway was not ready after 60 s");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitReady(gw.privatePort);
 
   const sender = await xmppUser(bed, "sender");
   const receiver = await xmppUser(bed, "receiver");

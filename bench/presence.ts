@@ -18,7 +18,7 @@ import { Redis } from "ioredis";
 import { startBed, type Bed } from "../test/bed/index.js";
 import { ensureDist, GATEWAY_MAIN } from "../test/support/dist.js";
 import { spawnGateway } from "../test/support/process.js";
-import { machine, procStats, saveResult } from "./lib.js";
+import { machine, procStats, saveResult, waitReady } from "./lib.js";
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 /** How long the paced broadcast is watched (it takes USERS / presencePerSecond seconds in all). */
@@ -79,16 +79,7 @@ async function measure(run: Run, bed: Bed, redis: Redis, dir: string) {
     },
   });
   try {
-    const url = `http://127.0.0.1:${gw.privatePort}`;
-    for (let i = 0; ; i++) {
-      const ready = await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (i > 1200) throw new Error(`${run.label}: not ready after 60 s`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitReady(gw.privatePort, { pollMs: 50 });
     const readyMs = Math.round(performance.now() - started);
     const atReady = await procStats(gw.pid);
     const prosodyBefore = await procStats(prosody);

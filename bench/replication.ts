@@ -10,13 +10,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { client, xml, type Element } from "@xmpp/client";
+import { xml, type Element } from "@xmpp/client";
 import { startBed } from "../test/bed/index.js";
 import { startSentinelGroup } from "../test/bed/sentinel.js";
 import { ensureDist } from "../test/support/dist.js";
 import { spawnGateway } from "../test/support/process.js";
 import { startTwilioFake } from "../test/twilio/server.js";
-import { latencySummary, machine, saveResult } from "./lib.js";
+import { benchUser, latencySummary, machine, saveResult, waitReady } from "./lib.js";
 
 const RATE = Number(process.env.BENCH_REPLICATION_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_REPLICATION_SECONDS ?? 10);
@@ -38,14 +38,7 @@ async function main(): Promise<void> {
   const group = await startSentinelGroup({ dir: path.join(dir, "redis"), replicas: 1 });
   const fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN] });
   const peer = bed.prosody!;
-  await peer.registerUser("bench", "bench");
-  const user = client({
-    service: `xmpp://127.0.0.1:${peer.c2sPort}`,
-    domain: "localhost",
-    username: "bench",
-    password: "bench",
-    resource: "b",
-  });
+  const { user } = await benchUser(peer);
   const arrivals = new Map<string, number>();
   const waiting = new Map<string, (el: Element) => void>();
   user.on("stanza", (el: Element) => {
@@ -54,8 +47,6 @@ async function main(): Promise<void> {
     const w = waiting.get(el.attrs.id ?? "");
     if (w) w(el);
   });
-  await user.start();
-  await user.send(xml("presence"));
 
   const results = [];
   try {
@@ -86,17 +77,7 @@ async function main(): Promise<void> {
         },
       });
       try {
-        for (
-          let i = 0;
-          !(await fetch(`http://127.0.0.1:${gw.privatePort}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ));
-          i++
-        ) {
-          if (i > 600) throw new Error("the gateway was not ready after 60 s");
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await waitReady(gw.privatePort);
         const reg = new Promise<Element>((resolve) => waiting.set("reg", resolve));
         await user.send(
           xml(

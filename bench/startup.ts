@@ -17,7 +17,7 @@ import { startBed } from "../test/bed/index.js";
 import { freePort } from "../test/bed/ports.js";
 import { ensureDist, GATEWAY_MAIN } from "../test/support/dist.js";
 import { spawnGateway } from "../test/support/process.js";
-import { GC_NODE_OPTIONS, heapAfterGc, machine, procStats, saveResult } from "./lib.js";
+import { GC_NODE_OPTIONS, heapAfterGc, machine, procStats, saveResult, waitReady } from "./lib.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Timed runs of each command (the median is reported). */
@@ -97,16 +97,8 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
     },
   });
   try {
-    const url = `http://127.0.0.1:${gw.privatePort}`; // /readyz is on the private port
-    for (let i = 0; ; i++) {
-      const ready = await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (i > 600) throw new Error(`${label}: not ready after 60 s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const url = `http://127.0.0.1:${gw.privatePort}`;
+    await waitReady(gw.privatePort);
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
     const idleRssMiB = +((await procStats(gw.pid)).rssKiB / 1024).toFixed(1);
     const afterGc = await heapAfterGc(gw);
