@@ -18,7 +18,7 @@ function table(fields: Record<string, unknown> = {}) {
     ...fields,
   });
   const log = pino({ level: "silent" });
-  return new IrcConnections({ config, log: () => log, attach: () => undefined });
+  return new IrcConnections({ config, log: () => log, deliver: () => undefined });
 }
 
 const refusal = (f: () => unknown): GatewayError => {
@@ -75,7 +75,10 @@ describe("IRC connections", () => {
     expect(open.open("alice@example.org", SERVER, "alice")).toBe(session);
     vi.advanceTimersByTime(60_000);
     expect(session.closed).toBe(false);
-    session.channels.set("#chat", new Map());
+    session.addMember("#chat", "alice@example.org/phone", {
+      roomJid: "#chat%irc.example.net@irc.example.org",
+      requestedNick: "alice",
+    });
     open.release(session);
     vi.advanceTimersByTime(120_000);
     expect(session.closed).toBe(false);

@@ -9,9 +9,7 @@ import { GatewayError } from "../../src/xmpp/errors.js";
 import { checkNick, type IrcTarget } from "./codec.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
 import { toIrc } from "./format.js";
-import { hasCap } from "./ircv3.js";
 import { nickFromText } from "./muc.js";
-import { pendingCommands } from "./pending.js";
 import { toIrcLines } from "./split.js";
 
 /** What sending needs from the adapter. */
@@ -40,12 +38,12 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
       throw new GatewayError("bad-request", `${m.toJid} is an IRC nick, not a room.`);
     const session = deps.connections.get(m.user, target.server);
     const member = session?.channels.get(target.channel)?.get(m.from);
-    if (session && member && session.restoring && !session.synced.has(target.channel))
+    if (session && member && session.restoring && !session.isSynced(target.channel))
       throw new GatewayError(
         "recipient-unavailable",
         `The connection to ${target.server} is being restored; send it again in a moment.`,
       );
-    if (!session || !member || !session.synced.has(target.channel))
+    if (!session || !member || !session.isSynced(target.channel))
       throw new GatewayError("not-acceptable", `Join ${m.toJid} before sending messages to it.`);
     // XEP-0045 §8.1: a message with a subject (and no body) changes the subject: IRC TOPIC.
     if (m.subject !== undefined && m.body === "") {
@@ -55,7 +53,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
           prefixBytes: session.prefixBytes(),
         })[0] ?? "";
       // The server's answer decides: its TOPIC echo, or a refusal (482 not an operator…) for the sender.
-      const { answer, cancel } = pendingCommands(session).expect(target.channel, "TOPIC");
+      const { answer, cancel } = session.expectCommand(target.channel, "TOPIC");
       try {
         await write(session, m, "TOPIC", target.channel, [topic]);
       } catch (err) {
@@ -85,7 +83,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
         })),
       );
     const lines = await say(session, m, target.channel, (count) => {
-      if (hasCap(session.client, "echo-message"))
+      if (session.hasCap("echo-message"))
         session.awaitEcho({
           channel: target.channel,
           lines: count,
@@ -96,7 +94,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
             ]),
         });
     });
-    if (!hasCap(session.client, "echo-message") && lines > 0) reflect();
+    if (!session.hasCap("echo-message") && lines > 0) reflect();
     return { status: "accepted" };
   }
   // XEP-0045 §7.5: a private message through the room goes to the occupant's nick.

@@ -29,7 +29,6 @@ describe("StoreQueue", () => {
     } as unknown as AdapterContext;
     const session = {
       user: "alice@example.org",
-      chain: Promise.resolve(),
       pauseReading: () => true,
       resumeReading: () => undefined,
     } as unknown as IrcSession;
@@ -56,7 +55,6 @@ describe("StoreQueue", () => {
     let paused = false;
     const session = {
       user: "alice@example.org",
-      chain: Promise.resolve(),
       pauseReading: () => {
         if (paused) return false;
         paused = true;
