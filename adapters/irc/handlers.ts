@@ -7,117 +7,25 @@
  */
 import type { InboundEvent } from "../../src/adapter.js";
 import { ctcpReply } from "./ctcp.js";
-import { joinEvents, kickPresence, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
+import { kickPresence, leavePresence, nickChange, occupantPresence, STATUS } from "./events.js";
 import { mircToText, parseCtcp } from "./format.js";
 import { NUMERIC, type IrcMessage } from "./message.js";
-import { JOIN_ERRORS, joinError, occupantOf } from "./muc.js";
+import { JOIN_ERRORS, occupantOf } from "./muc.js";
 import { COMMAND_REFUSALS } from "./pending.js";
-import { parseModes, parseSupport, withPrefix, type ChannelView, type Support } from "./roster.js";
+import { endOfNames, names, refusal } from "./joining.js";
+import { parseModes, parseSupport, withPrefix } from "./roster.js";
+import {
+  isChannel,
+  occupantIn,
+  same,
+  toMembers,
+  type Change,
+  type Handler,
+  type SessionState,
+} from "./state.js";
 
-/** A user's resource in a channel: the room JID it joined as (the case it typed) and the nick it asked for. */
-export interface Member {
-  roomJid: string;
-  requestedNick: string;
-}
-
-/** What a handler may read of a connection. */
-export interface SessionState {
-  readonly user: string;
-  readonly server: string;
-  readonly nick: string;
-  /** Lowercased channel → full JID of each resource in it → how it joined. */
-  readonly channels: ReadonlyMap<string, ReadonlyMap<string, Member>>;
-  /** The channel's NAMES arrived: its occupants are shown. */
-  isSynced(channel: string): boolean;
-  /** IRC's side of a channel the connection is in. */
-  channel(name: string): ChannelView | undefined;
-  /** Every channel the connection is in, lowercased. */
-  ircChannels(): Iterable<[string, ChannelView]>;
-  readonly support: Support;
-  /** Only lines mentioning the user's nick are forwarded from this channel. */
-  mentionsOnly(channel: string): boolean;
-  /** A channel command (TOPIC) of the user waits for the server's answer there. */
-  awaitsCommand(channel: string): boolean;
-  /** The user was told of an outage: tell them it is over once the channels are back. */
-  readonly outageNoticeSent: boolean;
-  /** Before a redial: the user's nick and the occupants of each channel, to show what changed meanwhile. */
-  readonly before: { nick: string; occupants: ReadonlyMap<string, readonly string[]> } | undefined;
-  /** The contact JID of an IRC nick on this server, or null when the nick cannot be a JID. */
-  nickJid(nick: string): string | null;
-  /** A fresh stanza id. */
-  newId(): string;
-}
-
-/** What follows from a line; IrcSession applies these in order. */
-export type Change =
-  | { kind: "deliver"; events: InboundEvent[] }
-  | { kind: "support"; support: Support }
-  /** The connection joined (or left) a channel on IRC. */
-  | { kind: "joined"; channel: string }
-  | { kind: "parted"; channel: string }
-  | { kind: "user"; channel: string; nick: string; prefixes: string }
-  | { kind: "userGone"; channel: string; nick: string }
-  | { kind: "quit"; nick: string }
-  | { kind: "renamed"; from: string; to: string; self: boolean }
-  | { kind: "moderated"; channel: string; moderated: boolean }
-  | { kind: "topic"; channel: string; topic: string }
-  /** NAMES ended: the channel's occupants are shown from now on. */
-  | { kind: "synced"; channel: string }
-  /** The user is out of the channel (kicked, join refused). */
-  | { kind: "forget"; channel: string }
-  /** echo-message: one of our lines to the channel came back, or was refused (404). */
-  | { kind: "echoed"; channel: string }
-  | { kind: "echoRefused"; channel: string; text: string }
-  /** A channel command of the user was taken (its echo) or refused (a numeric with the server's text). */
-  | { kind: "commandEchoed"; channel: string; command: string }
-  | { kind: "commandRefused"; channel: string; numeric: string; text: string }
-  /** A CTCP query to answer (to a channel: once per channel, see ctcp.ts). */
-  | { kind: "ctcp"; to: string; reply: string; channel?: string }
-  /** A private conversation is going on: the connection stays open. */
-  | { kind: "conversation" };
-
-export type Handler = (state: SessionState, message: IrcMessage) => Change[];
-
-const same = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
-const isChannel = (target: string): boolean => /^[#&+!]/.test(target);
-
-/** One event list per resource joined to the channel, once its occupants are shown. */
-function toMembers(
-  state: SessionState,
-  channel: string,
-  make: (to: string, roomJid: string) => InboundEvent[],
-): Change[] {
-  const key = channel.toLowerCase();
-  const members = state.channels.get(key);
-  if (!members || !state.isSynced(key)) return [];
-  const events = [...members].flatMap(([to, m]) => make(to, m.roomJid));
-  return events.length === 0 ? [] : [{ kind: "deliver", events }];
-}
-
-function occupantIn(state: SessionState, channel: string, nick: string, prefixes?: string) {
-  const data = state.channel(channel);
-  return occupantOf(prefixes ?? data?.users.get(nick) ?? "", data?.moderated ?? false);
-}
-
-/** The occupants and subject of a channel, for one resource that joined it. */
-export function rosterEvents(state: SessionState, channel: string, to: string): InboundEvent[] {
-  const member = state.channels.get(channel)?.get(to);
-  if (!member) return [];
-  const data = state.channel(channel);
-  const users = data?.users ?? new Map<string, string>();
-  const moderated = data?.moderated ?? false;
-  const own = state.nick;
-  return joinEvents({
-    to,
-    roomJid: member.roomJid,
-    ownNick: own,
-    requestedNick: member.requestedNick,
-    others: [...users].filter(([nick]) => nick !== own).map(([nick, p]) => [nick, occupantOf(p, moderated)]),
-    own: occupantOf(users.get(own) ?? "", moderated),
-    topic: mircToText(data?.topic ?? ""),
-    id: state.newId(),
-  });
-}
+export type { Change, Handler, Member, SessionState } from "./state.js";
+export { rosterEvents, roomNotice } from "./joining.js";
 
 /**
  * PRIVMSG and NOTICE: channel lines (the one place a channel message, action or notice becomes events),
@@ -298,99 +206,11 @@ function away(state: SessionState, m: IrcMessage): Change[] {
   return changes;
 }
 
-/** RPL_ENDOFNAMES: the channel's occupants are known: the user's resources see the room (and what changed while away). */
-function endOfNames(state: SessionState, m: IrcMessage): Change[] {
-  const [, channel = ""] = m.params;
-  const key = channel.toLowerCase();
-  const members = state.channels.get(key);
-  if (!members || state.isSynced(key)) return [];
-  const events = [...members].flatMap(([to, member]) => [
-    ...whileAway(state, key, to, member.roomJid),
-    ...rosterEvents(state, key, to),
-  ]);
-  if (state.outageNoticeSent)
-    for (const [to, member] of members)
-      events.push(
-        roomNotice(
-          state,
-          to,
-          member.roomJid,
-          `Connected to ${state.server} again; you are back in ${channel}.`,
-        ),
-      );
-  return [
-    { kind: "deliver", events },
-    { kind: "synced", channel: key },
-  ];
-}
-
-/** After a redial: the occupants that left meanwhile, and the user's own nick if it had to change. */
-function whileAway(state: SessionState, channel: string, to: string, roomJid: string): InboundEvent[] {
-  const before = state.before;
-  if (!before) return [];
-  const now = state.channel(channel)?.users ?? new Map<string, string>();
-  const gone = (before.occupants.get(channel) ?? []).filter((n) => n !== before.nick && !now.has(n));
-  return [
-    ...(before.nick !== state.nick
-      ? nickChange(to, roomJid, before.nick, state.nick, occupantOf(now.get(state.nick) ?? ""), true)
-      : []),
-    ...gone.map((n) => leavePresence(to, roomJid, n, "")),
-  ];
-}
-
-/** A message from the room itself (no occupant), e.g. about the connection to the IRC server. */
-export function roomNotice(
-  state: Pick<SessionState, "newId">,
-  to: string,
-  roomJid: string,
-  body: string,
-): InboundEvent {
-  return { kind: "message", to, from: roomJid, id: state.newId(), type: "groupchat", body };
-}
-
-function names(state: SessionState, m: IrcMessage): Change[] {
-  const [, , channel = "", list = ""] = m.params;
-  const chars = new Set(state.support.prefixes.values());
-  return list
-    .split(" ")
-    .filter(Boolean)
-    .map((entry) => {
-      let i = 0;
-      while (i < entry.length && chars.has(entry.charAt(i))) i++;
-      return { kind: "user", channel, nick: entry.slice(i), prefixes: entry.slice(0, i) };
-    });
-}
-
 /** echo-message: a line the server refused (404) is never echoed; the message fails for its sender. */
 function cannotSend(state: SessionState, m: IrcMessage): Change[] {
   const [, channel = "", why = "not allowed"] = m.params;
   return [
     { kind: "echoRefused", channel, text: `${state.server} refused the message in ${channel}: ${why}.` },
-  ];
-}
-
-/**
- * A refusal about a channel: of the user's own channel command (e.g. TOPIC, see pending.ts) when one
- * waits there, else of the JOIN (the user's resources get a MUC presence error and the channel is left).
- */
-function refusal(state: SessionState, m: IrcMessage): Change[] {
-  const [, channel = "", serverText = "refused"] = m.params;
-  if (COMMAND_REFUSALS[m.command] !== undefined && state.awaitsCommand(channel))
-    return [{ kind: "commandRefused", channel, numeric: m.command, text: serverText }];
-  const error = joinError(m.command, channel, state.server);
-  const key = channel.toLowerCase();
-  const members = state.channels.get(key);
-  if (!error || !members || state.isSynced(key)) return [];
-  const events = [...members].map(([to, member]) => ({
-    kind: "presence" as const,
-    to,
-    from: `${member.roomJid}/${member.requestedNick}`,
-    type: "error" as const,
-    error,
-  }));
-  return [
-    { kind: "deliver", events },
-    { kind: "forget", channel: key },
   ];
 }
 

@@ -6,7 +6,6 @@
  * Opening, redialing and closing connections is IrcConnections' business (connections.ts).
  */
 import { randomUUID } from "node:crypto";
-import type { InboundEvent } from "../../src/adapter.js";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { addressOf, type IrcConfig } from "./config.js";
@@ -14,60 +13,19 @@ import { ReplyLimit } from "./ctcp.js";
 import { Echoes, type PendingEcho } from "./echoes.js";
 import { handle, type Change, type Member, type SessionState } from "./handlers.js";
 import { IrcLink } from "./link.js";
-import { NUMERIC, type IrcMessage } from "./message.js";
+import type { IrcMessage } from "./message.js";
 import { PendingCommands, type Refusal } from "./pending.js";
 import { Roster, type ChannelView, type Support } from "./roster.js";
-import { isServices, type WhoisFacts } from "./services.js";
+import { identify } from "./services.js";
 import { SessionLines } from "./session-lines.js";
+import type { Carried, SessionOutput, SessionSettings } from "./session-types.js";
 
 export type { Member } from "./handlers.js";
+export type { Carried, SessionOutput, SessionSettings } from "./session-types.js";
 export type { PendingEcho } from "./echoes.js";
 
 /** QUIT text the IRC side sees when the gateway closes a connection. */
 export const QUIT_MESSAGE = "Left all channels";
-
-/** How one user connects to one server: the config's defaults with the user's own settings applied. */
-export interface SessionSettings {
-  nick: string;
-  /** SASL PLAIN (IRCv3 sasl) account and password. */
-  sasl?: { account: string; password: string };
-  /** Sent as `PRIVMSG NickServ :IDENTIFY <password>` once the nick is registered. */
-  nickservPassword?: string;
-  /** TLS port instead of the configured one. */
-  port?: number;
-  fallbackCharset: string;
-  /** Flood control: lines sent at once, then one every lineDelayMs (never below the server's floor). */
-  floodBurst: number;
-  lineDelayMs: number;
-  /** Lines held for flood control at most; a message beyond is refused. */
-  maxQueuedLines: number;
-  /** Who may receive the NickServ password (see services.ts). */
-  services: IrcConfig["services"];
-}
-
-/** Where a session's results go: one way, from IRC lines towards the user and the connection's owner. */
-export interface SessionOutput {
-  /** Events for the user, in the order IRC sent them. */
-  deliver(session: IrcSession, events: InboundEvent[]): void;
-  /** The channels the user is in changed (recorded for a rejoin after a restart). */
-  channelsChanged(session: IrcSession): void;
-  /** The connection may have nothing left to do (a channel gone) or was used (a private message). */
-  idle(session: IrcSession): void;
-  /** The connection is gone after it worked. */
-  lost(session: IrcSession): void;
-  /** True for the one connection that answers a CTCP query just sent to this channel (see ctcp.ts). */
-  claimChannelCtcp(server: string, channel: string): Promise<boolean>;
-  /** The JID of an IRC nick on a server, or null when the nick cannot be a JID. */
-  nickJid(nick: string, server: string): string | null;
-}
-
-/** What a redial carries over from the connection it replaces (see IrcConnections). */
-export interface Carried {
-  /** Join these again once registered, keeping the user's rooms (a redial, or a restart). */
-  channels: Map<string, Map<string, Member>>;
-  before: SessionState["before"];
-  outageNoticeSent: boolean;
-}
 
 export class IrcSession implements SessionState {
   /** Resolves once the server registered the nick (RPL_WELCOME); rejects with a GatewayError. */
@@ -89,7 +47,8 @@ export class IrcSession implements SessionState {
   private forwardMentionsOnly = new Set<string>();
   private outage: boolean;
   private isClosed = false;
-  private whoisWaiter: ((m: IrcMessage) => void) | undefined;
+  /** Listeners of every server line for a while (WHOIS answers). */
+  private readonly watchers = new Set<(m: IrcMessage) => void>();
 
   constructor(
     readonly user: string,
@@ -153,7 +112,20 @@ export class IrcSession implements SessionState {
       password === undefined
         ? Promise.resolve("none")
         : this.ready
-            .then(() => this.identify(password, config.connectTimeoutSeconds * 1000))
+            .then(() =>
+              identify(
+                {
+                  send: (command, ...args) => this.send(command, ...args),
+                  watch: (listener) => {
+                    this.watchers.add(listener);
+                    return () => this.watchers.delete(listener);
+                  },
+                },
+                settings.services,
+                password,
+                config.connectTimeoutSeconds * 1000,
+              ),
+            )
             .catch(() => "none" as const);
   }
 
@@ -340,7 +312,7 @@ export class IrcSession implements SessionState {
   // ---- Server lines ----
 
   private receive(m: IrcMessage): void {
-    this.whoisWaiter?.(m);
+    for (const watch of this.watchers) watch(m);
     let changes: Change[];
     try {
       changes = handle(this, m);
@@ -424,35 +396,6 @@ export class IrcSession implements SessionState {
       void this.send("JOIN", channel).catch(() => undefined);
       void this.send("MODE", channel).catch(() => undefined);
     }
-  }
-
-  /** Sends IDENTIFY to the services nick if WHOIS shows it is the configured services. */
-  private async identify(password: string, timeoutMs: number): Promise<"sent" | "untrusted"> {
-    const spec = this.settings.services;
-    const facts = await this.whois(spec.nick, timeoutMs);
-    if (!isServices(spec, facts)) return "untrusted";
-    await this.send("PRIVMSG", spec.nick, `IDENTIFY ${password}`);
-    return "sent";
-  }
-
-  /** What WHOIS says of `nick`: its host and server ({} for no such nick or no answer in time). */
-  private whois(nick: string, timeoutMs: number): Promise<WhoisFacts> {
-    const facts: WhoisFacts = {};
-    return new Promise<WhoisFacts>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.whoisWaiter = undefined;
-        resolve(facts);
-      };
-      this.whoisWaiter = (m) => {
-        if (m.params[1]?.toLowerCase() !== nick.toLowerCase()) return;
-        if (m.command === NUMERIC.RPL_WHOISUSER) facts.host = m.params[3];
-        else if (m.command === NUMERIC.RPL_WHOISSERVER) facts.server = m.params[2];
-        else if (m.command === NUMERIC.RPL_ENDOFWHOIS || m.command === NUMERIC.ERR_NOSUCHNICK) done();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.send("WHOIS", nick).catch(done);
-    });
   }
 }
 
