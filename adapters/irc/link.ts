@@ -3,15 +3,15 @@
  * each decoded on its own (UTF-8, else the fallback charset) and parsed (message.ts), and registration:
  * CAP LS 302 → CAP REQ of the IRCv3 capabilities the gateway uses → SASL PLAIN → CAP END, NICK/USER, PING.
  *
- * Why the gateway's own line layer and not matrix-org-irc (used until this release) or irc-framework:
- * matrix-org-irc has no extension point for IRCv3 message tags, for capabilities beyond sasl, for its parser,
- * for the socket (backpressure) or for CTCP; using it meant replacing its parser in the module's exports,
- * overriding its `onData`, `emit` and `ctcp`, and reading its private CAP state and socket. Its channel
- * state was also wrong for users without a prefix (NICK). irc-framework is IRCv3-native but brings its own
- * channel state, flood queue and reconnects, which the gateway owns itself (session.ts, throttle.ts,
- * connections.ts), and its socket is as private. What the gateway needs of a line layer is this file
- * (~200 lines) and the parser (~120): measured in bench/RESULTS.md ("IRC line layer"), it holds less memory
- * per connection and less CPU per line than matrix-org-irc did, with no run-time patching.
+ * Why the gateway's own line layer and not matrix-org-irc (used before) or irc-framework: matrix-org-irc has
+ * no extension point for IRCv3 message tags, for capabilities beyond sasl, for its parser, for its socket
+ * (backpressure) or for CTCP; using it meant replacing its parser in the module's exports, overriding its
+ * `onData`, `emit` and `ctcp`, and reading its private CAP state and socket. It also kept a channel state of
+ * its own, wrong for NICK of users without a prefix. irc-framework is IRCv3-native but brings its own channel
+ * state, flood queue and reconnects, which the gateway owns already (session.ts, throttle.ts, connections.ts),
+ * and its socket is as private. Measured (bench/RESULTS.md "IRC line layer", 1,000 connections): heap per
+ * connection 17 → 9 KiB, RSS 41 → 38 KiB, CPU per server line 38 → 12 µs; this file, message.ts and roster.ts
+ * (about 600 lines with their comments) replace 2,646 lines of library and 96 of patches. No run-time patching.
  */
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
