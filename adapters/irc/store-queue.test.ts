@@ -2,8 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { InvalidInboundEventError, type AdapterContext, type InboundEvent } from "../../src/adapter.js";
-import type { IrcSession } from "./connections.js";
-import { PAUSE_READING_ABOVE, RESUME_READING_BELOW, StoreQueue } from "./store-queue.js";
+import { PAUSE_READING_ABOVE, RESUME_READING_BELOW, StoreQueue, type QueuedSession } from "./store-queue.js";
 
 const event = (id: string): InboundEvent => ({
   kind: "message",
@@ -31,7 +30,7 @@ describe("StoreQueue", () => {
       user: "alice@example.org",
       pauseReading: () => true,
       resumeReading: () => undefined,
-    } as unknown as IrcSession;
+    } satisfies QueuedSession;
     await new StoreQueue(ctx).emit(session, [event("one"), event("bad"), event("two")]);
     expect(stored).toEqual(["one", "two"]);
     expect(lost).toBe(1);
@@ -66,7 +65,7 @@ describe("StoreQueue", () => {
         paused = false;
         reading.push(`resumed with ${stored.length} stored`);
       },
-    } as unknown as IrcSession;
+    } satisfies QueuedSession;
     const queue = new StoreQueue(ctx);
     const total = PAUSE_READING_ABOVE * 2;
     let last: Promise<unknown> = Promise.resolve();
