@@ -3,12 +3,11 @@
  * a busy channel's burst read line by line, an over-long line dropped with the connection kept, and CTCP
  * answered within the connection's reply limit.
  */
-import { once } from "node:events";
-import { createServer, type Server, type Socket } from "node:net";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { InboundEvent } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
+import { ircd, scripted } from "../../test/support/scripted-ircd.js";
 import { ircConfigSchema } from "./config.js";
 import { CTCP_REPLY_BURST } from "./ctcp.js";
 import { IrcConnections } from "./connections.js";
@@ -17,71 +16,6 @@ import { IrcSession, type Carried, type SessionOutput, type SessionSettings } fr
 const SERVER = "irc.example.net";
 const ROOM = `#busy%${SERVER}@irc.example.org`;
 const PHONE = "alice@example.org/phone";
-
-/** A server that hands each line the gateway writes to `script`, which answers with lines to send back. */
-async function scripted(script: (line: string, send: (...lines: string[]) => void) => void) {
-  const written: string[] = [];
-  let socket: Socket | undefined;
-  const server: Server = createServer((s) => {
-    socket = s;
-    let rest = "";
-    const send = (...lines: string[]) => s.write(lines.map((l) => `${l}\r\n`).join(""));
-    s.on("data", (chunk: Buffer) => {
-      const parts = (rest + chunk.toString("utf8")).split("\r\n");
-      rest = parts.pop() ?? "";
-      for (const line of parts) {
-        written.push(line);
-        script(line, send);
-      }
-    });
-    s.on("error", () => undefined);
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    written,
-    raw: (data: Buffer | string) => socket?.write(data),
-    close: () => {
-      socket?.destroy();
-      server.close();
-    },
-  };
-}
-
-/**
- * Registers like a server would: the nick once CAP END came (CAP LS 302 holds registration), with these
- * capabilities offered, SASL PLAIN taken when the password is right, and the nicks in `taken` in use.
- */
-const ircd = (caps = "", opts: { taken?: string[] } = {}) => {
-  let nick: string | undefined;
-  let capEnded = false;
-  return (line: string, send: (...lines: string[]) => void) => {
-    const [command, arg] = line.split(" ");
-    if (line === "CAP LS 302") send(`:${SERVER} CAP * LS :${caps}`);
-    else if (command === "CAP" && arg === "REQ")
-      send(`:${SERVER} CAP * ACK :${line.slice(8).replace(/^:/, "")}`);
-    else if (line === "CAP END") capEnded = true;
-    else if (line === "AUTHENTICATE PLAIN") send("AUTHENTICATE +");
-    else if (command === "AUTHENTICATE")
-      send(
-        Buffer.from(arg ?? "", "base64").toString() === "alice\0alice\0right"
-          ? `:${SERVER} 903 * :SASL authentication successful`
-          : `:${SERVER} 904 * :SASL authentication failed`,
-      );
-    else if (command === "NICK" && arg !== undefined && opts.taken?.includes(arg))
-      send(`:${SERVER} 433 * ${arg} :Nickname is already in use`);
-    else if (command === "NICK") nick = arg;
-    if (nick !== undefined && capEnded) {
-      send(
-        `:${SERVER} 001 ${nick} :Welcome to the network ${nick}!u@host`,
-        `:${SERVER} 005 ${nick} PREFIX=(ov)@+ :are supported`,
-      );
-      nick = undefined;
-    }
-  };
-};
 
 const log = pino({ level: "silent" });
 const open: { quit(): void }[] = [];
@@ -92,7 +26,7 @@ afterEach(() => {
 });
 
 async function connect(
-  script: (line: string, send: (...lines: string[]) => void) => void,
+  script: Parameters<typeof scripted>[0],
   settings: Partial<SessionSettings> = {},
   carried?: Carried,
 ) {
@@ -142,7 +76,7 @@ const failure = async (p: Promise<unknown>): Promise<GatewayError> => {
 
 describe("IrcSession registering", () => {
   it("asks for the IRCv3 capabilities the server offers, and only those", async () => {
-    const { session, server } = await connect(ircd("server-time echo-message batch sasl"));
+    const { session, server } = await connect(ircd(SERVER, "server-time echo-message batch sasl"));
     await session.ready;
     expect(server.written).toContain("CAP REQ :server-time echo-message");
     expect(session.hasCap("echo-message")).toBe(true);
@@ -150,20 +84,20 @@ describe("IrcSession registering", () => {
   });
 
   it("authenticates with SASL PLAIN, and fails with not-authorized on a wrong password", async () => {
-    const right = await connect(ircd("sasl"), { sasl: { account: "alice", password: "right" } });
+    const right = await connect(ircd(SERVER, "sasl"), { sasl: { account: "alice", password: "right" } });
     await right.session.ready;
     expect(right.server.written).toEqual(
       expect.arrayContaining(["CAP REQ sasl", "AUTHENTICATE PLAIN", "CAP END"]),
     );
-    const wrong = await connect(ircd("sasl"), { sasl: { account: "alice", password: "wrong" } });
+    const wrong = await connect(ircd(SERVER, "sasl"), { sasl: { account: "alice", password: "wrong" } });
     expect((await failure(wrong.session.ready)).condition).toBe("not-authorized");
   });
 
   it("refuses a nick in use on a first connection, and takes another on a redial", async () => {
-    const first = await connect(ircd("", { taken: ["alice"] }));
+    const first = await connect(ircd(SERVER, "", { taken: ["alice"] }));
     expect((await failure(first.session.ready)).condition).toBe("conflict");
     const redial = await connect(
-      ircd("", { taken: ["alice"] }),
+      ircd(SERVER, "", { taken: ["alice"] }),
       {},
       {
         channels: new Map(),
@@ -178,7 +112,7 @@ describe("IrcSession registering", () => {
 
 /** A session in #busy with NAMES done, so every channel line becomes an event. */
 async function inChannel() {
-  const t = await connect(ircd());
+  const t = await connect(ircd(SERVER));
   t.session.addMember("#busy", PHONE, { roomJid: ROOM, requestedNick: "alice" });
   await t.session.ready;
   t.server.raw(":alice!u@h JOIN #busy\r\n:irc 353 alice = #busy :alice bob\r\n:irc 366 alice #busy :End\r\n");
