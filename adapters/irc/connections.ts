@@ -185,7 +185,10 @@ export class IrcConnections {
     if (this.stopped || this.get(user, server)) return;
     if (this.leases && !(await this.leases.acquire(user, server))) {
       setTimeout(
-        () => void this.restore(user, server, settings, channels).catch(() => undefined),
+        () =>
+          void this.restore(user, server, settings, channels).catch((err: unknown) =>
+            this.opts.log().warn({ err, jid: user, server }, "IRC channels not rejoined"),
+          ),
         LEASE_SECONDS * 1000,
       ).unref();
       return;

@@ -165,7 +165,7 @@ export class IrcLink {
   private register(): void {
     this.raw("CAP", "LS", "302");
     this.raw("NICK", this.currentNick);
-    this.raw("USER", this.opts.sasl?.account ?? this.opts.userName, "0", "*", this.opts.realName);
+    this.raw("USER", this.opts.userName, "0", "*", this.opts.realName);
   }
 
   private receive(m: IrcMessage): void {
