@@ -39,10 +39,12 @@ async function connect(
     connectTimeoutSeconds: 5,
   });
   const events: InboundEvent[] = [];
+  /** What the session told its owner, in order. */
+  const told: string[] = [];
   const output: SessionOutput = {
     deliver: (_s, evs) => events.push(...evs),
-    channelsChanged: () => undefined,
-    idle: () => undefined,
+    channelsChanged: () => told.push("channelsChanged"),
+    idle: () => told.push("idle"),
     lost: () => undefined,
     claimChannelCtcp: () => Promise.resolve(true),
     nickJid: (nick) => `${nick}%${SERVER}@irc.example.org`,
@@ -62,7 +64,7 @@ async function connect(
   );
   open.push(session);
   session.connect();
-  return { session, server, events };
+  return { session, server, events, told };
 }
 
 const failure = async (p: Promise<unknown>): Promise<GatewayError> => {
@@ -172,5 +174,19 @@ describe("IrcSession reading server lines", () => {
     expect(server.written.filter((l) => l.startsWith("NOTICE bob"))).toEqual(
       [...Array(CTCP_REPLY_BURST).keys()].map((i) => `NOTICE bob :\x01PING ${i}\x01`),
     );
+  });
+});
+
+describe("IrcSession applying what the handlers decided", () => {
+  it("follows its own nick change, and forgets a channel it was kicked from, telling its owner", async () => {
+    const { session, server, told } = await inChannel();
+    told.length = 0;
+    server.raw(":alice!u@h NICK alice2\r\n");
+    await vi.waitFor(() => expect(session.nick).toBe("alice2"));
+    expect(session.channel("#busy")?.users.has("alice2")).toBe(true);
+    server.raw(":bob!u@h KICK #busy alice2 :out\r\n");
+    await vi.waitFor(() => expect(session.channels.has("#busy")).toBe(false));
+    expect(session.channel("#busy")).toBeUndefined();
+    expect(told).toEqual(["channelsChanged", "idle"]);
   });
 });
