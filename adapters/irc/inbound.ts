@@ -14,6 +14,7 @@ import { mircToText } from "./format.js";
 import { tagsOf } from "./ircv3.js";
 import { joinError, occupantOf } from "./muc.js";
 import { pendingCommands } from "./pending.js";
+import { withArchiveId, type ChannelLine } from "./archive.js";
 
 export interface InboundSink {
   readonly log: Logger;
@@ -26,6 +27,12 @@ export interface InboundSink {
   persist(session: IrcSession): void;
   /** True for the one connection that answers a CTCP query just sent to this channel (see ctcp.ts). */
   claimChannelCtcp(server: string, channel: string): Promise<boolean>;
+  /** Channel history (mam.ts): archives a channel line once; its archive id (undefined: not archived). */
+  archive?(session: IrcSession, channel: string, line: ChannelLine): Promise<string | undefined> | undefined;
+  /** Channel history (mam.ts): queues a channel's join events with the history each joining resource wants. */
+  emitJoin?(session: IrcSession, events: InboundEvent[]): void;
+  /** Queues events that are still being made (a line waiting for its archive id), in order. */
+  emitLater?(session: IrcSession, events: Promise<InboundEvent[]>): void;
 }
 
 const newId = (): string => `irc-${randomUUID()}`;
@@ -60,14 +67,18 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
   const client = session.client;
   const server = session.server;
   /** One event per resource joined to the channel (synced channels only). */
-  const toMembers = (channel: string, make: (to: string, roomJid: string) => InboundEvent[]): void => {
+  const toMembers = (
+    channel: string,
+    make: (to: string, roomJid: string) => InboundEvent[],
+    archived?: Promise<string | undefined>,
+  ): void => {
     const key = channel.toLowerCase();
     const members = session.channels.get(key);
     if (!members || !session.synced.has(key)) return;
-    sink.emit(
-      session,
-      [...members].flatMap(([to, m]) => make(to, m.roomJid)),
-    );
+    const events = [...members].flatMap(([to, m]) => make(to, m.roomJid));
+    // Channel history: every member's copy carries the line's archive id as its stanza-id.
+    if (archived && sink.emitLater) sink.emitLater(session, withArchiveId(events, archived));
+    else sink.emit(session, events);
   };
   const safe =
     <A extends unknown[]>(name: string, handler: (...args: A) => void) =>
@@ -82,12 +93,16 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
   const text = (from: string, to: string, body: string, action: boolean, message?: Message): void => {
     const shown = action ? `/me ${mircToText(body)}` : mircToText(body);
     // echo-message: the server repeats our own lines; the room reflection waited for them.
-    if (from.toLowerCase() === session.nick.toLowerCase()) {
-      if (to.toLowerCase() !== session.nick.toLowerCase()) session.echoed(to);
-      return;
-    }
     // IRCv3 msgid is the stanza id (the same on a redelivery), server-time the XEP-0203 delay.
     const tags = tagsOf(message);
+    const msgid = tags.msgid ? { msgid: tags.msgid } : {};
+    if (from.toLowerCase() === session.nick.toLowerCase()) {
+      if (to.toLowerCase() === session.nick.toLowerCase()) return;
+      session.echoed(to);
+      // Channel history (mam.ts): the user's own line, as the channel saw it.
+      void sink.archive?.(session, to, { nick: from, body: shown, ...msgid });
+      return;
+    }
     const id = tags.msgid ? `irc-${tags.msgid}` : newId();
     const delay = tags.time ? { delay: tags.time } : {};
     if (to.toLowerCase() === session.nick.toLowerCase()) {
@@ -100,23 +115,29 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
       ]);
       return;
     }
+    // Channel history (mam.ts): archived once for all connections, whatever the user's forwarding setting.
+    const archived = sink.archive?.(session, to, { nick: from, body: shown, ...msgid });
     // Per-channel forwarding setting: only lines that mention the user's nick.
     if (
       session.mentionsOnly.has(to.toLowerCase()) &&
       !body.toLowerCase().includes(session.nick.toLowerCase())
     )
       return;
-    toMembers(to, (member, roomJid) => [
-      {
-        kind: "message",
-        to: member,
-        from: `${roomJid}/${from}`,
-        id,
-        type: "groupchat",
-        body: shown,
-        ...delay,
-      },
-    ]);
+    toMembers(
+      to,
+      (member, roomJid) => [
+        {
+          kind: "message",
+          to: member,
+          from: `${roomJid}/${from}`,
+          id,
+          type: "groupchat",
+          body: shown,
+          ...delay,
+        },
+      ],
+      archived,
+    );
   };
 
   client.on(
@@ -160,7 +181,8 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
       const members = session.channels.get(key);
       if (!members || session.synced.has(key)) return;
       session.synced.add(key);
-      sink.emit(session, [
+      // Channel history (mam.ts): emitJoin adds the history each joining resource asked for.
+      const joined = [
         ...[...members].flatMap(([to, m]) => [
           ...whileAway(key, to, m.roomJid),
           ...rosterEvents(session, key, to),
@@ -170,7 +192,9 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
               roomNotice(to, m.roomJid, `Connected to ${server} again; you are back in ${channel}.`),
             )
           : []),
-      ]);
+      ];
+      if (sink.emitJoin) sink.emitJoin(session, joined);
+      else sink.emit(session, joined);
       if (session.outageNoticeSent && [...session.channels.keys()].every((c) => session.synced.has(c)))
         session.outageNoticeSent = false;
       sink.persist(session);
@@ -288,17 +312,25 @@ export function attachInbound(session: IrcSession, sink: InboundSink): void {
     safe("topic", (channel: string, topic: string, by: string) => {
       if (by.toLowerCase() === session.nick.toLowerCase()) pendingCommands(session).echoed(channel, "TOPIC");
       // RPL_TOPICWHOTIME during the join also lands here; the join shows the topic itself.
-      toMembers(channel, (to, room) => [
-        {
-          kind: "message",
-          to,
-          from: by ? `${room}/${by}` : room,
-          id: newId(),
-          type: "groupchat",
-          body: "",
-          subject: mircToText(topic),
-        },
-      ]);
+      const subject = mircToText(topic);
+      const archived = session.synced.has(channel.toLowerCase())
+        ? sink.archive?.(session, channel, { ...(by ? { nick: by } : {}), body: "", subject })
+        : undefined;
+      toMembers(
+        channel,
+        (to, room) => [
+          {
+            kind: "message",
+            to,
+            from: by ? `${room}/${by}` : room,
+            id: newId(),
+            type: "groupchat",
+            body: "",
+            subject,
+          },
+        ],
+        archived,
+      );
     }),
   );
   client.on(

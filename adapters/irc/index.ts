@@ -33,7 +33,9 @@ import { sendMessage } from "./outbound.js";
 import { JoinedStore, type JoinedRecord } from "./joined.js";
 import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
-import { StoreQueue } from "./store-queue.js";
+import type { ChannelLine } from "./archive.js";
+import { StoreQueue, type Emitted } from "./store-queue.js";
+import { IrcArchive } from "./mam.js";
 import { SealError, SecretBox } from "../../src/store/sealed.js";
 
 /** What a sealed password is bound to: copied to another user or field, it does not open. */
@@ -64,6 +66,8 @@ class IrcAdapter implements Adapter {
   private queue: StoreQueue | undefined;
   /** Which connection answers a channel's CTCP query; shared with the other instances from start(). */
   private ctcpClaims = new ChannelCtcpClaims(undefined);
+  /** Channel history: archive, XEP-0313, join history, room disco, opt-out command (mam.ts). */
+  readonly archive: IrcArchive;
 
   constructor(
     private readonly config: AdapterBaseConfig & IrcConfig,
@@ -121,22 +125,34 @@ class IrcAdapter implements Adapter {
     });
     const servers =
       config.servers.fixed === undefined ? (config.servers.allow ?? []) : [config.servers.fixed];
-    this.commands = settingsCommands({
-      settings: () => this.context().settings,
-      servers,
-      lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
-      seal: (user, field, password) => {
-        if (!this.box)
-          throw new GatewayError(
-            "feature-not-implemented",
-            "This gateway does not store IRC passwords: its administrators have not set up the key that encrypts them.",
-          );
-        return this.box.seal(password, sealContext(user, field));
-      },
-      codec: this.codecOptions,
-      changed: (user) => void this.refreshForwarding(user),
-      disconnect: (user) => this.disconnectUser(user),
+    this.archive = new IrcArchive({
+      config,
+      connections: this.connections,
+      target: (jid) => this.target(jid),
     });
+    this.commands = [
+      ...this.archive.commands,
+      ...settingsCommands({
+        settings: () => this.context().settings,
+        servers,
+        lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
+        seal: (user, field, password) => {
+          if (!this.box)
+            throw new GatewayError(
+              "feature-not-implemented",
+              "This gateway does not store IRC passwords: its administrators have not set up the key that encrypts them.",
+            );
+          return this.box.seal(password, sealContext(user, field));
+        },
+        codec: this.codecOptions,
+        changed: (user) => void this.refreshForwarding(user),
+        disconnect: (user) => this.disconnectUser(user),
+      }),
+    ];
+  }
+
+  describe(jid: string) {
+    return this.archive.describe(jid);
   }
 
   /** One event list per resource in each channel of the session. */
@@ -299,6 +315,12 @@ class IrcAdapter implements Adapter {
       emit: (session: IrcSession, events: InboundEvent[]) => void this.emit(session, events),
       persist: (session: IrcSession) => this.persist(session),
       claimChannelCtcp: (server: string, channel: string) => this.ctcpClaims.claim(server, channel),
+      // Channel history (mam.ts).
+      archive: (session: IrcSession, channel: string, line: ChannelLine) =>
+        this.archive.line(session, channel, line),
+      emitJoin: (session: IrcSession, events: InboundEvent[]) =>
+        void this.emit(session, [this.archive.withHistory(session, events)]),
+      emitLater: (session: IrcSession, events: Promise<InboundEvent[]>) => void this.emit(session, [events]),
       nickJid: (nick: string, server: string): string | null => {
         try {
           return `${this.codec.encode(formatIrcId({ kind: "nick", nick, server }))}@${ctx.domain}`;
@@ -310,7 +332,7 @@ class IrcAdapter implements Adapter {
   }
 
   /** Queues events for the user in order (see StoreQueue); never rejects. */
-  private emit(session: IrcSession, events: InboundEvent[]): Promise<unknown> {
+  private emit(session: IrcSession, events: readonly Emitted[]): Promise<unknown> {
     if (!this.queue) throw new Error("the IRC adapter is not started");
     return this.queue.emit(session, events);
   }
@@ -320,6 +342,7 @@ class IrcAdapter implements Adapter {
     this.joined = new JoinedStore(ctx.redis, ctx.key);
     this.reconnects = ctx.metrics.counter("reconnects_total", "Redials of lost IRC connections");
     this.queue = new StoreQueue(ctx);
+    this.archive.start(ctx);
     this.ctcpClaims = new ChannelCtcpClaims(
       async (server, channel, ms) =>
         (await ctx.redis.set(ctx.key("ctcp", server, channel), "1", "PX", ms, "NX")) === "OK",
@@ -415,6 +438,8 @@ class IrcAdapter implements Adapter {
     checkNick(nick);
     const session = await this.openSession(p.user, target.server, nick);
     const channel = target.channel;
+    // Channel history (mam.ts): this user may read the archive; the history is sent once in.
+    await this.archive.joining(p.from, p.user, p.toJid, p.history);
     // Membership is recorded before the connection is ready, so a leave arriving meanwhile cancels the join.
     const members = session.channels.get(channel) ?? new Map<string, Member>();
     members.set(p.from, { roomJid: p.toJid, requestedNick: nick });
@@ -423,7 +448,7 @@ class IrcAdapter implements Adapter {
     if (!session.channels.get(channel)?.has(p.from)) return;
     // Already on IRC: show this resource the room now; else it is shown when NAMES arrives.
     if (session.synced.has(channel)) {
-      await this.emit(session, rosterEvents(session, channel, p.from));
+      await this.emit(session, [this.archive.withHistory(session, rosterEvents(session, channel, p.from))]);
       return;
     }
     if (session.requested.has(channel)) return;
