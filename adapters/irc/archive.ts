@@ -11,7 +11,8 @@
  * bob agree that the second "ok" is a second line. One Lua script, one round trip.
  *
  * Retention: XADD MAXLEN ~ (count) and XTRIM MINID ~ (age) on every append. "~" trims whole stream nodes
- * (Redis's stream-node-max-entries, 100 by default), so a channel keeps up to one node more than asked.
+ * (Redis's stream-node-max-entries, 100 by default), so a channel keeps up to one node more than asked;
+ * below EXACT_TRIM_BELOW lines the count is trimmed exactly.
  *
  * Keys share the channel's hash tag (`{server/channel}`), so the script runs on one Redis Cluster slot.
  * Entry fields (version 1; a later release adds fields, never renames): n nick, b body, s subject.
@@ -26,6 +27,11 @@ import type { ArchivePolicy } from "./config.js";
 export const DEDUPE_WINDOW_MS = 30_000;
 /** (nick, text) pairs one connection counts at once for the dedupe ordinal; the oldest go first. */
 export const MAX_ORDINAL_ENTRIES = 5_000;
+/**
+ * Below this many lines a channel is trimmed exactly (MAXLEN n): "~" keeps up to a whole stream node (100
+ * entries) more, which matters for a small archive. From it on, "~" (whole nodes, cheaper).
+ */
+export const EXACT_TRIM_BELOW = 1_000;
 /** Entries read per round trip when a filter (`with`) or a time bound makes a page skip lines. */
 export const SCAN_BATCH = 500;
 
@@ -67,14 +73,14 @@ export interface RangePage {
 
 /**
  * KEYS[1] stream, KEYS[2] dedupe key, KEYS[3] opt-out marker; ARGV[1] dedupe ms, ARGV[2] max lines,
- * ARGV[3] max age ms (0: none), ARGV[4..] field/value pairs. The archive id, or false when opted out.
+ * ARGV[3] max age ms (0: none), ARGV[4] "~" or "=" (count trimming), ARGV[5..] field/value pairs. The archive id, or false when opted out.
  */
 const RECORD = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local seen = redis.call('GET', KEYS[2])
 if seen then return seen end
-local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*'}
-for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+local args = {'XADD', KEYS[1], 'MAXLEN', ARGV[4], ARGV[2], '*'}
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
 local id = redis.call(unpack(args))
 redis.call('SET', KEYS[2], id, 'PX', ARGV[1])
 local age = tonumber(ARGV[3])
@@ -180,6 +186,7 @@ export class ChannelArchive {
       String(DEDUPE_WINDOW_MS),
       String(policy.maxLines),
       String(Math.round(policy.maxDays * 86_400_000)),
+      policy.maxLines < EXACT_TRIM_BELOW ? "=" : "~",
       ...fields,
     )) as string | null;
     return id ?? undefined;

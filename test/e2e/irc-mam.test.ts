@@ -303,12 +303,17 @@ describe("IRC channel history: archive, MAM, history on join", () => {
   it("sends the default history (20 lines at most) without <history/>, and none with maxstanzas=0", async () => {
     const dave = await TestUser.login(peer, `erin-mam-${slot}`);
     try {
+      // More lines than the default sends.
+      for (let n = 1; n <= 21; n++) bob.send(`PRIVMSG ${channel} :filler ${n}`);
+      await live(carol, room, "filler 21");
       const before = dave.received.length;
       await join(dave, room, `erin${slot}`);
       const history = dave.received
         .slice(before)
         .filter((el) => el.name === "message" && el.getChild("delay", DELAY) !== undefined);
       const archived = await mam(alice, room, {});
+      expect(history).toHaveLength(20);
+      expect(history.at(-1)?.getChildText("body")).toBe("filler 21");
       expect(history.map((el) => el.getChild("stanza-id", SID)?.attrs.id)).toEqual(
         archived.results.slice(-20).map((r) => r.id),
       );
