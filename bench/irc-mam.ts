@@ -247,7 +247,7 @@ async function measureQueries(user: User, room: string) {
       const r = await run();
       ms.push(r.ms);
       results = r.results;
-      complete = r.fin?.attrs.complete as string | undefined;
+      complete = r.fin?.attrs.complete;
     }
     out[name] = { ...latencySummary(ms), results, complete: complete === "true" };
   }

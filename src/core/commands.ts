@@ -64,7 +64,7 @@ export function mountCommands(callee: Component["iqCallee"], svc: ServiceContext
         throw new GatewayError("bad-request", `This command does not support the action "${action}".`);
 
       const submitted = readSubmittedForm(ctx.element);
-      const to = ctx.stanza.attrs.to as string | undefined;
+      const to = ctx.stanza.attrs.to;
       const form = command.form ? await command.form(user, to) : undefined;
       if (form && !submitted) {
         return reply(

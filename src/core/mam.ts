@@ -112,7 +112,7 @@ export function mountMam(callee: Component["iqCallee"], svc: ServiceContext): vo
       const room = bareOf(ctx.stanza.attrs.to ?? svc.domain);
       if (!room.includes("@"))
         throw new GatewayError("item-not-found", "Ask a room's JID for its archive, not the gateway's.");
-      const queryId = ctx.element.attrs.queryid as string | undefined;
+      const queryId = ctx.element.attrs.queryid;
       if (queryId !== undefined && queryId.length > MAX_QUERY_ID_CHARS)
         throw new GatewayError("bad-request", "The queryid is too long.");
       if (ctx.element.attrs.node)

@@ -106,10 +106,10 @@ function historyOf(stanza: Element): { history?: HistoryRequest } {
   if (!el) return {};
   const history: HistoryRequest = {};
   for (const name of ["maxstanzas", "maxchars", "seconds"] as const) {
-    const value = el.attrs[name] as string | undefined;
+    const value = el.attrs[name];
     if (value !== undefined && /^\d{1,9}$/.test(value.trim())) history[name] = Number(value.trim());
   }
-  const since = el.attrs.since as string | undefined;
+  const since = el.attrs.since;
   if (since !== undefined && !Number.isNaN(new Date(since).getTime())) history.since = new Date(since);
   return { history };
 }
