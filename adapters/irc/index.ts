@@ -502,6 +502,9 @@ class IrcAdapter implements Adapter {
         target: (jid) => this.target(jid),
         emit: (session, events) => this.emit(session, events),
         openSession: (user, server, nick) => this.openSession(user, server, nick),
+        // Channel history (mam.ts): the user's own lines when the server does not echo them.
+        archiveOwn: (session, channel, lines) => this.archive.ownLines(session, channel, lines),
+        emitLater: (session, events) => void this.emit(session, [events]),
       },
       m,
     );

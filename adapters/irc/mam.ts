@@ -28,12 +28,20 @@ import { ChannelArchive, Ordinals, type ChannelLine } from "./archive.js";
 import type { IrcTarget } from "./codec.js";
 import { archivePolicy, type IrcConfig } from "./config.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
+import { mircToText } from "./format.js";
 import { fitChars, historyEvent, historyRange, insertHistory, PendingJoins } from "./history.js";
 
 /** IRC channel prefixes of an operator or higher (op, admin, owner). */
 const OPERATOR_PREFIXES = /[@&~]/;
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
+
+/** A PRIVMSG text as inbound.ts shows it: formatting to text, a CTCP ACTION as "/me …". */
+function shownLine(raw: string): string {
+  // eslint-disable-next-line no-control-regex -- CTCP is delimited by \x01
+  const action = /^\x01ACTION (.*?)\x01?$/s.exec(raw);
+  return action ? `/me ${mircToText(action[1] ?? "")}` : mircToText(raw);
+}
 
 export interface IrcArchiveDeps {
   config: IrcConfig;
@@ -80,6 +88,15 @@ export class IrcArchive implements RoomArchive {
       this.ctx?.log.warn({ err, server: session.server, channel: key }, "channel line not archived");
       return undefined;
     });
+  }
+
+  /**
+   * The user's own lines (raw IRC text, /me as CTCP ACTION) as the channel's other members see them; the first
+   * line's archive id. Never rejects.
+   */
+  ownLines(session: IrcSession, channel: string, lines: string[]): Promise<string | undefined> | undefined {
+    const ids = lines.map((raw) => this.line(session, channel, { nick: session.nick, body: shownLine(raw) }));
+    return ids[0];
   }
 
   /** A resource is joining a room: it may read the archive from now on, and gets history once in. */

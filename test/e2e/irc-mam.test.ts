@@ -330,6 +330,32 @@ describe("IRC channel history: archive, MAM, history on join", () => {
     }
   });
 
+  it("archives the user's own lines: once when another bridged user hears them, and when alone", async () => {
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "own-1" }, xml("body", {}, "said from XMPP")),
+    );
+    const reflected = await alice.waitFor((el) => el.name === "message" && el.attrs.id === "own-1", 20_000);
+    const heard = await carol.waitFor(
+      (el) => el.name === "message" && el.getChildText("body") === "said from XMPP",
+      20_000,
+    );
+    const sid = heard.getChild("stanza-id", SID)?.attrs;
+    expect(sid?.by).toBe(room);
+    expect(reflected.getChild("stanza-id", SID)?.attrs.id).toBe(sid?.id);
+    const all = await mam(carol, room, { with: `${room}/${aliceNick}` });
+    expect(all.results.map((r) => r.id)).toEqual([sid?.id]);
+
+    const alone = `#alone${slot}%${ircd.serverName}@${domain}`;
+    await join(carol, alone, carolNick);
+    await carol.send(
+      xml("message", { to: alone, type: "groupchat", id: "own-2" }, xml("body", {}, "/me is alone here")),
+    );
+    const mine = await carol.waitFor((el) => el.name === "message" && el.attrs.id === "own-2", 20_000);
+    const kept = await mam(carol, alone, {});
+    expect(kept.results.map((r) => textOf(r.message))).toEqual(["/me is alone here"]);
+    expect(kept.results[0]?.id).toBe(mine.getChild("stanza-id", SID)?.attrs.id);
+  });
+
   it("keeps only the configured number of lines of a channel", async () => {
     const trimChannel = `#trim${slot}`;
     const trimRoom = `${trimChannel}%trim.localhost@${domain}`;
