@@ -10,9 +10,12 @@
  * saw that same nick say that same text within DEDUPE_WINDOW_MS): two connections hearing "ok" twice from
  * bob agree that the second "ok" is a second line. One Lua script, one round trip.
  *
- * Retention: XADD MAXLEN ~ (count) and XTRIM MINID ~ (age) on every append. "~" trims whole stream nodes
- * (Redis's stream-node-max-entries, 100 by default), so a channel keeps up to one node more than asked;
- * below EXACT_TRIM_BELOW lines the count is trimmed exactly.
+ * Retention: XADD MAXLEN ~ (count) and XTRIM MINID (age, exact) on every append, and the age again before
+ * every read (a quiet channel has no appends): a line older than maxDays is never served, and is deleted by
+ * the next line or query of its channel. "~" trims whole stream nodes (Redis's stream-node-max-entries, 100
+ * by default), so a channel keeps up to one node more lines than asked; below EXACT_TRIM_BELOW lines the
+ * count is trimmed exactly. The age is always exact: "~" would keep a quiet channel's old lines for as long
+ * as their node holds a newer one.
  *
  * Keys share the channel's hash tag (`{server/channel}`), so the script runs on one Redis Cluster slot.
  * Entry fields (version 1; a later release adds fields, never renames): n nick, b body, s subject.
@@ -87,7 +90,7 @@ local age = tonumber(ARGV[3])
 if age > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(now - age))
+  redis.call('XTRIM', KEYS[1], 'MINID', tostring(now - age))
 end
 return id`;
 
@@ -223,6 +226,8 @@ export class ChannelArchive {
    */
   async page(server: string, channel: string, q: RangeQuery): Promise<RangePage> {
     const { stream } = this.keys(server, channel);
+    const maxAgeMs = Math.round(this.policy(server).maxDays * 86_400_000);
+    if (maxAgeMs > 0) await this.redis.xtrim(stream, "MINID", String(Date.now() - maxAgeMs));
     for (const [name, id] of [
       ["after", q.after],
       ["before", q.before],

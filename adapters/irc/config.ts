@@ -202,7 +202,7 @@ export const ircConfigSchema = z.object({
         .min(0)
         .max(3650)
         .default(DEFAULT_ARCHIVE_MAX_DAYS)
-        .describe("days a channel line stays in the archive (0: no age limit)"),
+        .describe("days a channel line stays in the archive (0: no age limit; fractions allowed)"),
       maxLines: z
         .number()
         .int()

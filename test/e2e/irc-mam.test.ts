@@ -62,6 +62,9 @@ async function mam(
   return { iq, results, fin: iq.getChild("fin", MAM) };
 }
 
+/** How long the channels of age.localhost keep a line. */
+const AGE_SECONDS = 2;
+
 const textOf = (m: Element): string => m.getChildText("body") ?? `subject: ${m.getChildText("subject")}`;
 const rsm = (fin: Element | undefined, name: string) => fin?.getChild("set", RSM)?.getChildText(name);
 
@@ -129,12 +132,18 @@ describe("IRC channel history: archive, MAM, history on join", () => {
       slot,
       adapters: {
         irc: {
-          servers: { allow: [ircd.serverName, "trim.localhost"] },
+          servers: { allow: [ircd.serverName, "trim.localhost", "age.localhost"] },
           tls: false,
           addresses: {
             [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
             // The same ngircd under another name, whose channels keep 3 lines.
             "trim.localhost": { host: "127.0.0.1", port: ircd.port, archive: { maxLines: 3 } },
+            // ... and under a third, whose lines are kept AGE_SECONDS.
+            "age.localhost": {
+              host: "127.0.0.1",
+              port: ircd.port,
+              archive: { maxDays: AGE_SECONDS / 86_400 },
+            },
           },
           graceSeconds: 30,
           lineDelayMs: 0,
@@ -366,6 +375,27 @@ describe("IRC channel history: archive, MAM, history on join", () => {
     await live(carol, trimRoom, "line 5");
     const kept = await mam(carol, trimRoom, {});
     expect(kept.results.map((r) => textOf(r.message))).toEqual(["line 3", "line 4", "line 5"]);
+  });
+
+  it("serves and keeps a line no longer than the configured age", async () => {
+    const ageChannel = `#age${slot}`;
+    const ageRoom = `${ageChannel}%age.localhost@${domain}`;
+    bob.send(`JOIN ${ageChannel}`);
+    await bob.waitFor((l) => / 366 /.test(l) && l.includes(ageChannel));
+    await join(carol, ageRoom, `carol${slot}a`);
+    bob.send(`PRIVMSG ${ageChannel} :soon gone`);
+    await live(carol, ageRoom, "soon gone");
+    expect((await mam(carol, ageRoom, {})).results.map((r) => textOf(r.message))).toEqual(["soon gone"]);
+    // The channel stays quiet: the query itself no longer finds the line once it is older than the age.
+    const deadline = Date.now() + 30_000;
+    for (let left = ["soon gone"]; left.length > 0;) {
+      if (Date.now() > deadline) throw new Error(`still archived: ${left.join(", ")}`);
+      await new Promise((r) => setTimeout(r, 250));
+      left = (await mam(carol, ageRoom, {})).results.map((r) => textOf(r.message));
+    }
+    bob.send(`PRIVMSG ${ageChannel} :fresh`);
+    await live(carol, ageRoom, "fresh");
+    expect((await mam(carol, ageRoom, {})).results.map((r) => textOf(r.message))).toEqual(["fresh"]);
   });
 
   it("stops archiving a channel its operator opts out, and refuses the opt-out to others", async () => {
