@@ -334,6 +334,8 @@ warm up, one at a time; the time is from sending the iq to its result (every for
   connection runs; biboumi's as rows of its \`muclogline_\` table, one per user and line as it writes them):
   saying 20,000 lines would fan out to two million stanzas per implementation.
 - First page: the oldest lines (no RSM position); last page: \`<before/>\` (what Conversations asks first).
+- The latency includes Prosody routing the 50 forwarded messages and the client parsing them, on the same
+  Prosody for both: compare the two columns of one run (the load average above says how busy the machine was).
 - Redis memory: \`MEMORY USAGE\` of the channel's stream (SAMPLES 0) over its lines. biboumi keeps one archive
   per user (its docs: "each user has her or his own archive"), so a line said to 100 users is 100 rows.
 - The dedupe keys that make 100 connections store a line once live 30 s (one small string per line).
