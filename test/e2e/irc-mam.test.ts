@@ -5,7 +5,12 @@
  *
  * alice and carol are bridged users (each with an IRC connection to the bed's ngircd); bob is a raw IRC client.
  */
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startInspircd } from "../bed/inspircd.js";
+import type { IrcPeer } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, runCommand, statusCodes, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
@@ -441,5 +446,79 @@ describe("IRC channel history: archive, MAM, history on join", () => {
       ?.getChildren("feature")
       .map((f) => f.attrs.var);
     expect(features).not.toContain(MAM);
+  });
+});
+
+describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let ircd: IrcPeer;
+  let gw: TestGateway;
+  let alice: TestUser;
+  let carol: TestUser;
+  let bob: RawIrc;
+  let room: string;
+  const channel = "#v3mam";
+
+  beforeAll(async () => {
+    ircd = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "inspircd-mam-")) });
+    const slot = await takeSlot(bed);
+    room = `${channel}%${ircd.serverName}@${slotDomain(slot, "irc")}`;
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        irc: {
+          servers: { allow: [ircd.serverName] },
+          tls: false,
+          addresses: { [ircd.serverName]: { host: "127.0.0.1", port: ircd.port } },
+          lineDelayMs: 0,
+        },
+      },
+    });
+    bob = await RawIrc.connect(ircd.port, "bob");
+    bob.send(`JOIN ${channel}`);
+    await bob.waitFor((l) => / 366 /.test(l));
+    alice = await TestUser.login(peer, `alice-v3mam-${slot}`);
+    carol = await TestUser.login(peer, `carol-v3mam-${slot}`);
+  });
+
+  afterAll(async () => {
+    bob?.close();
+    await alice?.stop();
+    await carol?.stop();
+    await gw?.stop();
+    await ircd?.stop();
+  });
+
+  const joinRoom = async (user: TestUser, nick: string) => {
+    await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
+    await user.waitFor((el) => el.attrs.from === `${room}/${nick}` && statusCodes(el).includes(110), 20_000);
+  };
+
+  it("keeps a line with a msgid once for two bridged users, and the user's own echoed line once", async () => {
+    await joinRoom(alice, "alice");
+    await joinRoom(carol, "carol");
+    bob.send(`PRIVMSG ${channel} :tagged line`);
+    const byBody = (user: TestUser, body: string) =>
+      user.waitFor((el) => el.name === "message" && el.getChildText("body") === body, 20_000);
+    const [a, c] = await Promise.all([byBody(alice, "tagged line"), byBody(carol, "tagged line")]);
+    // The message id comes from the msgid tag; the stanza-id is the archive's, the same for both.
+    expect(a.attrs.id).toMatch(/^irc-/);
+    expect(a.attrs.id).toBe(c.attrs.id);
+    expect(a.getChild("stanza-id", SID)?.attrs).toEqual(c.getChild("stanza-id", SID)?.attrs);
+
+    await alice.send(
+      xml("message", { to: room, type: "groupchat", id: "v3-own" }, xml("body", {}, "echoed line")),
+    );
+    await alice.waitFor((el) => el.name === "message" && el.attrs.id === "v3-own", 20_000);
+    const heard = await byBody(carol, "echoed line");
+    const all = await mam(carol, room, {});
+    expect(all.results.map((r) => textOf(r.message))).toEqual(["tagged line", "echoed line"]);
+    expect(all.results.map((r) => r.id)).toEqual([
+      a.getChild("stanza-id", SID)?.attrs.id,
+      heard.getChild("stanza-id", SID)?.attrs.id,
+    ]);
   });
 });
