@@ -130,13 +130,6 @@ function toLine([id, fields]: Entry): StoredLine {
   };
 }
 
-/** "1-2" < "1-10": stream ids compare as (ms, seq). */
-export function compareIds(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split("-").map(BigInt);
-  const [bm = 0n, bs = 0n] = b.split("-").map(BigInt);
-  return am === bm ? (as < bs ? -1 : as > bs ? 1 : 0) : am < bm ? -1 : 1;
-}
-
 export class ChannelArchive {
   constructor(
     private readonly redis: Redis,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { InboundEvent } from "../../src/adapter.js";
-import { compareIds, DEDUPE_WINDOW_MS, Ordinals, type StoredLine } from "./archive.js";
+import { DEDUPE_WINDOW_MS, Ordinals, type StoredLine } from "./archive.js";
 import {
   fitChars,
   historyEvent,
@@ -99,14 +99,5 @@ describe("archive helpers", () => {
     const o = new Ordinals();
     expect([o.next("k", 0), o.next("k", 10), o.next("other", 20), o.next("k", 30)]).toEqual([1, 2, 1, 3]);
     expect(o.next("k", 30 + DEDUPE_WINDOW_MS)).toBe(1);
-  });
-
-  it.each([
-    ["1-2", "1-10", -1],
-    ["2-0", "10-0", -1],
-    ["5-5", "5-5", 0],
-    ["1796192155093-2", "1796192155093-1", 1],
-  ])("orders stream ids %s and %s", (a, b, order) => {
-    expect(compareIds(a, b)).toBe(order);
   });
 });
