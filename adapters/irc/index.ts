@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type {
+  AdhocCommand,
   Adapter,
   AdapterContext,
   InboundEvent,
@@ -61,7 +62,7 @@ class IrcAdapter implements Adapter {
   private renewTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly connections: IrcConnections;
-  readonly commands;
+  readonly commands: readonly AdhocCommand[];
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
   /** Which connection answers a channel's CTCP query; shared with the other instances from start(). */
@@ -125,32 +126,32 @@ class IrcAdapter implements Adapter {
     });
     const servers =
       config.servers.fixed === undefined ? (config.servers.allow ?? []) : [config.servers.fixed];
+    this.commands = settingsCommands({
+      settings: () => this.context().settings,
+      servers,
+      lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
+      seal: (user, field, password) => {
+        if (!this.box)
+          throw new GatewayError(
+            "feature-not-implemented",
+            "This gateway does not store IRC passwords: its administrators have not set up the key that encrypts them.",
+          );
+        return this.box.seal(password, sealContext(user, field));
+      },
+      codec: this.codecOptions,
+      changed: (user) => void this.refreshForwarding(user),
+      disconnect: (user) => this.disconnectUser(user),
+    });
+    // Channel history (mam.ts): archive, MAM, join history, room disco; its opt-out command.
     this.archive = new IrcArchive({
       config,
       connections: this.connections,
       target: (jid) => this.target(jid),
     });
-    this.commands = [
-      ...this.archive.commands,
-      ...settingsCommands({
-        settings: () => this.context().settings,
-        servers,
-        lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
-        seal: (user, field, password) => {
-          if (!this.box)
-            throw new GatewayError(
-              "feature-not-implemented",
-              "This gateway does not store IRC passwords: its administrators have not set up the key that encrypts them.",
-            );
-          return this.box.seal(password, sealContext(user, field));
-        },
-        codec: this.codecOptions,
-        changed: (user) => void this.refreshForwarding(user),
-        disconnect: (user) => this.disconnectUser(user),
-      }),
-    ];
+    this.commands = [...this.commands, ...this.archive.commands];
   }
 
+  /** Room disco#info (mam.ts). */
   describe(jid: string) {
     return this.archive.describe(jid);
   }
