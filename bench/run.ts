@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { machine } from "./lib.js";
 
 /** In order; email.ts is run when it exists (the email adapter's own benchmark). */
-const BENCHMARKS = ["startup", "sms", "email", "irc", "failover"] as const;
+const BENCHMARKS = ["startup", "sms", "email", "irc", "irc-mam", "failover"] as const;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 type Json = Record<string, unknown>;
@@ -315,6 +315,61 @@ see docs/deployment.md, "Several instances".
 }
 
 /** Any other benchmark's result (e.g. email): its numbers, flattened. */
+function ircMamSection(r: Json): string {
+  const g = (impl: string, ...keys: string[]) => get(r, impl, ...keys);
+  const both = (label: string, f: (impl: string) => string) => [label, f("gateway"), f("biboumi")];
+  const ms = (impl: string, page: string) =>
+    g(impl, page) === undefined
+      ? "–"
+      : `${n(g(impl, page, "p50"), 1)} ms / ${n(g(impl, page, "p99"), 1)} ms (${n(g(impl, page, "results"))} lines)`;
+  return `## IRC channel history (\`bench/irc-mam.ts\`, \`bench/results/irc-mam.json\`), next to biboumi
+
+${when(r)} · ${n(get(r, "settings", "users"))} XMPP users in one channel (each with its own IRC connection) ·
+archive of ${n(get(r, "settings", "lines"))} lines · XEP-0313 queries of ${n(get(r, "settings", "page"))} lines
+from one of the users, ${n(get(r, "settings", "queries"))} of each after ${n(get(r, "settings", "warmup"))} to
+warm up, one at a time; the time is from sending the iq to its result (every forwarded line arrives before it).
+
+- ${n(get(r, "settings", "liveLines"))} lines are said on IRC while the users are in; the rest of the archive is
+  written straight into each store (the gateway's through its own archive code, the Lua script each
+  connection runs; biboumi's as rows of its \`muclogline_\` table, one per user and line as it writes them):
+  saying 20,000 lines would fan out to two million stanzas per implementation.
+- First page: the oldest lines (no RSM position); last page: \`<before/>\` (what Conversations asks first).
+- The latency includes Prosody routing the 50 forwarded messages and the client parsing them, on the same
+  Prosody for both: compare the two columns of one run (the load average above says how busy the machine was).
+- Redis memory: \`MEMORY USAGE\` of the channel's stream (SAMPLES 0) over its lines. biboumi keeps one archive
+  per user (its docs: "each user has her or his own archive"), so a line said to 100 users is 100 rows.
+- The dedupe keys that make 100 connections store a line once live 30 s (one small string per line).
+
+${table(
+  ["measurement", "xmpp-gateway", "biboumi"],
+  [
+    both("MAM first page, p50 / p99", (i) => ms(i, "firstPage")),
+    both("MAM last page, p50 / p99", (i) => ms(i, "lastPage")),
+    both("storage per archived line", (i) =>
+      i === "gateway"
+        ? `${n(g(i, "bytesPerLine"))} bytes (Redis stream, one copy)`
+        : `${n(g(i, "bytesPerLine"))} bytes (SQLite file, ${n(g(i, "rowsPerLine"))} rows of ${n(g(i, "bytesPerRow"))} bytes)`,
+    ),
+    both("whole archive", (i) =>
+      i === "gateway"
+        ? `${n((g(i, "streamBytes") as number) / 2 ** 20, 1)} MiB`
+        : `${n((g(i, "databaseBytes") as number) / 2 ** 20, 1)} MiB`,
+    ),
+    both("lines said on IRC with all users in → stored", (i) =>
+      i === "gateway"
+        ? `${n(g(i, "liveLinesSaid"))} → ${n(g(i, "liveLinesArchived"))} entries`
+        : `${n(g(i, "liveLinesSaid"))} → ${n(g(i, "liveRows"))} rows`,
+    ),
+    [
+      "gateway: one line offered by every connection",
+      `${n(get(r, "gateway", "dedupe", "scriptCallsPerSecond"))} script calls/s, ${n(get(r, "gateway", "dedupe", "lines"))} lines × ${n(get(r, "gateway", "dedupe", "offersPerLine"))} → ${n(get(r, "gateway", "dedupe", "archived"))} entries`,
+      "–",
+    ],
+  ],
+)}
+`;
+}
+
 function genericSection(name: string, r: Json): string {
   const rows: string[][] = [];
   const walk = (o: unknown, prefix: string) => {
@@ -348,9 +403,11 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
             ? emailSection(r)
             : name === "irc"
               ? ircSection(r)
-              : name === "failover"
-                ? failoverSection(r)
-                : genericSection(name, r),
+              : name === "irc-mam"
+                ? ircMamSection(r)
+                : name === "failover"
+                  ? failoverSection(r)
+                  : genericSection(name, r),
     );
   }
   const startupIndex = sections.findIndex((x) => x.startsWith("## Start-up"));

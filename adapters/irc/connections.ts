@@ -7,11 +7,11 @@
  * gateway restart the recorded channels are rejoined the same way. Nothing else opens, redials or closes
  * a connection; sessions (session.ts) only report that theirs was lost.
  */
-import type { InboundEvent } from "../../src/adapter.js";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { serverPolicy, type IrcConfig } from "./config.js";
 import { LEASE_RENEW_MS, LEASE_SECONDS, type Leases } from "./lease.js";
+import type { Emitted } from "./store-queue.js";
 import { backoffMs, Stagger } from "./reconnect.js";
 import {
   IrcSession,
@@ -35,7 +35,10 @@ export interface ConnectionsOptions {
   /** The adapter's logger (known only once the adapter started). */
   log(): Logger;
   /** Where the sessions' events, CTCP claims and nick JIDs come from and go to (see SessionOutput). */
-  deliver(session: IrcSession, events: InboundEvent[]): void;
+  deliver(session: IrcSession, events: readonly Emitted[]): void;
+  /** Channel history (mam.ts): none when absent. */
+  archive?: SessionOutput["archive"];
+  joinHistory?: SessionOutput["joinHistory"];
   channelsChanged?(session: IrcSession): void;
   claimChannelCtcp?(server: string, channel: string): Promise<boolean>;
   nickJid?(nick: string, server: string): string | null;
@@ -72,6 +75,9 @@ export class IrcConnections {
   constructor(private readonly opts: ConnectionsOptions) {
     this.output = {
       deliver: (session, events) => opts.deliver(session, events),
+      archive: (session, channel, line) =>
+        opts.archive?.(session, channel, line) ?? Promise.resolve(undefined),
+      joinHistory: (session, events) => opts.joinHistory?.(session, events) ?? Promise.resolve(events),
       channelsChanged: (session) => opts.channelsChanged?.(session),
       idle: (session) => this.release(session),
       lost: (session) => this.lost(session),

@@ -12,14 +12,16 @@ export interface PendingEcho {
   channel: string;
   /** Lines still to be echoed. */
   lines: number;
-  reflect(): void;
+  /** Reflects the message; a one-line message with the archive id of its echo (channel history). */
+  reflect(archived?: Promise<string | undefined>): void;
   /** The server refused a line (e.g. ERR_CANNOTSENDTOCHAN): the sender gets this error instead. */
   refuse(text: string): void;
 }
 
 /** The room messages of one connection awaiting their echo, oldest first. */
 export class Echoes {
-  private readonly pending: PendingEcho[] = [];
+  /** `split`: some lines came back already (the message had several: no one archive id). */
+  private readonly pending: (PendingEcho & { split?: boolean })[] = [];
 
   /** Remembers a room message for its echo; the oldest is reflected now when too many wait. */
   await(pending: PendingEcho): void {
@@ -28,14 +30,18 @@ export class Echoes {
   }
 
   /** One of our lines to `channel` came back: reflects the message it belonged to once all lines did. */
-  echoed(channel: string): void {
+  echoed(channel: string, archived?: Promise<string | undefined>): void {
     const index = this.pending.findIndex((p) => p.channel === channel.toLowerCase());
     const pending = this.pending[index];
     if (!pending) return;
+    const single = pending.lines === 1 && !pending.split;
     pending.lines -= 1;
-    if (pending.lines > 0) return;
+    if (pending.lines > 0) {
+      pending.split = true;
+      return;
+    }
     this.pending.splice(index, 1);
-    pending.reflect();
+    pending.reflect(single ? archived : undefined);
   }
 
   /** The server refused our line to `channel`: the message it belonged to fails, not reflected. */

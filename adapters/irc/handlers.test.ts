@@ -60,9 +60,14 @@ const on = (s: SessionState, line: string): Change[] => {
   if (!m) throw new Error(`not a line: ${line}`);
   return handle(s, m);
 };
+/** What the user's resources are shown: delivered events, channel lines (archived first), a room shown. */
+const delivers = (c: Change): boolean =>
+  c.kind === "deliver" || c.kind === "archive" || c.kind === "roomShown";
 const events = (changes: Change[]): InboundEvent[] =>
-  changes.flatMap((c) => (c.kind === "deliver" ? c.events : []));
-const others = (changes: Change[]) => changes.filter((c) => c.kind !== "deliver");
+  changes.flatMap((c) =>
+    c.kind === "deliver" || c.kind === "archive" || c.kind === "roomShown" ? c.events : [],
+  );
+const others = (changes: Change[]) => changes.filter((c) => !delivers(c));
 
 describe("channel text", () => {
   it("shows a message from room/nick with mIRC bold as XEP-0393, an action as /me, a notice as text", () => {
@@ -95,14 +100,18 @@ describe("channel text", () => {
     expect(on(state({ synced: false }), ":bob!u@h PRIVMSG #chat :early")).toEqual([]);
   });
 
-  it("forwards only lines mentioning the user's nick when the channel is set so", () => {
+  it("forwards only lines mentioning the user's nick when the channel is set so (the archive keeps all)", () => {
     const s = state({ mentionsOnly: true });
-    expect(on(s, ":bob!u@h PRIVMSG #chat :unrelated")).toEqual([]);
+    expect(on(s, ":bob!u@h PRIVMSG #chat :unrelated")).toEqual([
+      { kind: "archive", channel: "#chat", line: { nick: "bob", body: "unrelated" }, events: [] },
+    ]);
     expect(events(on(s, ":bob!u@h PRIVMSG #chat :Alice: look"))).toHaveLength(1);
   });
 
   it("takes our own line coming back (echo-message) as the echo, not as a new message", () => {
-    expect(on(state(), ":alice!u@h PRIVMSG #chat :mine")).toEqual([{ kind: "echoed", channel: "#chat" }]);
+    expect(on(state(), "@msgid=m1 :alice!u@h PRIVMSG #chat :mine")).toEqual([
+      { kind: "echoed", channel: "#chat", line: { nick: "alice", body: "mine", msgid: "m1" } },
+    ]);
   });
 
   it("refuses our line's echo on ERR_CANNOTSENDTOCHAN, with the server's text", () => {

@@ -15,6 +15,7 @@ import { COMMAND_REFUSALS } from "./pending.js";
 import { endOfNames, names, refusal } from "./joining.js";
 import { parseModes, parseSupport, withPrefix } from "./roster.js";
 import {
+  archived,
   isChannel,
   occupantIn,
   same,
@@ -47,9 +48,22 @@ function text(state: SessionState, m: IrcMessage): Change[] {
   }
   const body = action ? (ctcp?.params ?? "") : raw;
   const shown = action ? `/me ${mircToText(body)}` : mircToText(body);
-  // echo-message: the server repeats our own lines; the room reflection waited for them.
-  if (self) return same(target, state.nick) ? [] : [{ kind: "echoed", channel: target }];
   // IRCv3 msgid is the stanza id (the same on a redelivery), server-time the XEP-0203 delay.
+  const msgid = m.tags.msgid ? { msgid: m.tags.msgid } : {};
+  // echo-message: the server repeats our own lines; the room reflection waited for them. The channel
+  // history keeps the line as the channel saw it.
+  if (self) {
+    if (same(target, state.nick)) return [];
+    const key = target.toLowerCase();
+    const archive = state.channels.has(key) && state.isSynced(key);
+    return [
+      {
+        kind: "echoed",
+        channel: target,
+        ...(archive ? { line: { nick: m.nick, body: shown, ...msgid } } : {}),
+      },
+    ];
+  }
   const id = m.tags.msgid ? `irc-${m.tags.msgid}` : state.newId();
   const delay = m.tags.time ? { delay: m.tags.time } : {};
   if (same(target, state.nick)) {
@@ -67,11 +81,13 @@ function text(state: SessionState, m: IrcMessage): Change[] {
     };
     return [{ kind: "conversation" }, { kind: "deliver", events: [event] }];
   }
-  // Per-channel forwarding setting: only lines that mention the user's nick.
-  if (state.mentionsOnly(target) && !body.toLowerCase().includes(state.nick.toLowerCase())) return [];
-  return toMembers(state, target, (to, roomJid) => [
-    { kind: "message", to, from: `${roomJid}/${m.nick}`, id, type: "groupchat", body: shown, ...delay },
-  ]);
+  // Per-channel forwarding setting: only lines that mention the user's nick (archived all the same).
+  const forward = !state.mentionsOnly(target) || body.toLowerCase().includes(state.nick.toLowerCase());
+  return archived(state, target, { nick: m.nick, body: shown, ...msgid }, (to, roomJid) =>
+    forward
+      ? [{ kind: "message", to, from: `${roomJid}/${m.nick}`, id, type: "groupchat", body: shown, ...delay }]
+      : [],
+  );
 }
 
 function join(state: SessionState, m: IrcMessage): Change[] {
@@ -168,11 +184,12 @@ function channelModeIs(state: SessionState, m: IrcMessage): Change[] {
 }
 
 function topic(state: SessionState, m: IrcMessage): Change[] {
-  const [channel = "", subject = ""] = m.params;
+  const [channel = "", text = ""] = m.params;
+  const subject = mircToText(text);
   return [
     ...(same(m.nick, state.nick) ? [{ kind: "commandEchoed" as const, channel, command: "TOPIC" }] : []),
-    { kind: "topic", channel, topic: subject },
-    ...toMembers(state, channel, (to, room) => [
+    { kind: "topic", channel, topic: text },
+    ...archived(state, channel, { ...(m.nick ? { nick: m.nick } : {}), body: "", subject }, (to, room) => [
       {
         kind: "message",
         to,
@@ -180,7 +197,7 @@ function topic(state: SessionState, m: IrcMessage): Change[] {
         id: state.newId(),
         type: "groupchat",
         body: "",
-        subject: mircToText(subject),
+        subject,
       },
     ]),
   ];

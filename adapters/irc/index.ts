@@ -9,6 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type {
+  AdhocCommand,
   Adapter,
   AdapterContext,
   InboundEvent,
@@ -38,7 +39,8 @@ import { LEASE_SECONDS, Leases } from "./lease.js";
 import { sendMessage } from "./outbound.js";
 import { joinRoom, leaveRoom, type RoomDeps } from "./rooms.js";
 import { mentionsOnly, settingsCommands } from "./settings.js";
-import { StoreQueue } from "./store-queue.js";
+import { IrcArchive } from "./mam.js";
+import { StoreQueue, type Emitted } from "./store-queue.js";
 import { UserSettings } from "./user-settings.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
@@ -51,7 +53,9 @@ class IrcAdapter implements Adapter {
   readonly codec;
   readonly prompt;
   readonly connections: IrcConnections;
-  readonly commands;
+  readonly commands: readonly AdhocCommand[];
+  /** Channel history: archive, XEP-0313, join history, room disco, opt-out command (mam.ts). */
+  readonly archive: IrcArchive;
   private readonly codecOptions: IrcCodecOptions;
   private readonly userSettings: UserSettings;
   private ctx: AdapterContext | undefined;
@@ -77,6 +81,10 @@ class IrcAdapter implements Adapter {
       config,
       log: () => this.context().log,
       deliver: (session, events) => void this.emit(session, events),
+      // Channel history (mam.ts): channel lines archived once, joins with their history.
+      archive: (session, channel, line) =>
+        this.archive.line(session, channel, line) ?? Promise.resolve(undefined),
+      joinHistory: (session, events) => this.archive.withHistory(session, events),
       channelsChanged: (session) => this.persist(session),
       claimChannelCtcp: (server, channel) => this.ctcpClaims.claim(server, channel),
       nickJid: (nick, server) => this.jidOf(formatIrcId({ kind: "nick", nick, server })),
@@ -126,6 +134,18 @@ class IrcAdapter implements Adapter {
       changed: (user) => void this.refreshForwarding(user),
       disconnect: (user) => this.disconnectUser(user),
     });
+    // Channel history (mam.ts): archive, MAM, join history, room disco; its opt-out command.
+    this.archive = new IrcArchive({
+      config,
+      connections: this.connections,
+      target: (jid) => this.target(jid),
+    });
+    this.commands = [...this.commands, ...this.archive.commands];
+  }
+
+  /** Room disco#info (mam.ts). */
+  describe(jid: string) {
+    return this.archive.describe(jid);
   }
 
   private context(): AdapterContext {
@@ -171,7 +191,7 @@ class IrcAdapter implements Adapter {
   }
 
   /** Queues events for the user in order (see StoreQueue); never rejects. */
-  private emit(session: IrcSession, events: InboundEvent[]): Promise<unknown> {
+  private emit(session: IrcSession, events: readonly Emitted[]): Promise<unknown> {
     if (!this.queue) throw new Error("the IRC adapter is not started");
     return this.queue.emit(session, events);
   }
@@ -245,6 +265,7 @@ class IrcAdapter implements Adapter {
     this.joined = new JoinedStore(ctx.redis, ctx.key);
     this.reconnects = ctx.metrics.counter("reconnects_total", "Redials of lost IRC connections");
     this.queue = new StoreQueue(ctx);
+    this.archive.start(ctx);
     this.ctcpClaims = new ChannelCtcpClaims(
       async (server, channel, ms) =>
         (await ctx.redis.set(ctx.key("ctcp", server, channel), "1", "PX", ms, "NX")) === "OK",
@@ -289,6 +310,9 @@ class IrcAdapter implements Adapter {
       emit: (session, events) => this.emit(session, events),
       persist: (session) => this.persist(session),
       openSession: (user, server, nick) => this.openSession(user, server, nick),
+      // Channel history (mam.ts): this user may read the archive; the history is sent once in.
+      joining: (p) => this.archive.joining(p.from, p.user, p.toJid, p.history),
+      joinHistory: (session, events) => this.archive.withHistory(session, events),
     };
   }
 
@@ -315,7 +339,15 @@ class IrcAdapter implements Adapter {
 
   /** Messages to room, nick and server JIDs: the one place they are routed (see outbound.ts). */
   send(m: OutboundMessage): Promise<SendOutcome> {
-    return sendMessage(this.rooms(), m);
+    return sendMessage(
+      {
+        ...this.rooms(),
+        // Channel history (mam.ts): the user's own lines when the server does not echo them.
+        archiveOwn: (session, channel, lines) => this.archive.ownLines(session, channel, lines),
+        emitLater: (session, events) => void this.emit(session, [events]),
+      },
+      m,
+    );
   }
 }
 

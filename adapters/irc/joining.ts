@@ -52,7 +52,7 @@ export function endOfNames(state: SessionState, m: IrcMessage): Change[] {
         ),
       );
   return [
-    { kind: "deliver", events },
+    { kind: "roomShown", events },
     { kind: "synced", channel: key },
   ];
 }

@@ -10,6 +10,7 @@ import type { IrcConfig } from "./config.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
 import { leavePresence, STATUS } from "./events.js";
 import { rosterEvents } from "./handlers.js";
+import type { Emitted } from "./store-queue.js";
 
 /** What joining and leaving need from the adapter. */
 export interface RoomDeps {
@@ -18,11 +19,15 @@ export interface RoomDeps {
   /** The IRC target of a JID on the gateway's domain (throws for servers not allowed). */
   target(jid: string): IrcTarget;
   /** Queues events for the user, in order. */
-  emit(session: IrcSession, events: InboundEvent[]): Promise<unknown>;
+  emit(session: IrcSession, events: readonly Emitted[]): Promise<unknown>;
   /** Records the session's channels (for a rejoin after a restart). */
   persist(session: IrcSession): void;
   /** The user's session on a server, opened with their settings when needed. */
   openSession(user: string, server: string, nick: string): Promise<IrcSession>;
+  /** Channel history (mam.ts): this user may read the archive; the history is sent once in. */
+  joining?(p: OutboundPresence): Promise<void>;
+  /** Channel history (mam.ts): a join's events with the history each joining resource asked for. */
+  joinHistory?(session: IrcSession, events: InboundEvent[]): Promise<readonly InboundEvent[]>;
 }
 
 export const resourceOf = (jid: string): string => {
@@ -42,13 +47,15 @@ export async function joinRoom(deps: RoomDeps, p: OutboundPresence): Promise<voi
   checkNick(nick);
   const session = await deps.openSession(p.user, target.server, nick);
   const channel = target.channel;
+  await deps.joining?.(p);
   // Membership is recorded before the connection is ready, so a leave arriving meanwhile cancels the join.
   session.addMember(channel, p.from, { roomJid: p.toJid, requestedNick: nick });
   await session.ready;
   if (!session.channels.get(channel)?.has(p.from)) return;
   // Already on IRC: show this resource the room now; else it is shown when NAMES arrives.
   if (session.isSynced(channel)) {
-    await deps.emit(session, rosterEvents(session, channel, p.from));
+    const events = rosterEvents(session, channel, p.from);
+    await deps.emit(session, deps.joinHistory ? [deps.joinHistory(session, events)] : events);
     return;
   }
   if (!session.requestJoin(channel)) return;

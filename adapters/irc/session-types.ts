@@ -1,8 +1,10 @@
 /** What a connection is made with (SessionSettings, Carried) and where its results go (SessionOutput). */
 import type { InboundEvent } from "../../src/adapter.js";
+import type { ChannelLine } from "./archive.js";
 import type { IrcConfig } from "./config.js";
 import type { Member, SessionState } from "./handlers.js";
 import type { IrcSession } from "./session.js";
+import type { Emitted } from "./store-queue.js";
 
 /** How one user connects to one server: the config's defaults with the user's own settings applied. */
 export interface SessionSettings {
@@ -25,8 +27,12 @@ export interface SessionSettings {
 
 /** Where a session's results go: one way, from IRC lines towards the user and the connection's owner. */
 export interface SessionOutput {
-  /** Events for the user, in the order IRC sent them. */
-  deliver(session: IrcSession, events: InboundEvent[]): void;
+  /** Events for the user (or events still being made: a line waiting for its archive id), in IRC's order. */
+  deliver(session: IrcSession, events: readonly Emitted[]): void;
+  /** Channel history: archives a channel line once for all connections; its archive id. Never rejects. */
+  archive(session: IrcSession, channel: string, line: ChannelLine): Promise<string | undefined>;
+  /** Channel history: a room's join events with the history each joining resource asked for. Never rejects. */
+  joinHistory(session: IrcSession, events: InboundEvent[]): Promise<readonly InboundEvent[]>;
   /** The channels the user is in changed (recorded for a rejoin after a restart). */
   channelsChanged(session: IrcSession): void;
   /** The connection may have nothing left to do (a channel gone) or was used (a private message). */

@@ -41,8 +41,15 @@ async function connect(
   const events: InboundEvent[] = [];
   /** What the session told its owner, in order. */
   const told: string[] = [];
+  // Events still being made (a channel line waiting for its archive id) take their place in order.
+  let chain = Promise.resolve();
   const output: SessionOutput = {
-    deliver: (_s, evs) => events.push(...evs),
+    deliver: (_s, evs) => {
+      for (const e of evs)
+        chain = chain.then(async () => void events.push(...(e instanceof Promise ? await e : [e])));
+    },
+    archive: () => Promise.resolve(undefined),
+    joinHistory: (_s, evs) => Promise.resolve(evs),
     channelsChanged: () => told.push("channelsChanged"),
     idle: () => told.push("idle"),
     lost: () => undefined,

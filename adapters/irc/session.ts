@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
+import { withArchiveId } from "./archive.js";
 import { addressOf, type IrcConfig } from "./config.js";
 import { ReplyLimit } from "./ctcp.js";
 import { Echoes, type PendingEcho } from "./echoes.js";
@@ -328,6 +329,14 @@ export class IrcSession implements SessionState {
     switch (c.kind) {
       case "deliver":
         return this.output.deliver(this, c.events);
+      case "archive": {
+        // Channel history: the owner archives the line once; its members' copies wait for the id, in order.
+        const id = this.output.archive(this, c.channel, c.line);
+        if (c.events.length > 0) this.output.deliver(this, [withArchiveId(c.events, id)]);
+        return;
+      }
+      case "roomShown":
+        return this.output.deliver(this, [this.output.joinHistory(this, c.events)]);
       case "support":
         return this.roster.setSupport(c.support);
       case "joined":
@@ -358,7 +367,7 @@ export class IrcSession implements SessionState {
         this.output.channelsChanged(this);
         return this.output.idle(this);
       case "echoed":
-        return this.echoes.echoed(c.channel);
+        return this.echoes.echoed(c.channel, c.line && this.output.archive(this, c.channel, c.line));
       case "echoRefused":
         return this.echoes.refused(c.channel, c.text);
       case "commandEchoed":

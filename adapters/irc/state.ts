@@ -3,6 +3,7 @@
  * helpers handlers share to address the resources joined to a channel. See handlers.ts.
  */
 import type { InboundEvent } from "../../src/adapter.js";
+import type { ChannelLine } from "./archive.js";
 import type { IrcMessage } from "./message.js";
 import { occupantOf } from "./muc.js";
 import type { ChannelView, Support } from "./roster.js";
@@ -44,6 +45,13 @@ export interface SessionState {
 /** What follows from a line; IrcSession applies these in order. */
 export type Change =
   | { kind: "deliver"; events: InboundEvent[] }
+  /**
+   * Channel history: a line said in a synced channel, archived once (archive.ts), then delivered to its
+   * members (`events`, possibly none: mentions only) each carrying the archive id as stanza-id.
+   */
+  | { kind: "archive"; channel: string; line: ChannelLine; events: InboundEvent[] }
+  /** NAMES ended: the room shown to its resources, with the history each joining one asked for (mam.ts). */
+  | { kind: "roomShown"; events: InboundEvent[] }
   | { kind: "support"; support: Support }
   /** The connection joined (or left) a channel on IRC. */
   | { kind: "joined"; channel: string }
@@ -58,8 +66,11 @@ export type Change =
   | { kind: "synced"; channel: string }
   /** The user is out of the channel (kicked, join refused). */
   | { kind: "forget"; channel: string }
-  /** echo-message: one of our lines to the channel came back, or was refused (404). */
-  | { kind: "echoed"; channel: string }
+  /**
+   * echo-message: one of our lines to the channel came back (archived as the channel saw it, when the
+   * channel is synced), or was refused (404).
+   */
+  | { kind: "echoed"; channel: string; line?: ChannelLine }
   | { kind: "echoRefused"; channel: string; text: string }
   /** A channel command of the user was taken (its echo) or refused (a numeric with the server's text). */
   | { kind: "commandEchoed"; channel: string; command: string }
@@ -85,6 +96,19 @@ export function toMembers(
   if (!members || !state.isSynced(key)) return [];
   const events = [...members].flatMap(([to, m]) => make(to, m.roomJid));
   return events.length === 0 ? [] : [{ kind: "deliver", events }];
+}
+
+/** A channel line to archive once, delivered to the channel's resources with its archive id. */
+export function archived(
+  state: SessionState,
+  channel: string,
+  line: ChannelLine,
+  make: (to: string, roomJid: string) => InboundEvent[],
+): Change[] {
+  const key = channel.toLowerCase();
+  if (!state.channels.has(key) || !state.isSynced(key)) return [];
+  const events = toMembers(state, channel, make).flatMap((c) => (c.kind === "deliver" ? c.events : []));
+  return [{ kind: "archive", channel: key, line, events }];
 }
 
 export function occupantIn(state: SessionState, channel: string, nick: string, prefixes?: string) {

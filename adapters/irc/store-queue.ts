@@ -33,6 +33,12 @@ export const MAX_READ_PAUSE_MS = 30_000;
 const STORE_RETRY_FIRST_MS = 100;
 const STORE_RETRY_MAX_MS = 2_000;
 
+/**
+ * An event, or events still being made (a line waiting for its archive id, a join waiting for its history):
+ * stored in their place in the session's order once made. The promise must not reject.
+ */
+export type Emitted = InboundEvent | Promise<readonly InboundEvent[]>;
+
 export class StoreQueue {
   /** Events per connection waiting for the store; entries go with their session. */
   private readonly waiting = new WeakMap<QueuedSession, number>();
@@ -50,7 +56,7 @@ export class StoreQueue {
   }
 
   /** Queues events for the user after everything queued before on this session; never rejects. */
-  emit(session: QueuedSession, events: InboundEvent[]): Promise<unknown> {
+  emit(session: QueuedSession, events: readonly Emitted[]): Promise<unknown> {
     const chain = this.chains.get(session) ?? Promise.resolve();
     const waiting = this.waiting.get(session) ?? 0;
     if (waiting + events.length > MAX_WAITING_EVENTS) {
@@ -65,8 +71,9 @@ export class StoreQueue {
     if (waiting + events.length > PAUSE_READING_ABOVE && session.pauseReading(MAX_READ_PAUSE_MS))
       this.pauses.inc();
     const next = chain.then(async () => {
-      for (const event of events) {
-        await this.store(event, session.user);
+      for (const item of events) {
+        for (const event of item instanceof Promise ? await item : [item])
+          await this.store(event, session.user);
         const left = (this.waiting.get(session) ?? 1) - 1;
         this.waiting.set(session, left);
         if (left < RESUME_READING_BELOW) session.resumeReading();

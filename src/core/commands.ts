@@ -64,7 +64,8 @@ export function mountCommands(callee: Component["iqCallee"], svc: ServiceContext
         throw new GatewayError("bad-request", `This command does not support the action "${action}".`);
 
       const submitted = readSubmittedForm(ctx.element);
-      const form = command.form ? await command.form(user) : undefined;
+      const to = ctx.stanza.attrs.to;
+      const form = command.form ? await command.form(user, to) : undefined;
       if (form && !submitted) {
         return reply(
           "executing",
@@ -74,7 +75,7 @@ export function mountCommands(callee: Component["iqCallee"], svc: ServiceContext
       }
       const values = submitted ?? {};
       if (form) checkAgainstForm(form, values);
-      const result = await command.run(user, values);
+      const result = await command.run(user, values, to);
       return reply(
         "completed",
         xml("note", { type: result.noteType ?? "info" }, result.note),

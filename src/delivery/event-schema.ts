@@ -106,6 +106,7 @@ const message = z.object({
     .optional(),
   delay: stamp,
   nick: safeText(MAX_SHORT_TEXT_CHARS).optional(),
+  archiveId: id.optional(),
 });
 
 const receipt = z.object({ kind: z.literal("receipt"), to: jid, from: jid, id, receiptFor: id });

@@ -20,6 +20,10 @@ export const NS = {
   MUC: "http://jabber.org/protocol/muc",
   MUC_USER: "http://jabber.org/protocol/muc#user",
   HINTS: "urn:xmpp:hints",
+  MAM: "urn:xmpp:mam:2",
+  RSM: "http://jabber.org/protocol/rsm",
+  FORWARD: "urn:xmpp:forward:0",
+  CLIENT: "jabber:client",
 } as const;
 
 /** XEP-0115 node URI identifying this software. */
