@@ -497,7 +497,7 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
     await user.waitFor((el) => el.attrs.from === `${room}/${nick}` && statusCodes(el).includes(110), 20_000);
   };
 
-  it("keeps a line with a msgid once for two bridged users, and the user's own echoed line once", async () => {
+  it("keeps a line with a msgid once for two bridged users, and the user's own echoed line once, its reflection with that archive id", async () => {
     await joinRoom(alice, "alice");
     await joinRoom(carol, "carol");
     bob.send(`PRIVMSG ${channel} :tagged line`);
@@ -512,8 +512,10 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
     await alice.send(
       xml("message", { to: room, type: "groupchat", id: "v3-own" }, xml("body", {}, "echoed line")),
     );
-    await alice.waitFor((el) => el.name === "message" && el.attrs.id === "v3-own", 20_000);
+    const reflected = await alice.waitFor((el) => el.name === "message" && el.attrs.id === "v3-own", 20_000);
     const heard = await byBody(carol, "echoed line");
+    // The reflection came after the server's echo and carries that line's archive id, as carol's copy does.
+    expect(reflected.getChild("stanza-id", SID)?.attrs).toEqual(heard.getChild("stanza-id", SID)?.attrs);
     const all = await mam(carol, room, {});
     expect(all.results.map((r) => textOf(r.message))).toEqual(["tagged line", "echoed line"]);
     expect(all.results.map((r) => r.id)).toEqual([
