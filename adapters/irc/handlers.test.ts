@@ -268,6 +268,19 @@ describe("topic", () => {
     ]);
   });
 
+  it("archives channel lines and topic changes once the channel is shown, not before (channel history)", () => {
+    const archive = (changes: Change[]) => changes.filter((c) => c.kind === "archive");
+    expect(archive(on(state(), ":bob!u@h TOPIC #chat :\x02new\x02"))).toMatchObject([
+      { channel: "#chat", line: { nick: "bob", body: "", subject: "*new*" } },
+    ]);
+    expect(archive(on(state(), "@msgid=x7 :bob!u@h PRIVMSG #chat :\x01ACTION waves\x01"))).toMatchObject([
+      { channel: "#chat", line: { nick: "bob", body: "/me waves", msgid: "x7" } },
+    ]);
+    const joining = state({ synced: false });
+    expect(on(joining, ":bob!u@h PRIVMSG #chat :early")).toEqual([]);
+    expect(on(joining, ":alice!u@h PRIVMSG #chat :mine")).toEqual([{ kind: "echoed", channel: "#chat" }]);
+  });
+
   it("answers the user's own TOPIC command with its echo", () => {
     expect(others(on(state(), ":alice!u@h TOPIC #chat :new"))).toContainEqual({
       kind: "commandEchoed",
