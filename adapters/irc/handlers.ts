@@ -1,7 +1,8 @@
 /**
  * IRC → XMPP, as a table of pure handlers: `(state, message) → changes`, one per command or numeric. A
  * handler reads the connection's state as it was before the line and returns what follows from it: events
- * for the user's resources (`deliver`) and changes of the connection's state, which only IrcSession applies.
+ * for the user's resources (`deliver`; a channel line as `archive`: kept once in the channel's archive, then
+ * delivered with its archive id), and changes of the connection's state, which only IrcSession applies.
  * No handler writes to IRC, touches a socket or calls back into the adapter: tests call them with a state
  * and a parsed line (handlers.test.ts).
  */

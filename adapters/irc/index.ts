@@ -5,7 +5,9 @@
  * - connections.ts: the life of every connection (open, lease, grace, redial, restore, close);
  * - session.ts: one connection's state; link.ts + message.ts: its line layer;
  * - handlers.ts: server lines → events (IRC → XMPP); rooms.ts and outbound.ts: XMPP → IRC;
- * - store-queue.ts: events on their way to the store, in order, with backpressure.
+ * - store-queue.ts: events on their way to the store, in order, with backpressure;
+ * - mam.ts (archive.ts, history.ts): channel history: the archive the sessions' channel lines go to,
+ *   XEP-0313 on room JIDs, history on join, the opt-out command.
  */
 import { randomUUID } from "node:crypto";
 import type {
