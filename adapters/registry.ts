@@ -2,7 +2,7 @@
  * Config key → the adapter's config schema and a loader of its factory. The only list of adapters;
  * src/compose.ts hands it to the core. The schemas are light (zod only) and always loaded, to check a
  * config; a factory, with the network libraries behind it (twilio, nodemailer, mailparser, mailauth,
- * smtp-server, matrix-org-irc), is imported only when its adapter is enabled.
+ * smtp-server), is imported only when its adapter is enabled.
  */
 import type { AdapterFactory } from "../src/adapter.js";
 import type { ListenersOf } from "../src/config/listeners.js";

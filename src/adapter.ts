@@ -111,6 +111,17 @@ export interface OutboundPresence {
   muc: boolean;
   show?: string;
   status?: string;
+  /** XEP-0045 §7.2.14: the history the joining user asked for (`<history/>`); absent without the element. */
+  history?: HistoryRequest;
+}
+
+/** XEP-0045 §7.2.14 `<history/>` attributes; an attribute that is absent or not a number is left out. */
+export interface HistoryRequest {
+  maxstanzas?: number;
+  maxchars?: number;
+  seconds?: number;
+  /** XEP-0082 date-time, as a Date. */
+  since?: Date;
 }
 
 /** Events an adapter hands to the core for durable delivery to an XMPP user. */
@@ -139,6 +150,11 @@ export type InboundEvent =
       markable?: boolean;
       /** XEP-0308: this message corrects the earlier one with this id. */
       replaces?: string;
+      /**
+       * The id the room's archive (XEP-0313) gave this line: the stanza-id (XEP-0359) is then this id, `by` the
+       * room's bare JID, the same for every user and in MAM results, so clients drop one against the other.
+       */
+      archiveId?: string;
     }
   | { kind: "receipt"; to: string; from: string; id: string; receiptFor: string }
   | { kind: "error"; to: string; from: string; id: string; condition: ErrorCondition; text: string }
@@ -343,9 +359,58 @@ export interface AdhocCommand {
    * the SMS number assignments) instead of offering it as an action.
    */
   report?: boolean;
-  /** The form to fill in; omit for commands that run at once. */
-  form?(user: string): Promise<Form> | Form;
-  run(user: string, values: FormValues): Promise<CommandResult>;
+  /** The form to fill in; omit for commands that run at once. `to`: the JID the command was run on. */
+  form?(user: string, to?: string): Promise<Form> | Form;
+  run(user: string, values: FormValues, to?: string): Promise<CommandResult>;
+}
+
+/** An XEP-0313 query on a room's archive, parsed by the core (data form and XEP-0059 RSM). */
+export interface ArchiveQuery {
+  /** Bare JID of the user asking. */
+  user: string;
+  /** Bare JID of the room. */
+  room: string;
+  start?: Date;
+  end?: Date;
+  /** Only lines of this occupant (the resource of `with` = room@domain/nick). */
+  withNick?: string;
+  /** Page size, already capped by the core. */
+  max: number;
+  /** RSM: the page after this archive id. */
+  after?: string;
+  /** RSM: the page before this archive id; "" for the last page. */
+  before?: string;
+}
+
+/** One archived line, as MAM returns it. */
+export interface ArchivedLine {
+  /** Archive id: the XEP-0359 stanza-id live delivery carried. */
+  id: string;
+  /** XEP-0082 date-time of the line. */
+  stamp: string;
+  /** The occupant's nick (from = room@domain/nick); absent for the room itself. */
+  nick?: string;
+  body: string;
+  subject?: string;
+}
+
+export interface ArchivePage {
+  lines: ArchivedLine[];
+  /** No line is left beyond this page in the query's direction. */
+  complete: boolean;
+  /** Lines the query matches in all, when cheap to tell. */
+  count?: number;
+}
+
+/** An adapter's room archive (XEP-0313 on room JIDs). Throws GatewayError (forbidden, item-not-found…). */
+export interface RoomArchive {
+  query(q: ArchiveQuery): Promise<ArchivePage>;
+}
+
+/** XEP-0030 identity and features of one JID on the adapter's domain (a room, a contact). */
+export interface EntityInfo {
+  identity: { category: string; type: string; name: string };
+  features: string[];
 }
 
 export interface Adapter {
@@ -362,6 +427,10 @@ export interface Adapter {
   readonly prompt: { desc: string; prompt: string; example: string };
   readonly registration?: RegistrationSpec;
   readonly commands?: readonly AdhocCommand[];
+  /** Archives of the adapter's rooms, answered with XEP-0313 on the room JIDs. */
+  readonly archive?: RoomArchive;
+  /** disco#info of a JID on the domain (bare), when the adapter knows better than "a contact". */
+  describe?(jid: string): Promise<EntityInfo | undefined>;
 
   start?(ctx: AdapterContext): Promise<void>;
   stop?(): Promise<void>;

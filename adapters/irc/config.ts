@@ -39,6 +39,23 @@ export const DEFAULT_SERVICES = { nick: "NickServ", server: "services.*" } as co
 /** How IRC text that is not valid UTF-8 is read (biboumi: latin-1; WHATWG reads latin-1 as windows-1252). */
 export const DEFAULT_FALLBACK_CHARSET = "windows-1252";
 
+/** Days a channel line stays in the archive (XEP-0313 MAM and join history). */
+export const DEFAULT_ARCHIVE_MAX_DAYS = 14;
+/** Lines one channel's archive keeps at most (older ones go first; trimmed in whole blocks, see archive.ts). */
+export const DEFAULT_ARCHIVE_MAX_LINES = 20_000;
+/** Lines of history sent on a join whose presence has no `<history/>` (biboumi's max_history_length: 20). */
+export const DEFAULT_HISTORY_LINES = 20;
+
+/** Channel archive settings; each may be set per server under addresses.<server>.archive. */
+const archiveOverride = z
+  .object({
+    enabled: z.boolean().optional().describe("archive the channels of this server"),
+    maxDays: z.number().min(0).max(3650).optional(),
+    maxLines: z.number().int().min(1).max(10_000_000).optional(),
+    historyLines: z.number().int().min(0).max(1000).optional(),
+  })
+  .strict();
+
 const serverName = z.string().transform((name, ctx) => {
   try {
     return checkServer(name);
@@ -97,12 +114,13 @@ export const ircConfigSchema = z.object({
           maxQueuedLines: maxQueuedLines.optional(),
           services: services.optional(),
           fallbackCharset: charset.optional(),
+          archive: archiveOverride.optional(),
         })
         .strict(),
     )
     .default({})
     .describe(
-      "per-server address and overrides: server name → { host, port?, tls?, lineDelayMs?, floodBurst?, maxQueuedLines?, services?, fallbackCharset? }",
+      "per-server address and overrides: server name → { host, port?, tls?, lineDelayMs?, floodBurst?, maxQueuedLines?, services?, fallbackCharset?, archive? }",
     ),
   userName: z
     .string()
@@ -176,9 +194,62 @@ export const ircConfigSchema = z.object({
     .min(0)
     .default(DEFAULT_OUTAGE_NOTICE_SECONDS)
     .describe("seconds of IRC outage before the user's rooms get a message saying so"),
+  archive: z
+    .object({
+      enabled: z.boolean().default(true).describe("archive channel lines (XEP-0313 MAM, join history)"),
+      maxDays: z
+        .number()
+        .min(0)
+        .max(3650)
+        .default(DEFAULT_ARCHIVE_MAX_DAYS)
+        .describe("days a channel line stays in the archive (0: no age limit; fractions allowed)"),
+      maxLines: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000_000)
+        .default(DEFAULT_ARCHIVE_MAX_LINES)
+        .describe("lines kept per channel (trimmed in blocks of Redis's stream-node-max-entries)"),
+      historyLines: z
+        .number()
+        .int()
+        .min(0)
+        .max(1000)
+        .default(DEFAULT_HISTORY_LINES)
+        .describe("lines sent on a join that does not say how much history it wants"),
+    })
+    .strict()
+    .default({
+      enabled: true,
+      maxDays: DEFAULT_ARCHIVE_MAX_DAYS,
+      maxLines: DEFAULT_ARCHIVE_MAX_LINES,
+      historyLines: DEFAULT_HISTORY_LINES,
+    })
+    .describe("channel archive: { enabled, maxDays, maxLines, historyLines }; per server under addresses"),
 });
 
 export type IrcConfig = z.output<typeof ircConfigSchema>;
+
+export interface ArchivePolicy {
+  enabled: boolean;
+  maxDays: number;
+  maxLines: number;
+  historyLines: number;
+}
+
+/** The archive settings of a server: its overrides, else the adapter's. */
+export function archivePolicy(
+  config: Pick<IrcConfig, "addresses" | "archive">,
+  server: string,
+): ArchivePolicy {
+  const own = config.addresses[server]?.archive;
+  return {
+    enabled: own?.enabled ?? config.archive.enabled,
+    maxDays: own?.maxDays ?? config.archive.maxDays,
+    maxLines: own?.maxLines ?? config.archive.maxLines,
+    historyLines: own?.historyLines ?? config.archive.historyLines,
+  };
+}
 
 /** Where to connect for an IRC server name: the alias if configured, else the name itself. */
 export function addressOf(

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { ircConfigSchema } from "./config.js";
 import { IrcConnections } from "./connections.js";
+import { ircd, scripted } from "../../test/support/scripted-ircd.js";
 
 const SERVER = "irc.example.net";
 
@@ -18,7 +19,7 @@ function table(fields: Record<string, unknown> = {}) {
     ...fields,
   });
   const log = pino({ level: "silent" });
-  return new IrcConnections({ config, log: () => log, attach: () => undefined });
+  return new IrcConnections({ config, log: () => log, deliver: () => undefined });
 }
 
 const refusal = (f: () => unknown): GatewayError => {
@@ -75,9 +76,44 @@ describe("IRC connections", () => {
     expect(open.open("alice@example.org", SERVER, "alice")).toBe(session);
     vi.advanceTimersByTime(60_000);
     expect(session.closed).toBe(false);
-    session.channels.set("#chat", new Map());
+    session.addMember("#chat", "alice@example.org/phone", {
+      roomJid: "#chat%irc.example.net@irc.example.org",
+      requestedNick: "alice",
+    });
     open.release(session);
     vi.advanceTimersByTime(120_000);
     expect(session.closed).toBe(false);
+  });
+
+  it("redials a connection lost while the user is in a channel, under another session, and joins it again", async () => {
+    const server = await scripted(ircd(SERVER));
+    try {
+      const config = ircConfigSchema.parse({
+        servers: { allow: [SERVER] },
+        addresses: { [SERVER]: { host: "127.0.0.1", port: server.port, tls: false } },
+        lineDelayMs: 0,
+      });
+      const log = pino({ level: "silent" });
+      const redialing: string[] = [];
+      open = new IrcConnections({
+        config,
+        log: () => log,
+        deliver: () => undefined,
+        redialing: (s) => redialing.push(s.user),
+      });
+      const first = open.open("alice@example.org", SERVER, "alice");
+      first.addMember("#chat", "alice@example.org/phone", { roomJid: "#chat%x@y", requestedNick: "alice" });
+      await first.ready;
+      server.drop();
+      await vi.waitFor(() => expect(open?.get("alice@example.org", SERVER)).not.toBe(first), 5_000);
+      expect(first.closed).toBe(true);
+      const next = open.get("alice@example.org", SERVER);
+      await next?.ready;
+      expect(redialing).toEqual(["alice@example.org"]);
+      expect(next?.channels.has("#chat")).toBe(true);
+      await vi.waitFor(() => expect(server.written.filter((l) => l === "JOIN #chat")).toHaveLength(1), 5_000);
+    } finally {
+      server.close();
+    }
   });
 });

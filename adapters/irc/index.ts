@@ -1,10 +1,17 @@
 /**
  * The IRC adapter: IRC channels as XEP-0045 rooms (`#chan%server@irc.example.org`) and IRC nicks as
  * contacts (`nick%server@…`), biboumi's addresses. No registration: the first join or message opens the
- * user's connection to that server (see connections.ts); inbound traffic is translated in inbound.ts.
+ * user's connection to that server. Where things live:
+ * - connections.ts: the life of every connection (open, lease, grace, redial, restore, close);
+ * - session.ts: one connection's state; link.ts + message.ts: its line layer;
+ * - handlers.ts: server lines → events (IRC → XMPP); rooms.ts and outbound.ts: XMPP → IRC;
+ * - store-queue.ts: events on their way to the store, in order, with backpressure;
+ * - mam.ts (archive.ts, history.ts): channel history: the archive the sessions' channel lines go to,
+ *   XEP-0313 on room JIDs, history on join, the opt-out command.
  */
 import { randomUUID } from "node:crypto";
 import type {
+  AdhocCommand,
   Adapter,
   AdapterContext,
   InboundEvent,
@@ -14,10 +21,10 @@ import type {
 } from "../../src/adapter.js";
 import { defineAdapter } from "../../src/adapter.js";
 import type { AdapterBaseConfig } from "../../src/config/schema.js";
+import { SecretBox } from "../../src/store/sealed.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { NS } from "../../src/xmpp/ns.js";
 import {
-  checkNick,
   createIrcCodec,
   formatIrcId,
   parseIrcLocalpart,
@@ -25,25 +32,20 @@ import {
   type IrcTarget,
 } from "./codec.js";
 import { ircConfigSchema, isServerAllowed, serverPolicy, type IrcConfig } from "./config.js";
-import { IrcConnections, type IrcSession, type Member, type SessionSettings } from "./connections.js";
-import { leavePresence, STATUS } from "./events.js";
+import { IrcConnections, type IrcSession } from "./connections.js";
 import { ChannelCtcpClaims } from "./ctcp.js";
-import { attachInbound, roomNotice, rosterEvents } from "./inbound.js";
-import { sendMessage } from "./outbound.js";
+import { leavePresence, STATUS } from "./events.js";
+import { roomNotice } from "./handlers.js";
 import { JoinedStore, type JoinedRecord } from "./joined.js";
-import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
-import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
-import { StoreQueue } from "./store-queue.js";
-import { SealError, SecretBox } from "../../src/store/sealed.js";
-
-/** What a sealed password is bound to: copied to another user or field, it does not open. */
-const sealContext = (user: string, key: string): string => `irc\n${user}\n${key}`;
+import { LEASE_SECONDS, Leases } from "./lease.js";
+import { sendMessage } from "./outbound.js";
+import { joinRoom, leaveRoom, type RoomDeps } from "./rooms.js";
+import { mentionsOnly, settingsCommands } from "./settings.js";
+import { IrcArchive } from "./mam.js";
+import { StoreQueue, type Emitted } from "./store-queue.js";
+import { UserSettings } from "./user-settings.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
-const resourceOf = (jid: string): string => {
-  const slash = jid.indexOf("/");
-  return slash < 0 ? "" : jid.slice(slash + 1);
-};
 
 class IrcAdapter implements Adapter {
   readonly gatewayType = "irc";
@@ -52,14 +54,14 @@ class IrcAdapter implements Adapter {
   readonly features = [NS.MUC];
   readonly codec;
   readonly prompt;
+  readonly connections: IrcConnections;
+  readonly commands: readonly AdhocCommand[];
+  /** Channel history: archive, XEP-0313, join history, room disco, opt-out command (mam.ts). */
+  readonly archive: IrcArchive;
   private readonly codecOptions: IrcCodecOptions;
+  private readonly userSettings: UserSettings;
   private ctx: AdapterContext | undefined;
   private joined: JoinedStore | undefined;
-  private leases: Leases | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  readonly connections: IrcConnections;
-  readonly commands;
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
   /** Which connection answers a channel's CTCP query; shared with the other instances from start(). */
@@ -67,8 +69,7 @@ class IrcAdapter implements Adapter {
 
   constructor(
     private readonly config: AdapterBaseConfig & IrcConfig,
-    /** Seals the users' IRC passwords in Redis; without it no password is stored. */
-    private readonly box: SecretBox | undefined,
+    box: SecretBox | undefined,
   ) {
     this.codecOptions = config.servers.fixed === undefined ? {} : { fixedServer: config.servers.fixed };
     this.codec = createIrcCodec(this.codecOptions);
@@ -81,21 +82,25 @@ class IrcAdapter implements Adapter {
     this.connections = new IrcConnections({
       config,
       log: () => this.context().log,
-      attach: (session) => {
-        attachInbound(session, this.sink());
+      deliver: (session, events) => void this.emit(session, events),
+      // Channel history (mam.ts): channel lines archived once, joins with their history.
+      archive: (session, channel, line) =>
+        this.archive.line(session, channel, line) ?? Promise.resolve(undefined),
+      joinHistory: (session, events) => this.archive.withHistory(session, events),
+      channelsChanged: (session) => this.persist(session),
+      claimChannelCtcp: (server, channel) => this.ctcpClaims.claim(server, channel),
+      nickJid: (nick, server) => this.jidOf(formatIrcId({ kind: "nick", nick, server })),
+      opened: (session) =>
         void session.nickserv.then((outcome) => {
           if (outcome === "untrusted") this.nickservRefused(session);
-        });
-      },
+        }),
       redialing: () => this.reconnects?.inc(),
-      released: (user, server) => {
-        if (!this.stopped) void this.leases?.release(user, server).catch(() => undefined);
-      },
       outage: (session) =>
         void this.emit(
           session,
           this.toAll(session, (to, room) => [
             roomNotice(
+              session,
               to,
               room,
               `The connection to the IRC server ${session.server} was lost; the gateway keeps trying to reconnect and you stay in the room meanwhile.`,
@@ -108,35 +113,60 @@ class IrcAdapter implements Adapter {
           this.toAll(session, (to, room) => [
             leavePresence(
               to,
-              `${room}`,
+              room,
               session.before?.nick ?? session.settings.nick,
               `The connection to the IRC server ${session.server} was lost and could not be restored.`,
               [STATUS.SELF, STATUS.SHUTDOWN],
             ),
           ]),
         );
-        session.channels.clear();
+        session.forgetAll();
         this.persist(session);
       },
     });
+    this.userSettings = new UserSettings(() => this.context(), this.connections, box);
     const servers =
       config.servers.fixed === undefined ? (config.servers.allow ?? []) : [config.servers.fixed];
     this.commands = settingsCommands({
       settings: () => this.context().settings,
       servers,
       lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
-      seal: (user, field, password) => {
-        if (!this.box)
-          throw new GatewayError(
-            "feature-not-implemented",
-            "This gateway does not store IRC passwords: its administrators have not set up the key that encrypts them.",
-          );
-        return this.box.seal(password, sealContext(user, field));
-      },
+      seal: (user, field, password) => this.userSettings.seal(user, field, password),
       codec: this.codecOptions,
       changed: (user) => void this.refreshForwarding(user),
       disconnect: (user) => this.disconnectUser(user),
     });
+    // Channel history (mam.ts): archive, MAM, join history, room disco; its opt-out command.
+    this.archive = new IrcArchive({
+      config,
+      connections: this.connections,
+      target: (jid) => this.target(jid),
+    });
+    this.commands = [...this.commands, ...this.archive.commands];
+  }
+
+  /** Room disco#info (mam.ts). */
+  describe(jid: string) {
+    return this.archive.describe(jid);
+  }
+
+  private context(): AdapterContext {
+    if (!this.ctx) throw new Error("IRC adapter not started");
+    return this.ctx;
+  }
+
+  /** The JID of an IRC id on the gateway's domain, or null when it cannot be one. */
+  private jidOf(id: string): string | null {
+    try {
+      return `${this.codec.encode(id)}@${this.context().domain}`;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The JID of an IRC server (the bare domain for the fixed server, which has no address of its own). */
+  private serverJid(server: string): string {
+    return this.jidOf(formatIrcId({ kind: "server", server })) ?? this.context().domain;
   }
 
   /** One event list per resource in each channel of the session. */
@@ -151,77 +181,27 @@ class IrcAdapter implements Adapter {
     const joined = this.joined;
     if (!joined || (session.closed && session.channels.size > 0)) return;
     joined
-      .save({ user: session.user, server: session.server, nick: session.nick, channels: session.channels })
+      .save({
+        user: session.user,
+        server: session.server,
+        nick: session.nick,
+        channels: new Map([...session.channels].map(([c, m]) => [c, new Map(m)])),
+      })
       .catch((err: unknown) =>
         this.context().log.error({ err, jid: session.user }, "IRC channels not recorded"),
       );
   }
 
-  /** The user's settings for a server, over the config's defaults. */
-  private async settingsFor(user: string, server: string, nick: string): Promise<SessionSettings> {
-    const all = await this.context().settings.get(user);
-    const own = serverSettings(all, server);
-    const base = this.connections.defaults(server, own.nick || nick);
-    const saslPassword = await this.openSecret(user, server, "saslPassword", own.saslPassword);
-    const nickservPassword = await this.openSecret(user, server, "nickservPassword", own.nickservPassword);
-    return {
-      ...base,
-      ...(saslPassword ? { sasl: { account: base.nick, password: saslPassword } } : {}),
-      ...(nickservPassword ? { nickservPassword } : {}),
-      ...(own.port ? { port: Number(own.port) } : {}),
-      ...(own.charset ? { fallbackCharset: own.charset } : {}),
-      // The admins' pause is a floor: a user may slow their connection down, never speed it up (a value
-      // stored before the floor was raised, or by an older release, cannot lower it either).
-      lineDelayMs: Math.max(base.lineDelayMs, Number(own.lineDelayMs) || 0),
-    };
-  }
-
-  /**
-   * A stored password in clear: sealed ones opened with the configured keys; one stored in plain text (by
-   * an older release) or sealed with an older key is sealed again with the current key on the way.
-   */
-  private async openSecret(user: string, server: string, field: string, stored: string): Promise<string> {
-    if (stored === "") return "";
-    const key = `${server}/${field}`;
-    const context = sealContext(user, key);
-    let plain = stored;
-    if (SecretBox.isSealed(stored)) {
-      try {
-        if (!this.box) throw new SealError("no key is configured (adapters.irc.passwordKeysEnv)");
-        plain = this.box.open(stored, context);
-      } catch (err) {
-        this.context().log.warn({ err, jid: user, server, field }, "stored IRC password cannot be opened");
-        throw new GatewayError(
-          "internal-server-error",
-          `Your stored ${field === "saslPassword" ? "SASL" : "NickServ"} password for ${server} can no longer be read by the gateway; set it again in the IRC server settings.`,
-        );
-      }
-    }
-    if (this.box?.stale(stored)) {
-      const all = { ...(await this.context().settings.get(user)) };
-      if (all[key] === stored) {
-        all[key] = this.box.seal(plain, context);
-        await this.context().settings.put(user, all);
-      }
-    }
-    return plain;
-  }
-
-  /** The JID of an IRC server (the bare domain for the fixed server, which has no address of its own). */
-  private serverJid(server: string): string {
-    const domain = this.context().domain;
-    try {
-      return `${this.codec.encode(formatIrcId({ kind: "server", server }))}@${domain}`;
-    } catch {
-      return domain;
-    }
+  /** Queues events for the user in order (see StoreQueue); never rejects. */
+  private emit(session: IrcSession, events: readonly Emitted[]): Promise<unknown> {
+    if (!this.queue) throw new Error("the IRC adapter is not started");
+    return this.queue.emit(session, events);
   }
 
   /** Tells the user their NickServ password was kept back: the nick is not held by the services. */
   private nickservRefused(session: IrcSession): void {
     const spec = session.settings.services;
-    const ctx = this.context();
-    ctx.log.warn(
+    this.context().log.warn(
       { jid: session.user, server: session.server },
       "NickServ is not the services: password not sent",
     );
@@ -247,22 +227,18 @@ class IrcAdapter implements Adapter {
 
   /** Opens (or reuses) the user's session on a server, with their settings. */
   private async openSession(user: string, server: string, nick: string): Promise<IrcSession> {
-    const existing = this.connections.get(user, server);
-    if (existing) return this.connections.open(user, server, existing.settings);
-    const settings = await this.settingsFor(user, server, nick);
-    if (this.leases && !(await this.leases.acquire(user, server)))
-      throw new GatewayError(
-        "resource-constraint",
-        `Another instance of the gateway holds your connection to ${server}; try again in ${LEASE_SECONDS} seconds.`,
-      );
-    const session = this.connections.open(user, server, settings);
-    session.mentionsOnly = mentionsOnly(await this.context().settings.get(user), server);
+    const fresh = !this.connections.get(user, server);
+    const session = await this.connections.connect(user, server, () =>
+      this.userSettings.forServer(user, server, nick),
+    );
+    if (fresh) session.setMentionsOnly(mentionsOnly(await this.context().settings.get(user), server));
     return session;
   }
 
   private async refreshForwarding(user: string): Promise<void> {
     const all = await this.context().settings.get(user);
-    for (const s of this.connections.all()) if (s.user === user) s.mentionsOnly = mentionsOnly(all, s.server);
+    for (const s of this.connections.all())
+      if (s.user === user) s.setMentionsOnly(mentionsOnly(all, s.server));
   }
 
   private async disconnectUser(user: string): Promise<number> {
@@ -277,7 +253,7 @@ class IrcAdapter implements Adapter {
           ]),
         ]),
       );
-      session.channels.clear();
+      session.forgetAll();
       this.connections.drop(session, "Disconnected by the gateway administrator");
       await this.joined?.remove(user, session.server);
     }
@@ -286,40 +262,12 @@ class IrcAdapter implements Adapter {
     return sessions.length;
   }
 
-  private context(): AdapterContext {
-    if (!this.ctx) throw new Error("IRC adapter not started");
-    return this.ctx;
-  }
-
-  private sink() {
-    const ctx = this.context();
-    return {
-      log: ctx.log,
-      connections: this.connections,
-      emit: (session: IrcSession, events: InboundEvent[]) => void this.emit(session, events),
-      persist: (session: IrcSession) => this.persist(session),
-      claimChannelCtcp: (server: string, channel: string) => this.ctcpClaims.claim(server, channel),
-      nickJid: (nick: string, server: string): string | null => {
-        try {
-          return `${this.codec.encode(formatIrcId({ kind: "nick", nick, server }))}@${ctx.domain}`;
-        } catch {
-          return null;
-        }
-      },
-    };
-  }
-
-  /** Queues events for the user in order (see StoreQueue); never rejects. */
-  private emit(session: IrcSession, events: InboundEvent[]): Promise<unknown> {
-    if (!this.queue) throw new Error("the IRC adapter is not started");
-    return this.queue.emit(session, events);
-  }
-
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
     this.joined = new JoinedStore(ctx.redis, ctx.key);
     this.reconnects = ctx.metrics.counter("reconnects_total", "Redials of lost IRC connections");
     this.queue = new StoreQueue(ctx);
+    this.archive.start(ctx);
     this.ctcpClaims = new ChannelCtcpClaims(
       async (server, channel, ms) =>
         (await ctx.redis.set(ctx.key("ctcp", server, channel), "1", "PX", ms, "NX")) === "OK",
@@ -327,50 +275,23 @@ class IrcAdapter implements Adapter {
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
-    this.leases = new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId);
-    this.renewTimer = setInterval(() => void this.renewLeases(), LEASE_RENEW_MS);
-    this.renewTimer.unref();
+    this.connections.start(new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId));
     // A gateway restart: every channel a user was in is joined again, the connections started staggered.
     for (const record of await this.joined.all()) await this.restoreOne(record);
   }
 
-  /** Rejoins a user's recorded channels on one server, once this instance holds the connection's lease. */
   private async restoreOne(record: JoinedRecord): Promise<void> {
-    const ctx = this.context();
-    if (!isServerAllowed(this.config, record.server) || this.stopped) return;
+    if (!isServerAllowed(this.config, record.server)) return;
+    const settings = () => this.userSettings.forServer(record.user, record.server, record.nick);
     try {
-      if (!(await this.leases?.acquire(record.user, record.server))) {
-        // Another instance holds it (or a crashed one did): try again once that lease could have expired.
-        setTimeout(() => void this.restoreOne(record), LEASE_SECONDS * 1000).unref();
-        return;
-      }
-      const settings = await this.settingsFor(record.user, record.server, record.nick);
-      this.connections.restore(record.user, record.server, settings, record.channels);
+      await this.connections.restore(record.user, record.server, settings, record.channels);
     } catch (err) {
-      ctx.log.warn({ err, jid: record.user, server: record.server }, "IRC channels not rejoined");
-    }
-  }
-
-  /** Renews the lease of every connection; one taken over by another instance is closed here. */
-  private async renewLeases(): Promise<void> {
-    for (const session of this.connections.all()) {
-      const held = await this.leases?.acquire(session.user, session.server).catch(() => true);
-      if (held === false) {
-        this.context().log.warn({ jid: session.user, server: session.server }, "IRC connection taken over");
-        this.connections.drop(session, "Connection moved to another gateway instance");
-      }
+      this.context().log.warn({ err, jid: record.user, server: record.server }, "IRC channels not rejoined");
     }
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.renewTimer);
-    const sessions = this.connections.all();
-    this.connections.closeAll("Gateway shutting down");
-    // Released at once, so another instance (or this one restarted) takes the users over without waiting.
-    const leases = this.leases;
-    if (leases)
-      await Promise.all(sessions.map((s) => leases.release(s.user, s.server).catch(() => undefined)));
+    await this.connections.stop("Gateway shutting down");
   }
 
   private target(jid: string): IrcTarget {
@@ -383,11 +304,26 @@ class IrcAdapter implements Adapter {
     return target;
   }
 
+  private rooms(): RoomDeps {
+    return {
+      config: this.config,
+      connections: this.connections,
+      target: (jid) => this.target(jid),
+      emit: (session, events) => this.emit(session, events),
+      persist: (session) => this.persist(session),
+      openSession: (user, server, nick) => this.openSession(user, server, nick),
+      // Channel history (mam.ts): this user may read the archive; the history is sent once in.
+      joining: (p) => this.archive.joining(p.from, p.user, p.toJid, p.history),
+      joinHistory: (session, events) => this.archive.withHistory(session, events),
+    };
+  }
+
+  /** Presences to room JIDs: the one place they are routed (joins, leaves). */
   async presence(p: OutboundPresence): Promise<void> {
     if (p.type === "available" && !p.muc) return; // a status change in a room: IRC has no per-channel status
-    if (p.type === "unavailable") return this.leave(p);
+    if (p.type === "unavailable") return leaveRoom(this.rooms(), p);
     // The join waits for the IRC server (up to connectTimeoutSeconds); errors come back as presence errors.
-    this.join(p).catch((err: unknown) => {
+    joinRoom(this.rooms(), p).catch((err: unknown) => {
       const error =
         err instanceof GatewayError
           ? { condition: err.condition, text: err.message }
@@ -403,80 +339,14 @@ class IrcAdapter implements Adapter {
     return Promise.resolve();
   }
 
-  private async join(p: OutboundPresence): Promise<void> {
-    const target = this.target(p.toJid);
-    if (target.kind !== "channel")
-      throw new GatewayError(
-        "bad-request",
-        `${p.toJid} is not an IRC channel; chat with it instead of joining.`,
-      );
-    const nick = resourceOf(p.toFull);
-    if (nick === "") throw new GatewayError("jid-malformed", "Choose a nickname to join an IRC channel.");
-    checkNick(nick);
-    const session = await this.openSession(p.user, target.server, nick);
-    const channel = target.channel;
-    // Membership is recorded before the connection is ready, so a leave arriving meanwhile cancels the join.
-    const members = session.channels.get(channel) ?? new Map<string, Member>();
-    members.set(p.from, { roomJid: p.toJid, requestedNick: nick });
-    session.channels.set(channel, members);
-    await session.ready;
-    if (!session.channels.get(channel)?.has(p.from)) return;
-    // Already on IRC: show this resource the room now; else it is shown when NAMES arrives.
-    if (session.synced.has(channel)) {
-      await this.emit(session, rosterEvents(session, channel, p.from));
-      return;
-    }
-    if (session.requested.has(channel)) return;
-    session.requested.add(channel);
-    await session.send("JOIN", channel);
-    // RPL_CHANNELMODEIS tells whether the channel is moderated (+m: voiceless occupants are visitors).
-    await session.send("MODE", channel);
-    // A server that never answers the JOIN (no NAMES, no error) must not leave the client "joining" forever.
-    setTimeout(() => this.joinTimedOut(session, channel), this.config.connectTimeoutSeconds * 1000).unref();
-  }
-
-  private joinTimedOut(session: IrcSession, channel: string): void {
-    const members = session.channels.get(channel);
-    if (!members || session.synced.has(channel)) return;
-    const text = `${session.server} did not answer the join of ${channel} within ${this.config.connectTimeoutSeconds} seconds.`;
-    void this.emit(
-      session,
-      [...members].map(([to, m]) => ({
-        kind: "presence" as const,
-        to,
-        from: `${m.roomJid}/${m.requestedNick}`,
-        type: "error" as const,
-        error: { condition: "remote-server-timeout" as const, text },
-      })),
-    );
-    session.forgetChannel(channel);
-    this.persist(session);
-    this.connections.release(session);
-  }
-
-  private async leave(p: OutboundPresence): Promise<void> {
-    const target = this.target(p.toJid);
-    const session = target.kind === "channel" ? this.connections.get(p.user, target.server) : undefined;
-    if (target.kind !== "channel" || !session) return;
-    const members = session.channels.get(target.channel);
-    const nick = members?.get(p.from) ? session.nick : resourceOf(p.toFull);
-    // XEP-0045 §7.14: the leaving occupant gets its own unavailable presence with 110.
-    await this.emit(session, [leavePresence(p.from, p.toJid, nick, "", [STATUS.SELF])]);
-    if (!members?.delete(p.from) || members.size > 0) return;
-    const wasRequested = session.requested.has(target.channel);
-    session.forgetChannel(target.channel);
-    if (wasRequested && session.registered && !session.closed) await session.send("PART", target.channel);
-    this.persist(session);
-    this.connections.release(session);
-  }
-
+  /** Messages to room, nick and server JIDs: the one place they are routed (see outbound.ts). */
   send(m: OutboundMessage): Promise<SendOutcome> {
     return sendMessage(
       {
-        connections: this.connections,
-        target: (jid) => this.target(jid),
-        emit: (session, events) => this.emit(session, events),
-        openSession: (user, server, nick) => this.openSession(user, server, nick),
+        ...this.rooms(),
+        // Channel history (mam.ts): the user's own lines when the server does not echo them.
+        archiveOwn: (session, channel, lines) => this.archive.ownLines(session, channel, lines),
+        emitLater: (session, events) => void this.emit(session, [events]),
       },
       m,
     );

@@ -19,10 +19,10 @@ describe("IRC prefixes as XEP-0045 occupants", () => {
 
 describe("IRC join refusals as MUC presence errors", () => {
   it.each([
-    ["err_bannedfromchan", "forbidden", "banned"],
-    ["err_inviteonlychan", "registration-required", "invite-only"],
-    ["err_badchannelkey", "not-authorized", "key"],
-    ["err_channelisfull", "service-unavailable", "full"],
+    ["474", "forbidden", "banned"],
+    ["473", "registration-required", "invite-only"],
+    ["475", "not-authorized", "key"],
+    ["471", "service-unavailable", "full"],
   ])("%s → %s", (command, condition, why) => {
     const error = joinError(command, "#chat", "irc.example.net");
     expect(error?.condition).toBe(condition);
@@ -31,7 +31,7 @@ describe("IRC join refusals as MUC presence errors", () => {
   });
 
   it("ignores numerics that are not about joining", () => {
-    expect(joinError("err_nosuchnick", "#chat", "irc.example.net")).toBeNull();
+    expect(joinError("401", "#chat", "irc.example.net")).toBeNull();
   });
 });
 

@@ -3,6 +3,7 @@
  * roles, IRC join errors to MUC presence errors, and a valid IRC nick for users who gave none.
  */
 import type { ErrorCondition } from "../../src/xmpp/errors.js";
+import { NUMERIC } from "./message.js";
 import { NICK_MAX_BYTES } from "./codec.js";
 
 export type Affiliation = "owner" | "admin" | "member" | "outcast" | "none";
@@ -36,19 +37,19 @@ export function occupantOf(prefixes: string, moderated = false): Occupant {
   return { affiliation: "none", role: moderated ? "visitor" : "participant" };
 }
 
-/** IRC numerics (as matrix-org-irc names them, RFC 2812 §5.2) that refuse a JOIN, and what XEP-0045 says. */
-const JOIN_ERRORS: Readonly<Record<string, { condition: ErrorCondition; why: string }>> = {
+/** IRC numerics (RFC 2812 §5.2) that refuse a JOIN, and what XEP-0045 says. */
+export const JOIN_ERRORS: Readonly<Record<string, { condition: ErrorCondition; why: string }>> = {
   // XEP-0045 §7.2.7: banned users get forbidden.
-  err_bannedfromchan: { condition: "forbidden", why: "you are banned from it" },
+  [NUMERIC.ERR_BANNEDFROMCHAN]: { condition: "forbidden", why: "you are banned from it" },
   // XEP-0045 §7.2.6: members-only rooms answer registration-required.
-  err_inviteonlychan: { condition: "registration-required", why: "it is invite-only" },
+  [NUMERIC.ERR_INVITEONLYCHAN]: { condition: "registration-required", why: "it is invite-only" },
   // XEP-0045 §7.2.5: a password-protected room answers not-authorized.
-  err_badchannelkey: { condition: "not-authorized", why: "it needs a key (password)" },
+  [NUMERIC.ERR_BADCHANNELKEY]: { condition: "not-authorized", why: "it needs a key (password)" },
   // XEP-0045 §7.2.10: a full room answers service-unavailable.
-  err_channelisfull: { condition: "service-unavailable", why: "it is full" },
-  err_nosuchchannel: { condition: "item-not-found", why: "the server has no such channel" },
-  err_toomanychannels: { condition: "resource-constraint", why: "you joined too many channels" },
-  err_needreggednick: { condition: "registration-required", why: "it needs a registered nick" },
+  [NUMERIC.ERR_CHANNELISFULL]: { condition: "service-unavailable", why: "it is full" },
+  [NUMERIC.ERR_NOSUCHCHANNEL]: { condition: "item-not-found", why: "the server has no such channel" },
+  [NUMERIC.ERR_TOOMANYCHANNELS]: { condition: "resource-constraint", why: "you joined too many channels" },
+  [NUMERIC.ERR_NEEDREGGEDNICK]: { condition: "registration-required", why: "it needs a registered nick" },
 };
 
 /** A JOIN refusal as a MUC presence error, or null when the numeric is not about joining. */

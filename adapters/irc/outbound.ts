@@ -9,10 +9,9 @@ import { GatewayError } from "../../src/xmpp/errors.js";
 import { checkNick, type IrcTarget } from "./codec.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
 import { toIrc } from "./format.js";
-import { hasCap } from "./ircv3.js";
 import { nickFromText } from "./muc.js";
-import { pendingCommands } from "./pending.js";
 import { toIrcLines } from "./split.js";
+import { withArchiveId } from "./archive.js";
 
 /** What sending needs from the adapter. */
 export interface OutboundDeps {
@@ -23,6 +22,13 @@ export interface OutboundDeps {
   emit(session: IrcSession, events: InboundEvent[]): Promise<unknown>;
   /** The user's session on a server, opened with their settings when needed. */
   openSession(user: string, server: string, nick: string): Promise<IrcSession>;
+  /**
+   * Channel history (mam.ts): archives the user's own channel lines as IRC saw them, when the server does
+   * not echo them (with echo-message the session archives the echo); the first line's archive id.
+   */
+  archiveOwn?(session: IrcSession, channel: string, lines: string[]): Promise<string | undefined> | undefined;
+  /** Queues events still being made (the reflection waiting for its archive id), in order. */
+  emitLater?(session: IrcSession, events: Promise<InboundEvent[]>): void;
 }
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
@@ -40,12 +46,12 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
       throw new GatewayError("bad-request", `${m.toJid} is an IRC nick, not a room.`);
     const session = deps.connections.get(m.user, target.server);
     const member = session?.channels.get(target.channel)?.get(m.from);
-    if (session && member && session.restoring && !session.synced.has(target.channel))
+    if (session && member && session.restoring && !session.isSynced(target.channel))
       throw new GatewayError(
         "recipient-unavailable",
         `The connection to ${target.server} is being restored; send it again in a moment.`,
       );
-    if (!session || !member || !session.synced.has(target.channel))
+    if (!session || !member || !session.isSynced(target.channel))
       throw new GatewayError("not-acceptable", `Join ${m.toJid} before sending messages to it.`);
     // XEP-0045 §8.1: a message with a subject (and no body) changes the subject: IRC TOPIC.
     if (m.subject !== undefined && m.body === "") {
@@ -55,7 +61,7 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
           prefixBytes: session.prefixBytes(),
         })[0] ?? "";
       // The server's answer decides: its TOPIC echo, or a refusal (482 not an operator…) for the sender.
-      const { answer, cancel } = pendingCommands(session).expect(target.channel, "TOPIC");
+      const { answer, cancel } = session.expectCommand(target.channel, "TOPIC");
       try {
         await write(session, m, "TOPIC", target.channel, [topic]);
       } catch (err) {
@@ -72,31 +78,42 @@ export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promi
     }
     // XEP-0045 §7.2.2 / §7.4: the message comes back to every joined resource with the sender's id;
     // with echo-message only once the server echoed it, i.e. accepted it.
-    const reflect = () =>
-      void deps.emit(
-        session,
-        [...(session.channels.get(target.channel) ?? [])].map(([to, mem]) => ({
-          kind: "message" as const,
-          to,
-          from: `${mem.roomJid}/${session.nick}`,
-          id: m.id,
-          type: "groupchat" as const,
-          body: m.body,
-        })),
-      );
-    const lines = await say(session, m, target.channel, (count) => {
-      if (hasCap(session.client, "echo-message"))
-        session.awaitEcho({
-          channel: target.channel,
-          lines: count,
-          reflect,
-          refuse: (text) =>
-            void deps.emit(session, [
-              { kind: "error", to: m.from, from: m.toJid, id: m.id, condition: "forbidden", text },
-            ]),
-        });
-    });
-    if (!hasCap(session.client, "echo-message") && lines > 0) reflect();
+    const reflect = (archived?: Promise<string | undefined>) => {
+      const events = [...(session.channels.get(target.channel) ?? [])].map(([to, mem]) => ({
+        kind: "message" as const,
+        to,
+        from: `${mem.roomJid}/${session.nick}`,
+        id: m.id,
+        type: "groupchat" as const,
+        body: m.body,
+      }));
+      // Channel history: a one-line message's reflection carries its archive id, as the others' copies do.
+      if (archived && deps.emitLater) deps.emitLater(session, withArchiveId(events, archived));
+      else void deps.emit(session, events);
+    };
+    const echoes = session.hasCap("echo-message");
+    let archived: Promise<string | undefined> | undefined;
+    const lines = await say(
+      session,
+      m,
+      target.channel,
+      (count) => {
+        if (echoes)
+          session.awaitEcho({
+            channel: target.channel,
+            lines: count,
+            reflect,
+            refuse: (text) =>
+              void deps.emit(session, [
+                { kind: "error", to: m.from, from: m.toJid, id: m.id, condition: "forbidden", text },
+              ]),
+          });
+      },
+      (sent) => {
+        if (!echoes) archived = deps.archiveOwn?.(session, target.channel, sent);
+      },
+    );
+    if (!echoes && lines > 0) reflect(lines === 1 ? archived : undefined);
     return { status: "accepted" };
   }
   // XEP-0045 §7.5: a private message through the room goes to the occupant's nick.
@@ -130,6 +147,8 @@ async function say(
   m: OutboundMessage,
   target: string,
   before?: (lines: number) => void,
+  /** The lines once written (channel history). */
+  after?: (lines: string[]) => void,
 ): Promise<number> {
   const lines = toIrcLines(toIrc(m.body), { target, prefixBytes: session.prefixBytes() });
   // A full flood-control queue refuses the whole message before any of it is queued.
@@ -137,6 +156,7 @@ async function say(
   // Registered before the first line leaves, so an echo can never arrive ahead of it.
   before?.(lines.length);
   await write(session, m, "PRIVMSG", target, lines);
+  after?.(lines);
   return lines.length;
 }
 

@@ -5,6 +5,7 @@
  * CHANNEL_REPLY_MS counts as taken (servers always echo a TOPIC; this only bounds the wait).
  */
 import type { ErrorCondition } from "../../src/xmpp/errors.js";
+import { NUMERIC } from "./message.js";
 
 /** How long a channel command waits for its echo or a refusal before it counts as accepted. */
 export const CHANNEL_REPLY_MS = 10_000;
@@ -12,18 +13,18 @@ export const CHANNEL_REPLY_MS = 10_000;
 export const MAX_PENDING_COMMANDS = 100;
 
 /**
- * Numerics (as matrix-org-irc names them, RFC 2812 §5.2) refusing a channel command, as stanza errors.
+ * Numerics (RFC 2812 §5.2) refusing a channel command, as stanza errors.
  * ERR_CANNOTSENDTOCHAN (404) refuses messages, not commands: see the echo handling in session.ts.
  */
 export const COMMAND_REFUSALS: Readonly<Record<string, ErrorCondition>> = {
   // 482: not a channel operator (e.g. a topic change in a +t channel).
-  err_chanoprivsneeded: "forbidden",
+  [NUMERIC.ERR_CHANOPRIVSNEEDED]: "forbidden",
   // 442: the connection is not in the channel (any more).
-  err_notonchannel: "not-acceptable",
+  [NUMERIC.ERR_NOTONCHANNEL]: "not-acceptable",
   // 403: no such channel.
-  err_nosuchchannel: "item-not-found",
+  [NUMERIC.ERR_NOSUCHCHANNEL]: "item-not-found",
   // 477: the channel needs a registered nick for that.
-  err_needreggednick: "forbidden",
+  [NUMERIC.ERR_NEEDREGGEDNICK]: "forbidden",
 };
 
 export interface Refusal {
@@ -82,20 +83,13 @@ export class PendingCommands {
     return true;
   }
 
+  /** A command waits for its answer on `channel`. */
+  waits(channel: string): boolean {
+    return this.find(channel) !== undefined;
+  }
+
   private find(channel: string, command?: string): Pending | undefined {
     const key = channel.toLowerCase();
     return this.pending.find((p) => p.channel === key && (command === undefined || p.command === command));
   }
-}
-
-const byConnection = new WeakMap<object, PendingCommands>();
-
-/** The pending commands of a connection (kept beside it, gone with it). */
-export function pendingCommands(connection: object): PendingCommands {
-  let found = byConnection.get(connection);
-  if (!found) {
-    found = new PendingCommands();
-    byConnection.set(connection, found);
-  }
-  return found;
 }

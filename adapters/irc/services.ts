@@ -5,6 +5,7 @@
  * services as a server of their own (services.libera.chat, services.oftc.net) and set their hosts.
  */
 import type { IrcConfig } from "./config.js";
+import { NUMERIC, type IrcMessage } from "./message.js";
 
 export type ServicesSpec = IrcConfig["services"];
 
@@ -33,4 +34,44 @@ export function isServices(spec: ServicesSpec, facts: WhoisFacts): boolean {
   return checks.every(
     ([mask, fact]) => mask === undefined || (fact !== undefined && maskMatches(mask, fact)),
   );
+}
+
+/** What identifying needs of a connection. */
+export interface ServicesLink {
+  send(command: string, ...args: string[]): Promise<void>;
+  /** Sees every server line until the returned function is called. */
+  watch(listener: (m: IrcMessage) => void): () => void;
+}
+
+/** Sends IDENTIFY to the services nick if WHOIS shows it is the configured services; the password is never logged. */
+export async function identify(
+  link: ServicesLink,
+  spec: ServicesSpec,
+  password: string,
+  timeoutMs: number,
+): Promise<"sent" | "untrusted"> {
+  const facts = await whois(link, spec.nick, timeoutMs);
+  if (!isServices(spec, facts)) return "untrusted";
+  await link.send("PRIVMSG", spec.nick, `IDENTIFY ${password}`);
+  return "sent";
+}
+
+/** What WHOIS says of `nick`: its host and server ({} for no such nick or no answer in time). */
+function whois(link: ServicesLink, nick: string, timeoutMs: number): Promise<WhoisFacts> {
+  const facts: WhoisFacts = {};
+  return new Promise<WhoisFacts>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      stop();
+      resolve(facts);
+    };
+    const stop = link.watch((m) => {
+      if (m.params[1]?.toLowerCase() !== nick.toLowerCase()) return;
+      if (m.command === NUMERIC.RPL_WHOISUSER) facts.host = m.params[3];
+      else if (m.command === NUMERIC.RPL_WHOISSERVER) facts.server = m.params[2];
+      else if (m.command === NUMERIC.RPL_ENDOFWHOIS || m.command === NUMERIC.ERR_NOSUCHNICK) done();
+    });
+    const timer = setTimeout(done, timeoutMs);
+    link.send("WHOIS", nick).catch(done);
+  });
 }

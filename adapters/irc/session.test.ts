@@ -1,59 +1,199 @@
 /**
- * The server's bytes as the client's socket hands them over: a busy channel's burst in one chunk of many
- * lines is read line by line (no "oversized line"), and one over-long line is dropped, the connection kept.
+ * One connection against a scripted IRC server on loopback: registration (CAP, SASL PLAIN, a nick in use),
+ * a busy channel's burst read line by line, an over-long line dropped with the connection kept, and CTCP
+ * answered within the connection's reply limit.
  */
-import type { IrcConnection, Message } from "matrix-org-irc";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { InboundEvent } from "../../src/adapter.js";
+import { GatewayError } from "../../src/xmpp/errors.js";
+import { ircd, scripted } from "../../test/support/scripted-ircd.js";
 import { ircConfigSchema } from "./config.js";
-import { IrcConnections, IrcSession } from "./connections.js";
+import { CTCP_REPLY_BURST } from "./ctcp.js";
+import { IrcConnections } from "./connections.js";
+import { IrcSession, type Carried, type SessionOutput, type SessionSettings } from "./session.js";
 
 const SERVER = "irc.example.net";
+const ROOM = `#busy%${SERVER}@irc.example.org`;
+const PHONE = "alice@example.org/phone";
 
-function setup() {
-  const config = ircConfigSchema.parse({ servers: { allow: [SERVER] }, lineDelayMs: 0 });
-  const log = pino({ level: "silent" });
-  const connections = new IrcConnections({ config, log: () => log, attach: () => undefined });
+const log = pino({ level: "silent" });
+const open: { quit(): void }[] = [];
+const servers: { close(): void }[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.quit();
+  for (const s of servers.splice(0)) s.close();
+});
+
+async function connect(
+  script: Parameters<typeof scripted>[0],
+  settings: Partial<SessionSettings> = {},
+  carried?: Carried,
+) {
+  const server = await scripted(script);
+  servers.push(server);
+  const config = ircConfigSchema.parse({
+    servers: { allow: [SERVER] },
+    addresses: { [SERVER]: { host: "127.0.0.1", port: server.port, tls: false } },
+    lineDelayMs: 0,
+    connectTimeoutSeconds: 5,
+  });
+  const events: InboundEvent[] = [];
+  /** What the session told its owner, in order. */
+  const told: string[] = [];
+  // Events still being made (a channel line waiting for its archive id) take their place in order.
+  let chain = Promise.resolve();
+  const output: SessionOutput = {
+    deliver: (_s, evs) => {
+      for (const e of evs)
+        chain = chain.then(async () => void events.push(...(e instanceof Promise ? await e : [e])));
+    },
+    archive: () => Promise.resolve(undefined),
+    joinHistory: (_s, evs) => Promise.resolve(evs),
+    channelsChanged: () => told.push("channelsChanged"),
+    idle: () => told.push("idle"),
+    lost: () => undefined,
+    claimChannelCtcp: () => Promise.resolve(true),
+    nickJid: (nick) => `${nick}%${SERVER}@irc.example.org`,
+  };
+  const defaults = new IrcConnections({ config, log: () => log, deliver: () => undefined }).defaults(
+    SERVER,
+    "alice",
+  );
   const session = new IrcSession(
     "alice@example.org",
     SERVER,
-    connections.defaults(SERVER, "alice"),
+    { ...defaults, ...settings },
     config,
     log,
+    output,
+    carried,
   );
-  let destroyed = false;
-  session.client.conn = {
-    write: () => true,
-    destroy: () => {
-      destroyed = true;
-    },
-  } as unknown as IrcConnection;
-  const privmsgs: string[] = [];
-  session.client.on("raw", (m: Message) => {
-    if (m.command === "PRIVMSG") privmsgs.push(m.args[1] ?? "");
-  });
-  // What the socket's 'data' listener calls (bound when the library connects).
-  const data = (chunk: Buffer) => (session.client as unknown as { onData(c: Buffer): void }).onData(chunk);
-  return { session, privmsgs, data, destroyed: () => destroyed };
+  open.push(session);
+  session.connect();
+  return { session, server, events, told };
 }
 
+const failure = async (p: Promise<unknown>): Promise<GatewayError> => {
+  const err = await p.then(
+    () => new Error("expected a refusal"),
+    (e: unknown) => e,
+  );
+  if (err instanceof GatewayError) return err;
+  throw err;
+};
+
+describe("IrcSession registering", () => {
+  it("asks for the IRCv3 capabilities the server offers, and only those", async () => {
+    const { session, server } = await connect(ircd(SERVER, "server-time echo-message batch sasl"));
+    await session.ready;
+    expect(server.written).toContain("CAP REQ :server-time echo-message");
+    expect(session.hasCap("echo-message")).toBe(true);
+    expect(session.hasCap("away-notify")).toBe(false);
+  });
+
+  it("authenticates with SASL PLAIN, and fails with not-authorized on a wrong password", async () => {
+    const right = await connect(ircd(SERVER, "sasl"), { sasl: { account: "alice", password: "right" } });
+    await right.session.ready;
+    expect(right.server.written).toEqual(
+      expect.arrayContaining(["CAP REQ sasl", "AUTHENTICATE PLAIN", "CAP END"]),
+    );
+    const wrong = await connect(ircd(SERVER, "sasl"), { sasl: { account: "alice", password: "wrong" } });
+    expect((await failure(wrong.session.ready)).condition).toBe("not-authorized");
+  });
+
+  it("refuses a nick in use on a first connection, and takes another on a redial", async () => {
+    const first = await connect(ircd(SERVER, "", { taken: ["alice"] }));
+    expect((await failure(first.session.ready)).condition).toBe("conflict");
+    const redial = await connect(
+      ircd(SERVER, "", { taken: ["alice"] }),
+      {},
+      {
+        channels: new Map(),
+        before: undefined,
+        outageNoticeSent: false,
+      },
+    );
+    await redial.session.ready;
+    expect(redial.session.nick).toBe("alice1");
+  });
+});
+
+/** A session in #busy with NAMES done, so every channel line becomes an event. */
+async function inChannel() {
+  const t = await connect(ircd(SERVER));
+  t.session.addMember("#busy", PHONE, { roomJid: ROOM, requestedNick: "alice" });
+  await t.session.ready;
+  t.server.raw(":alice!u@h JOIN #busy\r\n:irc 353 alice = #busy :alice bob\r\n:irc 366 alice #busy :End\r\n");
+  await vi.waitFor(() => expect(t.session.isSynced("#busy")).toBe(true));
+  t.events.length = 0;
+  return t;
+}
+
+const bodies = (events: InboundEvent[]) => events.flatMap((e) => (e.kind === "message" ? [e.body] : []));
+
 describe("IrcSession reading server lines", () => {
-  it("reads a 200 KiB chunk of normal lines, every line, without closing the connection", () => {
-    const { privmsgs, data, destroyed } = setup();
+  it("reads a 200 KiB chunk of normal lines, every line, without closing the connection", async () => {
+    const { session, server, events } = await inChannel();
     const sent = Array.from({ length: 4000 }, (_, i) => `line number ${i} of the burst`);
     const chunk = Buffer.from(sent.map((t) => `:bob!u@h PRIVMSG #busy :${t}\r\n`).join(""));
     expect(chunk.length).toBeGreaterThan(200 * 1024);
     // Cut where a socket would: not on a line end.
-    data(chunk.subarray(0, 150_000));
-    data(chunk.subarray(150_000));
-    expect(privmsgs).toEqual(sent);
-    expect(destroyed()).toBe(false);
+    server.raw(chunk.subarray(0, 150_000));
+    server.raw(chunk.subarray(150_000));
+    await vi.waitFor(() => expect(bodies(events)).toHaveLength(sent.length), 10_000);
+    expect(bodies(events)).toEqual(sent);
+    expect(session.closed).toBe(false);
   });
 
-  it("drops one over-long line, keeps the connection and reads the next lines", () => {
-    const { privmsgs, data, destroyed } = setup();
-    data(Buffer.from(`:bob!u@h PRIVMSG #busy :${"x".repeat(300_000)}\r\n:bob!u@h PRIVMSG #busy :after\r\n`));
-    expect(privmsgs).toEqual(["after"]);
-    expect(destroyed()).toBe(false);
+  it("drops one over-long line, keeps the connection and reads the next lines", async () => {
+    const { session, server, events } = await inChannel();
+    server.raw(`:bob!u@h PRIVMSG #busy :${"x".repeat(300_000)}\r\n:bob!u@h PRIVMSG #busy :after\r\n`);
+    await vi.waitFor(() => expect(bodies(events)).toEqual(["after"]));
+    expect(session.registered).toBe(true);
+  });
+
+  it("reads a line that is not UTF-8 in the fallback charset", async () => {
+    const { server, events } = await inChannel();
+    server.raw(
+      Buffer.concat([Buffer.from(":bob!u@h PRIVMSG #busy :caf"), Buffer.from([0xe9]), Buffer.from("\r\n")]),
+    );
+    await vi.waitFor(() => expect(bodies(events)).toEqual(["café"]));
+  });
+
+  it("answers PING with PONG", async () => {
+    const { server } = await inChannel();
+    server.raw("PING :token-1\r\n");
+    await vi.waitFor(() => expect(server.written).toContain("PONG token-1"));
+  });
+
+  it("answers CTCP queries within the connection's reply limit, past it not at all", async () => {
+    const { server } = await inChannel();
+    const queries = CTCP_REPLY_BURST + 2;
+    for (let i = 0; i < queries; i++) server.raw(`:bob!u@h PRIVMSG alice :\x01PING ${i}\x01\r\n`);
+    server.raw(":bob!u@h PRIVMSG alice :\x01VERSION\x01\r\nPING :after\r\n");
+    await vi.waitFor(() => expect(server.written).toContain("PONG after"));
+    await vi.waitFor(() =>
+      expect(server.written.filter((l) => l.startsWith("NOTICE bob"))).toHaveLength(CTCP_REPLY_BURST),
+    );
+    // Flood control is free in this test: what was not written by now was not answered.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.written.filter((l) => l.startsWith("NOTICE bob"))).toEqual(
+      [...Array(CTCP_REPLY_BURST).keys()].map((i) => `NOTICE bob :\x01PING ${i}\x01`),
+    );
+  });
+});
+
+describe("IrcSession applying what the handlers decided", () => {
+  it("follows its own nick change, and forgets a channel it was kicked from, telling its owner", async () => {
+    const { session, server, told } = await inChannel();
+    told.length = 0;
+    server.raw(":alice!u@h NICK alice2\r\n");
+    await vi.waitFor(() => expect(session.nick).toBe("alice2"));
+    expect(session.channel("#busy")?.users.has("alice2")).toBe(true);
+    server.raw(":bob!u@h KICK #busy alice2 :out\r\n");
+    await vi.waitFor(() => expect(session.channels.has("#busy")).toBe(false));
+    expect(session.channel("#busy")).toBeUndefined();
+    expect(told).toEqual(["channelsChanged", "idle"]);
   });
 });

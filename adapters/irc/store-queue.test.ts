@@ -2,8 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { InvalidInboundEventError, type AdapterContext, type InboundEvent } from "../../src/adapter.js";
-import type { IrcSession } from "./connections.js";
-import { PAUSE_READING_ABOVE, RESUME_READING_BELOW, StoreQueue } from "./store-queue.js";
+import { PAUSE_READING_ABOVE, RESUME_READING_BELOW, StoreQueue, type QueuedSession } from "./store-queue.js";
 
 const event = (id: string): InboundEvent => ({
   kind: "message",
@@ -29,10 +28,9 @@ describe("StoreQueue", () => {
     } as unknown as AdapterContext;
     const session = {
       user: "alice@example.org",
-      chain: Promise.resolve(),
       pauseReading: () => true,
       resumeReading: () => undefined,
-    } as unknown as IrcSession;
+    } satisfies QueuedSession;
     await new StoreQueue(ctx).emit(session, [event("one"), event("bad"), event("two")]);
     expect(stored).toEqual(["one", "two"]);
     expect(lost).toBe(1);
@@ -56,7 +54,6 @@ describe("StoreQueue", () => {
     let paused = false;
     const session = {
       user: "alice@example.org",
-      chain: Promise.resolve(),
       pauseReading: () => {
         if (paused) return false;
         paused = true;
@@ -68,7 +65,7 @@ describe("StoreQueue", () => {
         paused = false;
         reading.push(`resumed with ${stored.length} stored`);
       },
-    } as unknown as IrcSession;
+    } satisfies QueuedSession;
     const queue = new StoreQueue(ctx);
     const total = PAUSE_READING_ABOVE * 2;
     let last: Promise<unknown> = Promise.resolve();

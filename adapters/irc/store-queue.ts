@@ -14,6 +14,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { InvalidInboundEventError, type AdapterContext, type InboundEvent } from "../../src/adapter.js";
 import type { IrcSession } from "./connections.js";
 
+/** What the queue needs of a connection: whose events they are, and its reading to pause. */
+export type QueuedSession = Pick<IrcSession, "user" | "pauseReading" | "resumeReading">;
+
 /** How long an IRC event waits for the store (Redis) to come back before it is given up. */
 export const STORE_WAIT_MS = 5 * 60_000;
 /** Events of one IRC connection that may wait for the store at once (a busy channel for minutes). */
@@ -30,9 +33,17 @@ export const MAX_READ_PAUSE_MS = 30_000;
 const STORE_RETRY_FIRST_MS = 100;
 const STORE_RETRY_MAX_MS = 2_000;
 
+/**
+ * An event, or events still being made (a line waiting for its archive id, a join waiting for its history):
+ * stored in their place in the session's order once made. The promise must not reject.
+ */
+export type Emitted = InboundEvent | Promise<readonly InboundEvent[]>;
+
 export class StoreQueue {
   /** Events per connection waiting for the store; entries go with their session. */
-  private readonly waiting = new WeakMap<IrcSession, number>();
+  private readonly waiting = new WeakMap<QueuedSession, number>();
+  /** Deliveries per connection, chained so they reach XMPP in the order IRC sent them. */
+  private readonly chains = new WeakMap<QueuedSession, Promise<unknown>>();
   private readonly lost;
   private readonly pauses;
 
@@ -45,7 +56,8 @@ export class StoreQueue {
   }
 
   /** Queues events for the user after everything queued before on this session; never rejects. */
-  emit(session: IrcSession, events: InboundEvent[]): Promise<unknown> {
+  emit(session: QueuedSession, events: readonly Emitted[]): Promise<unknown> {
+    const chain = this.chains.get(session) ?? Promise.resolve();
     const waiting = this.waiting.get(session) ?? 0;
     if (waiting + events.length > MAX_WAITING_EVENTS) {
       this.ctx.log.error(
@@ -53,20 +65,22 @@ export class StoreQueue {
         "IRC events lost: too many waiting for the store",
       );
       this.lost.inc(events.length);
-      return session.chain;
+      return chain;
     }
     this.waiting.set(session, waiting + events.length);
     if (waiting + events.length > PAUSE_READING_ABOVE && session.pauseReading(MAX_READ_PAUSE_MS))
       this.pauses.inc();
-    session.chain = session.chain.then(async () => {
-      for (const event of events) {
-        await this.store(event, session.user);
+    const next = chain.then(async () => {
+      for (const item of events) {
+        for (const event of item instanceof Promise ? await item : [item])
+          await this.store(event, session.user);
         const left = (this.waiting.get(session) ?? 1) - 1;
         this.waiting.set(session, left);
         if (left < RESUME_READING_BELOW) session.resumeReading();
       }
     });
-    return session.chain;
+    this.chains.set(session, next);
+    return next;
   }
 
   private async store(event: InboundEvent, user: string): Promise<void> {

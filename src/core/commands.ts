@@ -65,7 +65,8 @@ export function mountCommands(callee: Component["iqCallee"], svc: ServiceContext
         throw new GatewayError("bad-request", `This command does not support the action "${action}".`);
 
       const submitted = readSubmittedForm(ctx.element);
-      const form = command.form ? await command.form(user) : undefined;
+      const to = ctx.stanza.attrs.to;
+      const form = command.form ? await command.form(user, to) : undefined;
       if (form && !submitted) {
         return reply(
           "executing",
@@ -75,7 +76,7 @@ export function mountCommands(callee: Component["iqCallee"], svc: ServiceContext
       }
       const values = submitted ?? {};
       if (form) checkAgainstForm(form, values);
-      const result = await command.run(user, values);
+      const result = await command.run(user, values, to);
       // A next step (XEP-0050 §3.4): the same session goes on with the filled-in form.
       if (result.next)
         return reply(

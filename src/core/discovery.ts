@@ -36,7 +36,7 @@ export function mountDiscovery(callee: Component["iqCallee"], svc: ServiceContex
   callee.get(
     NS.DISCO_INFO,
     "query",
-    guardIq(log, (ctx) => {
+    guardIq(log, async (ctx) => {
       const node = ctx.element.attrs.node;
       const from = bareOf(ctx.stanza.attrs.from ?? "");
       // XEP-0115 §6.2: the caps node answers with the same identity and features.
@@ -44,6 +44,8 @@ export function mountDiscovery(callee: Component["iqCallee"], svc: ServiceContex
       if (node) return commandInfo(svc, from, node);
       if (ctx.to?.local) {
         svc.adapter.codec.decode(ctx.to.local); // item-not-found / jid-malformed for a bad address
+        const described = await svc.adapter.describe?.(bareOf(ctx.to.toString()));
+        if (described) return discoInfo([described.identity], described.features);
         const contact: Identity = { category: "client", type: "pc", name: ctx.to.getLocal(true) };
         return discoInfo([contact], CONTACT_FEATURES);
       }

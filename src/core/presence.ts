@@ -4,6 +4,7 @@
  * that take it.
  */
 import type { IncomingContext } from "@xmpp/component";
+import type { HistoryRequest } from "../adapter.js";
 import { NS } from "../xmpp/ns.js";
 import { GatewayError } from "../xmpp/errors.js";
 import { caps, presence, type Element } from "../xmpp/stanzas.js";
@@ -84,6 +85,7 @@ export async function handlePresence(svc: ServiceContext, ctx: IncomingContext):
           muc,
           show: stanza.getChildText("show") ?? undefined,
           status: stanza.getChildText("status") ?? undefined,
+          ...historyOf(stanza),
         });
         return;
       }
@@ -158,4 +160,18 @@ export class PresenceBroadcaster {
     svc.log.info({ type, users: sent, complete }, "gateway presence sent to registered users");
     return { type, sent, complete };
   }
+}
+
+/** XEP-0045 §7.2.14: the `<history/>` of a join; attributes that are not numbers or dates are ignored. */
+function historyOf(stanza: Element): { history?: HistoryRequest } {
+  const el = stanza.getChild("x", NS.MUC)?.getChild("history");
+  if (!el) return {};
+  const history: HistoryRequest = {};
+  for (const name of ["maxstanzas", "maxchars", "seconds"] as const) {
+    const value = el.attrs[name];
+    if (value !== undefined && /^\d{1,9}$/.test(value.trim())) history[name] = Number(value.trim());
+  }
+  const since = el.attrs.since;
+  if (since !== undefined && !Number.isNaN(new Date(since).getTime())) history.since = new Date(since);
+  return { history };
 }

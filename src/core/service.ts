@@ -25,6 +25,7 @@ import { mountCommands } from "./commands.js";
 import type { ServiceContext } from "./context.js";
 import { mountDiscovery, serviceFeatures } from "./discovery.js";
 import { InterruptedSends } from "./interrupted.js";
+import { mountMam } from "./mam.js";
 import { handleMessage } from "./messages.js";
 import { recordReport } from "./outcomes.js";
 import { handlePresence, PresenceBroadcaster } from "./presence.js";
@@ -141,6 +142,7 @@ export class Service {
     mountDiscovery(entity.iqCallee, this.ctx);
     mountRegistration(entity.iqCallee, this.ctx);
     mountCommands(entity.iqCallee, this.ctx);
+    mountMam(entity.iqCallee, this.ctx);
     entity.middleware.use(async (ctx, next) => {
       if (ctx.name === "message") {
         // Stopping: no new sends (the stop would cut them short); the sender is told to send again.

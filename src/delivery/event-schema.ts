@@ -109,6 +109,7 @@ const message = z.object({
   requestReceipt: z.boolean().optional(),
   markable: z.boolean().optional(),
   replaces: id.optional(),
+  archiveId: id.optional(),
 });
 
 const receipt = z.object({ kind: z.literal("receipt"), to: jid, from: jid, id, receiptFor: id });

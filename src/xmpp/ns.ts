@@ -22,6 +22,10 @@ export const NS = {
   HINTS: "urn:xmpp:hints",
   MARKERS: "urn:xmpp:chat-markers:0",
   CORRECT: "urn:xmpp:message-correct:0",
+  MAM: "urn:xmpp:mam:2",
+  RSM: "http://jabber.org/protocol/rsm",
+  FORWARD: "urn:xmpp:forward:0",
+  CLIENT: "jabber:client",
 } as const;
 
 /** XEP-0115 node URI identifying this software. */

@@ -2,8 +2,8 @@
  * Every stanza the gateway sends is built here, with xml(); never string templates, never raw writes.
  */
 import { xml as rawXml, type Element, type XmlChild } from "@xmpp/component";
-import { createHash } from "node:crypto";
-import type { Attachment, Form, InboundEvent, PresenceEvent } from "../adapter.js";
+import { createHash, randomUUID } from "node:crypto";
+import type { ArchivedLine, ArchivePage, Attachment, Form, InboundEvent, PresenceEvent } from "../adapter.js";
 import { NS, CAPS_NODE } from "./ns.js";
 import type { ErrorCondition, ErrorType } from "./errors.js";
 
@@ -94,11 +94,15 @@ export function inboundStanza(event: InboundEvent): Element {
         event.requestReceipt ? xml("request", { xmlns: NS.RECEIPTS }) : null,
         event.markable ? xml("markable", { xmlns: NS.MARKERS }) : null,
         event.replaces === undefined ? null : xml("replace", { xmlns: NS.CORRECT, id: event.replaces }),
-        // XEP-0359: the gateway's stable id, so clients can drop a redelivered copy.
+        // XEP-0359: the gateway's stable id, so clients can drop a redelivered copy; for an archived room line
+        // the archive's id, by the room (XEP-0313 §5.2), so the MAM copy and the live one are one message.
         xml("stanza-id", {
           xmlns: NS.STANZA_ID,
-          id: event.id,
-          by: event.from.split("/")[0]?.split("@").pop(),
+          id: event.archiveId ?? event.id,
+          by:
+            event.archiveId === undefined
+              ? event.from.split("/")[0]?.split("@").pop()
+              : event.from.split("/")[0],
         }),
       );
     case "receipt":
@@ -226,6 +230,61 @@ export function dataForm(form: Form, type: "form" | "result" = "form", formType?
         ),
         ...(f.options ?? []).map((o) => xml("option", { label: o.label }, xml("value", {}, o.value))),
       ),
+    ),
+  );
+}
+
+/**
+ * XEP-0313 §5.1.2: one archived room line, forwarded (XEP-0297) with its XEP-0203 delay, from the room to the
+ * user who queried; the inner message carries the same XEP-0359 stanza-id as the live copy did.
+ */
+export function mamResult(opts: {
+  to: string;
+  room: string;
+  queryId: string | undefined;
+  line: ArchivedLine;
+}): Element {
+  const { line, room } = opts;
+  return xml(
+    "message",
+    { to: opts.to, from: room, id: randomUUID() },
+    xml(
+      "result",
+      { xmlns: NS.MAM, queryid: opts.queryId, id: line.id },
+      xml(
+        "forwarded",
+        { xmlns: NS.FORWARD },
+        xml("delay", { xmlns: NS.DELAY, from: room, stamp: line.stamp }),
+        xml(
+          "message",
+          {
+            xmlns: NS.CLIENT,
+            type: "groupchat",
+            from: line.nick === undefined ? room : `${room}/${line.nick}`,
+            id: line.id,
+          },
+          line.subject === undefined ? null : xml("subject", {}, xmlSafe(line.subject)),
+          line.body === "" && line.subject !== undefined ? null : xml("body", {}, xmlSafe(line.body)),
+          xml("stanza-id", { xmlns: NS.STANZA_ID, id: line.id, by: room }),
+        ),
+      ),
+    ),
+  );
+}
+
+/** XEP-0313 §5.1.2 `<fin/>` with the XEP-0059 set: first and last ids of the page, and the count if known. */
+export function mamFin(page: ArchivePage): Element {
+  const first = page.lines[0];
+  const last = page.lines[page.lines.length - 1];
+  return xml(
+    "fin",
+    { xmlns: NS.MAM, complete: page.complete ? "true" : undefined },
+    xml(
+      "set",
+      { xmlns: NS.RSM },
+      first === undefined ? null : xml("first", {}, first.id),
+      last === undefined ? null : xml("last", {}, last.id),
+      page.count === undefined ? null : xml("count", {}, String(page.count)),
     ),
   );
 }

@@ -75,7 +75,7 @@ describe("the packed tarball, installed with npm install -g", () => {
     for (const absent of ["src", "test", "bench", "scripts"]) expect(top).not.toContain(absent);
     expect(await readdir(path.join(pkg, "dist"))).toEqual(expect.arrayContaining(["src", "adapters"]));
     const deps = await readdir(path.join(pkg, "node_modules"));
-    expect(deps).toEqual(expect.arrayContaining(["twilio", "mailauth", "matrix-org-irc", "ioredis"]));
+    expect(deps).toEqual(expect.arrayContaining(["twilio", "mailauth", "fastify", "ioredis"]));
     for (const dev of ["vitest", "tsx", "typescript", "eslint"]) expect(deps).not.toContain(dev);
   });
 

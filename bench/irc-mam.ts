@@ -1,0 +1,501 @@
+/**
+ * IRC channel history benchmark: 100 XMPP users in one IRC channel through the gateway, the channel's archive
+ * at 20,000 lines; the latency of an XEP-0313 (MAM) query of the first page (the oldest 50 lines) and of the
+ * last page (`<before/>`, the newest 50), and the Redis memory per archived line (MEMORY USAGE of the stream
+ * over its length). Beside it biboumi (Debian package `biboumi`, its archive in SQLite) answers the same
+ * queries for the same 100 users and 20,000 lines.
+ *
+ * How the archives are filled: 20 lines are said on IRC while the 100 users are in (each gateway connection
+ * and each biboumi user hears them: this checks that the gateway keeps one copy, biboumi one per user), then
+ * the rest is written straight into each store: for the gateway through the archive's own code
+ * (adapters/irc/archive.ts, the Lua script every connection runs), for biboumi as rows of its own table
+ * (muclogline_, one row per user and line, as biboumi writes them). Saying 20,000 lines on IRC would fan
+ * out to two million stanzas per implementation, which measures the fan-out (see bench/irc.ts), not MAM.
+ *
+ * Run: `npx tsx bench/irc-mam.ts` (writes bench/results/irc-mam.json). BENCH_MAM_USERS, BENCH_MAM_LINES and
+ * BENCH_MAM_QUERIES change the sizes; BENCH_MAM_IMPLS=gateway skips biboumi.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { client, xml, type Client, type Element } from "@xmpp/client";
+import { Redis } from "ioredis";
+import { ChannelArchive, Ordinals } from "../adapters/irc/archive.js";
+import { archivePolicy, ircConfigSchema } from "../adapters/irc/config.js";
+import { Keys } from "../src/store/keys.js";
+import { ensureDebianPackages } from "../test/bed/apt.js";
+import { startBed } from "../test/bed/index.js";
+import { NGIRCD } from "../test/bed/ngircd.js";
+import { ownServer } from "../test/bed/owner.js";
+import { startServer, stopServer, type ServerSpec } from "../test/bed/process.js";
+import { spawnGateway } from "../test/support/process.js";
+import { IrcClient, latencySummary, machine, saveResult, windowed } from "./lib.js";
+
+const USERS = Number(process.env.BENCH_MAM_USERS ?? 100);
+const LINES = Number(process.env.BENCH_MAM_LINES ?? 20_000);
+/** Queries per measurement (after WARMUP). */
+const QUERIES = Number(process.env.BENCH_MAM_QUERIES ?? 50);
+const WARMUP = 5;
+/** Lines per MAM page, as Conversations asks. */
+const PAGE = 50;
+/** Lines said on IRC while the users are in (the rest is written to the stores directly). */
+const LIVE_LINES = 20;
+/** Lines used to measure the cost of N connections each offering the same line to the archive. */
+const DEDUPE_SAMPLE = 200;
+const IMPLS = (process.env.BENCH_MAM_IMPLS ?? "gateway,biboumi").split(",");
+const SECRET = "bench-secret";
+const GATEWAY = "irc.localhost";
+const BIBOUMI = "biboumi.localhost";
+/** biboumi has no per-server address alias and tries 6697/6670 (TLS) then 6667: the bench's ngircd listens there. */
+const IRC_PORT = 6667;
+const IRC_NAME = "irc.bench";
+const CHANNEL = "#mam";
+const KEY_PREFIX = "bench-mam:";
+const NS = {
+  MUC: "http://jabber.org/protocol/muc",
+  MUC_USER: "http://jabber.org/protocol/muc#user",
+  MAM: "urn:xmpp:mam:2",
+  RSM: "http://jabber.org/protocol/rsm",
+} as const;
+const JOIN_WINDOW = 20;
+
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** The bench's own ngircd on 127.0.0.1:6667 (as bench/irc.ts), limits raised for many connections from one IP. */
+async function startIrc(dir: string): Promise<ServerSpec> {
+  if (!(await portFree(IRC_PORT)))
+    throw new Error(`127.0.0.1:${IRC_PORT} is taken; biboumi needs the IRC server there (stop what uses it)`);
+  await mkdir(dir, { recursive: true });
+  await chmod(path.dirname(dir), 0o755); // ngircd reads its config as 'nobody'
+  await chmod(dir, 0o755);
+  const conf = path.join(dir, "ngircd.conf");
+  await writeFile(
+    conf,
+    `[Global]
+    Name = ${IRC_NAME}
+    Info = xmpp-gateway MAM benchmark
+    Listen = 127.0.0.1
+    Ports = ${IRC_PORT}
+    MotdPhrase = "bench"
+    AdminInfo1 = bench
+    AdminInfo2 = bench
+    AdminEMail = root@localhost
+[Limits]
+    MaxConnections = 0
+    MaxConnectionsIP = 0
+    MaxJoins = 0
+    MaxNickLength = 30
+    MaxPenaltyTime = 0
+[Options]
+    PAM = no
+    Ident = no
+    DNS = no
+[SSL]
+    Ports =
+`,
+    { mode: 0o644 },
+  );
+  const spec: ServerSpec = {
+    name: "ngircd",
+    dir,
+    command: NGIRCD,
+    args: ["-n", "-f", conf],
+    ports: [IRC_PORT],
+    startTimeoutMs: 15_000,
+  };
+  ownServer(spec);
+  await startServer(spec);
+  return spec;
+}
+
+interface User {
+  xmpp: Client;
+  bare: string;
+  nick: string;
+  handlers: Set<(el: Element) => void>;
+}
+
+function next(user: User, match: (el: Element) => boolean, timeoutMs = 60_000): Promise<Element> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      user.handlers.delete(h);
+      reject(new Error(`${user.bare}: no matching stanza in ${timeoutMs} ms`));
+    }, timeoutMs);
+    const h = (el: Element) => {
+      if (!match(el)) return;
+      clearTimeout(timer);
+      user.handlers.delete(h);
+      resolve(el);
+    };
+    user.handlers.add(h);
+  });
+}
+
+async function loginUsers(port: number, count: number): Promise<User[]> {
+  const users: User[] = [];
+  await windowed(count, JOIN_WINDOW, async (i) => {
+    const xmpp = client({
+      service: `xmpp://127.0.0.1:${port}`,
+      domain: "localhost",
+      username: `m${i}`,
+      password: "pw",
+      resource: "b",
+    });
+    const user: User = { xmpp, bare: `m${i}@localhost`, nick: `m${i}x`, handlers: new Set() };
+    xmpp.on("stanza", (el: Element) => {
+      for (const h of user.handlers) h(el);
+    });
+    xmpp.on("error", () => undefined);
+    await xmpp.start();
+    users[i] = user;
+  });
+  return users;
+}
+
+async function waitComponent(user: User, domain: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const id = `disco-${domain}-${i}`;
+    const answer = next(user, (el) => el.name === "iq" && el.attrs.id === id, 1000).catch(() => undefined);
+    await user.xmpp.send(
+      xml(
+        "iq",
+        { type: "get", to: domain, id },
+        xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }),
+      ),
+    );
+    if ((await answer)?.attrs.type === "result") return;
+    await settle(250);
+  }
+  throw new Error(`${domain} never came online`);
+}
+
+/** Joins every user; with `nick` a suffix per implementation (both gateways are on the same ngircd). */
+async function join(users: User[], room: string, suffix: string): Promise<number> {
+  return windowed(users.length, JOIN_WINDOW, async (i) => {
+    const u = users[i]!;
+    const from = `${room}/${u.nick}${suffix}`;
+    const self = next(
+      u,
+      (el) =>
+        el.name === "presence" &&
+        el.attrs.from === from &&
+        (el.getChild("x", NS.MUC_USER)?.getChildren("status") ?? []).some((s) => s.attrs.code === "110"),
+    );
+    await u.xmpp.send(
+      xml("presence", { to: from }, xml("x", { xmlns: NS.MUC }, xml("history", { maxstanzas: "0" }))),
+    );
+    await self;
+  });
+}
+
+/** One MAM query: ms from sending to the iq result (every result arrives before it), and what came back. */
+async function mamQuery(
+  user: User,
+  room: string,
+  set: Element[],
+): Promise<{ ms: number; results: number; fin?: Element }> {
+  const id = `mam-${randomUUID()}`;
+  const queryid = `q-${id}`;
+  let results = 0;
+  const count = (el: Element) => {
+    if (el.name === "message" && el.getChild("result", NS.MAM)?.attrs.queryid === queryid) results++;
+  };
+  user.handlers.add(count);
+  const answer = next(user, (el) => el.name === "iq" && el.attrs.id === id);
+  const t0 = performance.now();
+  await user.xmpp.send(
+    xml(
+      "iq",
+      { type: "set", to: room, id },
+      xml("query", { xmlns: NS.MAM, queryid }, xml("set", { xmlns: NS.RSM }, ...set)),
+    ),
+  );
+  const iq = await answer;
+  const ms = performance.now() - t0;
+  user.handlers.delete(count);
+  if (iq.attrs.type !== "result") throw new Error(`MAM query failed: ${iq.toString()}`);
+  return { ms, results, fin: iq.getChild("fin", NS.MAM) };
+}
+
+/** QUERIES first-page and last-page queries (after WARMUP of each). */
+async function measureQueries(user: User, room: string) {
+  const first = () => mamQuery(user, room, [xml("max", {}, String(PAGE))]);
+  const last = () => mamQuery(user, room, [xml("max", {}, String(PAGE)), xml("before")]);
+  const out: Record<string, unknown> = {};
+  for (const [name, run] of [
+    ["firstPage", first],
+    ["lastPage", last],
+  ] as const) {
+    for (let i = 0; i < WARMUP; i++) await run();
+    const ms: number[] = [];
+    let results = 0;
+    let complete: string | undefined;
+    for (let i = 0; i < QUERIES; i++) {
+      const r = await run();
+      ms.push(r.ms);
+      results = r.results;
+      complete = r.fin?.attrs.complete;
+    }
+    out[name] = { ...latencySummary(ms), results, complete: complete === "true" };
+  }
+  return out;
+}
+
+/** Says LIVE_LINES lines on IRC and waits until the first user got the last one. */
+async function sayLive(observer: IrcClient, user: User, room: string, tag: string): Promise<void> {
+  const last = next(
+    user,
+    (el) =>
+      el.name === "message" &&
+      el.attrs.from === `${room}/observer` &&
+      el.getChildText("body") === `${tag} ${LIVE_LINES}`,
+  );
+  for (let i = 1; i <= LIVE_LINES; i++) observer.send(`PRIVMSG ${CHANNEL} :${tag} ${i}`);
+  await last;
+}
+
+async function main(): Promise<void> {
+  await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
+  const dir = await mkdtemp(path.join(tmpdir(), "bench-mam-"));
+  const bed = await startBed({
+    ejabberd: false,
+    irc: false,
+    components: [
+      { domain: GATEWAY, secret: SECRET },
+      { domain: BIBOUMI, secret: SECRET },
+    ],
+  });
+  const peer = bed.prosody!;
+  const irc = await startIrc(path.join(dir, "ngircd"));
+  const redis = new Redis(bed.redis!.url);
+  const result: Record<string, unknown> = {};
+  try {
+    await peer.registerUsers(Array.from({ length: USERS }, (_, i) => ({ user: `m${i}`, password: "pw" })));
+    const users = await loginUsers(peer.c2sPort, USERS);
+    const asker = users[0]!;
+    const observer = await IrcClient.connect(IRC_PORT, "observer");
+    const joined = observer.next((l) => / 366 /.test(l));
+    observer.send(`JOIN ${CHANNEL}`);
+    await joined;
+
+    if (IMPLS.includes("gateway")) {
+      const adapterConfig = {
+        domain: GATEWAY,
+        secretEnv: "GW_SECRET",
+        servers: { allow: [IRC_NAME] },
+        tls: false,
+        addresses: { [IRC_NAME]: { host: "127.0.0.1", port: IRC_PORT } },
+        graceSeconds: 1,
+        lineDelayMs: 0,
+        maxConnectionsPerServer: 10_000,
+      };
+      const gw = await spawnGateway({
+        dir,
+        name: "gateway",
+        env: { GW_SECRET: SECRET, LOG_LEVEL: "warn" },
+        config: {
+          xmpp: { service: `xmpp://127.0.0.1:${peer.componentPort}`, serverDomains: ["localhost"] },
+          redis: { url: bed.redis!.url, keyPrefix: KEY_PREFIX },
+          log: { level: "warn" },
+          adapters: { irc: adapterConfig },
+        },
+      });
+      try {
+        await waitComponent(asker, GATEWAY);
+        const room = `${CHANNEL}%${IRC_NAME}@${GATEWAY}`;
+        const joinMs = await join(users, room, "");
+        console.error(`gateway: ${USERS} users joined in ${Math.round(joinMs)} ms`);
+        const policy = archivePolicy(ircConfigSchema.parse(adapterConfig), IRC_NAME);
+        const archive = new ChannelArchive(redis, new Keys(KEY_PREFIX).adapterKey("irc"), () => policy);
+        await sayLive(observer, asker, room, "live");
+        const afterLive = await archive.length(IRC_NAME, CHANNEL);
+        // N connections offering the same lines: one append and N-1 reads of the id per line.
+        const offers = Array.from({ length: USERS }, () => new Ordinals());
+        const t0 = performance.now();
+        await windowed(DEDUPE_SAMPLE, 10, async (i) => {
+          await Promise.all(
+            offers.map((o) =>
+              archive.record(o, IRC_NAME, CHANNEL, { nick: "observer", body: `offered ${i}` }),
+            ),
+          );
+        });
+        const dedupeMs = performance.now() - t0;
+        const afterDedupe = await archive.length(IRC_NAME, CHANNEL);
+        // The rest, as one connection would record them.
+        const fill = LINES - afterDedupe;
+        const writer = new Ordinals();
+        const t1 = performance.now();
+        await windowed(fill, 50, async (i) => {
+          await archive.record(writer, IRC_NAME, CHANNEL, {
+            nick: `nick${i % 40}`,
+            body: `line ${i}: the quick brown fox jumps over the lazy dog, as IRC lines go`,
+          });
+        });
+        const fillMs = performance.now() - t1;
+        const length = await archive.length(IRC_NAME, CHANNEL);
+        const bytes = Number(
+          await redis.call("MEMORY", "USAGE", archive.streamKey(IRC_NAME, CHANNEL), "SAMPLES", "0"),
+        );
+        const queries = await measureQueries(asker, room);
+        result.gateway = {
+          users: USERS,
+          joinMs: Math.round(joinMs),
+          liveLinesSaid: LIVE_LINES,
+          liveLinesArchived: afterLive,
+          dedupe: {
+            lines: DEDUPE_SAMPLE,
+            offersPerLine: USERS,
+            archived: afterDedupe - afterLive,
+            scriptCallsPerSecond: Math.round((DEDUPE_SAMPLE * USERS) / (dedupeMs / 1000)),
+          },
+          fillLinesPerSecond: Math.round(fill / (fillMs / 1000)),
+          archivedLines: length,
+          streamBytes: bytes,
+          bytesPerLine: Math.round(bytes / length),
+          ...queries,
+        };
+        console.error("gateway:", JSON.stringify(result.gateway));
+      } finally {
+        await gw.kill("SIGTERM");
+      }
+      await settle(2000);
+    }
+
+    if (IMPLS.includes("biboumi")) {
+      const db = path.join(dir, "biboumi.sqlite");
+      const cfg = path.join(dir, "biboumi.cfg");
+      await writeFile(
+        cfg,
+        [
+          `hostname=${BIBOUMI}`,
+          `password=${SECRET}`,
+          "xmpp_server_ip=127.0.0.1",
+          `port=${peer.componentPort}`,
+          "admin=",
+          "identd_port=0",
+          `db_name=${db}`,
+          "log_level=2",
+          "realname_customization=true",
+          "",
+        ].join("\n"),
+      );
+      const child: ChildProcess = spawn("/usr/bin/biboumi", [cfg], {
+        stdio: ["ignore", "ignore", "inherit"],
+      });
+      const exited = once(child, "exit");
+      try {
+        await waitComponent(asker, BIBOUMI);
+        const room = `${CHANNEL}%127.0.0.1@${BIBOUMI}`;
+        const joinMs = await join(users, room, "b");
+        console.error(`biboumi: ${USERS} users joined in ${Math.round(joinMs)} ms`);
+        await sayLive(observer, asker, room, "blive");
+        // biboumi writes its rows as it delivers; wait until every user's copies are in.
+        const sqlite = new DatabaseSync(db);
+        const rows = () =>
+          Number((sqlite.prepare("SELECT COUNT(*) AS n FROM muclogline_").get() as { n: number | bigint }).n);
+        for (let i = 0; i < 100 && rows() < LIVE_LINES * USERS; i++) await settle(200);
+        const liveRows = rows();
+        const sample = sqlite
+          .prepare("SELECT owner_, ircchanname_, ircservername_, date_, nick_ FROM muclogline_ LIMIT 1")
+          .get() as {
+          owner_: string;
+          ircchanname_: string;
+          ircservername_: string;
+          date_: number;
+          nick_: string;
+        };
+        // The rest, as biboumi stores a line: one row per user.
+        const fill = LINES - LIVE_LINES;
+        const insert = sqlite.prepare(
+          "INSERT INTO muclogline_ (uuid_, owner_, ircchanname_, ircservername_, date_, body_, nick_) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        );
+        const t1 = performance.now();
+        sqlite.exec("BEGIN");
+        for (let i = 0; i < fill; i++) {
+          const body = `line ${i}: the quick brown fox jumps over the lazy dog, as IRC lines go`;
+          for (const u of users)
+            insert.run(
+              randomUUID(),
+              u.bare,
+              sample.ircchanname_,
+              sample.ircservername_,
+              sample.date_ + 1 + Math.floor(i / 10),
+              body,
+              `nick${i % 40}`,
+            );
+        }
+        sqlite.exec("COMMIT");
+        const fillMs = performance.now() - t1;
+        const total = rows();
+        sqlite.close();
+        const size = (await stat(db)).size;
+        const queries = await measureQueries(asker, room);
+        result.biboumi = {
+          users: USERS,
+          joinMs: Math.round(joinMs),
+          liveLinesSaid: LIVE_LINES,
+          liveRows,
+          rowsPerLine: +(liveRows / LIVE_LINES).toFixed(1),
+          dateColumn: sample.date_,
+          fillRowsPerSecond: Math.round((fill * USERS) / (fillMs / 1000)),
+          archivedLines: LINES,
+          rows: total,
+          databaseBytes: size,
+          bytesPerLine: Math.round(size / LINES),
+          bytesPerRow: Math.round(size / total),
+          ...queries,
+        };
+        console.error("biboumi:", JSON.stringify(result.biboumi));
+      } catch (err) {
+        console.error("biboumi failed:", err);
+        result.biboumi = { error: (err as Error).message };
+      } finally {
+        child.kill("SIGTERM");
+        await Promise.race([exited, settle(5000)]);
+        child.kill("SIGKILL");
+      }
+    }
+    observer.close();
+    const out = {
+      date: new Date().toISOString(),
+      machine: machine(),
+      settings: {
+        users: USERS,
+        lines: LINES,
+        page: PAGE,
+        queries: QUERIES,
+        warmup: WARMUP,
+        liveLines: LIVE_LINES,
+      },
+      ...result,
+    };
+    console.log(JSON.stringify(out, null, 2));
+    await saveResult("irc-mam", out);
+  } finally {
+    redis.disconnect();
+    await stopServer(irc).catch(() => undefined);
+    await bed.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
