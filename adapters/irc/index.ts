@@ -7,6 +7,8 @@ import { randomUUID } from "node:crypto";
 import type {
   Adapter,
   AdapterContext,
+  AddressQuery,
+  DiscoItem,
   InboundEvent,
   OutboundMessage,
   OutboundPresence,
@@ -35,6 +37,9 @@ import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
 import { StoreQueue } from "./store-queue.js";
 import { SealError, SecretBox } from "../../src/store/sealed.js";
+import { ChannelLists, channelItems, serverInfo } from "./channel-list.js";
+import { attachServerMessages } from "./server-messages.js";
+import { nickFromText } from "./muc.js";
 
 /** What a sealed password is bound to: copied to another user or field, it does not open. */
 const sealContext = (user: string, key: string): string => `irc\n${user}\n${key}`;
@@ -62,6 +67,7 @@ class IrcAdapter implements Adapter {
   readonly commands;
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
+  private channelLists: ChannelLists | undefined;
   /** Which connection answers a channel's CTCP query; shared with the other instances from start(). */
   private ctcpClaims = new ChannelCtcpClaims(undefined);
 
@@ -83,6 +89,12 @@ class IrcAdapter implements Adapter {
       log: () => this.context().log,
       attach: (session) => {
         attachInbound(session, this.sink());
+        // The MOTD and server notices, from the server JID (server-messages.ts).
+        attachServerMessages(session, {
+          log: this.context().log,
+          emit: (s, events) => void this.emit(s, events),
+          serverJid: (server) => this.serverJid(server),
+        });
         void session.nickserv.then((outcome) => {
           if (outcome === "untrusted") this.nickservRefused(session);
         });
@@ -327,6 +339,20 @@ class IrcAdapter implements Adapter {
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
+    // The channel lists of the servers (channel-list.ts), for disco#items on a server JID.
+    const listed = ctx.metrics.counter("channel_lists_total", "Channel lists answered, by source", [
+      "source",
+    ]);
+    this.channelLists = new ChannelLists({
+      redis: ctx.redis,
+      key: ctx.key,
+      log: ctx.log,
+      cacheSeconds: this.config.channelListCacheSeconds,
+      timeoutSeconds: this.config.channelListTimeoutSeconds,
+      session: (user, server) => this.readySession(user, server),
+      release: (session) => this.connections.release(session),
+      counted: (source) => listed.inc({ source }),
+    });
     this.leases = new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId);
     this.renewTimer = setInterval(() => void this.renewLeases(), LEASE_RENEW_MS);
     this.renewTimer.unref();
@@ -371,6 +397,51 @@ class IrcAdapter implements Adapter {
     const leases = this.leases;
     if (leases)
       await Promise.all(sessions.map((s) => leases.release(s.user, s.server).catch(() => undefined)));
+  }
+
+  // ---- The server JID: its channel list (channel-list.ts) and what it is (disco#info). ----
+
+  /** The IRC server a JID stands for (the bare domain for the fixed server), or undefined. */
+  private serverOf(jid: string): string | undefined {
+    if (jid === this.context().domain) return this.config.servers.fixed;
+    const target = this.target(jid);
+    return target.kind === "server" ? target.server : undefined;
+  }
+
+  async discoItems(q: AddressQuery): Promise<DiscoItem[] | null> {
+    const server = this.serverOf(q.toJid);
+    if (server === undefined || !this.channelLists) return null;
+    const list = await this.channelLists.list(q.user, server);
+    const domain = this.context().domain;
+    return channelItems(list, (channel) => {
+      try {
+        return `${this.codec.encode(formatIrcId({ kind: "channel", channel: channel.toLowerCase(), server }))}@${domain}`;
+      } catch {
+        return null;
+      }
+    });
+  }
+
+  discoInfo(q: AddressQuery): ReturnType<typeof serverInfo> | null {
+    try {
+      const server = this.serverOf(q.toJid);
+      return server === undefined || q.toJid === this.context().domain ? null : serverInfo(server);
+    } catch {
+      return null; // not an address of this gateway's servers: the core answers for it
+    }
+  }
+
+  /** The user's connection to a server, registered (opened with their settings as a join would). */
+  private async readySession(user: string, server: string): Promise<IrcSession> {
+    const registration = await this.context().registrations.get(user);
+    const session = await this.openSession(user, server, registration?.nick ?? nickFromText(localOf(user)));
+    try {
+      await session.ready;
+    } catch (err) {
+      this.connections.release(session);
+      throw err;
+    }
+    return session;
   }
 
   private target(jid: string): IrcTarget {
