@@ -5,6 +5,7 @@
  * with XEP-0059 and answered from a copy for a while, and what the server JID says it offers.
  */
 import { mkdtemp } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -23,6 +24,40 @@ const MOTD = ["Welcome to the console test bed.", "Be nice.", "Third line of the
 
 const bodyOf = (el: Element): string => el.getChildText("body") ?? "";
 
+/**
+ * A scripted IRC server for what ngircd does not do: it registers the client with a notice and no MOTD,
+ * then answers LIST with RPL_TRYAGAIN (263) and a server notice ("busy"), or never ("mute").
+ */
+async function scriptedIrc(name: string, list: "busy" | "mute"): Promise<{ server: Server; port: number }> {
+  const server = createServer((socket) => {
+    socket.setEncoding("utf8");
+    socket.on("error", () => undefined);
+    let nick = "*";
+    let buffer = "";
+    const say = (line: string) => socket.write(`:${name} ${line}\r\n`);
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      const lines = buffer.split("\r\n");
+      buffer = lines.pop() ?? "";
+      for (const line of lines) {
+        const [command = "", arg = ""] = line.split(" ");
+        if (command === "NICK") nick = arg;
+        else if (command === "USER") {
+          say(`NOTICE ${nick} :*** Checking you out`);
+          say(`001 ${nick} :Welcome to ${name}`);
+          say(`422 ${nick} :MOTD File is missing`);
+        } else if (command === "PING") say(`PONG ${name} ${arg}`);
+        else if (command === "LIST" && list === "busy") {
+          say(`263 ${nick} LIST :Server load is temporarily too heavy. Please wait a while and try again.`);
+          say(`NOTICE ${nick} :Maintenance at noon`);
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
 describe("the IRC server JID: MOTD, console and channel list", () => {
   const bed = sharedBed();
   const peer = bed.prosody!;
@@ -36,6 +71,8 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
   let slot: number;
   let bobNick: string;
   let aliceNick: string;
+  let busy: Awaited<ReturnType<typeof scriptedIrc>>;
+  let mute: Awaited<ReturnType<typeof scriptedIrc>>;
 
   const fromServer = (el: Element) =>
     el.name === "message" && el.attrs.from === serverJid && el.attrs.type !== "error";
@@ -60,17 +97,24 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
       name: SERVER,
       motd: MOTD,
     });
+    busy = await scriptedIrc("busy.localhost", "busy");
+    mute = await scriptedIrc("mute.localhost", "mute");
     gw = await startTestGateway({
       peer,
       redisUrl: bed.redis!.url,
       slot,
       adapters: {
         irc: {
-          servers: { allow: [SERVER] },
+          servers: { allow: [SERVER, "busy.localhost", "mute.localhost"] },
           tls: false,
-          addresses: { [SERVER]: { host: "127.0.0.1", port: ircd.port } },
+          addresses: {
+            [SERVER]: { host: "127.0.0.1", port: ircd.port },
+            "busy.localhost": { host: "127.0.0.1", port: busy.port },
+            "mute.localhost": { host: "127.0.0.1", port: mute.port },
+          },
           lineDelayMs: 0,
           graceSeconds: 30,
+          channelListTimeoutSeconds: 3,
         },
       },
     });
@@ -85,6 +129,8 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     await alice?.stop();
     await gw?.stop();
     await ircd?.stop();
+    busy?.server.close();
+    mute?.server.close();
   });
 
   it("connects for a console command and shows the server's MOTD as one message", async () => {
@@ -205,5 +251,32 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
       redis.disconnect();
     }
     expect(items(await discoItems()).map((i) => i.jid)).toContain(roomJid(`#delta${slot}`));
+  });
+
+  it("says so when a network refuses LIST or stays silent, and shows its notices", async () => {
+    const busyJid = `busy.localhost@${domain}`;
+    const refused = await alice.iq("get", busyJid, xml("query", { xmlns: DISCO_ITEMS }), 30_000);
+    const why = errorOf(refused);
+    expect(why.condition).toBe("service-unavailable");
+    expect(why.text).toMatch(/busy\.localhost refused to list its channels: Server load is temporarily/);
+    // The notice sent while connecting, at the head of the welcome; a later one on its own.
+    const early = await alice.waitFor(
+      (el) => el.attrs.from === busyJid && bodyOf(el).includes("Checking you out"),
+    );
+    expect(bodyOf(early)).toBe("Notices from busy.localhost:\n*** Checking you out");
+    await alice.waitFor(
+      (el) => el.attrs.from === busyJid && bodyOf(el) === "busy.localhost: Maintenance at noon",
+    );
+
+    const silent = await alice.iq(
+      "get",
+      `mute.localhost@${domain}`,
+      xml("query", { xmlns: DISCO_ITEMS }),
+      30_000,
+    );
+    expect(errorOf(silent)).toMatchObject({
+      condition: "remote-server-timeout",
+      text: "mute.localhost did not send its channel list: no answer to LIST within 3 seconds.",
+    });
   });
 });
