@@ -85,6 +85,12 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
   const discoItems = (set?: Element) =>
     alice.iq("get", serverJid, xml("query", { xmlns: DISCO_ITEMS }, ...(set ? [set] : [])), 30_000);
   const roomJid = (channel: string) => `${channel}%${SERVER}@${domain}`;
+  /** LIST commands the gateway sent ("irc") and lists answered from the copy ("cache"), from its metrics. */
+  const listed = async (source: "irc" | "cache"): Promise<number> => {
+    const metric = gw.gateway.metrics.registry.getSingleMetric("xgw_irc_channel_lists_total");
+    const values = (await metric?.get())?.values ?? [];
+    return values.find((v) => v.labels.source === source)?.value ?? 0;
+  };
 
   beforeAll(async () => {
     slot = await takeSlot(bed);
@@ -215,7 +221,9 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     bob.send(`TOPIC #alpha${slot} :\x0304Welcome\x03 to alpha`);
     await bob.waitFor((l) => l.includes(` TOPIC #alpha${slot}`));
 
+    const before = await listed("irc");
     const all = items(await discoItems());
+    expect(await listed("irc")).toBe(before + 1);
     expect(all).toEqual(
       expect.arrayContaining([
         { jid: roomJid(`#alpha${slot}`), name: `#alpha${slot} (2 users): Welcome to alpha` },
@@ -243,14 +251,27 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     carol.send(`JOIN #delta${slot}`);
     await carol.waitFor((l) => l.includes(` 366 `) && l.includes(`#delta${slot}`));
     expect(items(await discoItems()).map((i) => i.jid)).not.toContain(roomJid(`#delta${slot}`));
-    // Without the copy, the next query asks the server again and sees it.
+    expect(await listed("irc")).toBe(before + 1);
+    // Without the copy, the next query asks the server again and sees it: once for two users asking at once
+    // (neither connected yet: the second asks while the first one's connection is being opened).
     const redis = new Redis(bed.redis!.url);
+    const dave = await TestUser.login(peer, `dave${slot}-console`);
+    const erin = await TestUser.login(peer, `erin${slot}-console`);
     try {
       expect(await redis.del(`${gw.keyPrefix}a:irc:channel-list:${SERVER}`)).toBe(1);
+      const query = () => xml("query", { xmlns: DISCO_ITEMS });
+      const [forDave, forErin] = await Promise.all([
+        dave.iq("get", serverJid, query(), 30_000),
+        erin.iq("get", serverJid, query(), 30_000),
+      ]);
+      expect(items(forDave).map((i) => i.jid)).toContain(roomJid(`#delta${slot}`));
+      expect(items(forErin)).toEqual(items(forDave));
+      expect(await listed("irc")).toBe(before + 2);
     } finally {
       redis.disconnect();
+      await dave.stop();
+      await erin.stop();
     }
-    expect(items(await discoItems()).map((i) => i.jid)).toContain(roomJid(`#delta${slot}`));
   });
 
   it("says so when a network refuses LIST or stays silent, and shows its notices", async () => {
