@@ -6,6 +6,7 @@
  * concurrent askers in this process share it, and other instances wait for the copy (a lock in Redis).
  * The core pages the items with XEP-0059.
  */
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Message } from "matrix-org-irc";
 import type { Redis } from "ioredis";
@@ -174,12 +175,34 @@ export interface ChannelListsOptions {
   counted(source: "irc" | "cache"): void;
 }
 
-/** The channel lists of the IRC servers, from Redis or a LIST. */
+/** A list read from Redis, kept with the time it was made (which names the copy) and its disco items. */
+interface Remembered {
+  at: string;
+  list: ChannelList;
+  items?: DiscoItem[];
+}
+
+/**
+ * The channel lists of the IRC servers, from Redis or a LIST. The copy in Redis is a hash (`v`, `at`,
+ * `truncated`, `channels`) so that a page request reads only `at` when this process holds that same copy in
+ * memory: a big network's list (megabytes) is read and turned into items once per copy, not once per page.
+ */
 export class ChannelLists {
   /** LISTs running in this process, by server: at most one per server (bounded by the allowed servers). */
   private readonly running = new Map<string, Promise<ChannelList>>();
+  /** The last copy read, by server: one entry per allowed server, replaced when the copy changes. */
+  private readonly remembered = new Map<string, Remembered>();
 
   constructor(private readonly opts: ChannelListsOptions) {}
+
+  /** The server's channels as disco items (see channelItems), most users first. */
+  async items(user: string, server: string, jidOf: (channel: string) => string | null): Promise<DiscoItem[]> {
+    const list = await this.list(user, server);
+    const memo = this.remembered.get(server);
+    if (memo?.list !== list) return channelItems(list, jidOf);
+    memo.items ??= channelItems(list, jidOf);
+    return memo.items;
+  }
 
   /** The server's channels, most users first; a LIST on the user's connection when there is no fresh copy. */
   async list(user: string, server: string): Promise<ChannelList> {
@@ -198,9 +221,10 @@ export class ChannelLists {
   private async fetch(user: string, server: string): Promise<ChannelList> {
     const { redis, key } = this.opts;
     const lock = key("channel-list-lock", server);
+    const token = randomUUID();
     const deadline = Date.now() + LIST_LOCK_SECONDS * 1000;
     // Another instance listing the same server: wait for its copy (or for its lock to lapse).
-    while ((await redis.set(lock, user, "EX", LIST_LOCK_SECONDS, "NX")) !== "OK") {
+    while ((await redis.set(lock, token, "EX", LIST_LOCK_SECONDS, "NX")) !== "OK") {
       const copy = await this.cached(server);
       if (copy) {
         this.opts.counted("cache");
@@ -223,25 +247,40 @@ export class ChannelLists {
         this.opts.release(session);
       }
       sortChannels(list.channels);
+      if (list.truncated)
+        this.opts.log.warn({ server, kept: list.channels.length }, "IRC channel list cut short");
       await this.store(server, list);
       return list;
     } finally {
-      await redis.del(lock).catch(() => undefined);
+      // Only our own lock: one that lapsed and was taken by another instance stays theirs.
+      if ((await redis.get(lock).catch(() => null)) === token) await redis.del(lock).catch(() => undefined);
     }
   }
 
   private async cached(server: string): Promise<ChannelList | null> {
-    const raw = await this.opts.redis.get(this.opts.key("channel-list", server));
-    if (raw === null) return null;
+    const { redis, key } = this.opts;
+    const at = await redis.hget(key("channel-list", server), "at");
+    if (at === null) return null;
+    const memo = this.remembered.get(server);
+    if (memo?.at === at) return memo.list;
+    const [version, truncated, raw] = await redis.hmget(
+      key("channel-list", server),
+      "v",
+      "truncated",
+      "channels",
+    );
+    if (version !== String(STORED_VERSION) || raw === null || raw === undefined) return null;
     try {
-      const stored = JSON.parse(raw) as { v?: number; truncated?: boolean; channels?: unknown };
-      if (stored.v !== STORED_VERSION || !Array.isArray(stored.channels)) return null;
-      const channels = (stored.channels as unknown[]).flatMap((c) =>
+      const stored = JSON.parse(raw) as unknown;
+      if (!Array.isArray(stored)) return null;
+      const channels = (stored as unknown[]).flatMap((c) =>
         Array.isArray(c) && typeof c[0] === "string" && typeof c[1] === "number" && typeof c[2] === "string"
           ? [{ name: c[0], users: c[1], topic: c[2] }]
           : [],
       );
-      return { channels, truncated: stored.truncated === true };
+      const list = { channels, truncated: truncated === "1" };
+      this.remembered.set(server, { at, list });
+      return list;
     } catch (err) {
       this.opts.log.warn({ err, server }, "stored IRC channel list unreadable; listing again");
       return null;
@@ -249,12 +288,17 @@ export class ChannelLists {
   }
 
   private async store(server: string, list: ChannelList): Promise<void> {
-    const value = JSON.stringify({
-      v: STORED_VERSION,
-      at: new Date().toISOString(),
-      truncated: list.truncated,
-      channels: list.channels.map((c) => [c.name, c.users, c.topic]),
-    });
-    await this.opts.redis.set(this.opts.key("channel-list", server), value, "EX", this.opts.cacheSeconds);
+    const name = this.opts.key("channel-list", server);
+    await this.opts.redis
+      .multi()
+      .del(name)
+      .hset(name, {
+        v: String(STORED_VERSION),
+        at: `${new Date().toISOString()} ${randomUUID()}`,
+        truncated: list.truncated ? "1" : "0",
+        channels: JSON.stringify(list.channels.map((c) => [c.name, c.users, c.topic])),
+      })
+      .expire(name, this.opts.cacheSeconds)
+      .exec();
   }
 }

@@ -34,7 +34,7 @@ describe("server console lines", () => {
     ["WHOIS bob\nQUIT", "bad-request", /line breaks/],
     ["WHOIS b\0ob", "bad-request", /NUL/],
     ["   ", "bad-request", /Type an IRC command/],
-    [`WHOIS ${"x".repeat(CONSOLE_MAX_BYTES)}`, "not-acceptable", /at most 510/],
+    [`WHOIS ${"x".repeat(CONSOLE_MAX_BYTES)}`, "bad-request", /at most 510/],
   ])("refuses %j", (line, condition, text) => {
     const { condition: got, text: said } = refusal(line);
     expect(got).toBe(condition);

@@ -149,7 +149,7 @@ export function parseConsoleLine(body: string): ConsoleCommand {
   const bytes = Buffer.byteLength(line, "utf8");
   if (bytes > CONSOLE_MAX_BYTES)
     throw new GatewayError(
-      "not-acceptable",
+      "bad-request",
       `This command is ${bytes} bytes long; an IRC line holds at most ${CONSOLE_MAX_BYTES}. Nothing was sent.`,
     );
   const colon = line.indexOf(" :");

@@ -37,7 +37,7 @@ import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
 import { StoreQueue } from "./store-queue.js";
 import { SealError, SecretBox } from "../../src/store/sealed.js";
-import { ChannelLists, channelItems, serverInfo } from "./channel-list.js";
+import { ChannelLists, serverInfo } from "./channel-list.js";
 import { attachServerMessages } from "./server-messages.js";
 import { nickFromText } from "./muc.js";
 
@@ -411,9 +411,8 @@ class IrcAdapter implements Adapter {
   async discoItems(q: AddressQuery): Promise<DiscoItem[] | null> {
     const server = this.serverOf(q.toJid);
     if (server === undefined || !this.channelLists) return null;
-    const list = await this.channelLists.list(q.user, server);
     const domain = this.context().domain;
-    return channelItems(list, (channel) => {
+    return this.channelLists.items(q.user, server, (channel) => {
       try {
         return `${this.codec.encode(formatIrcId({ kind: "channel", channel: channel.toLowerCase(), server }))}@${domain}`;
       } catch {
