@@ -89,6 +89,14 @@ export function serverInfo(server: string): { identities: Identity[]; features: 
   };
 }
 
+/** What a channel JID is (XEP-0045 §6.4): a room, so a client that finds it in the list joins it. */
+export function roomInfo(channel: string, server: string): { identities: Identity[]; features: string[] } {
+  return {
+    identities: [{ category: "conference", type: "irc", name: `${channel} on ${server}` }],
+    features: [NS.DISCO_INFO, NS.MUC],
+  };
+}
+
 /**
  * Sends LIST on the session and collects its answer until RPL_LISTEND. Fails with remote-server-timeout
  * after `idleMs` without a line of the list, and with the server's own text when it refuses the LIST.

@@ -121,9 +121,6 @@ const WHOIS_NUMERICS = new Set([
   "671",
 ]);
 
-/** Replies the joins of this connection need: not shown while one of its channels is being joined. */
-const JOIN_NUMERICS = new Set(["324", "329", "332", "333", "353", "366"]);
-
 /** A console line: its command (upper case) and parameters, the last one possibly with spaces. */
 export interface ConsoleCommand {
   command: string;
@@ -308,8 +305,8 @@ function collectReply(
     const onRaw = (m: Message) => {
       const code = m.rawCommand ?? "";
       if (/^\d{3}$/.test(code)) {
-        // The joins of this connection read these; a channel being joined is not this reply.
-        if (JOIN_NUMERICS.has(code) && joining(session, m.args)) return;
+        // The joins of this connection read these (NAMES, topic, a refusal); they are not this reply.
+        if (joining(session, m.args)) return;
         if (WHOIS_NUMERICS.has(code) && !asked.has((m.args[1] ?? "").toLowerCase())) return;
         if (ends.has(code)) {
           if (END_NUMERICS.has(code)) lastEnd = endText(m);
@@ -333,7 +330,7 @@ function collectReply(
   return { lines, cancel: () => cancel() };
 }
 
-/** Whether a join reply is about a channel this connection is joining (JOIN sent, NAMES not complete). */
+/** Whether a reply is about a channel this connection is joining (JOIN sent, NAMES not complete yet). */
 function joining(session: IrcSession, args: readonly string[]): boolean {
   return args.some((a) => session.requested.has(a.toLowerCase()) && !session.synced.has(a.toLowerCase()));
 }

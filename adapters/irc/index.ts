@@ -37,7 +37,7 @@ import { LEASE_RENEW_MS, LEASE_SECONDS, Leases } from "./lease.js";
 import { mentionsOnly, serverSettings, settingsCommands } from "./settings.js";
 import { StoreQueue } from "./store-queue.js";
 import { SealError, SecretBox } from "../../src/store/sealed.js";
-import { ChannelLists, serverInfo } from "./channel-list.js";
+import { ChannelLists, roomInfo, serverInfo } from "./channel-list.js";
 import { attachServerMessages } from "./server-messages.js";
 import { nickFromText } from "./muc.js";
 
@@ -423,8 +423,10 @@ class IrcAdapter implements Adapter {
 
   discoInfo(q: AddressQuery): ReturnType<typeof serverInfo> | null {
     try {
-      const server = this.serverOf(q.toJid);
-      return server === undefined || q.toJid === this.context().domain ? null : serverInfo(server);
+      if (q.toJid === this.context().domain) return null; // the gateway itself: the core answers
+      const target = this.target(q.toJid);
+      if (target.kind === "server") return serverInfo(target.server);
+      return target.kind === "channel" ? roomInfo(target.channel, target.server) : null;
     } catch {
       return null; // not an address of this gateway's servers: the core answers for it
     }

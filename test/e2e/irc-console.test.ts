@@ -203,8 +203,13 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     expect(query?.getChild("identity")?.attrs).toMatchObject({ category: "conference", type: "irc" });
     const features = (query?.getChildren("feature") ?? []).map((f) => f.attrs.var);
     expect(features).toEqual(expect.arrayContaining([DISCO_ITEMS, RSM, "http://jabber.org/protocol/muc"]));
+    // A channel found in the list is a room: a client joins it rather than opening a chat.
     const room = await alice.iq("get", roomJid(`#cx${slot}`), xml("query", { xmlns: DISCO_INFO }));
-    expect(room.attrs.type).toBe("result");
+    const roomQuery = room.getChild("query", DISCO_INFO);
+    expect(roomQuery?.getChild("identity")?.attrs).toMatchObject({ category: "conference", type: "irc" });
+    expect((roomQuery?.getChildren("feature") ?? []).map((f) => f.attrs.var)).toContain(
+      "http://jabber.org/protocol/muc",
+    );
   });
 
   it("lists the network's channels with user counts and topics, a page at a time, from a copy", async () => {
