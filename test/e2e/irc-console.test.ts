@@ -11,6 +11,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
+import { startInspircd } from "../bed/inspircd.js";
 import { errorOf, TestUser, xml, type Element } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
@@ -71,6 +72,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
   let slot: number;
   let bobNick: string;
   let aliceNick: string;
+  let insp: IrcPeer;
   let busy: Awaited<ReturnType<typeof scriptedIrc>>;
   let mute: Awaited<ReturnType<typeof scriptedIrc>>;
 
@@ -103,6 +105,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
       name: SERVER,
       motd: MOTD,
     });
+    insp = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "irc-console-insp-")) });
     busy = await scriptedIrc("busy.localhost", "busy");
     mute = await scriptedIrc("mute.localhost", "mute");
     gw = await startTestGateway({
@@ -111,10 +114,11 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
       slot,
       adapters: {
         irc: {
-          servers: { allow: [SERVER, "busy.localhost", "mute.localhost"] },
+          servers: { allow: [SERVER, insp.serverName, "busy.localhost", "mute.localhost"] },
           tls: false,
           addresses: {
             [SERVER]: { host: "127.0.0.1", port: ircd.port },
+            [insp.serverName]: { host: "127.0.0.1", port: insp.port },
             "busy.localhost": { host: "127.0.0.1", port: busy.port },
             "mute.localhost": { host: "127.0.0.1", port: mute.port },
           },
@@ -135,6 +139,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     await alice?.stop();
     await gw?.stop();
     await ircd?.stop();
+    await insp?.stop();
     busy?.server.close();
     mute?.server.close();
   });
@@ -304,5 +309,32 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
       condition: "remote-server-timeout",
       text: "mute.localhost did not send its channel list: no answer to LIST within 3 seconds.",
     });
+  });
+
+  it("reads InspIRCd's answers too: its channel list and a WHOIS", async () => {
+    const dora = await RawIrc.connect(insp.port, `Dora${slot}`);
+    try {
+      dora.send(`JOIN #insp${slot}`);
+      await dora.waitFor((l) => l.includes(" 366 "));
+      dora.send(`TOPIC #insp${slot} :Hello from \x02InspIRCd\x02`);
+      await dora.waitFor((l) => l.includes(" TOPIC "));
+      const inspJid = `${insp.serverName}@${domain}`;
+      const answer = await alice.iq("get", inspJid, xml("query", { xmlns: DISCO_ITEMS }), 30_000);
+      expect(items(answer)).toContainEqual({
+        jid: `#insp${slot}%${insp.serverName}@${domain}`,
+        name: `#insp${slot} (1 user): Hello from *InspIRCd*`,
+      });
+      await alice.send(
+        xml("message", { to: inspJid, type: "chat", id: "c-insp" }, xml("body", {}, `WHOIS Dora${slot}`)),
+      );
+      const reply = await alice.waitFor(
+        (el) => el.attrs.from === inspJid && bodyOf(el).includes(`Dora${slot} is on `),
+        20_000,
+      );
+      expect(bodyOf(reply)).toMatch(new RegExp(`^Dora${slot} is \\S+@\\S+ \\(raw test client\\)$`, "m"));
+      expect(bodyOf(reply)).toContain(`Dora${slot} is in @#insp${slot}`);
+    } finally {
+      dora.close();
+    }
   });
 });
