@@ -14,6 +14,7 @@ import type { z } from "zod";
 import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
 import { GatewayError, type ErrorCondition, type ErrorType } from "./xmpp/errors.js";
+import type { Identity } from "./xmpp/stanzas.js";
 
 export { InvalidInboundEventError } from "./delivery/refused.js";
 
@@ -310,6 +311,22 @@ export interface AdhocCommand {
   run(user: string, values: FormValues): Promise<CommandResult>;
 }
 
+/** A disco query on an address of the adapter's domain (not the bare domain, unless it stands for one). */
+export interface AddressQuery {
+  /** Full JID of the requester. */
+  from: string;
+  /** Bare JID of the requester (access already checked). */
+  user: string;
+  /** The address asked about (bare). */
+  toJid: string;
+}
+
+/** One XEP-0030 item an address lists (e.g. an IRC server's channel). */
+export interface DiscoItem {
+  jid: string;
+  name: string;
+}
+
 export interface Adapter {
   /** XEP-0100 gateway type for the disco identity (`sms`, `smtp`, `irc`, `xmpp`…). */
   readonly gatewayType: string;
@@ -324,6 +341,14 @@ export interface Adapter {
   readonly prompt: { desc: string; prompt: string; example: string };
   readonly registration?: RegistrationSpec;
   readonly commands?: readonly AdhocCommand[];
+
+  /**
+   * XEP-0030 disco#items of an address (e.g. the channels of an IRC server), in a stable order: the core
+   * pages them with XEP-0059. null: the address lists nothing (the core's answer).
+   */
+  discoItems?(query: AddressQuery): Promise<DiscoItem[] | null>;
+  /** XEP-0030 disco#info of an address, when it is more than a contact (e.g. an IRC server); null: a contact. */
+  discoInfo?(query: AddressQuery): { identities: Identity[]; features: readonly string[] } | null;
 
   start?(ctx: AdapterContext): Promise<void>;
   stop?(): Promise<void>;

@@ -48,6 +48,7 @@ async function connect(
     lost: () => undefined,
     claimChannelCtcp: () => Promise.resolve(true),
     nickJid: (nick) => `${nick}%${SERVER}@irc.example.org`,
+    serverJid: (server) => `${server}@irc.example.org`,
   };
   const defaults = new IrcConnections({ config, log: () => log, deliver: () => undefined }).defaults(
     SERVER,

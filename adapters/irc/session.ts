@@ -17,11 +17,12 @@ import type { IrcMessage } from "./message.js";
 import { PendingCommands, type Refusal } from "./pending.js";
 import { Roster, type ChannelView, type Support } from "./roster.js";
 import { identify } from "./services.js";
+import { ServerMessages } from "./server-messages.js";
 import { SessionLines } from "./session-lines.js";
-import type { Carried, SessionOutput, SessionSettings } from "./session-types.js";
+import type { Carried, ReplyListener, SessionOutput, SessionSettings } from "./session-types.js";
 
 export type { Member } from "./handlers.js";
-export type { Carried, SessionOutput, SessionSettings } from "./session-types.js";
+export type { Carried, ReplyListener, SessionOutput, SessionSettings } from "./session-types.js";
 export type { PendingEcho } from "./echoes.js";
 
 /** QUIT text the IRC side sees when the gateway closes a connection. */
@@ -49,6 +50,11 @@ export class IrcSession implements SessionState {
   private isClosed = false;
   /** Listeners of every server line for a while (WHOIS answers). */
   private readonly watchers = new Set<(m: IrcMessage) => void>();
+  /** The MOTD and the server's notices (server-messages.ts). */
+  private readonly serverMessages: ServerMessages;
+  /** Readers of the replies to the user's own commands (console.ts, channel-list.ts). */
+  private readonly replyListeners = new Set<ReplyListener>();
+  private repliesEnded = false;
 
   constructor(
     readonly user: string,
@@ -64,6 +70,7 @@ export class IrcSession implements SessionState {
     this.outage = carried?.outageNoticeSent ?? false;
     for (const [channel, members] of carried?.channels ?? []) this.members.set(channel, members);
     const address = addressOf(config, server);
+    this.serverMessages = new ServerMessages(server, this.restoring, (body) => this.fromServer(body), log);
     let resolveReady: () => void = () => undefined;
     let rejectReady: (err: GatewayError) => void = () => undefined;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -96,6 +103,7 @@ export class IrcSession implements SessionState {
         failed: rejectReady,
         closed: () => {
           this.lines.close();
+          this.endReplies();
           if (this.link.isRegistered && !this.isClosed) {
             log.warn({ jid: user, server }, "IRC connection lost, redialing");
             this.output.lost(this);
@@ -293,6 +301,45 @@ export class IrcSession implements SessionState {
     return this.lines.send(command, ...args);
   }
 
+  /** Sends one command; `handOff` runs once flood control lets it go, right before it is written. */
+  sendHandingOff(handOff: () => Promise<void>, command: string, ...args: string[]): Promise<void> {
+    return this.lines.sendHandingOff(handOff, command, ...args);
+  }
+
+  // ---- The server's own words (server-messages.ts) and replies to the user's commands ----
+
+  /** Resolves once the connection's own MOTD was read (or it closed), at most `waitMs` from now. */
+  welcomed(waitMs: number): Promise<void> {
+    const waited = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
+    return Promise.race([this.serverMessages.welcomed, waited]);
+  }
+
+  /** The listener reads every reply line from now until the returned function is called or it closes. */
+  listenReplies(listener: ReplyListener): () => void {
+    if (this.repliesEnded) {
+      listener.closed();
+      return () => undefined;
+    }
+    this.replyListeners.add(listener);
+    return () => this.replyListeners.delete(listener);
+  }
+
+  private endReplies(): void {
+    this.repliesEnded = true;
+    this.serverMessages.closed();
+    const listeners = [...this.replyListeners];
+    this.replyListeners.clear();
+    for (const listener of listeners) listener.closed();
+  }
+
+  /** One message from the server JID to the user. */
+  private fromServer(body: string): void {
+    const from = this.output.serverJid(this.server);
+    this.output.deliver(this, [
+      { kind: "message", to: this.user, from, id: this.newId(), type: "chat", body },
+    ]);
+  }
+
   pauseReading(maxMs: number): boolean {
     return !this.isClosed && this.lines.pauseReading(maxMs);
   }
@@ -306,6 +353,7 @@ export class IrcSession implements SessionState {
     if (this.isClosed) return;
     this.isClosed = true;
     this.lines.close();
+    this.endReplies();
     this.link.quit(message);
   }
 
@@ -373,6 +421,13 @@ export class IrcSession implements SessionState {
         return;
       case "conversation":
         return this.output.idle(this);
+      case "serverNotice":
+        return this.serverMessages.notice(c.text);
+      case "motd":
+        return this.serverMessages.motd(c);
+      case "reply":
+        for (const listener of [...this.replyListeners]) listener.line(c.message);
+        return;
     }
   }
 

@@ -20,6 +20,8 @@ export const NS = {
   MUC: "http://jabber.org/protocol/muc",
   MUC_USER: "http://jabber.org/protocol/muc#user",
   HINTS: "urn:xmpp:hints",
+  /** XEP-0059 result set management (paging). */
+  RSM: "http://jabber.org/protocol/rsm",
 } as const;
 
 /** XEP-0115 node URI identifying this software. */
