@@ -32,18 +32,13 @@ const state: SessionState = {
 /** A connection's server messages (`restoring`: a redial), fed one server line at a time. */
 function connection(restoring = false) {
   const bodies: string[] = [];
-  const messages = new ServerMessages(
-    SERVER,
-    restoring,
-    (body) => bodies.push(body),
-    pino({ level: "silent" }),
-  );
+  const log = pino({ level: "silent" });
+  const messages = new ServerMessages(SERVER, restoring, log, (body) => bodies.push(body));
   const line = (l: string) => {
     const m = parseLine(l);
     if (!m) throw new Error(`not a line: ${l}`);
     for (const change of handle(state, m))
-      if (change.kind === "serverNotice") messages.notice(change.text);
-      else if (change.kind === "motd") messages.motd(change);
+      if (change.kind === "serverNotice" || change.kind === "motd") messages.apply(change);
   };
   return { messages, bodies, line };
 }

@@ -6,6 +6,8 @@
  * - later server notices one message each, within a rate per connection (a burst, then one per interval);
  *   those over it are counted and the next one shown says how many were left out.
  * A redialed or restored connection (the user was connected already) does not show the MOTD again.
+ * The server's replies to the user's own commands (numerics, our own NICK and user MODE) go to whoever
+ * listens for them: the console (console.ts) and the channel list (channel-list.ts).
  * The handlers below read the lines (pure, in the handler table of handlers.ts); ServerMessages is the
  * session's record of them, applied by IrcSession, which says the messages through its output.
  */
@@ -14,6 +16,7 @@ import { isChannelName } from "./codec.js";
 import { ReplyLimit } from "./ctcp.js";
 import { mircToText } from "./format.js";
 import type { IrcMessage } from "./message.js";
+import type { ReplyListener } from "./session-types.js";
 import type { Change, Handler } from "./state.js";
 
 /** Server notices held while connecting, shown with the MOTD; later ones beyond are dropped. */
@@ -50,10 +53,15 @@ export const MOTD_HANDLERS: Readonly<Record<string, Handler>> = {
   "422": () => [{ kind: "motd", part: "end" }],
 };
 
-/** One connection's MOTD and server notices, as the session applies their changes. */
+/** The changes ServerMessages applies. */
+export type ServerChange = Extract<Change, { kind: "serverNotice" | "motd" | "reply" }>;
+
+/** One connection's MOTD, server notices and replies to the user's commands, as the session applies them. */
 export class ServerMessages {
   /** Resolves once the connection's own MOTD ended (or there was none, or the connection closed). */
-  readonly welcomed: Promise<void>;
+  private readonly welcome: Promise<void>;
+  private readonly listeners = new Set<ReplyListener>();
+  private ended = false;
   private readonly held: string[] = [];
   private heldDropped = 0;
   private motdLines: string[] | undefined;
@@ -69,13 +77,44 @@ export class ServerMessages {
   constructor(
     private readonly server: string,
     private readonly quiet: boolean,
-    private readonly say: (body: string) => void,
     private readonly log: Logger,
+    private readonly say: (body: string) => void,
   ) {
-    this.welcomed = new Promise<void>((resolve) => (this.settle = resolve));
+    this.welcome = new Promise<void>((resolve) => (this.settle = resolve));
   }
 
-  notice(text: string): void {
+  /** Resolves once the connection's own MOTD was read (or it closed), at most `waitMs` from now. */
+  welcomed(waitMs: number): Promise<void> {
+    const waited = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
+    return Promise.race([this.welcome, waited]);
+  }
+
+  apply(change: ServerChange): void {
+    if (change.kind === "serverNotice") return this.notice(change.text);
+    if (change.kind === "motd") return this.motd(change);
+    for (const listener of [...this.listeners]) listener.line(change.message);
+  }
+
+  /** The listener reads every reply from now until the returned function is called or the connection ends. */
+  listen(listener: ReplyListener): () => void {
+    if (this.ended) {
+      listener.closed();
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The connection is gone: nobody waits for its MOTD or a reply any more. */
+  closed(): void {
+    this.ended = true;
+    this.settle();
+    const listeners = [...this.listeners];
+    this.listeners.clear();
+    for (const listener of listeners) listener.closed();
+  }
+
+  private notice(text: string): void {
     if (!this.isWelcomed) {
       if (this.held.length < MAX_HELD_NOTICES) this.held.push(text);
       else this.heldDropped++;
@@ -93,19 +132,14 @@ export class ServerMessages {
   }
 
   /** A later MOTD answers the user's own MOTD command (see console.ts): not read here. */
-  motd(change: Extract<Change, { kind: "motd" }>): void {
+  private motd(change: Extract<Change, { kind: "motd" }>): void {
     if (this.isWelcomed) return;
     if (change.part === "start") this.motdLines = [];
     else if (change.part === "line") (this.motdLines ??= []).push(change.text);
-    else this.welcome(this.motdLines ?? []);
+    else this.welcomeWith(this.motdLines ?? []);
   }
 
-  /** The connection is gone: nobody waits for its MOTD any more. */
-  closed(): void {
-    this.settle();
-  }
-
-  private welcome(lines: string[]): void {
+  private welcomeWith(lines: string[]): void {
     this.isWelcomed = true;
     this.settle();
     if (this.quiet) return;

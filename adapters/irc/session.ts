@@ -50,11 +50,8 @@ export class IrcSession implements SessionState {
   private isClosed = false;
   /** Listeners of every server line for a while (WHOIS answers). */
   private readonly watchers = new Set<(m: IrcMessage) => void>();
-  /** The MOTD and the server's notices (server-messages.ts). */
+  /** The MOTD, the server's notices and its replies to the user's commands (server-messages.ts). */
   private readonly serverMessages: ServerMessages;
-  /** Readers of the replies to the user's own commands (console.ts, channel-list.ts). */
-  private readonly replyListeners = new Set<ReplyListener>();
-  private repliesEnded = false;
 
   constructor(
     readonly user: string,
@@ -70,7 +67,10 @@ export class IrcSession implements SessionState {
     this.outage = carried?.outageNoticeSent ?? false;
     for (const [channel, members] of carried?.channels ?? []) this.members.set(channel, members);
     const address = addressOf(config, server);
-    this.serverMessages = new ServerMessages(server, this.restoring, (body) => this.fromServer(body), log);
+    const from = output.serverJid(server);
+    this.serverMessages = new ServerMessages(server, this.restoring, log, (body) =>
+      output.deliver(this, [{ kind: "message", to: user, from, id: this.newId(), type: "chat", body }]),
+    );
     let resolveReady: () => void = () => undefined;
     let rejectReady: (err: GatewayError) => void = () => undefined;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -103,7 +103,7 @@ export class IrcSession implements SessionState {
         failed: rejectReady,
         closed: () => {
           this.lines.close();
-          this.endReplies();
+          this.serverMessages.closed();
           if (this.link.isRegistered && !this.isClosed) {
             log.warn({ jid: user, server }, "IRC connection lost, redialing");
             this.output.lost(this);
@@ -306,38 +306,16 @@ export class IrcSession implements SessionState {
     return this.lines.sendHandingOff(handOff, command, ...args);
   }
 
-  // ---- The server's own words (server-messages.ts) and replies to the user's commands ----
+  // ---- The server's own words and its replies to the user's commands (server-messages.ts) ----
 
   /** Resolves once the connection's own MOTD was read (or it closed), at most `waitMs` from now. */
   welcomed(waitMs: number): Promise<void> {
-    const waited = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
-    return Promise.race([this.serverMessages.welcomed, waited]);
+    return this.serverMessages.welcomed(waitMs);
   }
 
   /** The listener reads every reply line from now until the returned function is called or it closes. */
   listenReplies(listener: ReplyListener): () => void {
-    if (this.repliesEnded) {
-      listener.closed();
-      return () => undefined;
-    }
-    this.replyListeners.add(listener);
-    return () => this.replyListeners.delete(listener);
-  }
-
-  private endReplies(): void {
-    this.repliesEnded = true;
-    this.serverMessages.closed();
-    const listeners = [...this.replyListeners];
-    this.replyListeners.clear();
-    for (const listener of listeners) listener.closed();
-  }
-
-  /** One message from the server JID to the user. */
-  private fromServer(body: string): void {
-    const from = this.output.serverJid(this.server);
-    this.output.deliver(this, [
-      { kind: "message", to: this.user, from, id: this.newId(), type: "chat", body },
-    ]);
+    return this.serverMessages.listen(listener);
   }
 
   pauseReading(maxMs: number): boolean {
@@ -353,7 +331,7 @@ export class IrcSession implements SessionState {
     if (this.isClosed) return;
     this.isClosed = true;
     this.lines.close();
-    this.endReplies();
+    this.serverMessages.closed();
     this.link.quit(message);
   }
 
@@ -422,12 +400,9 @@ export class IrcSession implements SessionState {
       case "conversation":
         return this.output.idle(this);
       case "serverNotice":
-        return this.serverMessages.notice(c.text);
       case "motd":
-        return this.serverMessages.motd(c);
       case "reply":
-        for (const listener of [...this.replyListeners]) listener.line(c.message);
-        return;
+        return this.serverMessages.apply(c);
     }
   }
 
