@@ -53,7 +53,7 @@ describe("server messages", () => {
     line(":irc.example.net 372 alice :- Second line");
     expect(bodies).toEqual([]);
     line(":irc.example.net 376 alice :End of MOTD command");
-    await messages.welcomed;
+    await messages.welcomed(10_000);
     expect(bodies).toEqual([
       "Notices from irc.example.net:\n*** Looking up your hostname\n\n" +
         "Message of the day of irc.example.net:\nBe *nice*.\nSecond line",
