@@ -14,6 +14,7 @@ import type { z } from "zod";
 import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
 import { GatewayError, type ErrorCondition, type ErrorType } from "./xmpp/errors.js";
+import type { Identity } from "./xmpp/stanzas.js";
 
 export { InvalidInboundEventError } from "./delivery/refused.js";
 
@@ -408,9 +409,26 @@ export interface RoomArchive {
 }
 
 /** XEP-0030 identity and features of one JID on the adapter's domain (a room, a contact). */
+/** What an address is (XEP-0030 disco#info): its identities and features. */
 export interface EntityInfo {
-  identity: { category: string; type: string; name: string };
-  features: string[];
+  identities: Identity[];
+  features: readonly string[];
+}
+
+/** A disco query on an address of the adapter's domain (not the bare domain, unless it stands for one). */
+export interface AddressQuery {
+  /** Full JID of the requester. */
+  from: string;
+  /** Bare JID of the requester (access already checked). */
+  user: string;
+  /** The address asked about (bare). */
+  toJid: string;
+}
+
+/** One XEP-0030 item an address lists (e.g. an IRC server's channel). */
+export interface DiscoItem {
+  jid: string;
+  name: string;
 }
 
 export interface Adapter {
@@ -429,8 +447,16 @@ export interface Adapter {
   readonly commands?: readonly AdhocCommand[];
   /** Archives of the adapter's rooms, answered with XEP-0313 on the room JIDs. */
   readonly archive?: RoomArchive;
-  /** disco#info of a JID on the domain (bare), when the adapter knows better than "a contact". */
-  describe?(jid: string): Promise<EntityInfo | undefined>;
+  /**
+   * XEP-0030 disco#items of an address (e.g. the channels of an IRC server), in a stable order: the core
+   * pages them with XEP-0059. null: the address lists nothing (the core's answer).
+   */
+  discoItems?(query: AddressQuery): Promise<DiscoItem[] | null>;
+  /**
+   * XEP-0030 disco#info of an address, when it is more than a contact (an IRC server, a room and whether it is
+   * archived); null: a contact.
+   */
+  discoInfo?(query: AddressQuery): Promise<EntityInfo | null> | EntityInfo | null;
 
   start?(ctx: AdapterContext): Promise<void>;
   stop?(): Promise<void>;

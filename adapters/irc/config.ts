@@ -36,6 +36,13 @@ export const MAX_LINE_DELAY_MS = 60_000;
 export const DEFAULT_MAX_QUEUED_LINES = 100;
 /** Where NickServ is by default: on the network's services server, named services.* on most networks. */
 export const DEFAULT_SERVICES = { nick: "NickServ", server: "services.*" } as const;
+/**
+ * Seconds a server's channel list (LIST) is kept in Redis: disco#items within it are answered from the copy,
+ * so many users browsing a network cost it one LIST (a big network's list is tens of thousands of lines).
+ */
+export const DEFAULT_CHANNEL_LIST_CACHE_SECONDS = 300;
+/** Seconds of silence from the IRC server while it sends its LIST before the listing fails as timed out. */
+export const DEFAULT_CHANNEL_LIST_TIMEOUT_SECONDS = 30;
 /** How IRC text that is not valid UTF-8 is read (biboumi: latin-1; WHATWG reads latin-1 as windows-1252). */
 export const DEFAULT_FALLBACK_CHARSET = "windows-1252";
 
@@ -189,6 +196,23 @@ export const ircConfigSchema = z.object({
     .min(1)
     .default(DEFAULT_RECONNECT_MAX_ATTEMPTS)
     .describe("failed redials before the user is told they left the server's rooms"),
+  channelListCacheSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(DEFAULT_CHANNEL_LIST_CACHE_SECONDS)
+    .describe(
+      "seconds a server's channel list (disco#items on the server JID) is kept before LIST is sent again",
+    ),
+  channelListTimeoutSeconds: z
+    .number()
+    .min(1)
+    .max(600)
+    .default(DEFAULT_CHANNEL_LIST_TIMEOUT_SECONDS)
+    .describe(
+      "seconds of silence from the IRC server during a LIST before the channel list fails as timed out",
+    ),
   reconnectNoticeSeconds: z
     .number()
     .min(0)

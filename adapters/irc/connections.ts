@@ -42,6 +42,8 @@ export interface ConnectionsOptions {
   channelsChanged?(session: IrcSession): void;
   claimChannelCtcp?(server: string, channel: string): Promise<boolean>;
   nickJid?(nick: string, server: string): string | null;
+  /** The JID the server itself speaks from (its MOTD, notices and console replies). */
+  serverJid?(server: string): string;
   /** A new session was made (before it connects). */
   opened?(session: IrcSession): void;
   /** A lost connection's redial is starting (for metrics). */
@@ -84,6 +86,7 @@ export class IrcConnections {
       claimChannelCtcp: (server, channel) =>
         opts.claimChannelCtcp?.(server, channel) ?? Promise.resolve(true),
       nickJid: (nick, server) => opts.nickJid?.(nick, server) ?? null,
+      serverJid: (server) => opts.serverJid?.(server) ?? server,
     };
   }
 

@@ -55,7 +55,7 @@ function state(f: Fixture = {}): SessionState {
   };
 }
 
-const on = (s: SessionState, line: string): Change[] => {
+const all = (s: SessionState, line: string): Change[] => {
   const m = parseLine(line);
   if (!m) throw new Error(`not a line: ${line}`);
   return handle(s, m);
@@ -63,6 +63,8 @@ const on = (s: SessionState, line: string): Change[] => {
 /** What the user's resources are shown: delivered events, channel lines (archived first), a room shown. */
 const delivers = (c: Change): boolean =>
   c.kind === "deliver" || c.kind === "archive" || c.kind === "roomShown";
+/** The changes of a line, without the reply offered to the user's own commands (see "replies"). */
+const on = (s: SessionState, line: string): Change[] => all(s, line).filter((c) => c.kind !== "reply");
 const events = (changes: Change[]): InboundEvent[] =>
   changes.flatMap((c) =>
     c.kind === "deliver" || c.kind === "archive" || c.kind === "roomShown" ? c.events : [],
@@ -124,8 +126,12 @@ describe("channel text", () => {
     ]);
   });
 
-  it("does not show a server's notice", () => {
-    expect(on(state(), ":irc.example.net NOTICE alice :*** Looking up your hostname")).toEqual([]);
+  it("shows a server's notice to the user from the server JID, not in a room", () => {
+    expect(on(state(), ":irc.example.net NOTICE alice :*** Looking up \x02your\x02 hostname")).toEqual([
+      { kind: "serverNotice", text: "*** Looking up *your* hostname" },
+    ]);
+    expect(on(state(), ":irc.example.net NOTICE #chat :to the channel")).toEqual([]);
+    expect(on(state(), ":irc.example.net NOTICE alice :\x01VERSION x\x01")).toEqual([]);
   });
 });
 
@@ -374,5 +380,23 @@ describe("server lines without a handler", () => {
   it("change nothing", () => {
     expect(on(state(), ":irc.example.net 251 alice :There are 3 users")).toEqual([]);
     expect(on(state(), ":irc.example.net 001")).toEqual([]);
+  });
+});
+
+describe("replies to the user's own commands", () => {
+  const reply = (line: string) => all(state(), line).filter((c) => c.kind === "reply");
+  it("are every numeric and the user's own NICK and user MODE, after the line's other changes", () => {
+    const line = ":irc.example.net 251 alice :There are 3 users";
+    expect(all(state(), line)).toEqual([{ kind: "reply", message: parseLine(line) }]);
+    expect(all(state(), ":irc.example.net 366 alice #chat :End").at(-1)?.kind).toBe("reply");
+    expect(reply(":alice!u@h NICK alicia")).toHaveLength(1);
+    expect(reply(":alice!u@h MODE alice :+i")).toHaveLength(1);
+  });
+
+  it("leave out other users' lines and channel lines", () => {
+    expect(reply(":bob!u@h NICK robert")).toEqual([]);
+    expect(reply(":bob!u@h MODE #chat +o carol")).toEqual([]);
+    expect(reply(":bob!u@h PRIVMSG alice :hi")).toEqual([]);
+    expect(reply(":irc.example.net NOTICE alice :hello")).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ import { JOIN_ERRORS, occupantOf } from "./muc.js";
 import { COMMAND_REFUSALS } from "./pending.js";
 import { endOfNames, names, refusal } from "./joining.js";
 import { parseModes, parseSupport, withPrefix } from "./roster.js";
+import { MOTD_HANDLERS, serverNotice } from "./server-messages.js";
 import {
   archived,
   isChannel,
@@ -35,8 +36,8 @@ export { rosterEvents, roomNotice } from "./joining.js";
  */
 function text(state: SessionState, m: IrcMessage): Change[] {
   const [target = "", raw = ""] = m.params;
-  // A server's notice (during registration, or about the connection) is not shown.
-  if (m.nick === "") return [];
+  // A server's own notice (while connecting, or about the connection): from the server JID.
+  if (m.nick === "") return serverNotice(m);
   const notice = m.command === "NOTICE";
   const ctcp = parseCtcp(raw);
   const action = ctcp?.command === "ACTION";
@@ -254,12 +255,24 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   [NUMERIC.RPL_NAMREPLY]: names,
   [NUMERIC.RPL_ENDOFNAMES]: endOfNames,
   [NUMERIC.ERR_CANNOTSENDTOCHAN]: cannotSend,
+  ...MOTD_HANDLERS,
   ...Object.fromEntries(
     [...Object.keys(JOIN_ERRORS), ...Object.keys(COMMAND_REFUSALS)].map((n) => [n, refusal]),
   ),
 };
 
-/** What a server line changes (nothing for lines the gateway does not act on). */
+/**
+ * Lines that may answer a command the user sent (the server console, a channel list): every numeric, and
+ * our own NICK and user MODE changes.
+ */
+function isReply(state: SessionState, m: IrcMessage): boolean {
+  if (/^\d{3}$/.test(m.command)) return true;
+  if (m.command === "NICK") return m.nick !== "" && same(m.nick, state.nick);
+  return m.command === "MODE" && same(m.params[0] ?? "", state.nick);
+}
+
+/** What a server line changes (nothing for lines the gateway does not act on); replies last. */
 export function handle(state: SessionState, message: IrcMessage): Change[] {
-  return HANDLERS[message.command]?.(state, message) ?? [];
+  const changes = HANDLERS[message.command]?.(state, message) ?? [];
+  return isReply(state, message) ? [...changes, { kind: "reply", message }] : changes;
 }

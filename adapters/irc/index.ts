@@ -14,6 +14,9 @@ import type {
   AdhocCommand,
   Adapter,
   AdapterContext,
+  AddressQuery,
+  DiscoItem,
+  EntityInfo,
   InboundEvent,
   OutboundMessage,
   OutboundPresence,
@@ -44,6 +47,8 @@ import { mentionsOnly, settingsCommands } from "./settings.js";
 import { IrcArchive } from "./mam.js";
 import { StoreQueue, type Emitted } from "./store-queue.js";
 import { UserSettings } from "./user-settings.js";
+import { ChannelLists, serverInfo } from "./channel-list.js";
+import { nickFromText } from "./muc.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
 
@@ -64,6 +69,7 @@ class IrcAdapter implements Adapter {
   private joined: JoinedStore | undefined;
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
+  private channelLists: ChannelLists | undefined;
   /** Which connection answers a channel's CTCP query; shared with the other instances from start(). */
   private ctcpClaims = new ChannelCtcpClaims(undefined);
 
@@ -90,6 +96,8 @@ class IrcAdapter implements Adapter {
       channelsChanged: (session) => this.persist(session),
       claimChannelCtcp: (server, channel) => this.ctcpClaims.claim(server, channel),
       nickJid: (nick, server) => this.jidOf(formatIrcId({ kind: "nick", nick, server })),
+      // The MOTD and server notices come from the server JID (server-messages.ts).
+      serverJid: (server) => this.serverJid(server),
       opened: (session) =>
         void session.nickserv.then((outcome) => {
           if (outcome === "untrusted") this.nickservRefused(session);
@@ -143,11 +151,6 @@ class IrcAdapter implements Adapter {
       target: (jid) => this.target(jid),
     });
     this.commands = [...this.commands, ...this.archive.commands];
-  }
-
-  /** Room disco#info (mam.ts). */
-  describe(jid: string) {
-    return this.archive.describe(jid);
   }
 
   private context(): AdapterContext {
@@ -275,6 +278,20 @@ class IrcAdapter implements Adapter {
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
+    // The channel lists of the servers (channel-list.ts), for disco#items on a server JID.
+    const listed = ctx.metrics.counter("channel_lists_total", "Channel lists answered, by source", [
+      "source",
+    ]);
+    this.channelLists = new ChannelLists({
+      redis: ctx.redis,
+      key: ctx.key,
+      log: ctx.log,
+      cacheSeconds: this.config.channelListCacheSeconds,
+      timeoutSeconds: this.config.channelListTimeoutSeconds,
+      session: (user, server) => this.readySession(user, server),
+      release: (session) => this.connections.release(session),
+      counted: (source) => listed.inc({ source }),
+    });
     this.connections.start(new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId));
     // A gateway restart: every channel a user was in is joined again, the connections started staggered.
     for (const record of await this.joined.all()) await this.restoreOne(record);
@@ -292,6 +309,54 @@ class IrcAdapter implements Adapter {
 
   async stop(): Promise<void> {
     await this.connections.stop("Gateway shutting down");
+  }
+
+  // ---- The server JID: its channel list (channel-list.ts) and what it is (disco#info). ----
+
+  /** The IRC server a JID stands for (the bare domain for the fixed server), or undefined. */
+  private serverOf(jid: string): string | undefined {
+    if (jid === this.context().domain) return this.config.servers.fixed;
+    const target = this.target(jid);
+    return target.kind === "server" ? target.server : undefined;
+  }
+
+  async discoItems(q: AddressQuery): Promise<DiscoItem[] | null> {
+    const server = this.serverOf(q.toJid);
+    if (server === undefined || !this.channelLists) return null;
+    const domain = this.context().domain;
+    return this.channelLists.items(q.user, server, (channel) => {
+      try {
+        return `${this.codec.encode(formatIrcId({ kind: "channel", channel: channel.toLowerCase(), server }))}@${domain}`;
+      } catch {
+        return null;
+      }
+    });
+  }
+
+  /** An IRC server (its channel list) or a room (archived or not, mam.ts); null: the core answers. */
+  async discoInfo(q: AddressQuery): Promise<EntityInfo | null> {
+    if (q.toJid === this.context().domain) return null; // the gateway itself
+    let target: IrcTarget;
+    try {
+      target = this.target(q.toJid);
+    } catch {
+      return null; // not an address of this gateway's servers
+    }
+    if (target.kind === "server") return serverInfo(target.server);
+    return target.kind === "channel" ? this.archive.describe(q.toJid) : null;
+  }
+
+  /** The user's connection to a server, registered (opened with their settings as a join would). */
+  private async readySession(user: string, server: string): Promise<IrcSession> {
+    const registration = await this.context().registrations.get(user);
+    const session = await this.openSession(user, server, registration?.nick ?? nickFromText(localOf(user)));
+    try {
+      await session.ready;
+    } catch (err) {
+      this.connections.release(session);
+      throw err;
+    }
+    return session;
   }
 
   private target(jid: string): IrcTarget {

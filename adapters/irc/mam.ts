@@ -172,19 +172,19 @@ export class IrcArchive implements RoomArchive {
   }
 
   /** XEP-0045 §6.4 room info; urn:xmpp:mam:2 while the channel is archived (XEP-0313 §6.1). */
-  async describe(jid: string): Promise<EntityInfo | undefined> {
+  async describe(jid: string): Promise<EntityInfo | null> {
     let target: IrcTarget;
     try {
       target = this.deps.target(jid);
     } catch {
-      return undefined;
+      return null;
     }
-    if (target.kind !== "channel") return undefined;
+    if (target.kind !== "channel") return null;
     const archived =
       archivePolicy(this.deps.config, target.server).enabled &&
       !(await this.archive().isOff(target.server, target.channel));
     return {
-      identity: { category: "conference", type: "irc", name: `${target.channel} on ${target.server}` },
+      identities: [{ category: "conference", type: "irc", name: `${target.channel} on ${target.server}` }],
       features: [
         NS.DISCO_INFO,
         NS.MUC,

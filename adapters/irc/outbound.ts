@@ -7,6 +7,7 @@ import type { InboundEvent, OutboundMessage, SendOutcome } from "../../src/adapt
 import { MaybeSent, SendRefused } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { checkNick, type IrcTarget } from "./codec.js";
+import { consoleDeps, runConsoleCommand } from "./console.js";
 import type { IrcConnections, IrcSession } from "./connections.js";
 import { toIrc } from "./format.js";
 import { nickFromText } from "./muc.js";
@@ -39,8 +40,8 @@ const resourceOf = (jid: string): string => {
 
 export async function sendMessage(deps: OutboundDeps, m: OutboundMessage): Promise<SendOutcome> {
   const target = deps.target(m.toJid);
-  if (target.kind === "server")
-    throw new GatewayError("feature-not-implemented", "Messages to an IRC server are not supported yet.");
+  // The server console (console.ts): a message to the server JID is an IRC command.
+  if (target.kind === "server") return runConsoleCommand(consoleDeps(deps), m, target.server);
   if (m.type === "groupchat") {
     if (target.kind !== "channel")
       throw new GatewayError("bad-request", `${m.toJid} is an IRC nick, not a room.`);

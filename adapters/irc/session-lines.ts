@@ -78,10 +78,20 @@ export class SessionLines {
   }
 
   /** Sends one IRC command after flood control; arguments never hold CR, LF or NUL (callers split). */
-  async send(command: string, ...args: string[]): Promise<void> {
+  send(command: string, ...args: string[]): Promise<void> {
+    return this.sendHandingOff(undefined, command, ...args);
+  }
+
+  /** Sends one command; `handOff` runs once flood control lets it go, right before it is written. */
+  async sendHandingOff(
+    handOff: (() => Promise<void>) | undefined,
+    command: string,
+    ...args: string[]
+  ): Promise<void> {
     if (args.some((a) => /[\r\n\0]/.test(a)))
       throw new GatewayError("bad-request", "A line break cannot be sent to IRC.");
     await this.bucket.wait();
+    await handOff?.();
     await this.write(command, ...args);
   }
 

@@ -2,6 +2,7 @@
 import type { InboundEvent } from "../../src/adapter.js";
 import type { ChannelLine } from "./archive.js";
 import type { IrcConfig } from "./config.js";
+import type { IrcMessage } from "./message.js";
 import type { Member, SessionState } from "./handlers.js";
 import type { IrcSession } from "./session.js";
 import type { Emitted } from "./store-queue.js";
@@ -43,6 +44,8 @@ export interface SessionOutput {
   claimChannelCtcp(server: string, channel: string): Promise<boolean>;
   /** The JID of an IRC nick on a server, or null when the nick cannot be a JID. */
   nickJid(nick: string, server: string): string | null;
+  /** The JID the server itself speaks from (its MOTD and notices, see server-messages.ts). */
+  serverJid(server: string): string;
 }
 
 /** What a redial carries over from the connection it replaces (see IrcConnections). */
@@ -51,4 +54,12 @@ export interface Carried {
   channels: Map<string, Map<string, Member>>;
   before: SessionState["before"];
   outageNoticeSent: boolean;
+}
+
+/** Reads the server's replies to a command the user sent (see IrcSession.listenReplies). */
+export interface ReplyListener {
+  /** A numeric, or our own NICK or user MODE change, in the order the server sent them. */
+  line(message: IrcMessage): void;
+  /** The connection is gone: no reply will come. */
+  closed(): void;
 }

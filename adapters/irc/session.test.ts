@@ -55,6 +55,7 @@ async function connect(
     lost: () => undefined,
     claimChannelCtcp: () => Promise.resolve(true),
     nickJid: (nick) => `${nick}%${SERVER}@irc.example.org`,
+    serverJid: (server) => `${server}@irc.example.org`,
   };
   const defaults = new IrcConnections({ config, log: () => log, deliver: () => undefined }).defaults(
     SERVER,
@@ -195,5 +196,35 @@ describe("IrcSession applying what the handlers decided", () => {
     await vi.waitFor(() => expect(session.channels.has("#busy")).toBe(false));
     expect(session.channel("#busy")).toBeUndefined();
     expect(told).toEqual(["channelsChanged", "idle"]);
+  });
+});
+
+describe("IrcSession and what the server says to the user", () => {
+  it("says the MOTD from the server JID once, and hands replies to a listener until the connection goes", async () => {
+    const { session, server, events } = await inChannel();
+    server.raw(
+      ":irc.example.net NOTICE alice :*** Looking up your hostname\r\n:irc 375 alice :- motd -\r\n" +
+        ":irc.example.net 372 alice :- Be nice.\r\n:irc.example.net 376 alice :End\r\n",
+    );
+    await session.welcomed(10_000);
+    const motd = events.filter((e) => e.kind === "message");
+    expect(motd).toEqual([
+      expect.objectContaining({
+        to: "alice@example.org",
+        from: `${SERVER}@irc.example.org`,
+        type: "chat",
+        body: `Notices from ${SERVER}:\n*** Looking up your hostname\n\nMessage of the day of ${SERVER}:\nBe nice.`,
+      }),
+    ]);
+    const replies: string[] = [];
+    let closed = false;
+    session.listenReplies({ line: (m) => replies.push(m.command), closed: () => (closed = true) });
+    server.raw(
+      ":bob!u@h PRIVMSG #busy :not a reply\r\n:irc 311 alice bob u h * :Bob\r\n:alice!u@h MODE alice :+i\r\n" +
+        ":irc 318 alice bob :End\r\n",
+    );
+    await vi.waitFor(() => expect(replies).toEqual(["311", "MODE", "318"]));
+    server.drop();
+    await vi.waitFor(() => expect(closed).toBe(true));
   });
 });

@@ -18,11 +18,12 @@ import type { IrcMessage } from "./message.js";
 import { PendingCommands, type Refusal } from "./pending.js";
 import { Roster, type ChannelView, type Support } from "./roster.js";
 import { identify } from "./services.js";
+import { ServerMessages } from "./server-messages.js";
 import { SessionLines } from "./session-lines.js";
-import type { Carried, SessionOutput, SessionSettings } from "./session-types.js";
+import type { Carried, ReplyListener, SessionOutput, SessionSettings } from "./session-types.js";
 
 export type { Member } from "./handlers.js";
-export type { Carried, SessionOutput, SessionSettings } from "./session-types.js";
+export type { Carried, ReplyListener, SessionOutput, SessionSettings } from "./session-types.js";
 export type { PendingEcho } from "./echoes.js";
 
 /** QUIT text the IRC side sees when the gateway closes a connection. */
@@ -50,6 +51,8 @@ export class IrcSession implements SessionState {
   private isClosed = false;
   /** Listeners of every server line for a while (WHOIS answers). */
   private readonly watchers = new Set<(m: IrcMessage) => void>();
+  /** The MOTD, the server's notices and its replies to the user's commands (server-messages.ts). */
+  private readonly serverMessages: ServerMessages;
 
   constructor(
     readonly user: string,
@@ -65,6 +68,10 @@ export class IrcSession implements SessionState {
     this.outage = carried?.outageNoticeSent ?? false;
     for (const [channel, members] of carried?.channels ?? []) this.members.set(channel, members);
     const address = addressOf(config, server);
+    const from = output.serverJid(server);
+    this.serverMessages = new ServerMessages(server, this.restoring, log, (body) =>
+      output.deliver(this, [{ kind: "message", to: user, from, id: this.newId(), type: "chat", body }]),
+    );
     let resolveReady: () => void = () => undefined;
     let rejectReady: (err: GatewayError) => void = () => undefined;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -97,6 +104,7 @@ export class IrcSession implements SessionState {
         failed: rejectReady,
         closed: () => {
           this.lines.close();
+          this.serverMessages.closed();
           if (this.link.isRegistered && !this.isClosed) {
             log.warn({ jid: user, server }, "IRC connection lost, redialing");
             this.output.lost(this);
@@ -294,6 +302,23 @@ export class IrcSession implements SessionState {
     return this.lines.send(command, ...args);
   }
 
+  /** Sends one command; `handOff` runs once flood control lets it go, right before it is written. */
+  sendHandingOff(handOff: () => Promise<void>, command: string, ...args: string[]): Promise<void> {
+    return this.lines.sendHandingOff(handOff, command, ...args);
+  }
+
+  // ---- The server's own words and its replies to the user's commands (server-messages.ts) ----
+
+  /** Resolves once the connection's own MOTD was read (or it closed), at most `waitMs` from now. */
+  welcomed(waitMs: number): Promise<void> {
+    return this.serverMessages.welcomed(waitMs);
+  }
+
+  /** The listener reads every reply line from now until the returned function is called or it closes. */
+  listenReplies(listener: ReplyListener): () => void {
+    return this.serverMessages.listen(listener);
+  }
+
   pauseReading(maxMs: number): boolean {
     return !this.isClosed && this.lines.pauseReading(maxMs);
   }
@@ -307,6 +332,7 @@ export class IrcSession implements SessionState {
     if (this.isClosed) return;
     this.isClosed = true;
     this.lines.close();
+    this.serverMessages.closed();
     this.link.quit(message);
   }
 
@@ -382,6 +408,10 @@ export class IrcSession implements SessionState {
         return;
       case "conversation":
         return this.output.idle(this);
+      case "serverNotice":
+      case "motd":
+      case "reply":
+        return this.serverMessages.apply(c);
     }
   }
 

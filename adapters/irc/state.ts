@@ -78,7 +78,14 @@ export type Change =
   /** A CTCP query to answer (to a channel: once per channel, see ctcp.ts). */
   | { kind: "ctcp"; to: string; reply: string; channel?: string }
   /** A private conversation is going on: the connection stays open. */
-  | { kind: "conversation" };
+  | { kind: "conversation" }
+  /** A NOTICE from the server itself to the user (see server-messages.ts). */
+  | { kind: "serverNotice"; text: string }
+  /** The message of the day: its start, one line, its end (or ERR_NOMOTD), see server-messages.ts. */
+  | { kind: "motd"; part: "start" | "end" }
+  | { kind: "motd"; part: "line"; text: string }
+  /** A numeric, or our own NICK or user MODE: maybe the reply to a command the user sent (replies.ts). */
+  | { kind: "reply"; message: IrcMessage };
 
 export type Handler = (state: SessionState, message: IrcMessage) => Change[];
 

@@ -2,9 +2,11 @@
  * Service discovery and the small informational iqs every adapter domain answers: XEP-0030 disco#info and
  * disco#items, XEP-0092 version, XEP-0199 ping, XEP-0100 §6 jabber:iq:gateway.
  */
-import { xml, type Component } from "@xmpp/component";
+import { xml, type Component, type Element } from "@xmpp/component";
+import type { AddressQuery } from "../adapter.js";
 import { CAPS_NODE, NS } from "../xmpp/ns.js";
-import { discoInfo, discoItems, type Identity } from "../xmpp/stanzas.js";
+import { discoInfo, discoItems, rsmSet, type Identity } from "../xmpp/stanzas.js";
+import { pageOf, parseRsm } from "../xmpp/rsm.js";
 import { GatewayError } from "../xmpp/errors.js";
 import { EMPTY_RESULT, guardIq } from "./boundary.js";
 import { bareOf, type ServiceContext } from "./context.js";
@@ -30,6 +32,18 @@ export function serviceFeatures(svc: Pick<ServiceContext, "adapter">): string[] 
 /** What a contact on the foreign network looks like to disco (so clients know receipts work). */
 const CONTACT_FEATURES = [NS.DISCO_INFO, NS.RECEIPTS, NS.PING];
 
+/**
+ * Items one disco#items answer holds when the requester asks for no page size (biboumi also sends 100), and
+ * the most it may ask for: a stanza of thousands of items is more than clients and servers handle well.
+ */
+export const DISCO_ITEMS_PAGE = { defaultMax: 100, maxMax: 500 } as const;
+
+/** The requester and the address of a disco query, for the adapter. */
+function addressQuery(stanza: Element): AddressQuery {
+  const from = stanza.attrs.from ?? "";
+  return { from, user: bareOf(from), toJid: bareOf(stanza.attrs.to ?? "") };
+}
+
 export function mountDiscovery(callee: Component["iqCallee"], svc: ServiceContext): void {
   const { log } = svc;
 
@@ -44,8 +58,8 @@ export function mountDiscovery(callee: Component["iqCallee"], svc: ServiceContex
       if (node) return commandInfo(svc, from, node);
       if (ctx.to?.local) {
         svc.adapter.codec.decode(ctx.to.local); // item-not-found / jid-malformed for a bad address
-        const described = await svc.adapter.describe?.(bareOf(ctx.to.toString()));
-        if (described) return discoInfo([described.identity], described.features);
+        const own = await svc.adapter.discoInfo?.(addressQuery(ctx.stanza));
+        if (own) return discoInfo(own.identities, own.features);
         const contact: Identity = { category: "client", type: "pc", name: ctx.to.getLocal(true) };
         return discoInfo([contact], CONTACT_FEATURES);
       }
@@ -56,12 +70,20 @@ export function mountDiscovery(callee: Component["iqCallee"], svc: ServiceContex
   callee.get(
     NS.DISCO_ITEMS,
     "query",
-    guardIq(log, (ctx) => {
+    guardIq(log, async (ctx) => {
       const node = ctx.element.attrs.node;
       const from = bareOf(ctx.stanza.attrs.from ?? "");
       if (node === NS.COMMANDS) return commandItems(svc, from);
       if (node) throw new GatewayError("item-not-found", `There is no node "${node}" here.`);
-      return discoItems([]);
+      const query = addressQuery(ctx.stanza);
+      if (!svc.adapter.discoItems || (!ctx.to?.local && !svc.access.allows(from))) return discoItems([]);
+      svc.access.check(from);
+      if (ctx.to?.local) svc.adapter.codec.decode(ctx.to.local); // a bad address: item-not-found
+      const items = await svc.adapter.discoItems(query);
+      if (!items) return discoItems([]);
+      // XEP-0059: a long list (an IRC network's channels) comes a page at a time.
+      const page = pageOf(items, (i) => i.jid, parseRsm(ctx.element), DISCO_ITEMS_PAGE);
+      return discoItems(page.items, undefined, rsmSet(page));
     }),
   );
 

@@ -23,6 +23,7 @@ export const NS = {
   MARKERS: "urn:xmpp:chat-markers:0",
   CORRECT: "urn:xmpp:message-correct:0",
   MAM: "urn:xmpp:mam:2",
+  /** XEP-0059 result set management (paging). */
   RSM: "http://jabber.org/protocol/rsm",
   FORWARD: "urn:xmpp:forward:0",
   CLIENT: "jabber:client",

@@ -194,8 +194,23 @@ export function discoInfo(identities: Identity[], features: readonly string[], n
   );
 }
 
-export function discoItems(items: { jid: string; node?: string; name: string }[], node?: string): Element {
-  return xml("query", { xmlns: NS.DISCO_ITEMS, node }, ...items.map((i) => xml("item", i)));
+export function discoItems(
+  items: { jid: string; node?: string; name: string }[],
+  node?: string,
+  ...extra: Element[]
+): Element {
+  return xml("query", { xmlns: NS.DISCO_ITEMS, node }, ...items.map((i) => xml("item", i)), ...extra);
+}
+
+/** XEP-0059 §2.1 answer: `<set><first index/><last/><count/></set>` (first and last only for a non-empty page). */
+export function rsmSet(page: { count: number; firstIndex: number; first?: string; last?: string }): Element {
+  return xml(
+    "set",
+    { xmlns: NS.RSM },
+    ...(page.first === undefined ? [] : [xml("first", { index: String(page.firstIndex) }, page.first)]),
+    ...(page.last === undefined ? [] : [xml("last", {}, page.last)]),
+    xml("count", {}, String(page.count)),
+  );
 }
 
 /** XEP-0115 §5.1 verification string for identities and features (no extended forms). */

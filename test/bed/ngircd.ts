@@ -13,6 +13,8 @@ export interface IrcInfo {
   serverName: string;
   /** A second port speaking TLS (RFC 7194), with this certificate and key (PEM files readable by all). */
   tls?: { port: number; certFile: string; keyFile: string };
+  /** A message of the day of several lines (a file), instead of the one-line MotdPhrase. */
+  motdFile?: string;
 }
 
 /** A running ngircd on loopback (plain TCP, no flood penalties, no ident/DNS/PAM). */
@@ -35,7 +37,7 @@ function ngircdConfig(info: IrcInfo): string {
     Info = xmpp-gateway test bed
     Listen = 127.0.0.1
     Ports = ${info.port}
-    MotdPhrase = "test bed"
+    ${info.motdFile ? `MotdFile = ${info.motdFile}` : 'MotdPhrase = "test bed"'}
     AdminInfo1 = test bed
     AdminInfo2 = test bed
     AdminEMail = root@localhost
@@ -92,14 +94,19 @@ export async function startNgircd(opts: {
   dir: string;
   name?: string;
   tls?: { certFile: string; keyFile: string };
+  /** Lines of the message of the day (default: the one line "test bed"). */
+  motd?: string[];
 }): Promise<IrcPeer> {
   const info: IrcInfo = {
     dir: opts.dir,
     port: await freePort(),
     serverName: opts.name ?? "irc.localhost",
     ...(opts.tls ? { tls: { ...opts.tls, port: await freePort() } } : {}),
+    ...(opts.motd ? { motdFile: path.join(opts.dir, "ngircd.motd") } : {}),
   };
   await mkdir(opts.dir, { recursive: true });
+  if (opts.motd && info.motdFile)
+    await writeFile(info.motdFile, `${opts.motd.join("\n")}\n`, { mode: 0o644 });
   // ngircd reads its config (and MOTD) as 'nobody' after dropping privileges.
   await chmod(opts.dir, 0o755);
   await writeFile(configPath(opts.dir), ngircdConfig(info), { mode: 0o644 });

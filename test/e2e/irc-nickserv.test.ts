@@ -85,8 +85,12 @@ describe("IRC passwords: sealed at rest, NickServ only to the services", () => {
     const room = `#svc${slot}%${SERVER}@${domain}`;
     await alice.send(xml("presence", { to: `${room}/alice${slot}` }, xml("x", { xmlns: MUC })));
     await alice.waitFor((el) => el.name === "presence" && statusCodes(el).includes(110), 30_000);
+    // The server JID also brings the server's MOTD: the notice is the message about NickServ.
     const notice = await alice.waitFor(
-      (el) => el.name === "message" && el.attrs.from === `${SERVER}@${domain}`,
+      (el) =>
+        el.name === "message" &&
+        el.attrs.from === `${SERVER}@${domain}` &&
+        (el.getChildText("body") ?? "").includes("NickServ"),
       30_000,
     );
     expect(notice.getChildText("body")).toContain("NickServ password was not sent");
