@@ -42,9 +42,32 @@ export interface StepRef {
   alertId: string;
   jid: string;
   step: number;
+  /** When the step came due (ms since the epoch, Redis's clock): a step held back goes back there. */
+  dueAt?: number;
 }
 
-const member = (ref: StepRef) => JSON.stringify([ref.alertId, ref.jid, ref.step]);
+/** An alert without its recipient list: what one escalation step reads. */
+export type AlertHead = Omit<AlertRecord, "recipients">;
+
+/** Most alerts the recent-alerts index keeps (newest first; older ones drop off it, not out of the store). */
+export const RECENT_ALERTS_KEPT = 1_000;
+
+const HEAD_FIELDS = [
+  "v",
+  "id",
+  "source",
+  "token",
+  "title",
+  "text",
+  "severity",
+  "policy",
+  "createdAt",
+  "status",
+  "resolvedAt",
+] as const;
+
+const member = (ref: Pick<StepRef, "alertId" | "jid" | "step">) =>
+  JSON.stringify([ref.alertId, ref.jid, ref.step]);
 
 function parseMember(raw: string): StepRef | undefined {
   try {
@@ -62,9 +85,10 @@ const NOW_MS =
   "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
 
 /**
- * KEYS: alert, state, timers, idempotency ('' = none), dedup ('' = none), open set of each recipient.
- * ARGV: ttl seconds, idempotency ttl, answer, alert fields (JSON object), now ISO, then one step member per
- * recipient. Returns {0, answer} for a replay, {1, id} when the dedup key names an alert still open,
+ * KEYS: alert, state, timers, idempotency ('' = none), dedup ('' = none), recipients set, recent index,
+ * open set of each recipient.
+ * ARGV: ttl seconds, idempotency ttl, answer, alert fields (JSON object), now ISO, recent kept, then one step
+ * member per recipient. Returns {0, answer} for a replay, {1, id} when the dedup key names an alert still open,
  * {2, ''} when stored.
  */
 const CREATE = `
@@ -83,35 +107,56 @@ local flat = {}
 for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
 redis.call('HSET', KEYS[1], unpack(flat))
 redis.call('EXPIRE', KEYS[1], ttl)
-local n = #KEYS - 5
+local n = #KEYS - 7
 for i = 1, n do
-  local m = ARGV[5 + i]
+  local m = ARGV[6 + i]
   local jid = cjson.decode(m)[2]
   redis.call('HSET', KEYS[2], jid .. ' xmpp queued', ARGV[5])
+  redis.call('SADD', KEYS[6], jid)
   redis.call('ZADD', KEYS[3], now, m)
-  redis.call('ZADD', KEYS[5 + i], now, fields.id)
-  redis.call('EXPIRE', KEYS[5 + i], ttl)
+  redis.call('ZADD', KEYS[7 + i], now, fields.id)
+  redis.call('EXPIRE', KEYS[7 + i], ttl)
 end
 redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[6], ttl)
+redis.call('ZADD', KEYS[7], now, fields.id)
+redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -1 - tonumber(ARGV[6]))
 if KEYS[5] ~= '' then redis.call('SET', KEYS[5], fields.id, 'EX', ttl) end
 if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[3], 'EX', tonumber(ARGV[2])) end
 return {2, ''}
 `;
 
-/** KEYS: timers, running. ARGV: lease ms, most to claim. Moves due (and stale running) steps to running. */
+/**
+ * KEYS: timers, running. ARGV: lease ms, most to claim. Moves due (and stale running) steps to running;
+ * returns member, due time pairs (a stale one's due time is now).
+ */
 const CLAIM = `
 ${NOW_MS}
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, m in ipairs(stale) do
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), m)
 end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[1], m)
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), m)
+local out = {}
+for _, m in ipairs(stale) do out[#out + 1] = m; out[#out + 1] = tostring(now) end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due, 2 do
+  redis.call('ZREM', KEYS[1], due[i])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), due[i])
+  out[#out + 1] = due[i]; out[#out + 1] = due[i + 1]
 end
-for _, m in ipairs(due) do stale[#stale + 1] = m end
-return stale
+return out
+`;
+
+/**
+ * KEYS: the channel's counter of the current window. ARGV: sends allowed per window, window ms. Takes one
+ * send of the window's budget: 1, or 0 (nothing counted) when the window is spent.
+ */
+const RATE_SLOT = `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return 1
 `;
 
 /** KEYS: timers. ARGV: member, delay ms, mode ('' = add, 'XX' = only move an existing one). */
@@ -146,6 +191,8 @@ export class AlertStore {
       this.key("timers"),
       opts.idempotencyKey ?? "",
       opts.dedupKey ?? "",
+      this.key("recipients", alert.id),
+      this.key("alerts-recent"),
       ...alert.recipients.map((jid) => this.key("open", jid)),
     ];
     const fields: Record<string, string> = {
@@ -171,6 +218,7 @@ export class AlertStore {
       opts.answer,
       JSON.stringify(fields),
       alert.createdAt,
+      String(RECENT_ALERTS_KEPT),
       ...alert.recipients.map((jid) => member({ alertId: alert.id, jid, step: 0 })),
     )) as [number, string];
     if (code === 0) return { replay: value };
@@ -194,6 +242,71 @@ export class AlertStore {
       ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
       recipients: JSON.parse(h.recipients ?? "[]") as string[],
     };
+  }
+
+  /** The alert's own fields without its recipient list (one HMGET, whatever the number of recipients). */
+  async head(id: string): Promise<AlertHead | undefined> {
+    const values = await this.redis.hmget(this.alertKey(id), ...HEAD_FIELDS);
+    const h = Object.fromEntries(HEAD_FIELDS.map((f, i) => [f, values[i] ?? undefined])) as Partial<
+      Record<(typeof HEAD_FIELDS)[number], string>
+    >;
+    if (!h.id || h.v !== ALERT_VERSION) return undefined;
+    return {
+      id: h.id,
+      source: h.source ?? "",
+      token: h.token ?? "",
+      title: h.title ?? "",
+      text: h.text ?? "",
+      severity: (h.severity as Severity | undefined) ?? "info",
+      policy: h.policy ?? "default",
+      createdAt: h.createdAt ?? "",
+      status: h.status === "resolved" ? "resolved" : "firing",
+      ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
+    };
+  }
+
+  /** Whether `jid` is one of the alert's recipients (a set lookup, never the whole list). */
+  async isRecipient(id: string, jid: string): Promise<boolean> {
+    return (await this.redis.sismember(this.key("recipients", id), jid)) === 1;
+  }
+
+  /** The newest alerts' ids, newest first, from the index written at creation. */
+  async recent(limit: number): Promise<string[]> {
+    return this.redis.zrevrange(this.key("alerts-recent"), 0, limit - 1);
+  }
+
+  /** Some of a recipient's states (HMGET): the fields `<jid> <what>` asked for, present or not. */
+  async stateOf(id: string, jid: string, what: string[]): Promise<Record<string, string>> {
+    if (what.length === 0) return {};
+    const values = await this.redis.hmget(this.key("state", id), ...what.map((w) => `${jid} ${w}`));
+    const out: Record<string, string> = {};
+    what.forEach((w, i) => {
+      const v = values[i];
+      if (v !== null && v !== undefined) out[w] = v;
+    });
+    return out;
+  }
+
+  /**
+   * Takes one send from a channel's rate, shared by every instance: a fixed window counter in Redis. False
+   * when this window's budget is spent (the caller holds the step back and tries again later).
+   */
+  async rateSlot(channel: string, perSecond: number): Promise<boolean> {
+    const windowMs = Math.max(1000, Math.ceil(1000 / perSecond));
+    const allowed = Math.max(1, Math.floor((perSecond * windowMs) / 1000));
+    const window = Math.floor(Date.now() / windowMs);
+    const key = this.key("rate", channel, String(window));
+    return (await this.redis.eval(RATE_SLOT, 1, key, String(allowed), String(windowMs))) === 1;
+  }
+
+  /** A claimed step held back (its channel's rate is spent): due again at its first due time, in order. */
+  async release(ref: StepRef): Promise<void> {
+    const m = member(ref);
+    await this.redis
+      .multi()
+      .zrem(this.key("running"), m)
+      .zadd(this.key("timers"), "NX", String(ref.dueAt ?? Date.now()), m)
+      .exec();
   }
 
   /** Changes an open alert's title and text (an Alertmanager group that changed). */
@@ -307,9 +420,10 @@ export class AlertStore {
       String(max),
     )) as string[];
     const refs: StepRef[] = [];
-    for (const m of raw) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const m = raw[i] as string;
       const ref = parseMember(m);
-      if (ref) refs.push(ref);
+      if (ref) refs.push({ ...ref, dueAt: Number(raw[i + 1]) });
       else await this.redis.zrem(this.key("running"), m);
     }
     return refs;

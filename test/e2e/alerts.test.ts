@@ -582,3 +582,67 @@ describe("alerts: a gateway killed during an escalation", () => {
     expect(relay.mails.filter((m) => m.toString().includes("frank@example.org"))).toHaveLength(1);
   });
 });
+
+describe("alerts: one alert to many recipients is paced per channel", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let gw: TestGateway;
+  let redis: Redis;
+  const TOKEN = "alerts-pace-token-0123456789";
+  const RECIPIENTS = 20;
+  let tag: string;
+
+  beforeAll(async () => {
+    const slot = await takeSlot(bed);
+    tag = slotDomain(slot, "alerts").split(".")[0]!;
+    redis = new Redis(bed.redis!.url);
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        notify: {
+          tokens: [{ name: "Monitoring", tokenEnv: "TEST_PACE_TOKEN", recipients: [peer.host] }],
+          policies: { default: { steps: [{ channel: "xmpp", waitSeconds: 3600 }] } },
+          limits: { maxRecipients: RECIPIENTS },
+          rates: { xmppPerSecond: 2 },
+          timers: { pollMs: 100, claimLeaseSeconds: 30 },
+        },
+      },
+      env: { TEST_PACE_TOKEN: TOKEN },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    redis?.disconnect();
+  });
+
+  it("a 20-recipient alert goes out over XMPP a few at a time, every one of them in the end", async () => {
+    const recipients = Array.from({ length: RECIPIENTS }, (_, i) => `pace${i}-${tag}@${peer.host}`);
+    const res = await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/api/v1/alerts`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ recipients, title: "Disk full", text: "on every host", severity: "warning" }),
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const sentCount = async () =>
+      (await redis.hkeys(`${gw.keyPrefix}a:notify:state:${id}`)).filter((f) => f.endsWith(" xmpp sent"))
+        .length;
+    // Every count the store showed on the way: paced, some recipients have it while others still wait.
+    const seen = new Set<number>();
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const n = await sentCount();
+      seen.add(n);
+      if (n === RECIPIENTS || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await sentCount()).toBe(RECIPIENTS);
+    expect([...seen].filter((n) => n > 0 && n < RECIPIENTS).length).toBeGreaterThanOrEqual(3);
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
+    expect(metrics).toMatch(/xgw_notify_rate_held_total\{channel="xmpp"\} [1-9]/);
+    expect(metrics).toMatch(/xgw_notify_sent_total\{channel="xmpp"\} 20\b/);
+  }, 180_000);
+});
