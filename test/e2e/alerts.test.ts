@@ -15,6 +15,7 @@ import { sharedBed, startTestGateway, takeSlot, testConfig, type TestGateway } f
 import { spawnGateway } from "../support/process.js";
 import { TEST_SECRET } from "../slots.js";
 import { startRelay, type TestRelay } from "../support/relay.js";
+import { AlertStore } from "../../adapters/notify/store.js";
 
 const ACCOUNT = "AC" + "2".repeat(32);
 const TWILIO_TOKEN = "notify-twilio-token";
@@ -645,4 +646,33 @@ describe("alerts: one alert to many recipients is paced per channel", () => {
     expect(metrics).toMatch(/xgw_notify_rate_held_total\{channel="xmpp"\} [1-9]/);
     expect(metrics).toMatch(/xgw_notify_sent_total\{channel="xmpp"\} 20\b/);
   }, 180_000);
+
+  it("an alert to 100,000 recipients is stored whole, each recipient once, every first step due", async () => {
+    const prefix = `${gw.keyPrefix}big:`;
+    const store = new AlertStore(redis, (...parts: string[]) => prefix + parts.join(":"), 600);
+    const recipients = Array.from({ length: 100_000 }, (_, i) => `big${i}@${peer.host}`);
+    const result = await store.create(
+      {
+        id: "big1",
+        source: "monitoring",
+        token: "Monitoring",
+        title: "Everyone",
+        text: "x",
+        severity: "info",
+        policy: "default",
+        createdAt: new Date().toISOString(),
+        status: "firing",
+        recipients,
+      },
+      { idempotencyTtl: 60, answer: "{}" },
+    );
+    expect(result).toEqual({ stored: true });
+    expect(await redis.zcard(`${prefix}timers`)).toBe(100_000);
+    expect(await redis.scard(`${prefix}recipients:big1`)).toBe(100_000);
+    expect(await store.isRecipient("big1", `big99999@${peer.host}`)).toBe(true);
+    expect((await store.head("big1"))?.title).toBe("Everyone");
+    expect(await store.recent(5)).toEqual(["big1"]);
+    const stale = await redis.keys(`${prefix}*`);
+    for (let i = 0; i < stale.length; i += 1000) await redis.del(...stale.slice(i, i + 1000));
+  }, 120_000);
 });
