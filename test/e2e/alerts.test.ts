@@ -675,4 +675,35 @@ describe("alerts: one alert to many recipients is paced per channel", () => {
     const stale = await redis.keys(`${prefix}*`);
     for (let i = 0; i < stale.length; i += 1000) await redis.del(...stale.slice(i, i + 1000));
   }, 120_000);
+
+  it("an alert whose creation stopped before its commit is seen by no one and sends nothing", async () => {
+    const key = (...parts: string[]) => `${gw.keyPrefix}a:notify:${parts.join(":")}`;
+    const jid = `half-${tag}@${peer.host}`;
+    // What a creator that died after its first chunk leaves behind.
+    await redis.hset(key("alert", "half1"), {
+      pending: "1",
+      v: "1",
+      id: "half1",
+      source: "monitoring",
+      token: "Monitoring",
+      title: "Half",
+      text: "x",
+      severity: "info",
+      policy: "default",
+      createdAt: new Date().toISOString(),
+      status: "firing",
+      recipients: JSON.stringify([jid]),
+    });
+    await redis.sadd(key("recipients", "half1"), jid);
+    await redis.zadd(key("staged", "half1"), Date.now(), JSON.stringify(["half1", jid, 0]));
+    const res = await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/api/v1/alerts/half1`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(res.status).toBe(404);
+    const store = new AlertStore(redis, key, 600);
+    expect(await store.head("half1")).toBeUndefined();
+    expect(await store.get("half1")).toBeUndefined();
+    expect(await store.recent(100)).not.toContain("half1");
+    expect((await redis.zrange(key("timers"), "0", "-1")).some((m) => m.includes("half1"))).toBe(false);
+  });
 });
