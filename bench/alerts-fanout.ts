@@ -17,6 +17,7 @@ import { spawnGateway } from "../test/support/process.js";
 import { ensureDist } from "../test/support/dist.js";
 import { Keys } from "../src/store/keys.js";
 import { GroupStore } from "../adapters/notify/people/groups.js";
+import { XMPP_PER_SECOND } from "../adapters/notify/config.js";
 import { machine, procStats, saveResult } from "./lib.js";
 
 /** Recipients of the one alert. */
@@ -156,6 +157,8 @@ async function main(): Promise<void> {
     acceptedMs: +acceptedMs.toFixed(1),
     firstMessageMs: +(firstAt - t0).toFixed(1),
     allMessagesMs: seen.size === RECIPIENTS ? +allMs.toFixed(1) : null,
+    /** The named XMPP rate the run used (adapters.notify.rates.xmppPerSecond, its default). */
+    xmppPerSecond: XMPP_PER_SECOND,
     messagesPerSecond: seen.size ? Math.round((seen.size / (lastAt - t0)) * 1000) : 0,
     rssMiB: {
       before: +(before.rssKiB / 1024).toFixed(1),

@@ -29,6 +29,13 @@ export const TIMER_POLL_MS = 500;
  * it over: longer than a Twilio send (with its retries) or an SMTP transaction.
  */
 export const CLAIM_LEASE_SECONDS = 120;
+/**
+ * Default rate of alert messages over XMPP, all alerts together: a fan-out to thousands is spread out at it
+ * rather than flooding the server (which would throttle or disconnect the component).
+ */
+export const XMPP_PER_SECOND = 100;
+/** Default rate of alert mail handed to the relay, all alerts together (relays throttle bursts). */
+export const EMAIL_PER_SECOND = 10;
 /** Default rate of SMS from one sender number (Twilio queues beyond 1 per second for a long code). */
 export const SMS_PER_SECOND = 1;
 
@@ -167,6 +174,27 @@ export const notifyConfigSchema = z.object({
     })
     .strict()
     .default({ pollMs: TIMER_POLL_MS, claimLeaseSeconds: CLAIM_LEASE_SECONDS }),
+  rates: z
+    .object({
+      xmppPerSecond: z
+        .number()
+        .min(0.01)
+        .max(10_000)
+        .default(XMPP_PER_SECOND)
+        .describe("most alert messages sent over XMPP per second, by all instances together"),
+      emailPerSecond: z
+        .number()
+        .min(0.01)
+        .max(1_000)
+        .default(EMAIL_PER_SECOND)
+        .describe("most alert mails handed to the relay per second, by all instances together"),
+    })
+    .strict()
+    .default({ xmppPerSecond: XMPP_PER_SECOND, emailPerSecond: EMAIL_PER_SECOND })
+    .describe(
+      "how fast one alert to many recipients goes out on each channel (SMS: twilio.messagesPerSecond); " +
+        "a step over the rate stays due and goes out in order as the rate allows",
+    ),
   people: peopleConfigSchema.default(DEFAULT_PEOPLE_CONFIG),
 });
 

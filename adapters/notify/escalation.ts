@@ -11,7 +11,7 @@ import type { Channels } from "./channels.js";
 import type { Channel, NotifyConfig, Policy, Step } from "./config.js";
 import { inQuietHours, type Directory } from "./directory.js";
 import type { NotifyMetrics } from "./metrics.js";
-import type { AlertRecord, AlertStore, StepRef } from "./store.js";
+import type { AlertHead, AlertStore, StepRef } from "./store.js";
 
 /** Most steps claimed per poll. */
 export const CLAIM_BATCH = 100;
@@ -24,14 +24,22 @@ export const SID_TTL_SECONDS = 7 * 24 * 3600;
 export const xmppIdOf = (alertId: string) => `alert-${alertId}`;
 export const alertIdOfXmpp = (id: string) => (id.startsWith("alert-") ? id.slice(6) : undefined);
 
-export function sourceJid(alert: AlertRecord, domain: string): string {
+export function sourceJid(alert: AlertHead, domain: string): string {
   return `${alert.source}@${domain}`;
 }
 
-export function alertBody(alert: AlertRecord): string {
+export function alertBody(alert: AlertHead): string {
   const tag =
     alert.severity === "critical" ? "[CRITICAL] " : alert.severity === "warning" ? "[WARNING] " : "";
   return `${tag}${alert.title}\n${alert.text}\n\nReply "ack" to acknowledge (alert ${alert.id}).`;
+}
+
+/** A step whose channel's rate is spent this window: it goes back to the timers, due as before. */
+class HeldByRate extends Error {
+  constructor(readonly channel: Channel) {
+    super(`the ${channel} rate is spent for now`);
+    this.name = "HeldByRate";
+  }
 }
 
 export interface EscalatorDeps {
@@ -50,7 +58,7 @@ export class Escalator {
 
   constructor(private readonly deps: EscalatorDeps) {}
 
-  policyOf(alert: AlertRecord): Policy {
+  policyOf(alert: AlertHead): Policy {
     const { policies, defaultPolicy } = this.deps.config;
     const policy = policies[alert.policy] ?? policies[defaultPolicy];
     if (!policy) throw new Error(`no escalation policy "${alert.policy}"`);
@@ -87,6 +95,11 @@ export class Escalator {
           await this.runStep(ref);
           await this.deps.store.done(ref);
         } catch (err) {
+          if (err instanceof HeldByRate) {
+            this.deps.metrics.held.inc({ channel: err.channel });
+            await this.deps.store.release(ref);
+            return;
+          }
           // Left in `running`: claimed again when its lease runs out.
           this.deps.ctx.log.warn(
             { err: (err as Error).message, alert: ref.alertId, jid: ref.jid, step: ref.step },
@@ -99,7 +112,7 @@ export class Escalator {
 
   private async runStep(ref: StepRef): Promise<void> {
     const { store } = this.deps;
-    const alert = await store.get(ref.alertId);
+    const alert = await store.head(ref.alertId);
     if (!alert || alert.status === "resolved") return;
     if (await store.acked(alert.id, ref.jid)) return;
     const policy = this.policyOf(alert);
@@ -128,18 +141,18 @@ export class Escalator {
     } else log.info({ channel: step.channel, sent }, "last escalation step done");
   }
 
-  private async satisfied(alert: AlertRecord, jid: string, step: Step): Promise<boolean> {
+  private async satisfied(alert: AlertHead, jid: string, step: Step): Promise<boolean> {
     const until = step.until ?? (step.channel === "xmpp" ? "delivered" : "acknowledged");
     if (until === "acknowledged") return this.deps.store.acked(alert.id, jid);
-    const states = await this.deps.store.states(alert.id);
-    return (
-      states[`${jid} ${step.channel} delivered`] !== undefined ||
-      states[`${jid} ${step.channel} displayed`] !== undefined
-    );
+    const states = await this.deps.store.stateOf(alert.id, jid, [
+      `${step.channel} delivered`,
+      `${step.channel} displayed`,
+    ]);
+    return Object.keys(states).length > 0;
   }
 
   /** Sends on one channel; false when the channel cannot reach the person (skipped) or failed. */
-  private async send(alert: AlertRecord, jid: string, channel: Channel, critical: boolean): Promise<boolean> {
+  private async send(alert: AlertHead, jid: string, channel: Channel, critical: boolean): Promise<boolean> {
     const { ctx, store, channels, directory, metrics } = this.deps;
     const log = ctx.log.child({ alert: alert.id, jid, channel });
     const contact = await directory.contact(jid);
@@ -152,6 +165,7 @@ export class Escalator {
       return false;
     }
     if (channel === "xmpp") {
+      await this.slot("xmpp", this.deps.config.rates.xmppPerSecond);
       await ctx.deliver(
         {
           kind: "message",
@@ -195,6 +209,9 @@ export class Escalator {
       return false;
     }
     await store.mark(alert.id, jid, "email", "queued");
+    // A mail already handed off (a step run again) takes no slot; a new one waits for the rate.
+    if ((await store.stateOf(alert.id, jid, ["email handoff"]))["email handoff"] === undefined)
+      await this.slot("email", this.deps.config.rates.emailPerSecond);
     if (!(await store.once(alert.id, jid, "email handoff"))) return true;
     try {
       const hash = createHash("sha256").update(jid).digest("hex").slice(0, 16);
@@ -219,11 +236,16 @@ export class Escalator {
     }
   }
 
+  /** Takes a send of the channel's rate, or holds the step back (HeldByRate) until a later poll. */
+  private async slot(channel: Channel, perSecond: number): Promise<void> {
+    if (!(await this.deps.store.rateSlot(channel, perSecond))) throw new HeldByRate(channel);
+  }
+
   /** A channel failed for a recipient: the next step (if pending) runs now. */
   async failed(alertId: string, jid: string, channel: Channel): Promise<void> {
     const { store } = this.deps;
     await store.mark(alertId, jid, channel, "failed");
-    const alert = await store.get(alertId);
+    const alert = await store.head(alertId);
     if (!alert) return;
     const steps = this.policyOf(alert).steps;
     const index = steps.findIndex((s) => s.channel === channel);
@@ -236,11 +258,11 @@ export class Escalator {
   }
 }
 
-function smsText(alert: AlertRecord): string {
+function smsText(alert: AlertHead): string {
   const tag = alert.severity === "critical" ? "CRITICAL: " : "";
   return `${tag}${alert.title}\n${alert.text}`.slice(0, 600);
 }
 
-function mailText(alert: AlertRecord): string {
+function mailText(alert: AlertHead): string {
   return `${alert.text}\n\nSeverity: ${alert.severity}\nAlert: ${alert.id}\nSource: ${alert.source}\n`;
 }

@@ -150,8 +150,8 @@ export class NotifyAdapter implements Adapter {
   async acknowledge(alertId: string, jid: string, channel: Channel, via: string): Promise<boolean> {
     const ctx = this.context();
     const { store, metrics } = this.started();
-    const alert = await store.get(alertId);
-    if (!alert || !alert.recipients.includes(jid)) return false;
+    const alert = await store.head(alertId);
+    if (!alert || !(await store.isRecipient(alertId, jid))) return false;
     const steps =
       (this.config.policies[alert.policy] ?? this.config.policies[this.config.defaultPolicy])?.steps.length ??
       10;
@@ -201,7 +201,7 @@ export class NotifyAdapter implements Adapter {
     let target: string | undefined;
     for (const id of open) {
       if (wanted !== undefined && id.toLowerCase() !== wanted) continue;
-      const alert = await store.get(id);
+      const alert = await store.head(id);
       if (alert?.source === message.to) {
         target = id;
         break;
@@ -233,8 +233,8 @@ export class NotifyAdapter implements Adapter {
     const { store, escalator } = this.started();
     const jid = report.user.toLowerCase();
     // Only a recipient's report about their own alert counts; anything else is dropped unrecorded.
-    const alert = await store.get(alertId);
-    if (!alert?.recipients.includes(jid)) return;
+    const alert = await store.head(alertId);
+    if (!alert || !(await store.isRecipient(alertId, jid))) return;
     if (report.kind === "error") {
       // The server could not deliver it (no such user, or no offline storage): escalate now.
       this.context().log.info({ alert: alertId, jid, condition: report.condition }, "alert message bounced");
@@ -255,7 +255,7 @@ export class NotifyAdapter implements Adapter {
         const { store } = this.started();
         const options = [];
         for (const id of await store.openFor(user, MAX_OPEN_LISTED)) {
-          const alert = await store.get(id);
+          const alert = await store.head(id);
           if (alert)
             options.push({ label: `${alert.title} (${alert.source}, ${alert.createdAt})`, value: id });
         }

@@ -10,6 +10,7 @@ export interface NotifyMetrics {
   sent: Counter<string>;
   delivered: Counter<string>;
   acked: Counter<string>;
+  held: Counter<string>;
   timeToAck: Histogram<string>;
 }
 
@@ -24,6 +25,11 @@ export function notifyMetrics(m: AdapterMetrics): NotifyMetrics {
     acked: m.counter("acked_total", "Alerts acknowledged by a recipient, per channel of the ack", [
       "channel",
     ]),
+    held: m.counter(
+      "rate_held_total",
+      "Escalation steps held back because their channel's rate was spent (they run again later)",
+      ["channel"],
+    ),
     timeToAck: m.histogram(
       "time_to_ack_seconds",
       "Time from an alert's creation to a recipient's acknowledgement",

@@ -1,8 +1,11 @@
 /**
  * Alerts in Redis. One alert is a hash (`alert:<id>`, versioned), its per-recipient delivery state a hash
  * (`state:<id>`: field `<jid> <channel> <state>` → ISO time), and its escalation steps members of one
- * sorted set of due times (`timers`). Creating an alert is one Lua script: the alert, its state, the first
- * step of every recipient, the dedup key and the Idempotency-Key answer are written together or not at all.
+ * sorted set of due times (`timers`); its recipients are also a set (`recipients:<id>`), so a step or a
+ * receipt checks membership without reading the list. Creating an alert writes a pending record, then the
+ * recipients in bounded chunks with their first steps staged, then commits in one small script that makes
+ * the steps due and sets the dedup key and the Idempotency-Key answer: before the commit no reader sees
+ * any of it, and an alert whose creator died in between expires.
  *
  * A due step is claimed by a second script that moves it to `running` with a lease: a step claimed by an
  * instance that dies is claimed again once the lease runs out. Each step's own sends are idempotent (the
@@ -42,9 +45,33 @@ export interface StepRef {
   alertId: string;
   jid: string;
   step: number;
+  /** When the step came due (ms since the epoch, Redis's clock): a step held back goes back there. */
+  dueAt?: number;
 }
 
-const member = (ref: StepRef) => JSON.stringify([ref.alertId, ref.jid, ref.step]);
+/** An alert without its recipient list: what one escalation step reads. */
+export type AlertHead = Omit<AlertRecord, "recipients">;
+
+/** Most alerts the recent-alerts index keeps (newest first; older ones drop off it, not out of the store). */
+export const RECENT_ALERTS_KEPT = 1_000;
+
+const HEAD_FIELDS = [
+  "v",
+  "id",
+  "source",
+  "token",
+  "title",
+  "text",
+  "severity",
+  "policy",
+  "createdAt",
+  "status",
+  "resolvedAt",
+  "pending",
+] as const;
+
+const member = (ref: Pick<StepRef, "alertId" | "jid" | "step">) =>
+  JSON.stringify([ref.alertId, ref.jid, ref.step]);
 
 function parseMember(raw: string): StepRef | undefined {
   try {
@@ -61,57 +88,116 @@ function parseMember(raw: string): StepRef | undefined {
 const NOW_MS =
   "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
 
+/** Recipients written per script while a large alert is created (Redis runs nothing else during one). */
+export const CREATE_CHUNK_RECIPIENTS = 1_000;
+/** How long a half-created alert's keys live if its creator dies before the commit: 10 minutes. */
+export const PENDING_TTL_SECONDS = 600;
+
 /**
- * KEYS: alert, state, timers, idempotency ('' = none), dedup ('' = none), open set of each recipient.
- * ARGV: ttl seconds, idempotency ttl, answer, alert fields (JSON object), now ISO, then one step member per
- * recipient. Returns {0, answer} for a replay, {1, id} when the dedup key names an alert still open,
- * {2, ''} when stored.
+ * First of the creation's scripts. KEYS: alert, idempotency ('' = none), dedup ('' = none). ARGV: pending
+ * ttl, alert fields (JSON object). Returns {0, answer} for a replay, {1, id} when the dedup key names an
+ * alert still open, {2, ''} when the alert record is written, marked pending (invisible to every reader).
  */
-const CREATE = `
-${NOW_MS}
-if KEYS[4] ~= '' then
-  local prev = redis.call('GET', KEYS[4])
+const CREATE_BEGIN = `
+if KEYS[2] ~= '' then
+  local prev = redis.call('GET', KEYS[2])
   if prev then return {0, prev} end
 end
-if KEYS[5] ~= '' then
-  local open = redis.call('GET', KEYS[5])
+if KEYS[3] ~= '' then
+  local open = redis.call('GET', KEYS[3])
   if open then return {1, open} end
 end
-local ttl = tonumber(ARGV[1])
-local fields = cjson.decode(ARGV[4])
-local flat = {}
+local fields = cjson.decode(ARGV[2])
+local flat = {'pending', '1'}
 for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
 redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('EXPIRE', KEYS[1], ttl)
-local n = #KEYS - 5
-for i = 1, n do
-  local m = ARGV[5 + i]
-  local jid = cjson.decode(m)[2]
-  redis.call('HSET', KEYS[2], jid .. ' xmpp queued', ARGV[5])
-  redis.call('ZADD', KEYS[3], now, m)
-  redis.call('ZADD', KEYS[5 + i], now, fields.id)
-  redis.call('EXPIRE', KEYS[5 + i], ttl)
-end
-redis.call('EXPIRE', KEYS[2], ttl)
-if KEYS[5] ~= '' then redis.call('SET', KEYS[5], fields.id, 'EX', ttl) end
-if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[3], 'EX', tonumber(ARGV[2])) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return {2, ''}
 `;
 
-/** KEYS: timers, running. ARGV: lease ms, most to claim. Moves due (and stale running) steps to running. */
+/**
+ * One chunk of recipients. KEYS: state, recipients set, staged steps, then the open set of each recipient.
+ * ARGV: pending ttl, ttl, now ISO, alert id, then one step member per recipient. The steps are staged, not
+ * due: nothing runs before the commit.
+ */
+const CREATE_CHUNK = `
+${NOW_MS}
+local ttl = tonumber(ARGV[2])
+for i = 1, #KEYS - 3 do
+  local m = ARGV[4 + i]
+  local jid = cjson.decode(m)[2]
+  redis.call('HSET', KEYS[1], jid .. ' xmpp queued', ARGV[3])
+  redis.call('SADD', KEYS[2], jid)
+  redis.call('ZADD', KEYS[3], now, m)
+  redis.call('ZADD', KEYS[3 + i], now, ARGV[4])
+  redis.call('EXPIRE', KEYS[3 + i], ttl)
+end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[1])) end
+return 1
+`;
+
+/**
+ * The commit. KEYS: alert, state, recipients set, staged steps, timers, idempotency ('' = none), dedup
+ * ('' = none), recent index. ARGV: ttl, idempotency ttl, answer, recent kept, alert id. Returns {0, answer}
+ * or {1, id} when another request won meanwhile (the caller removes this one), {3, ''} when the pending
+ * record is gone (it expired), {2, ''} when the alert is stored and its steps are due.
+ */
+const CREATE_COMMIT = `
+${NOW_MS}
+if KEYS[6] ~= '' then
+  local prev = redis.call('GET', KEYS[6])
+  if prev then return {0, prev} end
+end
+if KEYS[7] ~= '' then
+  local open = redis.call('GET', KEYS[7])
+  if open then return {1, open} end
+end
+if redis.call('HEXISTS', KEYS[1], 'pending') == 0 then return {3, ''} end
+local ttl = tonumber(ARGV[1])
+redis.call('HDEL', KEYS[1], 'pending')
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('ZUNIONSTORE', KEYS[5], 2, KEYS[5], KEYS[4])
+  redis.call('DEL', KEYS[4])
+end
+if KEYS[7] ~= '' then redis.call('SET', KEYS[7], ARGV[5], 'EX', ttl) end
+if KEYS[6] ~= '' then redis.call('SET', KEYS[6], ARGV[3], 'EX', tonumber(ARGV[2])) end
+redis.call('ZADD', KEYS[8], now, ARGV[5])
+redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -1 - tonumber(ARGV[4]))
+return {2, ''}
+`;
+
+/**
+ * KEYS: timers, running. ARGV: lease ms, most to claim. Moves due (and stale running) steps to running;
+ * returns member, due time pairs (a stale one's due time is now).
+ */
 const CLAIM = `
 ${NOW_MS}
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, m in ipairs(stale) do
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), m)
 end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[1], m)
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), m)
+local out = {}
+for _, m in ipairs(stale) do out[#out + 1] = m; out[#out + 1] = tostring(now) end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due, 2 do
+  redis.call('ZREM', KEYS[1], due[i])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), due[i])
+  out[#out + 1] = due[i]; out[#out + 1] = due[i + 1]
 end
-for _, m in ipairs(due) do stale[#stale + 1] = m end
-return stale
+return out
+`;
+
+/**
+ * KEYS: the channel's counter of the current window. ARGV: sends allowed per window, window ms. Takes one
+ * send of the window's budget: 1, or 0 (nothing counted) when the window is spent.
+ */
+const RATE_SLOT = `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return 1
 `;
 
 /** KEYS: timers. ARGV: member, delay ms, mode ('' = add, 'XX' = only move an existing one). */
@@ -133,21 +219,16 @@ export class AlertStore {
   }
 
   /**
-   * Stores a new alert with every recipient's first step due now, atomically. `idempotency` is the key
-   * under which `answer` is kept (a replay gets it back); `dedup` names an open alert to reuse.
+   * Stores a new alert with every recipient's first step due now. `idempotency` is the key under which
+   * `answer` is kept (a replay gets it back); `dedup` names an open alert to reuse. Written in bounded
+   * chunks (CREATE_CHUNK_RECIPIENTS per script) behind a pending record that no reader sees; one small
+   * script commits it, making the steps due. Until then nothing of it is visible, and if the creator dies
+   * in between the pending keys expire (PENDING_TTL_SECONDS).
    */
   async create(
     alert: AlertRecord,
     opts: { idempotencyKey?: string; idempotencyTtl: number; answer: string; dedupKey?: string },
   ): Promise<{ stored: true } | { replay: string } | { duplicateOf: string }> {
-    const keys = [
-      this.alertKey(alert.id),
-      this.key("state", alert.id),
-      this.key("timers"),
-      opts.idempotencyKey ?? "",
-      opts.dedupKey ?? "",
-      ...alert.recipients.map((jid) => this.key("open", jid)),
-    ];
     const fields: Record<string, string> = {
       v: ALERT_VERSION,
       id: alert.id,
@@ -162,25 +243,94 @@ export class AlertStore {
       recipients: JSON.stringify(alert.recipients),
       ...(opts.dedupKey ? { dedupKey: opts.dedupKey } : {}),
     };
-    const [code, value] = (await this.redis.eval(
-      CREATE,
-      keys.length,
-      ...keys,
-      String(this.ttlSeconds),
-      String(opts.idempotencyTtl),
-      opts.answer,
-      JSON.stringify(fields),
-      alert.createdAt,
-      ...alert.recipients.map((jid) => member({ alertId: alert.id, jid, step: 0 })),
-    )) as [number, string];
+    const alertKey = this.alertKey(alert.id);
+    const idem = opts.idempotencyKey ?? "";
+    const dedup = opts.dedupKey ?? "";
+    const early = await this.verdict(
+      this.redis.eval(
+        CREATE_BEGIN,
+        3,
+        alertKey,
+        idem,
+        dedup,
+        String(PENDING_TTL_SECONDS),
+        JSON.stringify(fields),
+      ),
+    );
+    if (early) return early;
+    const perAlert = [
+      this.key("state", alert.id),
+      this.key("recipients", alert.id),
+      this.key("staged", alert.id),
+    ];
+    try {
+      for (let i = 0; i < alert.recipients.length; i += CREATE_CHUNK_RECIPIENTS) {
+        const chunk = alert.recipients.slice(i, i + CREATE_CHUNK_RECIPIENTS);
+        await this.redis.eval(
+          CREATE_CHUNK,
+          3 + chunk.length,
+          ...perAlert,
+          ...chunk.map((jid) => this.key("open", jid)),
+          String(PENDING_TTL_SECONDS),
+          String(this.ttlSeconds),
+          alert.createdAt,
+          alert.id,
+          ...chunk.map((jid) => member({ alertId: alert.id, jid, step: 0 })),
+        );
+      }
+      const [code, value] = (await this.redis.eval(
+        CREATE_COMMIT,
+        8,
+        alertKey,
+        ...perAlert,
+        this.key("timers"),
+        idem,
+        dedup,
+        this.key("alerts-recent"),
+        String(this.ttlSeconds),
+        String(opts.idempotencyTtl),
+        opts.answer,
+        String(RECENT_ALERTS_KEPT),
+        alert.id,
+      )) as [number, string];
+      if (code === 2) return { stored: true };
+      if (code === 3) throw new Error(`alert ${alert.id} expired before it was committed`);
+      await this.discard(alert);
+      return code === 0 ? { replay: value } : { duplicateOf: value };
+    } catch (err) {
+      await this.discard(alert).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async verdict(
+    reply: Promise<unknown>,
+  ): Promise<{ replay: string } | { duplicateOf: string } | undefined> {
+    const [code, value] = (await reply) as [number, string];
     if (code === 0) return { replay: value };
     if (code === 1) return { duplicateOf: value };
-    return { stored: true };
+    return undefined;
+  }
+
+  /** Removes an alert that was never committed (another request won, or a write failed). */
+  private async discard(alert: AlertRecord): Promise<void> {
+    await this.redis.del(
+      this.alertKey(alert.id),
+      this.key("state", alert.id),
+      this.key("recipients", alert.id),
+      this.key("staged", alert.id),
+    );
+    for (let i = 0; i < alert.recipients.length; i += CREATE_CHUNK_RECIPIENTS) {
+      const multi = this.redis.multi();
+      for (const jid of alert.recipients.slice(i, i + CREATE_CHUNK_RECIPIENTS))
+        multi.zrem(this.key("open", jid), alert.id);
+      await multi.exec();
+    }
   }
 
   async get(id: string): Promise<AlertRecord | undefined> {
     const h = await this.redis.hgetall(this.alertKey(id));
-    if (!h.id || h.v !== ALERT_VERSION) return undefined;
+    if (!h.id || h.v !== ALERT_VERSION || h.pending) return undefined;
     return {
       id: h.id,
       source: h.source ?? "",
@@ -194,6 +344,71 @@ export class AlertStore {
       ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
       recipients: JSON.parse(h.recipients ?? "[]") as string[],
     };
+  }
+
+  /** The alert's own fields without its recipient list (one HMGET, whatever the number of recipients). */
+  async head(id: string): Promise<AlertHead | undefined> {
+    const values = await this.redis.hmget(this.alertKey(id), ...HEAD_FIELDS);
+    const h = Object.fromEntries(HEAD_FIELDS.map((f, i) => [f, values[i] ?? undefined])) as Partial<
+      Record<(typeof HEAD_FIELDS)[number], string>
+    >;
+    if (!h.id || h.v !== ALERT_VERSION || h.pending) return undefined;
+    return {
+      id: h.id,
+      source: h.source ?? "",
+      token: h.token ?? "",
+      title: h.title ?? "",
+      text: h.text ?? "",
+      severity: (h.severity as Severity | undefined) ?? "info",
+      policy: h.policy ?? "default",
+      createdAt: h.createdAt ?? "",
+      status: h.status === "resolved" ? "resolved" : "firing",
+      ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
+    };
+  }
+
+  /** Whether `jid` is one of the alert's recipients (a set lookup, never the whole list). */
+  async isRecipient(id: string, jid: string): Promise<boolean> {
+    return (await this.redis.sismember(this.key("recipients", id), jid)) === 1;
+  }
+
+  /** The newest alerts' ids, newest first, from the index written at creation. */
+  async recent(limit: number): Promise<string[]> {
+    return this.redis.zrevrange(this.key("alerts-recent"), 0, limit - 1);
+  }
+
+  /** Some of a recipient's states (HMGET): the fields `<jid> <what>` asked for, present or not. */
+  async stateOf(id: string, jid: string, what: string[]): Promise<Record<string, string>> {
+    if (what.length === 0) return {};
+    const values = await this.redis.hmget(this.key("state", id), ...what.map((w) => `${jid} ${w}`));
+    const out: Record<string, string> = {};
+    what.forEach((w, i) => {
+      const v = values[i];
+      if (v !== null && v !== undefined) out[w] = v;
+    });
+    return out;
+  }
+
+  /**
+   * Takes one send from a channel's rate, shared by every instance: a fixed window counter in Redis. False
+   * when this window's budget is spent (the caller holds the step back and tries again later).
+   */
+  async rateSlot(channel: string, perSecond: number): Promise<boolean> {
+    const windowMs = Math.max(1000, Math.ceil(1000 / perSecond));
+    const allowed = Math.max(1, Math.floor((perSecond * windowMs) / 1000));
+    const window = Math.floor(Date.now() / windowMs);
+    const key = this.key("rate", channel, String(window));
+    return (await this.redis.eval(RATE_SLOT, 1, key, String(allowed), String(windowMs))) === 1;
+  }
+
+  /** A claimed step held back (its channel's rate is spent): due again at its first due time, in order. */
+  async release(ref: StepRef): Promise<void> {
+    const m = member(ref);
+    await this.redis
+      .multi()
+      .zrem(this.key("running"), m)
+      .zadd(this.key("timers"), "NX", String(ref.dueAt ?? Date.now()), m)
+      .exec();
   }
 
   /** Changes an open alert's title and text (an Alertmanager group that changed). */
@@ -307,9 +522,10 @@ export class AlertStore {
       String(max),
     )) as string[];
     const refs: StepRef[] = [];
-    for (const m of raw) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const m = raw[i] as string;
       const ref = parseMember(m);
-      if (ref) refs.push(ref);
+      if (ref) refs.push({ ...ref, dueAt: Number(raw[i + 1]) });
       else await this.redis.zrem(this.key("running"), m);
     }
     return refs;

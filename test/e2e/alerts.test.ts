@@ -15,6 +15,7 @@ import { sharedBed, startTestGateway, takeSlot, testConfig, type TestGateway } f
 import { spawnGateway } from "../support/process.js";
 import { TEST_SECRET } from "../slots.js";
 import { startRelay, type TestRelay } from "../support/relay.js";
+import { AlertStore } from "../../adapters/notify/store.js";
 
 const ACCOUNT = "AC" + "2".repeat(32);
 const TWILIO_TOKEN = "notify-twilio-token";
@@ -580,5 +581,129 @@ describe("alerts: a gateway killed during an escalation", () => {
       .toBe(0);
     expect(fake.sent().filter((m) => m.to === "+12025550420")).toHaveLength(1);
     expect(relay.mails.filter((m) => m.toString().includes("frank@example.org"))).toHaveLength(1);
+  });
+});
+
+describe("alerts: one alert to many recipients is paced per channel", () => {
+  const bed = sharedBed();
+  const peer = bed.prosody!;
+  let gw: TestGateway;
+  let redis: Redis;
+  const TOKEN = "alerts-pace-token-0123456789";
+  const RECIPIENTS = 20;
+  let tag: string;
+
+  beforeAll(async () => {
+    const slot = await takeSlot(bed);
+    tag = slotDomain(slot, "alerts").split(".")[0]!;
+    redis = new Redis(bed.redis!.url);
+    gw = await startTestGateway({
+      peer,
+      redisUrl: bed.redis!.url,
+      slot,
+      adapters: {
+        notify: {
+          tokens: [{ name: "Monitoring", tokenEnv: "TEST_PACE_TOKEN", recipients: [peer.host] }],
+          policies: { default: { steps: [{ channel: "xmpp", waitSeconds: 3600 }] } },
+          limits: { maxRecipients: RECIPIENTS },
+          rates: { xmppPerSecond: 2 },
+          timers: { pollMs: 100, claimLeaseSeconds: 30 },
+        },
+      },
+      env: { TEST_PACE_TOKEN: TOKEN },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    redis?.disconnect();
+  });
+
+  it("a 20-recipient alert goes out over XMPP a few at a time, every one of them in the end", async () => {
+    const recipients = Array.from({ length: RECIPIENTS }, (_, i) => `pace${i}-${tag}@${peer.host}`);
+    const res = await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/api/v1/alerts`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ recipients, title: "Disk full", text: "on every host", severity: "warning" }),
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const sentCount = async () =>
+      (await redis.hkeys(`${gw.keyPrefix}a:notify:state:${id}`)).filter((f) => f.endsWith(" xmpp sent"))
+        .length;
+    // Every count the store showed on the way: paced, some recipients have it while others still wait.
+    const seen = new Set<number>();
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const n = await sentCount();
+      seen.add(n);
+      if (n === RECIPIENTS || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await sentCount()).toBe(RECIPIENTS);
+    expect([...seen].filter((n) => n > 0 && n < RECIPIENTS).length).toBeGreaterThanOrEqual(3);
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.gateway.http!.privatePort}/metrics`)).text();
+    expect(metrics).toMatch(/xgw_notify_rate_held_total\{channel="xmpp"\} [1-9]/);
+    expect(metrics).toMatch(/xgw_notify_sent_total\{channel="xmpp"\} 20\b/);
+  }, 180_000);
+
+  it("an alert to 100,000 recipients is stored whole, each recipient once, every first step due", async () => {
+    const prefix = `${gw.keyPrefix}big:`;
+    const store = new AlertStore(redis, (...parts: string[]) => prefix + parts.join(":"), 600);
+    const recipients = Array.from({ length: 100_000 }, (_, i) => `big${i}@${peer.host}`);
+    const result = await store.create(
+      {
+        id: "big1",
+        source: "monitoring",
+        token: "Monitoring",
+        title: "Everyone",
+        text: "x",
+        severity: "info",
+        policy: "default",
+        createdAt: new Date().toISOString(),
+        status: "firing",
+        recipients,
+      },
+      { idempotencyTtl: 60, answer: "{}" },
+    );
+    expect(result).toEqual({ stored: true });
+    expect(await redis.zcard(`${prefix}timers`)).toBe(100_000);
+    expect(await redis.scard(`${prefix}recipients:big1`)).toBe(100_000);
+    expect(await store.isRecipient("big1", `big99999@${peer.host}`)).toBe(true);
+    expect((await store.head("big1"))?.title).toBe("Everyone");
+    expect(await store.recent(5)).toEqual(["big1"]);
+    const stale = await redis.keys(`${prefix}*`);
+    for (let i = 0; i < stale.length; i += 1000) await redis.del(...stale.slice(i, i + 1000));
+  }, 120_000);
+
+  it("an alert whose creation stopped before its commit is seen by no one and sends nothing", async () => {
+    const key = (...parts: string[]) => `${gw.keyPrefix}a:notify:${parts.join(":")}`;
+    const jid = `half-${tag}@${peer.host}`;
+    // What a creator that died after its first chunk leaves behind.
+    await redis.hset(key("alert", "half1"), {
+      pending: "1",
+      v: "1",
+      id: "half1",
+      source: "monitoring",
+      token: "Monitoring",
+      title: "Half",
+      text: "x",
+      severity: "info",
+      policy: "default",
+      createdAt: new Date().toISOString(),
+      status: "firing",
+      recipients: JSON.stringify([jid]),
+    });
+    await redis.sadd(key("recipients", "half1"), jid);
+    await redis.zadd(key("staged", "half1"), Date.now(), JSON.stringify(["half1", jid, 0]));
+    const res = await fetch(`http://127.0.0.1:${gw.gateway.http!.port}/api/v1/alerts/half1`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(res.status).toBe(404);
+    const store = new AlertStore(redis, key, 600);
+    expect(await store.head("half1")).toBeUndefined();
+    expect(await store.get("half1")).toBeUndefined();
+    expect(await store.recent(100)).not.toContain("half1");
+    expect((await redis.zrange(key("timers"), "0", "-1")).some((m) => m.includes("half1"))).toBe(false);
   });
 });

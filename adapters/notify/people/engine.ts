@@ -13,8 +13,6 @@ import type { AlertSummary } from "./notices.js";
 
 /** The source notices come from: `notices@<alerts domain>`, so users can tell them from monitoring alerts. */
 export const NOTICE_SOURCE = "notices";
-/** Most alert keys the "Recent alerts" report looks at (the store keeps alerts 7 days). */
-export const RECENT_SCAN_MAX_KEYS = 10_000;
 /** Recipients listed per alert in the report; the others are counted by state. */
 export const RECIPIENTS_SHOWN = 10;
 
@@ -31,7 +29,7 @@ export function recipientLine(jid: string, states: Record<string, string>): stri
 }
 
 export function noticeEngine(opts: { ctx: AdapterContext; intake: Intake; store: AlertStore }): NoticeEngine {
-  const { ctx, intake, store } = opts;
+  const { intake, store } = opts;
   return {
     async submit(notice) {
       const domains = [...new Set(notice.recipients.map((jid) => jid.slice(jid.indexOf("@") + 1)))];
@@ -63,23 +61,9 @@ export function noticeEngine(opts: { ctx: AdapterContext; intake: Intake; store:
     },
 
     async recent(limit) {
-      const found: { id: string; createdAt: string }[] = [];
-      let cursor = "0";
-      let looked = 0;
-      do {
-        const [next, keys] = await ctx.redis.scan(cursor, "MATCH", ctx.key("alert", "*"), "COUNT", 500);
-        cursor = next;
-        looked += keys.length;
-        const pipeline = ctx.redis.pipeline();
-        for (const k of keys) pipeline.hmget(k, "id", "createdAt");
-        for (const [, v] of (await pipeline.exec()) ?? []) {
-          const [id, createdAt] = (v as [string | null, string | null] | null) ?? [null, null];
-          if (id && createdAt) found.push({ id, createdAt });
-        }
-      } while (cursor !== "0" && looked < RECENT_SCAN_MAX_KEYS);
-      found.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
       const out: AlertSummary[] = [];
-      for (const { id } of found.slice(0, limit)) {
+      // The index written at creation, newest first: no scan of the alert keys.
+      for (const id of await store.recent(limit)) {
         const alert = await store.get(id);
         if (!alert) continue;
         const states = await store.states(id);
