@@ -11,12 +11,12 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { FastifyReply, FastifyRequest, RouteOptions } from "fastify";
+import type { RouteOptions } from "fastify";
 import type { AdapterContext } from "../../src/adapter.js";
 import { invalid, API_PREFIX } from "./api.js";
 import { sourceLocalpart } from "./codec.js";
 import { alertBody, sourceJid, xmppIdOf } from "./escalation.js";
-import { ApiError, type Intake, sendError } from "./intake.js";
+import { ApiError, type Intake } from "./intake.js";
 import type { AlertStore, Severity } from "./store.js";
 
 /** Most alerts of one group listed in the alert's text. */
@@ -80,13 +80,9 @@ export function mountAlertmanager(opts: {
   route: (options: RouteOptions) => void;
 }): void {
   const { ctx, intake, store, route } = opts;
-  const errorHandler = (err: Error, _request: FastifyRequest, reply: FastifyReply): void => {
-    void sendError(reply, err, ctx.log);
-  };
   route({
     method: "POST",
     url: `${API_PREFIX}/alertmanager`,
-    errorHandler,
     handler: async (request, reply) => {
       const token = intake.authenticate(request);
       const body = request.body as { version?: unknown } | undefined;

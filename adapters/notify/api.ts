@@ -3,10 +3,10 @@
  * document at /api/v1/openapi.json, built from the same zod schemas that check the requests.
  */
 import { z } from "zod";
-import type { FastifyReply, FastifyRequest, RouteOptions } from "fastify";
+import type { RouteOptions } from "fastify";
 import type { AdapterContext } from "../../src/adapter.js";
 import { CHANNELS } from "./config.js";
-import { ApiError, Intake, MAX_IDEMPOTENCY_KEY_CHARS, sendError } from "./intake.js";
+import { ApiError, Intake, MAX_IDEMPOTENCY_KEY_CHARS } from "./intake.js";
 import { STATES, type AlertStore } from "./store.js";
 import { sourceLocalpart } from "./codec.js";
 
@@ -190,13 +190,9 @@ export function mountApi(opts: {
   route: (options: RouteOptions) => void;
 }): void {
   const { ctx, intake, store, route } = opts;
-  const errorHandler = (err: Error, _request: FastifyRequest, reply: FastifyReply): void => {
-    void sendError(reply, err, ctx.log);
-  };
   route({
     method: "POST",
     url: `${API_PREFIX}/alerts`,
-    errorHandler,
     handler: async (request, reply) => {
       const token = intake.authenticate(request);
       const parsed = alertRequestSchema.safeParse(request.body);
@@ -221,7 +217,6 @@ export function mountApi(opts: {
   route({
     method: "GET",
     url: `${API_PREFIX}/alerts/:id`,
-    errorHandler,
     handler: async (request, reply) => {
       const token = intake.authenticate(request);
       const { id } = request.params as { id: string };

@@ -3,7 +3,7 @@
  * Alertmanager receiver), are stored durably in Redis, and go out from `<source>@<domain>` over XMPP with
  * a receipt request, then escalate per named policy to SMS and email until the person acknowledges.
  */
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import {
   defineAdapter,
   type Adapter,
@@ -18,7 +18,7 @@ import { statusRank } from "../sms/twilio-errors.js";
 import { mountAlertmanager } from "./alertmanager.js";
 import { mountApi } from "./api.js";
 import { alertIdOfXmpp, Escalator, SMS_STATUS_PATH } from "./escalation.js";
-import { Intake } from "./intake.js";
+import { Intake, sendError } from "./intake.js";
 import { notifyMetrics, type NotifyMetrics } from "./metrics.js";
 import { AlertStore } from "./store.js";
 import { ALERT_TTL_SECONDS, type Channel } from "./config.js";
@@ -103,7 +103,13 @@ export class NotifyAdapter implements Adapter {
     this.people.start(ctx, this.channels, noticeEngine({ ctx, intake, store }), this.config.people);
     if (!http?.routeAbsolute) ctx.log.warn("the HTTP server is off: the alert API is not served");
     else {
-      const route = http.routeAbsolute.bind(http);
+      const routeAbsolute = http.routeAbsolute.bind(http);
+      // Every API route answers its errors as JSON naming the problem (intake.ts sendError).
+      const route = (options: RouteOptions) =>
+        routeAbsolute({
+          errorHandler: (err, _request, reply) => void sendError(reply, err, ctx.log),
+          ...options,
+        });
       mountApi({ ctx, intake, store, route });
       mountAlertmanager({ ctx, intake, store, route });
       if (this.config.twilio) this.mountSmsStatus(this.secret(this.config.twilio.authTokenEnv));
