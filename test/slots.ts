@@ -2,7 +2,7 @@
  * Component domains the shared test bed's XMPP servers accept. Each test file that runs a gateway takes a
  * slot (a unique number) so parallel files never fight over a component domain.
  */
-export const SLOTS = 40;
+export const SLOTS = 96;
 export const TEST_SECRET = "test-component-secret";
 /** Adapter keys that get a domain per slot. */
 export const SLOT_ADAPTERS = ["echo", "sms", "mail", "irc", "alerts"] as const;
