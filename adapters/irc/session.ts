@@ -9,15 +9,15 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { withArchiveId } from "./archive.js";
-import { addressOf, type IrcConfig } from "./config.js";
-import { ReplyLimit } from "./ctcp.js";
+import { linkOptions, type IrcConfig } from "./config.js";
+import { CtcpAnswers } from "./ctcp.js";
 import { Echoes, type PendingEcho } from "./echoes.js";
 import { handle, type Change, type Member, type SessionState } from "./handlers.js";
 import { IrcLink } from "./link.js";
 import type { IrcMessage } from "./message.js";
 import { PendingCommands, type Refusal } from "./pending.js";
 import { Roster, type ChannelView, type Support } from "./roster.js";
-import { identify } from "./services.js";
+import { identifyWhenReady } from "./services.js";
 import { ServerMessages } from "./server-messages.js";
 import { SessionLines } from "./session-lines.js";
 import type { Carried, ReplyListener, SessionOutput, SessionSettings } from "./session-types.js";
@@ -45,7 +45,7 @@ export class IrcSession implements SessionState {
   private readonly requested = new Set<string>();
   private readonly echoes = new Echoes();
   private readonly commands = new PendingCommands();
-  private readonly replies = new ReplyLimit();
+  private readonly ctcp: CtcpAnswers;
   private forwardMentionsOnly = new Set<string>();
   private outage: boolean;
   private isClosed = false;
@@ -67,7 +67,6 @@ export class IrcSession implements SessionState {
     this.before = carried?.before;
     this.outage = carried?.outageNoticeSent ?? false;
     for (const [channel, members] of carried?.channels ?? []) this.members.set(channel, members);
-    const address = addressOf(config, server);
     const from = output.serverJid(server);
     this.serverMessages = new ServerMessages(server, this.restoring, log, (body) =>
       output.deliver(this, [{ kind: "message", to: user, from, id: this.newId(), type: "chat", body }]),
@@ -80,62 +79,48 @@ export class IrcSession implements SessionState {
     });
     // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
     this.ready.catch(() => undefined);
-    this.link = new IrcLink(
-      {
-        server,
-        host: address.host,
-        port: settings.port ?? address.port,
-        tls: address.tls,
-        nick: settings.nick,
-        // SASL PLAIN authenticates as the account: the user name is the account name then.
-        userName: settings.sasl?.account ?? config.userName,
-        realName: config.realName,
-        sasl: settings.sasl,
-        fallbackCharset: settings.fallbackCharset,
-        connectTimeoutMs: config.connectTimeoutSeconds * 1000,
-        otherNickOk: this.restoring,
+    this.link = new IrcLink(linkOptions(config, server, settings, this.restoring), {
+      line: (m) => this.receive(m),
+      registered: () => {
+        if (this.restoring) this.rejoin();
+        resolveReady();
       },
-      {
-        line: (m) => this.receive(m),
-        registered: () => {
-          if (this.restoring) this.rejoin();
-          resolveReady();
-        },
-        failed: rejectReady,
-        closed: () => {
-          this.lines.close();
-          this.serverMessages.closed();
-          if (this.link.isRegistered && !this.isClosed) {
-            log.warn({ jid: user, server }, "IRC connection lost, redialing");
-            this.output.lost(this);
-          }
-        },
-        overlong: (bytes) => log.warn({ server, bytes }, "IRC server sent an over-long line; dropped"),
+      failed: rejectReady,
+      closed: () => {
+        this.lines.close();
+        this.serverMessages.closed();
+        if (this.link.isRegistered && !this.isClosed) {
+          log.warn({ jid: user, server }, "IRC connection lost, redialing");
+          this.output.lost(this);
+        }
       },
-    );
+      overlong: (bytes) => log.warn({ server, bytes }, "IRC server sent an over-long line; dropped"),
+    });
     this.lines = new SessionLines(this.link, server, settings);
-    // NickServ identification once the nick is registered, and only to the network's services (WHOIS
-    // first: anyone may hold the nick NickServ where services are down); the password is never logged.
-    const password = settings.nickservPassword;
-    this.nickserv =
-      password === undefined
-        ? Promise.resolve("none")
-        : this.ready
-            .then(() =>
-              identify(
-                {
-                  send: (command, ...args) => this.send(command, ...args),
-                  watch: (listener) => {
-                    this.watchers.add(listener);
-                    return () => this.watchers.delete(listener);
-                  },
-                },
-                settings.services,
-                password,
-                config.connectTimeoutSeconds * 1000,
-              ),
-            )
-            .catch(() => "none" as const);
+    this.ctcp = new CtcpAnswers(
+      {
+        claimChannel: (channel) => output.claimChannelCtcp(server, channel),
+        notice: (to, text) => this.send("NOTICE", to, text),
+      },
+      log,
+      { jid: user, server },
+    );
+    // NickServ identification (services.ts): the password goes only to the network's services.
+    const services = {
+      send: (command: string, ...args: string[]) => this.send(command, ...args),
+      watch: (listener: (m: IrcMessage) => void) => {
+        this.watchers.add(listener);
+        return () => this.watchers.delete(listener);
+      },
+    };
+    const timeoutMs = config.connectTimeoutSeconds * 1000;
+    this.nickserv = identifyWhenReady(
+      this.ready,
+      services,
+      settings.services,
+      settings.nickservPassword,
+      timeoutMs,
+    );
   }
 
   /** Dials the server (once). */
@@ -402,10 +387,7 @@ export class IrcSession implements SessionState {
         this.commands.refused(c.channel, c.numeric, c.text);
         return;
       case "ctcp":
-        this.answerCtcp(c.to, c.reply, c.channel).catch((err: unknown) =>
-          this.log.debug({ err, server: this.server }, "CTCP reply not sent"),
-        );
-        return;
+        return this.ctcp.answer(c.to, c.reply, c.channel);
       case "conversation":
         return this.output.idle(this);
       case "serverNotice":
@@ -413,19 +395,6 @@ export class IrcSession implements SessionState {
       case "reply":
         return this.serverMessages.apply(c);
     }
-  }
-
-  /** CTCP VERSION and PING: once per channel (see ctcp.ts), within the connection's reply limit. */
-  private async answerCtcp(to: string, reply: string, channel: string | undefined): Promise<void> {
-    if (channel !== undefined && !(await this.output.claimChannelCtcp(this.server, channel))) return;
-    if (!this.replies.tryTake()) {
-      this.log.debug(
-        { jid: this.user, server: this.server, from: to },
-        "CTCP query not answered: reply limit reached",
-      );
-      return;
-    }
-    await this.send("NOTICE", to, `\x01${reply}\x01`);
   }
 
   /** After a redial or a restart: the user's channels are joined again (their rooms were kept). */
