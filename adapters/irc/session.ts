@@ -14,6 +14,7 @@ import { CtcpAnswers } from "./ctcp.js";
 import { Echoes, type PendingEcho } from "./echoes.js";
 import { handle, type Change, type Member, type SessionState } from "./handlers.js";
 import { IrcLink } from "./link.js";
+import { Memberships } from "./memberships.js";
 import type { IrcMessage } from "./message.js";
 import { PendingCommands, type Refusal } from "./pending.js";
 import { Roster, type ChannelView, type Support } from "./roster.js";
@@ -40,14 +41,12 @@ export class IrcSession implements SessionState {
   private readonly link: IrcLink;
   private readonly lines: SessionLines;
   private readonly roster = new Roster();
-  private readonly members = new Map<string, Map<string, Member>>();
-  private readonly synced = new Set<string>();
-  private readonly requested = new Set<string>();
+  /** The user's resources in the channels, whose JOIN was sent, which are in sync (memberships.ts). */
+  private readonly memberships: Memberships;
   private readonly echoes = new Echoes();
   private readonly commands = new PendingCommands();
   private readonly ctcp: CtcpAnswers;
   private forwardMentionsOnly = new Set<string>();
-  private outage: boolean;
   private isClosed = false;
   /** Listeners of every server line for a while (WHOIS answers). */
   private readonly watchers = new Set<(m: IrcMessage) => void>();
@@ -65,8 +64,7 @@ export class IrcSession implements SessionState {
   ) {
     this.restoring = carried !== undefined;
     this.before = carried?.before;
-    this.outage = carried?.outageNoticeSent ?? false;
-    for (const [channel, members] of carried?.channels ?? []) this.members.set(channel, members);
+    this.memberships = new Memberships(carried);
     const from = output.serverJid(server);
     this.serverMessages = new ServerMessages(server, this.restoring, log, (body) =>
       output.deliver(this, [{ kind: "message", to: user, from, id: this.newId(), type: "chat", body }]),
@@ -143,11 +141,11 @@ export class IrcSession implements SessionState {
   }
 
   get channels(): ReadonlyMap<string, ReadonlyMap<string, Member>> {
-    return this.members;
+    return this.memberships.channels;
   }
 
   get outageNoticeSent(): boolean {
-    return this.outage;
+    return this.memberships.outageNoticeSent;
   }
 
   get support(): Support {
@@ -155,11 +153,11 @@ export class IrcSession implements SessionState {
   }
 
   isSynced(channel: string): boolean {
-    return this.synced.has(channel.toLowerCase());
+    return this.memberships.isSynced(channel);
   }
 
   isRequested(channel: string): boolean {
-    return this.requested.has(channel.toLowerCase());
+    return this.memberships.isRequested(channel);
   }
 
   channel(name: string): ChannelView | undefined {
@@ -194,7 +192,10 @@ export class IrcSession implements SessionState {
   /** Nicks in each channel now, for comparing after a redial. */
   occupants(): Map<string, string[]> {
     return new Map(
-      [...this.members.keys()].map((c) => [c, [...(this.roster.channel(c)?.users.keys() ?? [])]]),
+      [...this.memberships.channels.keys()].map((c) => [
+        c,
+        [...(this.roster.channel(c)?.users.keys() ?? [])],
+      ]),
     );
   }
 
@@ -209,40 +210,27 @@ export class IrcSession implements SessionState {
 
   /** A resource joins a channel (recorded before the connection is ready: a leave meanwhile cancels it). */
   addMember(channel: string, jid: string, member: Member): void {
-    const key = channel.toLowerCase();
-    const members = this.members.get(key) ?? new Map<string, Member>();
-    members.set(jid, member);
-    this.members.set(key, members);
+    this.memberships.add(channel, jid, member);
   }
 
   /** A resource leaves; true when it was the last one in the channel (which is then forgotten). */
   removeMember(channel: string, jid: string): boolean {
-    const key = channel.toLowerCase();
-    const members = this.members.get(key);
-    if (!members?.delete(jid) || members.size > 0) return false;
-    this.forgetChannel(key);
-    return true;
+    return this.memberships.remove(channel, jid);
   }
 
   /** Marks a channel's JOIN as sent; false when it already was. */
   requestJoin(channel: string): boolean {
-    const key = channel.toLowerCase();
-    if (this.requested.has(key)) return false;
-    this.requested.add(key);
-    return true;
+    return this.memberships.request(channel);
   }
 
   /** The channel is left (or was never entered): no resource is in it any more. */
   forgetChannel(channel: string): void {
-    const key = channel.toLowerCase();
-    this.members.delete(key);
-    this.synced.delete(key);
-    this.requested.delete(key);
+    this.memberships.forget(channel);
   }
 
   /** Every resource is out of every channel (the connection is closing for good). */
   forgetAll(): void {
-    for (const channel of [...this.members.keys()]) this.forgetChannel(channel);
+    this.memberships.forgetAll();
   }
 
   setMentionsOnly(channels: Set<string>): void {
@@ -251,7 +239,7 @@ export class IrcSession implements SessionState {
 
   /** The user was told of the outage: they are told again once their channels are back. */
   markOutageNoticed(): void {
-    this.outage = true;
+    this.memberships.markOutageNoticed();
   }
 
   /** Remembers a room message for its echo (see echoes.ts). */
@@ -369,8 +357,7 @@ export class IrcSession implements SessionState {
       case "topic":
         return this.roster.setTopic(c.channel, c.topic);
       case "synced":
-        this.synced.add(c.channel);
-        if (this.outage && [...this.members.keys()].every((k) => this.synced.has(k))) this.outage = false;
+        this.memberships.markSynced(c.channel);
         return this.output.channelsChanged(this);
       case "forget":
         this.forgetChannel(c.channel);
@@ -399,8 +386,7 @@ export class IrcSession implements SessionState {
 
   /** After a redial or a restart: the user's channels are joined again (their rooms were kept). */
   private rejoin(): void {
-    for (const channel of this.members.keys()) {
-      this.requested.add(channel);
+    for (const channel of this.memberships.requestAll()) {
       void this.send("JOIN", channel).catch(() => undefined);
       void this.send("MODE", channel).catch(() => undefined);
     }
