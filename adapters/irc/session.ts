@@ -1,7 +1,8 @@
 /**
  * One IRC connection of one user to one server, as a state machine that owns its state: the line layer
- * (link.ts), the channels the user's resources are in, IRC's side of those channels (roster.ts), flood
- * control, echoes and pending commands. Server lines go through the handler table (handlers.ts) and only
+ * (link.ts), the channels the user's resources are in (memberships.ts), IRC's side of those channels
+ * (roster.ts), flood control, echoes, pending commands, CTCP answers (ctcp.ts) and NickServ identification
+ * (services.ts), each a collaborator only this class holds. Server lines go through the handler table (handlers.ts) and only
  * this class applies what they decide; what the user should see goes out through SessionOutput, one way.
  * Opening, redialing and closing connections is IrcConnections' business (connections.ts).
  */
