@@ -1,5 +1,7 @@
 /** The IRC adapter's own config fields (merged under adapters.irc with the shared ones). */
 import { z } from "zod";
+import type { LinkOptions } from "./link.js";
+import type { SessionSettings } from "./session-types.js";
 import { checkServer } from "./codec.js";
 import {
   DEFAULT_OUTAGE_NOTICE_SECONDS,
@@ -286,6 +288,30 @@ export function addressOf(
     host: alias?.host ?? server,
     tls,
     port: alias?.port ?? config.port ?? (tls ? TLS_PORT : PLAIN_PORT),
+  };
+}
+
+/** Where a connection dials and as whom: the server's address, the user's nick, port, SASL and charset. */
+export function linkOptions(
+  config: Pick<IrcConfig, "addresses" | "tls" | "port" | "userName" | "realName" | "connectTimeoutSeconds">,
+  server: string,
+  settings: Pick<SessionSettings, "nick" | "port" | "sasl" | "fallbackCharset">,
+  otherNickOk: boolean,
+): LinkOptions {
+  const address = addressOf(config, server);
+  return {
+    server,
+    host: address.host,
+    port: settings.port ?? address.port,
+    tls: address.tls,
+    nick: settings.nick,
+    // SASL PLAIN authenticates as the account: the user name is the account name then.
+    userName: settings.sasl?.account ?? config.userName,
+    realName: config.realName,
+    sasl: settings.sasl,
+    fallbackCharset: settings.fallbackCharset,
+    connectTimeoutMs: config.connectTimeoutSeconds * 1000,
+    otherNickOk,
   };
 }
 

@@ -6,6 +6,7 @@
  * it first, on this instance and across instances (a short-lived Redis key). Each connection also answers
  * at most CTCP_REPLY_BURST queries at once, then one every CTCP_REPLY_INTERVAL_MS; others get no answer.
  */
+import type { Logger } from "../../src/log.js";
 import { parseCtcp } from "./format.js";
 
 /** CTCP replies one connection sends at once. */
@@ -50,6 +51,39 @@ export class ReplyLimit {
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+}
+
+/** What answering needs of a connection: a channel query's claim (see ChannelCtcpClaims) and a NOTICE. */
+export interface CtcpLink {
+  claimChannel(channel: string): Promise<boolean>;
+  notice(to: string, text: string): Promise<void>;
+}
+
+/** One connection's CTCP answers: a channel query once per channel, all within the connection's reply limit. */
+export class CtcpAnswers {
+  private readonly replies = new ReplyLimit();
+
+  constructor(
+    private readonly link: CtcpLink,
+    private readonly log: Logger,
+    private readonly where: { jid: string; server: string },
+  ) {}
+
+  /** Answers `to`; a reply that is not sent is only logged at debug (CTCP answers are best effort). */
+  answer(to: string, reply: string, channel: string | undefined): void {
+    this.send(to, reply, channel).catch((err: unknown) =>
+      this.log.debug({ err, server: this.where.server }, "CTCP reply not sent"),
+    );
+  }
+
+  private async send(to: string, reply: string, channel: string | undefined): Promise<void> {
+    if (channel !== undefined && !(await this.link.claimChannel(channel))) return;
+    if (!this.replies.tryTake()) {
+      this.log.debug({ ...this.where, from: to }, "CTCP query not answered: reply limit reached");
+      return;
+    }
+    await this.link.notice(to, `\x01${reply}\x01`);
   }
 }
 

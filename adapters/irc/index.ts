@@ -7,7 +7,8 @@
  * - handlers.ts: server lines → events (IRC → XMPP); rooms.ts and outbound.ts: XMPP → IRC;
  * - store-queue.ts: events on their way to the store, in order, with backpressure;
  * - mam.ts (archive.ts, history.ts): channel history: the archive the sessions' channel lines go to,
- *   XEP-0313 on room JIDs, history on join, the opt-out command.
+ *   XEP-0313 on room JIDs, history on join, the opt-out command;
+ * - server-disco.ts (channel-list.ts): disco on the server JID (its channel list) and on room JIDs.
  */
 import { randomUUID } from "node:crypto";
 import type {
@@ -44,10 +45,11 @@ import { LEASE_SECONDS, Leases } from "./lease.js";
 import { sendMessage } from "./outbound.js";
 import { joinRoom, leaveRoom, type RoomDeps } from "./rooms.js";
 import { mentionsOnly, settingsCommands } from "./settings.js";
+import { untrustedNotice } from "./services.js";
 import { IrcArchive } from "./mam.js";
 import { StoreQueue, type Emitted } from "./store-queue.js";
 import { UserSettings } from "./user-settings.js";
-import { ChannelLists, serverInfo } from "./channel-list.js";
+import { ServerDisco } from "./server-disco.js";
 import { nickFromText } from "./muc.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
@@ -69,7 +71,8 @@ class IrcAdapter implements Adapter {
   private joined: JoinedStore | undefined;
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
-  private channelLists: ChannelLists | undefined;
+  /** Disco on the server JID (its channel list) and on room JIDs (server-disco.ts). */
+  private readonly disco: ServerDisco;
   /** Which connection answers a channel's CTCP query; shared with the other instances from start(). */
   private ctcpClaims = new ChannelCtcpClaims(undefined);
 
@@ -151,6 +154,14 @@ class IrcAdapter implements Adapter {
       target: (jid) => this.target(jid),
     });
     this.commands = [...this.commands, ...this.archive.commands];
+    this.disco = new ServerDisco({
+      config,
+      codec: this.codec,
+      target: (jid) => this.target(jid),
+      describeRoom: (jid) => this.archive.describe(jid),
+      session: (user, server) => this.readySession(user, server),
+      release: (session) => this.connections.release(session),
+    });
   }
 
   private context(): AdapterContext {
@@ -203,17 +214,10 @@ class IrcAdapter implements Adapter {
 
   /** Tells the user their NickServ password was kept back: the nick is not held by the services. */
   private nickservRefused(session: IrcSession): void {
-    const spec = session.settings.services;
     this.context().log.warn(
       { jid: session.user, server: session.server },
       "NickServ is not the services: password not sent",
     );
-    const where = [
-      spec.server && `on a server matching ${spec.server}`,
-      spec.host && `with a host matching ${spec.host}`,
-    ]
-      .filter(Boolean)
-      .join(" and ");
     void this.emit(session, [
       {
         kind: "message",
@@ -221,9 +225,7 @@ class IrcAdapter implements Adapter {
         from: this.serverJid(session.server),
         id: `irc-${randomUUID()}`,
         type: "chat",
-        body:
-          `Your NickServ password was not sent: ${spec.nick} on ${session.server} is not the network's services ` +
-          `(expected ${where}). If this network's services are elsewhere, the gateway's administrators can say so.`,
+        body: untrustedNotice(session.settings.services, session.server),
       },
     ]);
   }
@@ -278,20 +280,7 @@ class IrcAdapter implements Adapter {
     ctx.metrics.gauge("connections_open", "IRC connections registered with their server", (g) =>
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
-    // The channel lists of the servers (channel-list.ts), for disco#items on a server JID.
-    const listed = ctx.metrics.counter("channel_lists_total", "Channel lists answered, by source", [
-      "source",
-    ]);
-    this.channelLists = new ChannelLists({
-      redis: ctx.redis,
-      key: ctx.key,
-      log: ctx.log,
-      cacheSeconds: this.config.channelListCacheSeconds,
-      timeoutSeconds: this.config.channelListTimeoutSeconds,
-      session: (user, server) => this.readySession(user, server),
-      release: (session) => this.connections.release(session),
-      counted: (source) => listed.inc({ source }),
-    });
+    this.disco.start(ctx);
     this.connections.start(new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId));
     // A gateway restart: every channel a user was in is joined again, the connections started staggered.
     for (const record of await this.joined.all()) await this.restoreOne(record);
@@ -311,39 +300,14 @@ class IrcAdapter implements Adapter {
     await this.connections.stop("Gateway shutting down");
   }
 
-  // ---- The server JID: its channel list (channel-list.ts) and what it is (disco#info). ----
-
-  /** The IRC server a JID stands for (the bare domain for the fixed server), or undefined. */
-  private serverOf(jid: string): string | undefined {
-    if (jid === this.context().domain) return this.config.servers.fixed;
-    const target = this.target(jid);
-    return target.kind === "server" ? target.server : undefined;
+  /** The server JID's channel list (server-disco.ts); null: the core answers. */
+  discoItems(q: AddressQuery): Promise<DiscoItem[] | null> {
+    return this.disco.items(q);
   }
 
-  async discoItems(q: AddressQuery): Promise<DiscoItem[] | null> {
-    const server = this.serverOf(q.toJid);
-    if (server === undefined || !this.channelLists) return null;
-    const domain = this.context().domain;
-    return this.channelLists.items(q.user, server, (channel) => {
-      try {
-        return `${this.codec.encode(formatIrcId({ kind: "channel", channel: channel.toLowerCase(), server }))}@${domain}`;
-      } catch {
-        return null;
-      }
-    });
-  }
-
-  /** An IRC server (its channel list) or a room (archived or not, mam.ts); null: the core answers. */
-  async discoInfo(q: AddressQuery): Promise<EntityInfo | null> {
-    if (q.toJid === this.context().domain) return null; // the gateway itself
-    let target: IrcTarget;
-    try {
-      target = this.target(q.toJid);
-    } catch {
-      return null; // not an address of this gateway's servers
-    }
-    if (target.kind === "server") return serverInfo(target.server);
-    return target.kind === "channel" ? this.archive.describe(q.toJid) : null;
+  /** An IRC server or a room (archived or not) (server-disco.ts); null: the core answers. */
+  discoInfo(q: AddressQuery): Promise<EntityInfo | null> {
+    return this.disco.info(q);
   }
 
   /** The user's connection to a server, registered (opened with their settings as a join would). */

@@ -56,6 +56,36 @@ export async function identify(
   return "sent";
 }
 
+/**
+ * A connection's NickServ identification: once its nick is registered (`ready`), and only to the network's
+ * services (WHOIS first: anyone may hold the nick NickServ where services are down). "none": no password
+ * to send, or the connection failed first. The password is never logged.
+ */
+export function identifyWhenReady(
+  ready: Promise<void>,
+  link: ServicesLink,
+  spec: ServicesSpec,
+  password: string | undefined,
+  timeoutMs: number,
+): Promise<"sent" | "untrusted" | "none"> {
+  if (password === undefined) return Promise.resolve("none");
+  return ready.then(() => identify(link, spec, password, timeoutMs)).catch(() => "none" as const);
+}
+
+/** What the user reads when their NickServ password was kept back: the nick is not the services. */
+export function untrustedNotice(spec: ServicesSpec, server: string): string {
+  const where = [
+    spec.server && `on a server matching ${spec.server}`,
+    spec.host && `with a host matching ${spec.host}`,
+  ]
+    .filter(Boolean)
+    .join(" and ");
+  return (
+    `Your NickServ password was not sent: ${spec.nick} on ${server} is not the network's services ` +
+    `(expected ${where}). If this network's services are elsewhere, the gateway's administrators can say so.`
+  );
+}
+
 /** What WHOIS says of `nick`: its host and server ({} for no such nick or no answer in time). */
 function whois(link: ServicesLink, nick: string, timeoutMs: number): Promise<WhoisFacts> {
   const facts: WhoisFacts = {};

@@ -1,7 +1,8 @@
 /**
  * One IRC connection of one user to one server, as a state machine that owns its state: the line layer
- * (link.ts), the channels the user's resources are in, IRC's side of those channels (roster.ts), flood
- * control, echoes and pending commands. Server lines go through the handler table (handlers.ts) and only
+ * (link.ts), the channels the user's resources are in (memberships.ts), IRC's side of those channels
+ * (roster.ts), flood control, echoes, pending commands, CTCP answers (ctcp.ts) and NickServ identification
+ * (services.ts), each a collaborator only this class holds. Server lines go through the handler table (handlers.ts) and only
  * this class applies what they decide; what the user should see goes out through SessionOutput, one way.
  * Opening, redialing and closing connections is IrcConnections' business (connections.ts).
  */
@@ -9,15 +10,16 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { withArchiveId } from "./archive.js";
-import { addressOf, type IrcConfig } from "./config.js";
-import { ReplyLimit } from "./ctcp.js";
+import { linkOptions, type IrcConfig } from "./config.js";
+import { CtcpAnswers } from "./ctcp.js";
 import { Echoes, type PendingEcho } from "./echoes.js";
 import { handle, type Change, type Member, type SessionState } from "./handlers.js";
 import { IrcLink } from "./link.js";
+import { Memberships } from "./memberships.js";
 import type { IrcMessage } from "./message.js";
 import { PendingCommands, type Refusal } from "./pending.js";
 import { Roster, type ChannelView, type Support } from "./roster.js";
-import { identify } from "./services.js";
+import { identifyWhenReady } from "./services.js";
 import { ServerMessages } from "./server-messages.js";
 import { SessionLines } from "./session-lines.js";
 import type { Carried, ReplyListener, SessionOutput, SessionSettings } from "./session-types.js";
@@ -40,14 +42,12 @@ export class IrcSession implements SessionState {
   private readonly link: IrcLink;
   private readonly lines: SessionLines;
   private readonly roster = new Roster();
-  private readonly members = new Map<string, Map<string, Member>>();
-  private readonly synced = new Set<string>();
-  private readonly requested = new Set<string>();
+  /** The user's resources in the channels, whose JOIN was sent, which are in sync (memberships.ts). */
+  private readonly memberships: Memberships;
   private readonly echoes = new Echoes();
   private readonly commands = new PendingCommands();
-  private readonly replies = new ReplyLimit();
+  private readonly ctcp: CtcpAnswers;
   private forwardMentionsOnly = new Set<string>();
-  private outage: boolean;
   private isClosed = false;
   /** Listeners of every server line for a while (WHOIS answers). */
   private readonly watchers = new Set<(m: IrcMessage) => void>();
@@ -65,9 +65,7 @@ export class IrcSession implements SessionState {
   ) {
     this.restoring = carried !== undefined;
     this.before = carried?.before;
-    this.outage = carried?.outageNoticeSent ?? false;
-    for (const [channel, members] of carried?.channels ?? []) this.members.set(channel, members);
-    const address = addressOf(config, server);
+    this.memberships = new Memberships(carried);
     const from = output.serverJid(server);
     this.serverMessages = new ServerMessages(server, this.restoring, log, (body) =>
       output.deliver(this, [{ kind: "message", to: user, from, id: this.newId(), type: "chat", body }]),
@@ -80,62 +78,48 @@ export class IrcSession implements SessionState {
     });
     // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
     this.ready.catch(() => undefined);
-    this.link = new IrcLink(
-      {
-        server,
-        host: address.host,
-        port: settings.port ?? address.port,
-        tls: address.tls,
-        nick: settings.nick,
-        // SASL PLAIN authenticates as the account: the user name is the account name then.
-        userName: settings.sasl?.account ?? config.userName,
-        realName: config.realName,
-        sasl: settings.sasl,
-        fallbackCharset: settings.fallbackCharset,
-        connectTimeoutMs: config.connectTimeoutSeconds * 1000,
-        otherNickOk: this.restoring,
+    this.link = new IrcLink(linkOptions(config, server, settings, this.restoring), {
+      line: (m) => this.receive(m),
+      registered: () => {
+        if (this.restoring) this.rejoin();
+        resolveReady();
       },
-      {
-        line: (m) => this.receive(m),
-        registered: () => {
-          if (this.restoring) this.rejoin();
-          resolveReady();
-        },
-        failed: rejectReady,
-        closed: () => {
-          this.lines.close();
-          this.serverMessages.closed();
-          if (this.link.isRegistered && !this.isClosed) {
-            log.warn({ jid: user, server }, "IRC connection lost, redialing");
-            this.output.lost(this);
-          }
-        },
-        overlong: (bytes) => log.warn({ server, bytes }, "IRC server sent an over-long line; dropped"),
+      failed: rejectReady,
+      closed: () => {
+        this.lines.close();
+        this.serverMessages.closed();
+        if (this.link.isRegistered && !this.isClosed) {
+          log.warn({ jid: user, server }, "IRC connection lost, redialing");
+          this.output.lost(this);
+        }
       },
-    );
+      overlong: (bytes) => log.warn({ server, bytes }, "IRC server sent an over-long line; dropped"),
+    });
     this.lines = new SessionLines(this.link, server, settings);
-    // NickServ identification once the nick is registered, and only to the network's services (WHOIS
-    // first: anyone may hold the nick NickServ where services are down); the password is never logged.
-    const password = settings.nickservPassword;
-    this.nickserv =
-      password === undefined
-        ? Promise.resolve("none")
-        : this.ready
-            .then(() =>
-              identify(
-                {
-                  send: (command, ...args) => this.send(command, ...args),
-                  watch: (listener) => {
-                    this.watchers.add(listener);
-                    return () => this.watchers.delete(listener);
-                  },
-                },
-                settings.services,
-                password,
-                config.connectTimeoutSeconds * 1000,
-              ),
-            )
-            .catch(() => "none" as const);
+    this.ctcp = new CtcpAnswers(
+      {
+        claimChannel: (channel) => output.claimChannelCtcp(server, channel),
+        notice: (to, text) => this.send("NOTICE", to, text),
+      },
+      log,
+      { jid: user, server },
+    );
+    // NickServ identification (services.ts): the password goes only to the network's services.
+    const services = {
+      send: (command: string, ...args: string[]) => this.send(command, ...args),
+      watch: (listener: (m: IrcMessage) => void) => {
+        this.watchers.add(listener);
+        return () => this.watchers.delete(listener);
+      },
+    };
+    const timeoutMs = config.connectTimeoutSeconds * 1000;
+    this.nickserv = identifyWhenReady(
+      this.ready,
+      services,
+      settings.services,
+      settings.nickservPassword,
+      timeoutMs,
+    );
   }
 
   /** Dials the server (once). */
@@ -158,11 +142,11 @@ export class IrcSession implements SessionState {
   }
 
   get channels(): ReadonlyMap<string, ReadonlyMap<string, Member>> {
-    return this.members;
+    return this.memberships.channels;
   }
 
   get outageNoticeSent(): boolean {
-    return this.outage;
+    return this.memberships.outageNoticeSent;
   }
 
   get support(): Support {
@@ -170,11 +154,11 @@ export class IrcSession implements SessionState {
   }
 
   isSynced(channel: string): boolean {
-    return this.synced.has(channel.toLowerCase());
+    return this.memberships.isSynced(channel);
   }
 
   isRequested(channel: string): boolean {
-    return this.requested.has(channel.toLowerCase());
+    return this.memberships.isRequested(channel);
   }
 
   channel(name: string): ChannelView | undefined {
@@ -209,7 +193,10 @@ export class IrcSession implements SessionState {
   /** Nicks in each channel now, for comparing after a redial. */
   occupants(): Map<string, string[]> {
     return new Map(
-      [...this.members.keys()].map((c) => [c, [...(this.roster.channel(c)?.users.keys() ?? [])]]),
+      [...this.memberships.channels.keys()].map((c) => [
+        c,
+        [...(this.roster.channel(c)?.users.keys() ?? [])],
+      ]),
     );
   }
 
@@ -224,40 +211,27 @@ export class IrcSession implements SessionState {
 
   /** A resource joins a channel (recorded before the connection is ready: a leave meanwhile cancels it). */
   addMember(channel: string, jid: string, member: Member): void {
-    const key = channel.toLowerCase();
-    const members = this.members.get(key) ?? new Map<string, Member>();
-    members.set(jid, member);
-    this.members.set(key, members);
+    this.memberships.add(channel, jid, member);
   }
 
   /** A resource leaves; true when it was the last one in the channel (which is then forgotten). */
   removeMember(channel: string, jid: string): boolean {
-    const key = channel.toLowerCase();
-    const members = this.members.get(key);
-    if (!members?.delete(jid) || members.size > 0) return false;
-    this.forgetChannel(key);
-    return true;
+    return this.memberships.remove(channel, jid);
   }
 
   /** Marks a channel's JOIN as sent; false when it already was. */
   requestJoin(channel: string): boolean {
-    const key = channel.toLowerCase();
-    if (this.requested.has(key)) return false;
-    this.requested.add(key);
-    return true;
+    return this.memberships.request(channel);
   }
 
   /** The channel is left (or was never entered): no resource is in it any more. */
   forgetChannel(channel: string): void {
-    const key = channel.toLowerCase();
-    this.members.delete(key);
-    this.synced.delete(key);
-    this.requested.delete(key);
+    this.memberships.forget(channel);
   }
 
   /** Every resource is out of every channel (the connection is closing for good). */
   forgetAll(): void {
-    for (const channel of [...this.members.keys()]) this.forgetChannel(channel);
+    this.memberships.forgetAll();
   }
 
   setMentionsOnly(channels: Set<string>): void {
@@ -266,7 +240,7 @@ export class IrcSession implements SessionState {
 
   /** The user was told of the outage: they are told again once their channels are back. */
   markOutageNoticed(): void {
-    this.outage = true;
+    this.memberships.markOutageNoticed();
   }
 
   /** Remembers a room message for its echo (see echoes.ts). */
@@ -384,8 +358,7 @@ export class IrcSession implements SessionState {
       case "topic":
         return this.roster.setTopic(c.channel, c.topic);
       case "synced":
-        this.synced.add(c.channel);
-        if (this.outage && [...this.members.keys()].every((k) => this.synced.has(k))) this.outage = false;
+        this.memberships.markSynced(c.channel);
         return this.output.channelsChanged(this);
       case "forget":
         this.forgetChannel(c.channel);
@@ -402,10 +375,7 @@ export class IrcSession implements SessionState {
         this.commands.refused(c.channel, c.numeric, c.text);
         return;
       case "ctcp":
-        this.answerCtcp(c.to, c.reply, c.channel).catch((err: unknown) =>
-          this.log.debug({ err, server: this.server }, "CTCP reply not sent"),
-        );
-        return;
+        return this.ctcp.answer(c.to, c.reply, c.channel);
       case "conversation":
         return this.output.idle(this);
       case "serverNotice":
@@ -415,23 +385,9 @@ export class IrcSession implements SessionState {
     }
   }
 
-  /** CTCP VERSION and PING: once per channel (see ctcp.ts), within the connection's reply limit. */
-  private async answerCtcp(to: string, reply: string, channel: string | undefined): Promise<void> {
-    if (channel !== undefined && !(await this.output.claimChannelCtcp(this.server, channel))) return;
-    if (!this.replies.tryTake()) {
-      this.log.debug(
-        { jid: this.user, server: this.server, from: to },
-        "CTCP query not answered: reply limit reached",
-      );
-      return;
-    }
-    await this.send("NOTICE", to, `\x01${reply}\x01`);
-  }
-
   /** After a redial or a restart: the user's channels are joined again (their rooms were kept). */
   private rejoin(): void {
-    for (const channel of this.members.keys()) {
-      this.requested.add(channel);
+    for (const channel of this.memberships.requestAll()) {
       void this.send("JOIN", channel).catch(() => undefined);
       void this.send("MODE", channel).catch(() => undefined);
     }
