@@ -7,11 +7,10 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { TestUser, xml, type Element, statusCodes } from "../support/client.js";
+import { TestUser, type Element, statusCodes } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
-const MUC = "http://jabber.org/protocol/muc";
 const MUC_USER = "http://jabber.org/protocol/muc#user";
 const CYR = "cyr.localhost";
 
@@ -107,8 +106,7 @@ describe("IRC per-server settings and redials", () => {
       },
     });
     bob = await RawIrc.connect(ircd.port, `Bob${slot}`);
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => / 366 /.test(l));
+    await bob.join(channel);
     lat = await TestUser.login(peer, `lat-irc-${slot}`);
     cyr = await TestUser.login(peer, `cyr-irc-${slot}`);
   });
@@ -123,8 +121,7 @@ describe("IRC per-server settings and redials", () => {
 
   const join = async (user: TestUser, server: string, nick: string): Promise<string> => {
     const room = `${channel}%${server}@${domain}`;
-    await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
-    await user.waitFor((el) => el.attrs.from === `${room}/${nick}` && statusCodes(el).includes(110));
+    await user.joinRoom(`${room}/${nick}`);
     return room;
   };
 

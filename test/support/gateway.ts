@@ -33,6 +33,21 @@ export async function takeSlot(bed: Bed): Promise<number> {
   }
 }
 
+/**
+ * The IRC adapter's fields for plain-text IRC servers on 127.0.0.1 (name → port), every one allowed, with
+ * no line delay; spread it and add the test's own fields.
+ */
+export function plainIrc(servers: Record<string, number>) {
+  return {
+    servers: { allow: Object.keys(servers) },
+    tls: false,
+    addresses: Object.fromEntries(
+      Object.entries(servers).map(([name, port]) => [name, { host: "127.0.0.1", port }]),
+    ),
+    lineDelayMs: 0,
+  };
+}
+
 export interface TestGatewayOptions {
   peer: XmppPeer;
   redisUrl: string;
