@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { TestUser, until } from "../support/client.js";
-import { plainIrc, sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 import { PAUSE_READING_ABOVE } from "../../adapters/irc/store-queue.js";
 
@@ -34,12 +34,7 @@ describe("a burst of IRC lines into a channel of bridged users", () => {
     const domain = slotDomain(slot, "irc");
     channel = `#burst${slot}`;
     room = `${channel}%${ircd.serverName}@${domain}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: { irc: plainIrc({ [ircd.serverName]: ircd.port }) },
-    });
+    gw = await startIrcGateway(bed, slot, plainIrc({ [ircd.serverName]: ircd.port }));
     bob = await RawIrc.connect(ircd.port, `Burst${slot}`);
     await bob.join(channel);
     users = await Promise.all(

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { startInspircd } from "../bed/inspircd.js";
 import { errorOf, TestUser, xml, type Element } from "../support/client.js";
-import { plainIrc, sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 import { slotDomain } from "../slots.js";
 
@@ -108,22 +108,15 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     insp = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "irc-console-insp-")) });
     busy = await scriptedIrc("busy.localhost", "busy");
     mute = await scriptedIrc("mute.localhost", "mute");
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          ...plainIrc({
-            [SERVER]: ircd.port,
-            [insp.serverName]: insp.port,
-            "busy.localhost": busy.port,
-            "mute.localhost": mute.port,
-          }),
-          graceSeconds: 30,
-          channelListTimeoutSeconds: 3,
-        },
-      },
+    gw = await startIrcGateway(bed, slot, {
+      ...plainIrc({
+        [SERVER]: ircd.port,
+        [insp.serverName]: insp.port,
+        "busy.localhost": busy.port,
+        "mute.localhost": mute.port,
+      }),
+      graceSeconds: 30,
+      channelListTimeoutSeconds: 3,
     });
     bob = await RawIrc.connect(ircd.port, bobNick);
     carol = await RawIrc.connect(ircd.port, `Carol${slot}`);

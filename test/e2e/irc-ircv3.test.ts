@@ -11,7 +11,7 @@ import { startInspircd } from "../bed/inspircd.js";
 import type { IrcPeer } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, xml, type Element } from "../support/client.js";
-import { plainIrc, sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC_USER = "http://jabber.org/protocol/muc#user";
@@ -34,12 +34,7 @@ describe("IRCv3 through the gateway", () => {
     const slot = await takeSlot(bed);
     const domain = slotDomain(slot, "irc");
     room = `${channel}%${ircd.serverName}@${domain}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: { irc: plainIrc({ [ircd.serverName]: ircd.port }) },
-    });
+    gw = await startIrcGateway(bed, slot, plainIrc({ [ircd.serverName]: ircd.port }));
     bob = await RawIrc.connect(ircd.port, "bob");
     bob.send("CAP REQ :message-tags echo-message");
     await bob.waitFor((l) => l.includes(" CAP bob ACK "));

@@ -13,7 +13,7 @@ import { startInspircd } from "../bed/inspircd.js";
 import type { IrcPeer } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, runCommand, statusCodes, TestUser, xml, type Element } from "../support/client.js";
-import { plainIrc, sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
@@ -122,29 +122,22 @@ describe("IRC channel history: archive, MAM, history on join", () => {
     aliceNick = `alice${slot}`;
     carolNick = `carol${slot}`;
     room = `${channel}%${ircd.serverName}@${domain}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName, "trim.localhost", "age.localhost"] },
-          tls: false,
-          addresses: {
-            [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
-            // The same ngircd under another name, whose channels keep 3 lines.
-            "trim.localhost": { host: "127.0.0.1", port: ircd.port, archive: { maxLines: 3 } },
-            // ... and under a third, whose lines are kept AGE_SECONDS.
-            "age.localhost": {
-              host: "127.0.0.1",
-              port: ircd.port,
-              archive: { maxDays: AGE_SECONDS / 86_400 },
-            },
-          },
-          graceSeconds: 30,
-          lineDelayMs: 0,
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: [ircd.serverName, "trim.localhost", "age.localhost"] },
+      tls: false,
+      addresses: {
+        [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
+        // The same ngircd under another name, whose channels keep 3 lines.
+        "trim.localhost": { host: "127.0.0.1", port: ircd.port, archive: { maxLines: 3 } },
+        // ... and under a third, whose lines are kept AGE_SECONDS.
+        "age.localhost": {
+          host: "127.0.0.1",
+          port: ircd.port,
+          archive: { maxDays: AGE_SECONDS / 86_400 },
         },
       },
+      graceSeconds: 30,
+      lineDelayMs: 0,
     });
     bob = await RawIrc.connect(ircd.port, bobNick);
     await bob.join(channel);
@@ -451,12 +444,7 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
     ircd = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "inspircd-mam-")) });
     const slot = await takeSlot(bed);
     room = `${channel}%${ircd.serverName}@${slotDomain(slot, "irc")}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: { irc: plainIrc({ [ircd.serverName]: ircd.port }) },
-    });
+    gw = await startIrcGateway(bed, slot, plainIrc({ [ircd.serverName]: ircd.port }));
     bob = await RawIrc.connect(ircd.port, "bob");
     await bob.join(channel);
     alice = await TestUser.login(peer, `alice-v3mam-${slot}`);

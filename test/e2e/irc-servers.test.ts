@@ -8,7 +8,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { TestUser, type Element, statusCodes } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC_USER = "http://jabber.org/protocol/muc#user";
@@ -84,26 +84,19 @@ describe("IRC per-server settings and redials", () => {
     domain = slotDomain(slot, "irc");
     channel = `#servers${slot}`;
     relay = await Relay.start(ircd.port);
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName, CYR] },
-          tls: false,
-          addresses: {
-            [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
-            // Its own port (the relay) and its own charset for lines that are not UTF-8.
-            [CYR]: { host: "127.0.0.1", port: relay.port, fallbackCharset: "windows-1251" },
-          },
-          fallbackCharset: "iso-8859-1",
-          graceSeconds: 1,
-          lineDelayMs: 0,
-          reconnectMaxSeconds: 1,
-          reconnectNoticeSeconds: 1,
-        },
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: [ircd.serverName, CYR] },
+      tls: false,
+      addresses: {
+        [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
+        // Its own port (the relay) and its own charset for lines that are not UTF-8.
+        [CYR]: { host: "127.0.0.1", port: relay.port, fallbackCharset: "windows-1251" },
       },
+      fallbackCharset: "iso-8859-1",
+      graceSeconds: 1,
+      lineDelayMs: 0,
+      reconnectMaxSeconds: 1,
+      reconnectNoticeSeconds: 1,
     });
     bob = await RawIrc.connect(ircd.port, `Bob${slot}`);
     await bob.join(channel);

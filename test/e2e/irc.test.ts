@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, xml, type Element, statusCodes } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
@@ -51,25 +51,18 @@ describe("IRC channels as XMPP rooms", () => {
       dir: await mkdtemp(path.join(tmpdir(), "irc-doomed-")),
       name: "doomed.localhost",
     });
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName, "down.localhost", "doomed.localhost"] },
-          tls: false, // the bed's ngircd speaks plain IRC only
-          addresses: {
-            [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
-            "down.localhost": { host: "127.0.0.1", port: 1 },
-            "doomed.localhost": { host: "127.0.0.1", port: doomed.port },
-          },
-          graceSeconds: 1,
-          lineDelayMs: 0,
-          reconnectMaxSeconds: 2,
-          reconnectNoticeSeconds: 1,
-        },
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: [ircd.serverName, "down.localhost", "doomed.localhost"] },
+      tls: false, // the bed's ngircd speaks plain IRC only
+      addresses: {
+        [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
+        "down.localhost": { host: "127.0.0.1", port: 1 },
+        "doomed.localhost": { host: "127.0.0.1", port: doomed.port },
       },
+      graceSeconds: 1,
+      lineDelayMs: 0,
+      reconnectMaxSeconds: 2,
+      reconnectNoticeSeconds: 1,
     });
     bob = await RawIrc.connect(ircd.port, bobNick);
     await bob.join(channel);

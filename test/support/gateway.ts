@@ -68,6 +68,26 @@ export interface TestGatewayOptions {
   logDir?: string;
 }
 
+/**
+ * The gateway with the IRC adapter (`irc`: its fields, domain and secret filled in) on `slot`, wired to the
+ * bed's Prosody and Redis.
+ */
+export function startIrcGateway(
+  bed: Bed,
+  slot: number,
+  irc: Record<string, unknown>,
+  opts: Partial<TestGatewayOptions> = {},
+): Promise<TestGateway> {
+  if (!bed.prosody || !bed.redis) throw new Error("the test bed has no Prosody or no Redis");
+  return startTestGateway({
+    peer: bed.prosody,
+    redisUrl: bed.redis.url,
+    slot,
+    ...opts,
+    adapters: { ...opts.adapters, irc },
+  });
+}
+
 export interface TestGateway {
   gateway: Gateway;
   domain: string;
