@@ -6,13 +6,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { client, xml, type Client, type Element } from "@xmpp/client";
+import { ensureDebianPackages } from "../test/bed/apt.js";
+import { startBed, type Bed, type XmppPeer } from "../test/bed/index.js";
 import { NGIRCD } from "../test/bed/ngircd.js";
 import { ownServer } from "../test/bed/owner.js";
-import { startServer, type ServerSpec } from "../test/bed/process.js";
+import { startServer, stopServer, type ServerSpec } from "../test/bed/process.js";
 import { windowed } from "./lib.js";
 
 export const SECRET = "bench-secret";
@@ -45,7 +48,7 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 /** The bench's own ngircd on 127.0.0.1:6667, with the limits raised for many connections from one IP. */
-export async function startIrc(dir: string, info: string): Promise<ServerSpec> {
+async function startIrc(dir: string, info: string): Promise<ServerSpec> {
   if (!(await portFree(IRC_PORT)))
     throw new Error(`127.0.0.1:${IRC_PORT} is taken; biboumi needs the IRC server there (stop what uses it)`);
   await mkdir(dir, { recursive: true });
@@ -90,6 +93,36 @@ export async function startIrc(dir: string, info: string): Promise<ServerSpec> {
   ownServer(spec); // killed with this process, whatever happens
   await startServer(spec);
   return spec;
+}
+
+/**
+ * What an IRC benchmark runs on: biboumi installed, a temporary folder (`tmpPrefix`), a bed with Prosody
+ * (the `components` accepted with SECRET) and Redis, and the bench's ngircd (`info` its description).
+ * stop() stops them and removes the folder.
+ */
+export async function startIrcBench(opts: {
+  tmpPrefix: string;
+  info: string;
+  components: string[];
+}): Promise<{ dir: string; bed: Bed; peer: XmppPeer; stop: () => Promise<void> }> {
+  await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
+  const dir = await mkdtemp(path.join(tmpdir(), opts.tmpPrefix));
+  const bed = await startBed({
+    ejabberd: false,
+    irc: false,
+    components: opts.components.map((domain) => ({ domain, secret: SECRET })),
+  });
+  const irc = await startIrc(path.join(dir, "ngircd"), opts.info);
+  return {
+    dir,
+    bed,
+    peer: bed.prosody!,
+    stop: async () => {
+      await stopServer(irc).catch(() => undefined);
+      await bed.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface User {

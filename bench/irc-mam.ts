@@ -16,8 +16,7 @@
  * BENCH_MAM_QUERIES change the sizes; BENCH_MAM_IMPLS=gateway skips biboumi.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { xml, type Element } from "@xmpp/client";
@@ -25,9 +24,6 @@ import { Redis } from "ioredis";
 import { ChannelArchive, Ordinals } from "../adapters/irc/archive.js";
 import { archivePolicy, ircConfigSchema } from "../adapters/irc/config.js";
 import { Keys } from "../src/store/keys.js";
-import { ensureDebianPackages } from "../test/bed/apt.js";
-import { startBed } from "../test/bed/index.js";
-import { stopServer } from "../test/bed/process.js";
 import { spawnGateway } from "../test/support/process.js";
 import { IrcClient, latencySummary, machine, runBench, saveResult, windowed } from "./lib.js";
 import {
@@ -42,7 +38,7 @@ import {
   next,
   settle,
   startBiboumi,
-  startIrc,
+  startIrcBench,
   waitComponent,
   type User,
 } from "./irc-bed.js";
@@ -132,18 +128,11 @@ async function sayLive(observer: IrcClient, user: User, room: string, tag: strin
 }
 
 async function main(): Promise<void> {
-  await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
-  const dir = await mkdtemp(path.join(tmpdir(), "bench-mam-"));
-  const bed = await startBed({
-    ejabberd: false,
-    irc: false,
-    components: [
-      { domain: GATEWAY, secret: SECRET },
-      { domain: BIBOUMI, secret: SECRET },
-    ],
+  const { dir, bed, peer, stop } = await startIrcBench({
+    tmpPrefix: "bench-mam-",
+    info: "xmpp-gateway MAM benchmark",
+    components: [GATEWAY, BIBOUMI],
   });
-  const peer = bed.prosody!;
-  const irc = await startIrc(path.join(dir, "ngircd"), "xmpp-gateway MAM benchmark");
   const redis = new Redis(bed.redis!.url);
   const result: Record<string, unknown> = {};
   try {
@@ -324,9 +313,7 @@ async function main(): Promise<void> {
     await saveResult("irc-mam", out);
   } finally {
     redis.disconnect();
-    await stopServer(irc).catch(() => undefined);
-    await bed.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 

@@ -9,13 +9,8 @@
  * Footprint at large N: `BENCH_IRC_SIZES=1000,10000 BENCH_IRC_IMPLS=gateway BENCH_IRC_RESULT=irc-footprint`.
  * Burst peak: `BENCH_IRC_SIZES=100 BENCH_IRC_IMPLS=gateway BENCH_IRC_BURST_LINES=1000` (bench/results/irc-burst.json).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { xml, type Element } from "@xmpp/client";
-import { startBed } from "../test/bed/index.js";
-import { ensureDebianPackages } from "../test/bed/apt.js";
-import { stopServer } from "../test/bed/process.js";
 import { spawnGateway } from "../test/support/process.js";
 import {
   GC_NODE_OPTIONS,
@@ -41,7 +36,7 @@ import {
   loginUsers,
   settle,
   startBiboumi,
-  startIrc,
+  startIrcBench,
   waitComponent,
   type User,
 } from "./irc-bed.js";
@@ -311,19 +306,11 @@ async function burst(impl: Impl, users: User[], n: number, observer: IrcClient, 
 }
 
 async function main(): Promise<void> {
-  await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
-  const dir = await mkdtemp(path.join(tmpdir(), "bench-irc-"));
-  const bed = await startBed({
-    ejabberd: false,
-    irc: false,
-    components: [
-      { domain: "raw.localhost", secret: SECRET },
-      { domain: GATEWAY, secret: SECRET },
-      { domain: BIBOUMI, secret: SECRET },
-    ],
+  const { dir, bed, peer, stop } = await startIrcBench({
+    tmpPrefix: "bench-irc-",
+    info: "xmpp-gateway IRC benchmark",
+    components: ["raw.localhost", GATEWAY, BIBOUMI],
   });
-  const peer = bed.prosody!;
-  const irc = await startIrc(path.join(dir, "ngircd"), "xmpp-gateway IRC benchmark");
   const max = Math.max(...SIZES);
   try {
     await peer.registerUsers(Array.from({ length: max }, (_, i) => ({ user: `u${i}`, password: "pw" })));
@@ -433,9 +420,7 @@ async function main(): Promise<void> {
     // The users are not stopped one by one: @xmpp/client throws from its socket handler when data arrives
     // while it closes, and a thousand closing sessions make that likely. Stopping Prosody ends them.
   } finally {
-    await stopServer(irc).catch(() => undefined);
-    await bed.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 
