@@ -12,7 +12,7 @@ import path from "node:path";
 import { client, xml, type Element } from "@xmpp/client";
 import { startBed } from "../test/bed/index.js";
 import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
-import { machine, saveResult } from "./lib.js";
+import { machine, runBench, saveResult } from "./lib.js";
 
 const ROUNDS = Number(process.env.BENCH_FAILOVER_ROUNDS ?? 5);
 const PING_MS = 50;
@@ -135,10 +135,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -15,26 +15,33 @@
  * Run: `npx tsx bench/irc-mam.ts` (writes bench/results/irc-mam.json). BENCH_MAM_USERS, BENCH_MAM_LINES and
  * BENCH_MAM_QUERIES change the sizes; BENCH_MAM_IMPLS=gateway skips biboumi.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { client, xml, type Client, type Element } from "@xmpp/client";
+import { xml, type Element } from "@xmpp/client";
 import { Redis } from "ioredis";
 import { ChannelArchive, Ordinals } from "../adapters/irc/archive.js";
 import { archivePolicy, ircConfigSchema } from "../adapters/irc/config.js";
 import { Keys } from "../src/store/keys.js";
-import { ensureDebianPackages } from "../test/bed/apt.js";
-import { startBed } from "../test/bed/index.js";
-import { NGIRCD } from "../test/bed/ngircd.js";
-import { ownServer } from "../test/bed/owner.js";
-import { startServer, stopServer, type ServerSpec } from "../test/bed/process.js";
 import { spawnGateway } from "../test/support/process.js";
-import { IrcClient, latencySummary, machine, saveResult, windowed } from "./lib.js";
+import { IrcClient, latencySummary, machine, runBench, saveResult, windowed } from "./lib.js";
+import {
+  BIBOUMI,
+  GATEWAY,
+  IRC_NAME,
+  IRC_PORT,
+  SECRET,
+  ircAdapterConfig,
+  join,
+  loginUsers,
+  next,
+  settle,
+  startBiboumi,
+  startIrcBench,
+  waitComponent,
+  type User,
+} from "./irc-bed.js";
 
 const USERS = Number(process.env.BENCH_MAM_USERS ?? 100);
 const LINES = Number(process.env.BENCH_MAM_LINES ?? 20_000);
@@ -48,159 +55,12 @@ const LIVE_LINES = 20;
 /** Lines used to measure the cost of N connections each offering the same line to the archive. */
 const DEDUPE_SAMPLE = 200;
 const IMPLS = (process.env.BENCH_MAM_IMPLS ?? "gateway,biboumi").split(",");
-const SECRET = "bench-secret";
-const GATEWAY = "irc.localhost";
-const BIBOUMI = "biboumi.localhost";
-/** biboumi has no per-server address alias and tries 6697/6670 (TLS) then 6667: the bench's ngircd listens there. */
-const IRC_PORT = 6667;
-const IRC_NAME = "irc.bench";
 const CHANNEL = "#mam";
 const KEY_PREFIX = "bench-mam:";
 const NS = {
-  MUC: "http://jabber.org/protocol/muc",
-  MUC_USER: "http://jabber.org/protocol/muc#user",
   MAM: "urn:xmpp:mam:2",
   RSM: "http://jabber.org/protocol/rsm",
 } as const;
-const JOIN_WINDOW = 20;
-
-const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-/** The bench's own ngircd on 127.0.0.1:6667 (as bench/irc.ts), limits raised for many connections from one IP. */
-async function startIrc(dir: string): Promise<ServerSpec> {
-  if (!(await portFree(IRC_PORT)))
-    throw new Error(`127.0.0.1:${IRC_PORT} is taken; biboumi needs the IRC server there (stop what uses it)`);
-  await mkdir(dir, { recursive: true });
-  await chmod(path.dirname(dir), 0o755); // ngircd reads its config as 'nobody'
-  await chmod(dir, 0o755);
-  const conf = path.join(dir, "ngircd.conf");
-  await writeFile(
-    conf,
-    `[Global]
-    Name = ${IRC_NAME}
-    Info = xmpp-gateway MAM benchmark
-    Listen = 127.0.0.1
-    Ports = ${IRC_PORT}
-    MotdPhrase = "bench"
-    AdminInfo1 = bench
-    AdminInfo2 = bench
-    AdminEMail = root@localhost
-[Limits]
-    MaxConnections = 0
-    MaxConnectionsIP = 0
-    MaxJoins = 0
-    MaxNickLength = 30
-    MaxPenaltyTime = 0
-[Options]
-    PAM = no
-    Ident = no
-    DNS = no
-[SSL]
-    Ports =
-`,
-    { mode: 0o644 },
-  );
-  const spec: ServerSpec = {
-    name: "ngircd",
-    dir,
-    command: NGIRCD,
-    args: ["-n", "-f", conf],
-    ports: [IRC_PORT],
-    startTimeoutMs: 15_000,
-  };
-  ownServer(spec);
-  await startServer(spec);
-  return spec;
-}
-
-interface User {
-  xmpp: Client;
-  bare: string;
-  nick: string;
-  handlers: Set<(el: Element) => void>;
-}
-
-function next(user: User, match: (el: Element) => boolean, timeoutMs = 60_000): Promise<Element> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      user.handlers.delete(h);
-      reject(new Error(`${user.bare}: no matching stanza in ${timeoutMs} ms`));
-    }, timeoutMs);
-    const h = (el: Element) => {
-      if (!match(el)) return;
-      clearTimeout(timer);
-      user.handlers.delete(h);
-      resolve(el);
-    };
-    user.handlers.add(h);
-  });
-}
-
-async function loginUsers(port: number, count: number): Promise<User[]> {
-  const users: User[] = [];
-  await windowed(count, JOIN_WINDOW, async (i) => {
-    const xmpp = client({
-      service: `xmpp://127.0.0.1:${port}`,
-      domain: "localhost",
-      username: `m${i}`,
-      password: "pw",
-      resource: "b",
-    });
-    const user: User = { xmpp, bare: `m${i}@localhost`, nick: `m${i}x`, handlers: new Set() };
-    xmpp.on("stanza", (el: Element) => {
-      for (const h of user.handlers) h(el);
-    });
-    xmpp.on("error", () => undefined);
-    await xmpp.start();
-    users[i] = user;
-  });
-  return users;
-}
-
-async function waitComponent(user: User, domain: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const id = `disco-${domain}-${i}`;
-    const answer = next(user, (el) => el.name === "iq" && el.attrs.id === id, 1000).catch(() => undefined);
-    await user.xmpp.send(
-      xml(
-        "iq",
-        { type: "get", to: domain, id },
-        xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }),
-      ),
-    );
-    if ((await answer)?.attrs.type === "result") return;
-    await settle(250);
-  }
-  throw new Error(`${domain} never came online`);
-}
-
-/** Joins every user; with `nick` a suffix per implementation (both gateways are on the same ngircd). */
-async function join(users: User[], room: string, suffix: string): Promise<number> {
-  return windowed(users.length, JOIN_WINDOW, async (i) => {
-    const u = users[i]!;
-    const from = `${room}/${u.nick}${suffix}`;
-    const self = next(
-      u,
-      (el) =>
-        el.name === "presence" &&
-        el.attrs.from === from &&
-        (el.getChild("x", NS.MUC_USER)?.getChildren("status") ?? []).some((s) => s.attrs.code === "110"),
-    );
-    await u.xmpp.send(
-      xml("presence", { to: from }, xml("x", { xmlns: NS.MUC }, xml("history", { maxstanzas: "0" }))),
-    );
-    await self;
-  });
-}
-
 /** One MAM query: ms from sending to the iq result (every result arrives before it), and what came back. */
 async function mamQuery(
   user: User,
@@ -268,23 +128,16 @@ async function sayLive(observer: IrcClient, user: User, room: string, tag: strin
 }
 
 async function main(): Promise<void> {
-  await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
-  const dir = await mkdtemp(path.join(tmpdir(), "bench-mam-"));
-  const bed = await startBed({
-    ejabberd: false,
-    irc: false,
-    components: [
-      { domain: GATEWAY, secret: SECRET },
-      { domain: BIBOUMI, secret: SECRET },
-    ],
+  const { dir, bed, peer, stop } = await startIrcBench({
+    tmpPrefix: "bench-mam-",
+    info: "xmpp-gateway MAM benchmark",
+    components: [GATEWAY, BIBOUMI],
   });
-  const peer = bed.prosody!;
-  const irc = await startIrc(path.join(dir, "ngircd"));
   const redis = new Redis(bed.redis!.url);
   const result: Record<string, unknown> = {};
   try {
     await peer.registerUsers(Array.from({ length: USERS }, (_, i) => ({ user: `m${i}`, password: "pw" })));
-    const users = await loginUsers(peer.c2sPort, USERS);
+    const users = await loginUsers(peer.c2sPort, USERS, "m");
     const asker = users[0]!;
     const observer = await IrcClient.connect(IRC_PORT, "observer");
     const joined = observer.next((l) => / 366 /.test(l));
@@ -292,16 +145,7 @@ async function main(): Promise<void> {
     await joined;
 
     if (IMPLS.includes("gateway")) {
-      const adapterConfig = {
-        domain: GATEWAY,
-        secretEnv: "GW_SECRET",
-        servers: { allow: [IRC_NAME] },
-        tls: false,
-        addresses: { [IRC_NAME]: { host: "127.0.0.1", port: IRC_PORT } },
-        graceSeconds: 1,
-        lineDelayMs: 0,
-        maxConnectionsPerServer: 10_000,
-      };
+      const adapterConfig = ircAdapterConfig();
       const gw = await spawnGateway({
         dir,
         name: "gateway",
@@ -316,7 +160,7 @@ async function main(): Promise<void> {
       try {
         await waitComponent(asker, GATEWAY);
         const room = `${CHANNEL}%${IRC_NAME}@${GATEWAY}`;
-        const joinMs = await join(users, room, "");
+        const joinMs = await join(users, room, { noHistory: true });
         console.error(`gateway: ${USERS} users joined in ${Math.round(joinMs)} ms`);
         const policy = archivePolicy(ircConfigSchema.parse(adapterConfig), IRC_NAME);
         const archive = new ChannelArchive(redis, new Keys(KEY_PREFIX).adapterKey("irc"), () => policy);
@@ -376,30 +220,15 @@ async function main(): Promise<void> {
 
     if (IMPLS.includes("biboumi")) {
       const db = path.join(dir, "biboumi.sqlite");
-      const cfg = path.join(dir, "biboumi.cfg");
-      await writeFile(
-        cfg,
-        [
-          `hostname=${BIBOUMI}`,
-          `password=${SECRET}`,
-          "xmpp_server_ip=127.0.0.1",
-          `port=${peer.componentPort}`,
-          "admin=",
-          "identd_port=0",
-          `db_name=${db}`,
-          "log_level=2",
-          "realname_customization=true",
-          "",
-        ].join("\n"),
-      );
-      const child: ChildProcess = spawn("/usr/bin/biboumi", [cfg], {
-        stdio: ["ignore", "ignore", "inherit"],
+      const biboumi = await startBiboumi({
+        cfg: path.join(dir, "biboumi.cfg"),
+        db,
+        componentPort: peer.componentPort,
       });
-      const exited = once(child, "exit");
       try {
         await waitComponent(asker, BIBOUMI);
         const room = `${CHANNEL}%127.0.0.1@${BIBOUMI}`;
-        const joinMs = await join(users, room, "b");
+        const joinMs = await join(users, room, { suffix: "b", noHistory: true });
         console.error(`biboumi: ${USERS} users joined in ${Math.round(joinMs)} ms`);
         await sayLive(observer, asker, room, "blive");
         // biboumi writes its rows as it delivers; wait until every user's copies are in.
@@ -463,9 +292,7 @@ async function main(): Promise<void> {
         console.error("biboumi failed:", err);
         result.biboumi = { error: (err as Error).message };
       } finally {
-        child.kill("SIGTERM");
-        await Promise.race([exited, settle(5000)]);
-        child.kill("SIGKILL");
+        await biboumi.stop();
       }
     }
     observer.close();
@@ -486,16 +313,8 @@ async function main(): Promise<void> {
     await saveResult("irc-mam", out);
   } finally {
     redis.disconnect();
-    await stopServer(irc).catch(() => undefined);
-    await bed.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

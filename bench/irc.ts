@@ -9,18 +9,8 @@
  * Footprint at large N: `BENCH_IRC_SIZES=1000,10000 BENCH_IRC_IMPLS=gateway BENCH_IRC_RESULT=irc-footprint`.
  * Burst peak: `BENCH_IRC_SIZES=100 BENCH_IRC_IMPLS=gateway BENCH_IRC_BURST_LINES=1000` (bench/results/irc-burst.json).
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { client, xml, type Client, type Element } from "@xmpp/client";
-import { startBed } from "../test/bed/index.js";
-import { ensureDebianPackages } from "../test/bed/apt.js";
-import { NGIRCD } from "../test/bed/ngircd.js";
-import { ownServer } from "../test/bed/owner.js";
-import { startServer, stopServer, type ServerSpec } from "../test/bed/process.js";
+import { xml, type Element } from "@xmpp/client";
 import { spawnGateway } from "../test/support/process.js";
 import {
   GC_NODE_OPTIONS,
@@ -30,10 +20,26 @@ import {
   machine,
   procStats,
   rawEcho,
+  runBench,
   saveResult,
   stanzaWaiter,
   windowed,
 } from "./lib.js";
+import {
+  BIBOUMI,
+  GATEWAY,
+  IRC_NAME,
+  IRC_PORT,
+  SECRET,
+  ircAdapterConfig,
+  join,
+  loginUsers,
+  settle,
+  startBiboumi,
+  startIrcBench,
+  waitComponent,
+  type User,
+} from "./irc-bed.js";
 
 const SIZES = (process.env.BENCH_IRC_SIZES ?? "10,100,1000").split(",").map(Number);
 /**
@@ -66,154 +72,6 @@ const FANOUT_STANZAS = 2000;
  */
 const FANOUT_MAX_N = 100;
 const MEMORY_CHANNEL_SIZE = 50;
-/** Joins started at once. */
-const JOIN_WINDOW = 20;
-const SECRET = "bench-secret";
-const GATEWAY = "irc.localhost";
-const BIBOUMI = "biboumi.localhost";
-/** biboumi has no per-server address alias and tries 6697/6670 (TLS) then 6667: the bench's ngircd listens there. */
-const IRC_PORT = 6667;
-const IRC_NAME = "irc.bench";
-const MUC = "http://jabber.org/protocol/muc";
-const MUC_USER = "http://jabber.org/protocol/muc#user";
-
-async function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-/** The bench's own ngircd on 127.0.0.1:6667, with the limits raised for a thousand connections from one IP. */
-async function startIrc(dir: string): Promise<ServerSpec> {
-  if (!(await portFree(IRC_PORT)))
-    throw new Error(`127.0.0.1:${IRC_PORT} is taken; biboumi needs the IRC server there (stop what uses it)`);
-  await mkdir(dir, { recursive: true });
-  await chmod(path.dirname(dir), 0o755); // ngircd reads its config as 'nobody'
-  await chmod(dir, 0o755);
-  const conf = path.join(dir, "ngircd.conf");
-  await writeFile(
-    conf,
-    `[Global]
-    Name = ${IRC_NAME}
-    Info = xmpp-gateway IRC benchmark
-    Listen = 127.0.0.1
-    Ports = ${IRC_PORT}
-    MotdPhrase = "bench"
-    AdminInfo1 = bench
-    AdminInfo2 = bench
-    AdminEMail = root@localhost
-[Limits]
-    MaxConnections = 0
-    MaxConnectionsIP = 0
-    MaxJoins = 0
-    MaxNickLength = 30
-    MaxPenaltyTime = 0
-    MaxListSize = 5000
-[Options]
-    PAM = no
-    Ident = no
-    DNS = no
-[SSL]
-    Ports =
-`,
-    { mode: 0o644 },
-  );
-  const spec: ServerSpec = {
-    name: "ngircd",
-    dir,
-    command: NGIRCD,
-    args: ["-n", "-f", conf],
-    ports: [IRC_PORT],
-    startTimeoutMs: 15_000,
-  };
-  ownServer(spec); // killed with this process, whatever happens
-  await startServer(spec);
-  return spec;
-}
-
-interface User {
-  xmpp: Client;
-  nick: string;
-  /** Called for each stanza. */
-  handlers: Set<(el: Element) => void>;
-}
-
-async function loginUsers(port: number, count: number): Promise<User[]> {
-  const users: User[] = [];
-  await windowed(count, JOIN_WINDOW, async (i) => {
-    const xmpp = client({
-      service: `xmpp://127.0.0.1:${port}`,
-      domain: "localhost",
-      username: `u${i}`,
-      password: "pw",
-      resource: "b",
-    });
-    const user: User = { xmpp, nick: `u${i}x`, handlers: new Set() };
-    xmpp.on("stanza", (el: Element) => {
-      for (const h of user.handlers) h(el);
-    });
-    xmpp.on("error", () => undefined);
-    await xmpp.start();
-    users[i] = user;
-  });
-  return users;
-}
-
-/** Resolves when `user` gets a stanza matching `match`. */
-function next(user: User, match: (el: Element) => boolean): Promise<Element> {
-  return new Promise((resolve) => {
-    const h = (el: Element) => {
-      if (!match(el)) return;
-      user.handlers.delete(h);
-      resolve(el);
-    };
-    user.handlers.add(h);
-  });
-}
-
-async function join(users: User[], room: string): Promise<void> {
-  await windowed(users.length, JOIN_WINDOW, async (i) => {
-    const u = users[i]!;
-    const self = next(
-      u,
-      (el) =>
-        el.name === "presence" &&
-        el.attrs.from === `${room}/${u.nick}` &&
-        (el.getChild("x", MUC_USER)?.getChildren("status") ?? []).some((s) => s.attrs.code === "110"),
-    );
-    await u.xmpp.send(xml("presence", { to: `${room}/${u.nick}` }, xml("x", { xmlns: MUC })));
-    await Promise.race([
-      self,
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`${u.nick}: no join in 60 s`)), 60_000)),
-    ]);
-  });
-}
-
-/** Waits until the component answers disco#info (it is connected to the XMPP server). */
-async function waitComponent(user: User, domain: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const id = `disco-${domain}-${i}`;
-    const answer = next(user, (el) => el.name === "iq" && el.attrs.id === id);
-    await user.xmpp.send(
-      xml(
-        "iq",
-        { type: "get", to: domain, id },
-        xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }),
-      ),
-    );
-    const el = await Promise.race([
-      answer,
-      new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
-    ]);
-    if (el?.attrs.type === "result") return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${domain} never came online`);
-}
-
-const settle = (ms = 1500) => new Promise((r) => setTimeout(r, ms));
 
 interface Impl {
   name: "gateway" | "biboumi";
@@ -448,23 +306,15 @@ async function burst(impl: Impl, users: User[], n: number, observer: IrcClient, 
 }
 
 async function main(): Promise<void> {
-  await ensureDebianPackages([{ bin: "/usr/bin/biboumi", pkg: "biboumi" }]);
-  const dir = await mkdtemp(path.join(tmpdir(), "bench-irc-"));
-  const bed = await startBed({
-    ejabberd: false,
-    irc: false,
-    components: [
-      { domain: "raw.localhost", secret: SECRET },
-      { domain: GATEWAY, secret: SECRET },
-      { domain: BIBOUMI, secret: SECRET },
-    ],
+  const { dir, bed, peer, stop } = await startIrcBench({
+    tmpPrefix: "bench-irc-",
+    info: "xmpp-gateway IRC benchmark",
+    components: ["raw.localhost", GATEWAY, BIBOUMI],
   });
-  const peer = bed.prosody!;
-  const irc = await startIrc(path.join(dir, "ngircd"));
   const max = Math.max(...SIZES);
   try {
     await peer.registerUsers(Array.from({ length: max }, (_, i) => ({ user: `u${i}`, password: "pw" })));
-    const users = await loginUsers(peer.c2sPort, max);
+    const users = await loginUsers(peer.c2sPort, max, "u");
     console.error(`${max} XMPP users logged in`);
 
     const expect = stanzaWaiter(users[0]!.xmpp);
@@ -504,18 +354,7 @@ async function main(): Promise<void> {
             xmpp: { service: `xmpp://127.0.0.1:${peer.componentPort}`, serverDomains: ["localhost"] },
             redis: { url: bed.redis!.url, keyPrefix: `bench-irc-${run}:` },
             log: { level: "warn" },
-            adapters: {
-              irc: {
-                domain: GATEWAY,
-                secretEnv: "GW_SECRET",
-                servers: { allow: [IRC_NAME] },
-                tls: false,
-                addresses: { [IRC_NAME]: { host: "127.0.0.1", port: IRC_PORT } },
-                graceSeconds: 1,
-                lineDelayMs: 0,
-                maxConnectionsPerServer: 10_000,
-              },
-            },
+            adapters: { irc: ircAdapterConfig() },
           },
         });
         return {
@@ -538,35 +377,11 @@ async function main(): Promise<void> {
       server: "127.0.0.1",
       async start() {
         run++;
-        const cfg = path.join(dir, `biboumi-${run}.cfg`);
-        await writeFile(
-          cfg,
-          [
-            `hostname=${BIBOUMI}`,
-            `password=${SECRET}`,
-            "xmpp_server_ip=127.0.0.1",
-            `port=${peer.componentPort}`,
-            "admin=",
-            "identd_port=0",
-            `db_name=${path.join(dir, `biboumi-${run}.sqlite`)}`,
-            "log_level=2",
-            "realname_customization=true",
-            "",
-          ].join("\n"),
-        );
-        const child: ChildProcess = spawn("/usr/bin/biboumi", [cfg], {
-          stdio: ["ignore", "ignore", "inherit"],
+        return startBiboumi({
+          cfg: path.join(dir, `biboumi-${run}.cfg`),
+          db: path.join(dir, `biboumi-${run}.sqlite`),
+          componentPort: peer.componentPort,
         });
-        if (child.pid === undefined) throw new Error("biboumi did not start");
-        const exited = once(child, "exit");
-        return {
-          pid: child.pid,
-          stop: async () => {
-            child.kill("SIGTERM");
-            await Promise.race([exited, settle(5000)]);
-            child.kill("SIGKILL");
-          },
-        };
       },
     };
 
@@ -605,16 +420,8 @@ async function main(): Promise<void> {
     // The users are not stopped one by one: @xmpp/client throws from its socket handler when data arrives
     // while it closes, and a thousand closing sessions make that likely. Stopping Prosody ends them.
   } finally {
-    await stopServer(irc).catch(() => undefined);
-    await bed.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

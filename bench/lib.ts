@@ -270,3 +270,14 @@ export async function heapAfterGc(gw: {
   if (process.env.BENCH_GC_DETAIL) console.error(JSON.stringify(line.memory));
   return { heapUsedMiB: mib(memory.heapUsed), rssMiB: mib(memory.rss) };
 }
+
+/** Runs a benchmark's main and exits with its outcome (open sockets would keep the process alive). */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -7,12 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { TestUser, xml, statusCodes, until } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { TestUser, until } from "../support/client.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 import { PAUSE_READING_ABOVE } from "../../adapters/irc/store-queue.js";
 
-const MUC = "http://jabber.org/protocol/muc";
 /** Lines in the burst, and XMPP users in the channel. */
 const LINES = 2000;
 const USERS = 3;
@@ -35,29 +34,15 @@ describe("a burst of IRC lines into a channel of bridged users", () => {
     const domain = slotDomain(slot, "irc");
     channel = `#burst${slot}`;
     room = `${channel}%${ircd.serverName}@${domain}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName] },
-          tls: false,
-          addresses: { [ircd.serverName]: { host: "127.0.0.1", port: ircd.port } },
-          lineDelayMs: 0,
-        },
-      },
-    });
+    gw = await startIrcGateway(bed, slot, plainIrc({ [ircd.serverName]: ircd.port }));
     bob = await RawIrc.connect(ircd.port, `Burst${slot}`);
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => / 366 /.test(l));
+    await bob.join(channel);
     users = await Promise.all(
       Array.from({ length: USERS }, (_, i) => TestUser.login(peer, `burst${i}-${slot}`)),
     );
     await Promise.all(
       users.map(async (u, i) => {
-        await u.send(xml("presence", { to: `${room}/burst${i}x${slot}` }, xml("x", { xmlns: MUC })));
-        await u.waitFor((el) => el.name === "presence" && statusCodes(el).includes(110), 30_000);
+        await u.joinRoom(`${room}/burst${i}x${slot}`, { timeoutMs: 30_000 });
       }),
     );
     for (let i = 0; i < USERS; i++)

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { startInspircd } from "../bed/inspircd.js";
 import { errorOf, TestUser, xml, type Element } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 import { slotDomain } from "../slots.js";
 
@@ -108,25 +108,15 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     insp = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "irc-console-insp-")) });
     busy = await scriptedIrc("busy.localhost", "busy");
     mute = await scriptedIrc("mute.localhost", "mute");
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [SERVER, insp.serverName, "busy.localhost", "mute.localhost"] },
-          tls: false,
-          addresses: {
-            [SERVER]: { host: "127.0.0.1", port: ircd.port },
-            [insp.serverName]: { host: "127.0.0.1", port: insp.port },
-            "busy.localhost": { host: "127.0.0.1", port: busy.port },
-            "mute.localhost": { host: "127.0.0.1", port: mute.port },
-          },
-          lineDelayMs: 0,
-          graceSeconds: 30,
-          channelListTimeoutSeconds: 3,
-        },
-      },
+    gw = await startIrcGateway(bed, slot, {
+      ...plainIrc({
+        [SERVER]: ircd.port,
+        [insp.serverName]: insp.port,
+        "busy.localhost": busy.port,
+        "mute.localhost": mute.port,
+      }),
+      graceSeconds: 30,
+      channelListTimeoutSeconds: 3,
     });
     bob = await RawIrc.connect(ircd.port, bobNick);
     carol = await RawIrc.connect(ircd.port, `Carol${slot}`);
@@ -176,8 +166,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
   });
 
   it("refuses PRIVMSG and a line with a line break, and nothing reaches the IRC server", async () => {
-    bob.send(`JOIN #cx${slot}`);
-    await bob.waitFor((l) => / 366 /.test(l));
+    await bob.join(`#cx${slot}`);
     const refused = async (id: string, body: string) => {
       await alice.send(xml("message", { to: serverJid, type: "chat", id }, xml("body", {}, body)));
       return alice.waitFor((el) => el.attrs.id === id && el.attrs.type === "error");
@@ -225,8 +214,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
       [bob, "beta"],
       [carol, "gamma"],
     ] as const) {
-      who.send(`JOIN #${channel}${slot}`);
-      await who.waitFor((l) => l.includes(` 366 `) && l.includes(`#${channel}${slot}`));
+      await who.join(`#${channel}${slot}`);
     }
     bob.send(`TOPIC #alpha${slot} :\x0304Welcome\x03 to alpha`);
     await bob.waitFor((l) => l.includes(` TOPIC #alpha${slot}`));
@@ -258,8 +246,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     expect(rsmSet(second)?.getChild("first")?.attrs.index).toBe("2");
 
     // A channel made now is not listed: the list comes from the copy, not from another LIST.
-    carol.send(`JOIN #delta${slot}`);
-    await carol.waitFor((l) => l.includes(` 366 `) && l.includes(`#delta${slot}`));
+    await carol.join(`#delta${slot}`);
     expect(items(await discoItems()).map((i) => i.jid)).not.toContain(roomJid(`#delta${slot}`));
     expect(await listed("irc")).toBe(before + 1);
     // Without the copy, the next query asks the server again and sees it: once for two users asking at once
@@ -314,8 +301,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
   it("reads InspIRCd's answers too: its channel list and a WHOIS", async () => {
     const dora = await RawIrc.connect(insp.port, `Dora${slot}`);
     try {
-      dora.send(`JOIN #insp${slot}`);
-      await dora.waitFor((l) => l.includes(" 366 "));
+      await dora.join(`#insp${slot}`);
       dora.send(`TOPIC #insp${slot} :Hello from \x02InspIRCd\x02`);
       await dora.waitFor((l) => l.includes(" TOPIC "));
       const inspJid = `${insp.serverName}@${domain}`;

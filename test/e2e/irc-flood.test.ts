@@ -8,11 +8,10 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { errorOf, TestUser, xml, statusCodes, until, runCommand } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { errorOf, TestUser, xml, until, runCommand } from "../support/client.js";
+import { sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
-const MUC = "http://jabber.org/protocol/muc";
 /** slow.localhost: a floor no test outlives, so what left after the burst is exactly the burst. */
 const SLOW = { lineDelayMs: 60_000, floodBurst: 3, maxQueuedLines: 20 };
 /** paced.localhost: a short floor, so the queued lines go out during the test. */
@@ -35,14 +34,9 @@ describe("IRC flood control set by the admins", () => {
 
   /** Joins `channel` on `server` as `nick` (bob is in it already). */
   const join = async (channel: string, server: string, nick: string) => {
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => l.includes(` 366 `) && l.includes(channel));
+    await bob.join(channel);
     const room = `${channel}%${server}@${domain}`;
-    await alice.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
-    await alice.waitFor(
-      (el) => el.name === "presence" && el.attrs.from === `${room}/${nick}` && statusCodes(el).includes(110),
-      30_000,
-    );
+    await alice.joinRoom(`${room}/${nick}`, { timeoutMs: 30_000 });
     return room;
   };
 
@@ -64,21 +58,14 @@ describe("IRC flood control set by the admins", () => {
   beforeAll(async () => {
     slot = await takeSlot(bed);
     domain = slotDomain(slot, "irc");
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: ["slow.localhost", "paced.localhost", "grace.localhost"] },
-          graceSeconds: 1,
-          tls: false,
-          addresses: {
-            "slow.localhost": { host: "127.0.0.1", port: ircd.port, ...SLOW },
-            "paced.localhost": { host: "127.0.0.1", port: ircd.port, ...PACED },
-            "grace.localhost": { host: "127.0.0.1", port: ircd.port, ...GRACE },
-          },
-        },
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: ["slow.localhost", "paced.localhost", "grace.localhost"] },
+      graceSeconds: 1,
+      tls: false,
+      addresses: {
+        "slow.localhost": { host: "127.0.0.1", port: ircd.port, ...SLOW },
+        "paced.localhost": { host: "127.0.0.1", port: ircd.port, ...PACED },
+        "grace.localhost": { host: "127.0.0.1", port: ircd.port, ...GRACE },
       },
     });
     bob = await RawIrc.connect(ircd.port, `Flood${slot}`);

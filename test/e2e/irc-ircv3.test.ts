@@ -10,11 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startInspircd } from "../bed/inspircd.js";
 import type { IrcPeer } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
-import { errorOf, TestUser, xml, type Element, statusCodes } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { errorOf, TestUser, xml, type Element } from "../support/client.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
-const MUC = "http://jabber.org/protocol/muc";
 const MUC_USER = "http://jabber.org/protocol/muc#user";
 const DELAY = "urn:xmpp:delay";
 
@@ -35,24 +34,11 @@ describe("IRCv3 through the gateway", () => {
     const slot = await takeSlot(bed);
     const domain = slotDomain(slot, "irc");
     room = `${channel}%${ircd.serverName}@${domain}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName] },
-          tls: false,
-          addresses: { [ircd.serverName]: { host: "127.0.0.1", port: ircd.port } },
-          lineDelayMs: 0,
-        },
-      },
-    });
+    gw = await startIrcGateway(bed, slot, plainIrc({ [ircd.serverName]: ircd.port }));
     bob = await RawIrc.connect(ircd.port, "bob");
     bob.send("CAP REQ :message-tags echo-message");
     await bob.waitFor((l) => l.includes(" CAP bob ACK "));
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => / 366 /.test(l));
+    await bob.join(channel);
     bob.send(`MODE ${channel} +mv bob`);
     await bob.waitFor((l) => l.includes(`MODE ${channel} +mv`));
     alice = await TestUser.login(peer, `alice-v3-${slot}`);
@@ -66,8 +52,7 @@ describe("IRCv3 through the gateway", () => {
   });
 
   it("knows every prefix of an occupant (multi-prefix): op and voice, then voice only, in a +m channel", async () => {
-    await alice.send(xml("presence", { to: `${room}/alice` }, xml("x", { xmlns: MUC })));
-    await alice.waitFor((el) => el.attrs.from === `${room}/alice` && statusCodes(el).includes(110));
+    await alice.joinRoom(`${room}/alice`);
     // +m (learnt from the channel's modes after the join): the user, without voice, is a visitor.
     await alice.waitFor((el) => el.attrs.from === `${room}/alice` && itemOf(el).role === "visitor");
     const bobHere = alice.received.find((el) => el.name === "presence" && el.attrs.from === `${room}/bob`);

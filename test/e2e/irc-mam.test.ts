@@ -13,7 +13,7 @@ import { startInspircd } from "../bed/inspircd.js";
 import type { IrcPeer } from "../bed/index.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, runCommand, statusCodes, TestUser, xml, type Element } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { plainIrc, sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
@@ -90,16 +90,7 @@ describe("IRC channel history: archive, MAM, history on join", () => {
   let carolNick: string;
 
   const join = async (user: TestUser, roomJid: string, nick: string, history?: Record<string, string>) => {
-    const from = `${roomJid}/${nick}`;
-    const sent = user.received.length;
-    const fresh = (el: Element) => user.received.indexOf(el) >= sent;
-    await user.send(
-      xml("presence", { to: from }, xml("x", { xmlns: MUC }, history ? xml("history", history) : null)),
-    );
-    const self = await user.waitFor(
-      (el) => fresh(el) && el.name === "presence" && el.attrs.from === from && statusCodes(el).includes(110),
-      20_000,
-    );
+    const self = await user.joinRoom(`${roomJid}/${nick}`, { history });
     // The join ends with the subject (XEP-0045 §7.2.15).
     return user.waitFor(
       (el) =>
@@ -131,33 +122,25 @@ describe("IRC channel history: archive, MAM, history on join", () => {
     aliceNick = `alice${slot}`;
     carolNick = `carol${slot}`;
     room = `${channel}%${ircd.serverName}@${domain}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName, "trim.localhost", "age.localhost"] },
-          tls: false,
-          addresses: {
-            [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
-            // The same ngircd under another name, whose channels keep 3 lines.
-            "trim.localhost": { host: "127.0.0.1", port: ircd.port, archive: { maxLines: 3 } },
-            // ... and under a third, whose lines are kept AGE_SECONDS.
-            "age.localhost": {
-              host: "127.0.0.1",
-              port: ircd.port,
-              archive: { maxDays: AGE_SECONDS / 86_400 },
-            },
-          },
-          graceSeconds: 30,
-          lineDelayMs: 0,
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: [ircd.serverName, "trim.localhost", "age.localhost"] },
+      tls: false,
+      addresses: {
+        [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
+        // The same ngircd under another name, whose channels keep 3 lines.
+        "trim.localhost": { host: "127.0.0.1", port: ircd.port, archive: { maxLines: 3 } },
+        // ... and under a third, whose lines are kept AGE_SECONDS.
+        "age.localhost": {
+          host: "127.0.0.1",
+          port: ircd.port,
+          archive: { maxDays: AGE_SECONDS / 86_400 },
         },
       },
+      graceSeconds: 30,
+      lineDelayMs: 0,
     });
     bob = await RawIrc.connect(ircd.port, bobNick);
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => / 366 /.test(l) && l.includes(channel));
+    await bob.join(channel);
     alice = await TestUser.login(peer, `alice-mam-${slot}`);
     carol = await TestUser.login(peer, `carol-mam-${slot}`);
   });
@@ -373,8 +356,7 @@ describe("IRC channel history: archive, MAM, history on join", () => {
   it("keeps only the configured number of lines of a channel", async () => {
     const trimChannel = `#trim${slot}`;
     const trimRoom = `${trimChannel}%trim.localhost@${domain}`;
-    bob.send(`JOIN ${trimChannel}`);
-    await bob.waitFor((l) => / 366 /.test(l) && l.includes(trimChannel));
+    await bob.join(trimChannel);
     await join(carol, trimRoom, `carol${slot}t`);
     for (const n of [1, 2, 3, 4, 5]) bob.send(`PRIVMSG ${trimChannel} :line ${n}`);
     await live(carol, trimRoom, "line 5");
@@ -385,8 +367,7 @@ describe("IRC channel history: archive, MAM, history on join", () => {
   it("serves and keeps a line no longer than the configured age", async () => {
     const ageChannel = `#age${slot}`;
     const ageRoom = `${ageChannel}%age.localhost@${domain}`;
-    bob.send(`JOIN ${ageChannel}`);
-    await bob.waitFor((l) => / 366 /.test(l) && l.includes(ageChannel));
+    await bob.join(ageChannel);
     await join(carol, ageRoom, `carol${slot}a`);
     bob.send(`PRIVMSG ${ageChannel} :soon gone`);
     await live(carol, ageRoom, "soon gone");
@@ -409,8 +390,7 @@ describe("IRC channel history: archive, MAM, history on join", () => {
     // carol joins first: ngircd makes the first user of a channel its operator.
     await join(carol, optRoom, carolNick);
     await join(alice, optRoom, aliceNick);
-    bob.send(`JOIN ${optChannel}`);
-    await bob.waitFor((l) => / 366 /.test(l) && l.includes(optChannel));
+    await bob.join(optChannel);
     bob.send(`PRIVMSG ${optChannel} :kept`);
     await live(carol, optRoom, "kept");
     expect((await mam(carol, optRoom, {})).results.map((r) => textOf(r.message))).toEqual(["kept"]);
@@ -464,22 +444,9 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
     ircd = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "inspircd-mam-")) });
     const slot = await takeSlot(bed);
     room = `${channel}%${ircd.serverName}@${slotDomain(slot, "irc")}`;
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName] },
-          tls: false,
-          addresses: { [ircd.serverName]: { host: "127.0.0.1", port: ircd.port } },
-          lineDelayMs: 0,
-        },
-      },
-    });
+    gw = await startIrcGateway(bed, slot, plainIrc({ [ircd.serverName]: ircd.port }));
     bob = await RawIrc.connect(ircd.port, "bob");
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => / 366 /.test(l));
+    await bob.join(channel);
     alice = await TestUser.login(peer, `alice-v3mam-${slot}`);
     carol = await TestUser.login(peer, `carol-v3mam-${slot}`);
   });
@@ -492,10 +459,7 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
     await ircd?.stop();
   });
 
-  const joinRoom = async (user: TestUser, nick: string) => {
-    await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
-    await user.waitFor((el) => el.attrs.from === `${room}/${nick}` && statusCodes(el).includes(110), 20_000);
-  };
+  const joinRoom = (user: TestUser, nick: string) => user.joinRoom(`${room}/${nick}`);
 
   it("keeps a line with a msgid once for two bridged users, and the user's own echoed line once, its reflection with that archive id", async () => {
     await joinRoom(alice, "alice");

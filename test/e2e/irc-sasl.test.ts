@@ -9,7 +9,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, xml, runCommand } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 const ACCOUNT = "saslnick";
@@ -85,22 +85,19 @@ describe("SASL from the user's IRC settings", () => {
     fake = await scriptedServer();
     const slot = await takeSlot(bed);
     domain = slotDomain(slot, "irc");
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
+    gw = await startIrcGateway(
+      bed,
       slot,
-      adapters: {
-        irc: {
-          servers: { allow: ["sasl.localhost", "other.localhost"] },
-          tls: false,
-          addresses: { "sasl.localhost": { host: "127.0.0.1", port: fake.port } },
-          lineDelayMs: 0,
-          connectTimeoutSeconds: 5,
-          passwordKeysEnv: "TEST_IRC_KEYS",
-        },
+      {
+        servers: { allow: ["sasl.localhost", "other.localhost"] },
+        tls: false,
+        addresses: { "sasl.localhost": { host: "127.0.0.1", port: fake.port } },
+        lineDelayMs: 0,
+        connectTimeoutSeconds: 5,
+        passwordKeysEnv: "TEST_IRC_KEYS",
       },
-      env: { TEST_IRC_KEYS: randomBytes(32).toString("base64") },
-    });
+      { env: { TEST_IRC_KEYS: randomBytes(32).toString("base64") } },
+    );
     alice = await TestUser.login(peer, `alice-sasl-${slot}`);
   });
 

@@ -7,11 +7,10 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
-import { TestUser, xml, type Element, statusCodes } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { TestUser, type Element, statusCodes } from "../support/client.js";
+import { sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
-const MUC = "http://jabber.org/protocol/muc";
 const MUC_USER = "http://jabber.org/protocol/muc#user";
 const CYR = "cyr.localhost";
 
@@ -85,30 +84,22 @@ describe("IRC per-server settings and redials", () => {
     domain = slotDomain(slot, "irc");
     channel = `#servers${slot}`;
     relay = await Relay.start(ircd.port);
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName, CYR] },
-          tls: false,
-          addresses: {
-            [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
-            // Its own port (the relay) and its own charset for lines that are not UTF-8.
-            [CYR]: { host: "127.0.0.1", port: relay.port, fallbackCharset: "windows-1251" },
-          },
-          fallbackCharset: "iso-8859-1",
-          graceSeconds: 1,
-          lineDelayMs: 0,
-          reconnectMaxSeconds: 1,
-          reconnectNoticeSeconds: 1,
-        },
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: [ircd.serverName, CYR] },
+      tls: false,
+      addresses: {
+        [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
+        // Its own port (the relay) and its own charset for lines that are not UTF-8.
+        [CYR]: { host: "127.0.0.1", port: relay.port, fallbackCharset: "windows-1251" },
       },
+      fallbackCharset: "iso-8859-1",
+      graceSeconds: 1,
+      lineDelayMs: 0,
+      reconnectMaxSeconds: 1,
+      reconnectNoticeSeconds: 1,
     });
     bob = await RawIrc.connect(ircd.port, `Bob${slot}`);
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => / 366 /.test(l));
+    await bob.join(channel);
     lat = await TestUser.login(peer, `lat-irc-${slot}`);
     cyr = await TestUser.login(peer, `cyr-irc-${slot}`);
   });
@@ -123,8 +114,7 @@ describe("IRC per-server settings and redials", () => {
 
   const join = async (user: TestUser, server: string, nick: string): Promise<string> => {
     const room = `${channel}%${server}@${domain}`;
-    await user.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: MUC })));
-    await user.waitFor((el) => el.attrs.from === `${room}/${nick}` && statusCodes(el).includes(110));
+    await user.joinRoom(`${room}/${nick}`);
     return room;
   };
 

@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, xml } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 
 const MUC = "http://jabber.org/protocol/muc";
 
@@ -28,18 +28,11 @@ describe("a stalled IRC server", () => {
     const port = (server.address() as { port: number }).port;
     const slot = await takeSlot(bed);
     domain = slotDomain(slot, "irc");
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: ["silent.localhost"] },
-          tls: false,
-          addresses: { "silent.localhost": { host: "127.0.0.1", port } },
-          connectTimeoutSeconds: 2,
-        },
-      },
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: ["silent.localhost"] },
+      tls: false,
+      addresses: { "silent.localhost": { host: "127.0.0.1", port } },
+      connectTimeoutSeconds: 2,
     });
     user = await TestUser.login(peer, `stall-${slot}`);
   });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNgircd, type IrcPeer } from "../bed/ngircd.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, TestUser, xml, type Element, statusCodes } from "../support/client.js";
-import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { sharedBed, startIrcGateway, takeSlot, type TestGateway } from "../support/gateway.js";
 import { RawIrc } from "../support/raw-irc.js";
 
 const MUC = "http://jabber.org/protocol/muc";
@@ -51,29 +51,21 @@ describe("IRC channels as XMPP rooms", () => {
       dir: await mkdtemp(path.join(tmpdir(), "irc-doomed-")),
       name: "doomed.localhost",
     });
-    gw = await startTestGateway({
-      peer,
-      redisUrl: bed.redis!.url,
-      slot,
-      adapters: {
-        irc: {
-          servers: { allow: [ircd.serverName, "down.localhost", "doomed.localhost"] },
-          tls: false, // the bed's ngircd speaks plain IRC only
-          addresses: {
-            [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
-            "down.localhost": { host: "127.0.0.1", port: 1 },
-            "doomed.localhost": { host: "127.0.0.1", port: doomed.port },
-          },
-          graceSeconds: 1,
-          lineDelayMs: 0,
-          reconnectMaxSeconds: 2,
-          reconnectNoticeSeconds: 1,
-        },
+    gw = await startIrcGateway(bed, slot, {
+      servers: { allow: [ircd.serverName, "down.localhost", "doomed.localhost"] },
+      tls: false, // the bed's ngircd speaks plain IRC only
+      addresses: {
+        [ircd.serverName]: { host: "127.0.0.1", port: ircd.port },
+        "down.localhost": { host: "127.0.0.1", port: 1 },
+        "doomed.localhost": { host: "127.0.0.1", port: doomed.port },
       },
+      graceSeconds: 1,
+      lineDelayMs: 0,
+      reconnectMaxSeconds: 2,
+      reconnectNoticeSeconds: 1,
     });
     bob = await RawIrc.connect(ircd.port, bobNick);
-    bob.send(`JOIN ${channel}`);
-    await bob.waitFor((l) => / 366 /.test(l));
+    await bob.join(channel);
     // mIRC colour codes in the topic: users see the words only.
     bob.send(`TOPIC ${channel} :\x0304Welcome\x03 to the room`);
     await bob.waitFor((l) => l.includes(" TOPIC "));
@@ -90,11 +82,7 @@ describe("IRC channels as XMPP rooms", () => {
   });
 
   it("joins: the IRC users as occupants, the user's own presence last with 110, then the topic", async () => {
-    await alice.send(xml("presence", { to: `${room}/${aliceNick}` }, xml("x", { xmlns: MUC })));
-    const self = await alice.waitFor(
-      (el) =>
-        el.name === "presence" && el.attrs.from === `${room}/${aliceNick}` && statusCodes(el).includes(110),
-    );
+    const self = await alice.joinRoom(`${room}/${aliceNick}`);
     const occupants = alice.received.filter(
       (el) => el.name === "presence" && el.attrs.from?.startsWith(room),
     );
@@ -196,8 +184,7 @@ describe("IRC channels as XMPP rooms", () => {
     const dora = await TestUser.login(peer, `dora-irc-${slot}`);
     const doraNick = `dora${slot}`;
     try {
-      await dora.send(xml("presence", { to: `${room}/${doraNick}` }, xml("x", { xmlns: MUC })));
-      await dora.waitFor((el) => el.attrs.from === `${room}/${doraNick}` && statusCodes(el).includes(110));
+      await dora.joinRoom(`${room}/${doraNick}`);
       const bobJid = `${bobNick.toLowerCase()}%${ircd.serverName}@${domain}`;
       const mark = bob.lines.length;
       bob.send(`PRIVMSG ${channel} :\x01PING 1795330042\x01`);
@@ -318,8 +305,7 @@ describe("IRC channels as XMPP rooms", () => {
 
   it("tells a kicked user, with 307 and 110, who kicked them and why (without mIRC colours)", async () => {
     const carolRoom = `${room}/carol${slot}`;
-    await carol.send(xml("presence", { to: carolRoom }, xml("x", { xmlns: MUC })));
-    await carol.waitFor((el) => el.attrs.from === carolRoom && statusCodes(el).includes(110));
+    await carol.joinRoom(carolRoom);
     bob.send(`KICK ${channel} carol${slot} :\x0304behave\x03`);
     const kicked = await carol.waitFor(
       (el) => el.attrs.from === carolRoom && el.attrs.type === "unavailable",
@@ -334,8 +320,7 @@ describe("IRC channels as XMPP rooms", () => {
 
   it("keeps the user in the room across an IRC server restart: told while it lasts, then joined again", async () => {
     const lostRoom = `#lost%doomed.localhost@${domain}`;
-    await carol.send(xml("presence", { to: `${lostRoom}/carol` }, xml("x", { xmlns: MUC })));
-    await carol.waitFor((el) => el.attrs.from === `${lostRoom}/carol` && statusCodes(el).includes(110));
+    await carol.joinRoom(`${lostRoom}/carol`);
     const mark = carol.received.length;
     const since = (el: Element) => carol.received.indexOf(el) >= mark;
     await doomed.stop();

@@ -7,6 +7,10 @@ import type { XmppPeer } from "../bed/index.js";
 
 export { xml, type Element };
 
+const MUC = "http://jabber.org/protocol/muc";
+/** How long a room join may take (the gateway connects to the IRC server first). */
+const JOIN_TIMEOUT_MS = 20_000;
+
 export class TestUser {
   readonly received: Element[] = [];
   /** Connection errors and status changes, for failure messages. */
@@ -91,6 +95,32 @@ export class TestUser {
       };
       this.waiters.push({ match, resolve: done });
     });
+  }
+
+  /**
+   * Joins a room as `occupant` (room@domain/nick) with an XEP-0045 join presence (`history` as its
+   * `<history/>` attributes) and returns the user's own presence back (status 110) received after sending.
+   */
+  async joinRoom(
+    occupant: string,
+    opts: { history?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<Element> {
+    const sent = this.received.length;
+    await this.send(
+      xml(
+        "presence",
+        { to: occupant },
+        xml("x", { xmlns: MUC }, opts.history ? xml("history", opts.history) : null),
+      ),
+    );
+    return this.waitFor(
+      (el) =>
+        this.received.indexOf(el) >= sent &&
+        el.name === "presence" &&
+        el.attrs.from === occupant &&
+        statusCodes(el).includes(110),
+      opts.timeoutMs ?? JOIN_TIMEOUT_MS,
+    );
   }
 
   /** Round trip to the user's own server: everything sent to us before it has been received. */

@@ -33,6 +33,21 @@ export async function takeSlot(bed: Bed): Promise<number> {
   }
 }
 
+/**
+ * The IRC adapter's fields for plain-text IRC servers on 127.0.0.1 (name → port), every one allowed, with
+ * no line delay; spread it and add the test's own fields.
+ */
+export function plainIrc(servers: Record<string, number>) {
+  return {
+    servers: { allow: Object.keys(servers) },
+    tls: false,
+    addresses: Object.fromEntries(
+      Object.entries(servers).map(([name, port]) => [name, { host: "127.0.0.1", port }]),
+    ),
+    lineDelayMs: 0,
+  };
+}
+
 export interface TestGatewayOptions {
   peer: XmppPeer;
   redisUrl: string;
@@ -51,6 +66,26 @@ export interface TestGatewayOptions {
   /** Wait until every component stream is online (default true). */
   waitOnline?: boolean;
   logDir?: string;
+}
+
+/**
+ * The gateway with the IRC adapter (`irc`: its fields, domain and secret filled in) on `slot`, wired to the
+ * bed's Prosody and Redis.
+ */
+export function startIrcGateway(
+  bed: Bed,
+  slot: number,
+  irc: Record<string, unknown>,
+  opts: Partial<TestGatewayOptions> = {},
+): Promise<TestGateway> {
+  if (!bed.prosody || !bed.redis) throw new Error("the test bed has no Prosody or no Redis");
+  return startTestGateway({
+    peer: bed.prosody,
+    redisUrl: bed.redis.url,
+    slot,
+    ...opts,
+    adapters: { ...opts.adapters, irc },
+  });
 }
 
 export interface TestGateway {

@@ -59,6 +59,16 @@ export class RawIrc {
     });
   }
 
+  /** Joins `channel` and waits for the end of its NAMES list (366). */
+  async join(channel: string, timeoutMs = 10_000): Promise<void> {
+    this.send(`JOIN ${channel}`);
+    const target = channel.toLowerCase();
+    await this.waitFor((l) => {
+      const words = l.split(" ");
+      return words[1] === "366" && words[3]?.toLowerCase() === target;
+    }, timeoutMs);
+  }
+
   close(): void {
     this.socket.destroy();
   }
