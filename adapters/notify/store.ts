@@ -90,6 +90,23 @@ export const CREATE_CHUNK_RECIPIENTS = 1_000;
 /** How long a half-created alert's keys live if its creator dies before the commit: 10 minutes. */
 export const PENDING_TTL_SECONDS = 600;
 
+/** An alert's own fields as stored; undefined for another version or one still being created. */
+function decodeHead(h: Partial<Record<string, string>>): AlertHead | undefined {
+  if (!h.id || h.v !== ALERT_VERSION || h.pending) return undefined;
+  return {
+    id: h.id,
+    source: h.source ?? "",
+    token: h.token ?? "",
+    title: h.title ?? "",
+    text: h.text ?? "",
+    severity: (h.severity as Severity | undefined) ?? "info",
+    policy: h.policy ?? "default",
+    createdAt: h.createdAt ?? "",
+    status: h.status === "resolved" ? "resolved" : "firing",
+    ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
+  };
+}
+
 export class AlertStore {
   constructor(
     private readonly redis: Redis,
@@ -205,20 +222,8 @@ export class AlertStore {
 
   async get(id: string): Promise<AlertRecord | undefined> {
     const h = await this.redis.hgetall(this.alertKey(id));
-    if (!h.id || h.v !== ALERT_VERSION || h.pending) return undefined;
-    return {
-      id: h.id,
-      source: h.source ?? "",
-      token: h.token ?? "",
-      title: h.title ?? "",
-      text: h.text ?? "",
-      severity: (h.severity as Severity | undefined) ?? "info",
-      policy: h.policy ?? "default",
-      createdAt: h.createdAt ?? "",
-      status: h.status === "resolved" ? "resolved" : "firing",
-      ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
-      recipients: JSON.parse(h.recipients ?? "[]") as string[],
-    };
+    const head = decodeHead(h);
+    return head && { ...head, recipients: JSON.parse(h.recipients ?? "[]") as string[] };
   }
 
   /** The alert's own fields without its recipient list (one HMGET, whatever the number of recipients). */
@@ -227,19 +232,7 @@ export class AlertStore {
     const h = Object.fromEntries(HEAD_FIELDS.map((f, i) => [f, values[i] ?? undefined])) as Partial<
       Record<(typeof HEAD_FIELDS)[number], string>
     >;
-    if (!h.id || h.v !== ALERT_VERSION || h.pending) return undefined;
-    return {
-      id: h.id,
-      source: h.source ?? "",
-      token: h.token ?? "",
-      title: h.title ?? "",
-      text: h.text ?? "",
-      severity: (h.severity as Severity | undefined) ?? "info",
-      policy: h.policy ?? "default",
-      createdAt: h.createdAt ?? "",
-      status: h.status === "resolved" ? "resolved" : "firing",
-      ...(h.resolvedAt ? { resolvedAt: h.resolvedAt } : {}),
-    };
+    return decodeHead(h);
   }
 
   /** Whether `jid` is one of the alert's recipients (a set lookup, never the whole list). */
