@@ -8,7 +8,8 @@
  * Nothing in src/ imports an adapter; src/compose.ts wires the factories (see adapters/registry.ts).
  */
 import type { RouteOptions } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./store/redis-client.js";
+import type { KeyBuilder } from "./store/keys.js";
 import type { Counter, Gauge, Histogram } from "prom-client";
 import type { z } from "zod";
 import type { Logger } from "./log.js";
@@ -245,13 +246,13 @@ export interface HttpContext {
 }
 
 /** Key builder for the adapter's own Redis keys (prefixed with the gateway prefix and adapter key). */
-export type KeyBuilder = (...parts: string[]) => string;
+export type { KeyBuilder } from "./store/keys.js";
 
 export interface AdapterContext {
   /** The component domain this adapter serves, e.g. sms.example.org. */
   readonly domain: string;
   readonly log: Logger;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly key: KeyBuilder;
   readonly admins: readonly string[];
   readonly registrations: RegistrationReader;

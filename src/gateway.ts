@@ -3,7 +3,7 @@
  * enabled adapter. Built by src/compose.ts from the config and the adapter factories.
  */
 import { hostname } from "node:os";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./store/redis-client.js";
 import type { AdapterFactory } from "./adapter.js";
 import type { LoadedConfig } from "./config/load.js";
 import type { Logger } from "./log.js";
@@ -13,6 +13,7 @@ import { Keys } from "./store/keys.js";
 import { InstanceLease } from "./store/instance-lease.js";
 import { DurableWrites } from "./store/durable.js";
 import { createRedis } from "./store/redis-client.js";
+import { migrateKeys } from "./store/migrate.js";
 import { ComponentLink } from "./xmpp/link.js";
 import { Service } from "./core/service.js";
 import { HttpServer, type Readiness } from "./http/server.js";
@@ -25,7 +26,7 @@ import { packageVersion } from "./version.js";
 const REDIS_OPTIONS = { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000 } as const;
 
 export class Gateway {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly services = new Map<string, Service>();
   readonly inbox: Inbox;
   readonly http: HttpServer | undefined;
@@ -37,6 +38,7 @@ export class Gateway {
   private readonly stuckAfterSeconds: number;
   /** Inbound events and outbound claims, replicated before they count when the config asks for it. */
   private readonly durable: DurableWrites;
+  private readonly keys: Keys;
   private started = false;
 
   constructor(
@@ -54,6 +56,7 @@ export class Gateway {
       "main",
     );
     const keys = new Keys(config.redis.keyPrefix);
+    this.keys = keys;
     const instanceId = config.instanceId ?? hostname();
     this.instance = new InstanceLease(this.redis, keys, instanceId, log.child({ part: "instance" }));
     this.stuckAfterSeconds = config.delivery.stuckAfterSeconds;
@@ -181,6 +184,7 @@ export class Gateway {
   async start(): Promise<void> {
     await this.connectRedis();
     try {
+      await migrateKeys(this.redis, this.keys, this.log.child({ part: "migrate" }));
       await this.instance.acquire();
     } catch (err) {
       this.redis.disconnect();

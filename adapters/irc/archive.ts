@@ -21,7 +21,7 @@
  * Entry fields (version 1; a later release adds fields, never renames): n nick, b body, s subject.
  */
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { InboundEvent, KeyBuilder } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import type { ArchivePolicy } from "./config.js";
@@ -132,7 +132,7 @@ function toLine([id, fields]: Entry): StoredLine {
 
 export class ChannelArchive {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
     private readonly policy: (server: string) => ArchivePolicy,
   ) {}
@@ -140,10 +140,10 @@ export class ChannelArchive {
   private keys(server: string, channel: string) {
     const tag = `{${server}/${channel.toLowerCase()}}`;
     return {
-      stream: this.key("mam", tag),
-      off: this.key("mam-off", tag),
-      readers: this.key("mam-readers", tag),
-      seen: (...parts: string[]) => this.key("mam-seen", tag, ...parts),
+      stream: this.key.own("mam", tag),
+      off: this.key.own("mam-off", tag),
+      readers: this.key.own("mam-readers", tag),
+      seen: (...parts: string[]) => this.key.own("mam-seen", tag, ...parts),
     };
   }
 

@@ -1,13 +1,14 @@
 /** Connection leases between gateway instances, against the test bed's Redis. */
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import { Keys } from "../../src/store/keys.js";
 import { sharedBed } from "../../test/support/gateway.js";
 import { Leases } from "./lease.js";
 
 describe("Leases", () => {
   const redis = new Redis(sharedBed().redis!.url);
   const prefix = `lease-test-${process.pid}-${Date.now()}`;
-  const key = (...parts: string[]) => `${prefix}:${parts.join(":")}`;
+  const key = new Keys(`${prefix}:`).adapterKey("irc");
   afterAll(() => redis.disconnect());
 
   it("lets one instance hold a user's connection; the other gets it once released", async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Keys } from "../../src/store/keys.js";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
 import { runCommand, TestUser, xml, type Element } from "../support/client.js";
@@ -56,7 +57,7 @@ describe("alerts: API, escalation and acknowledgement", () => {
     (await status(id)).recipients.find((r) => r.jid === jid)?.channels[channel]?.state;
   /** Whether the alert's escalation for everyone is over (no step pending or running). */
   const escalationOver = async (id: string) => {
-    const key = (k: string) => `${gw.keyPrefix}a:notify:${k}`;
+    const key = (k: string) => `${gw.keyPrefix}a:{notify}:${k}`;
     const pending = [
       ...(await redis.zrange(key("timers"), "0", "-1")),
       ...(await redis.zrange(key("running"), "0", "-1")),
@@ -64,7 +65,7 @@ describe("alerts: API, escalation and acknowledgement", () => {
     return !pending.some((m) => m.includes(id));
   };
   const contact = (name: string, fields: Record<string, string>) =>
-    redis.hset(`${gw.keyPrefix}a:notify:contact:${jidOf(name)}`, fields);
+    redis.hset(`${gw.keyPrefix}a:{notify}:contact:${jidOf(name)}`, fields);
   const alertMessage = (el: Element, id: string) => el.name === "message" && el.attrs.id === `alert-${id}`;
 
   beforeAll(async () => {
@@ -238,10 +239,10 @@ describe("alerts: API, escalation and acknowledgement", () => {
     await gina.send(xml("presence", { to: domain, type: "subscribed" }));
     await gina.sync();
     await gina.stop();
-    const key = `${gw.keyPrefix}a:notify:presence-known:${jidOf("gina")}`;
+    const key = `${gw.keyPrefix}a:{notify}:presence-known:${jidOf("gina")}`;
     await expect.poll(() => redis.exists(key), { timeout: 15_000 }).toBe(1);
     await expect
-      .poll(() => redis.scard(`${gw.keyPrefix}a:notify:online:${jidOf("gina")}`), { timeout: 15_000 })
+      .poll(() => redis.scard(`${gw.keyPrefix}a:{notify}:online:${jidOf("gina")}`), { timeout: 15_000 })
       .toBe(0);
     const res = await post({
       recipients: [jidOf("gina")],
@@ -336,7 +337,7 @@ describe("alerts: API, escalation and acknowledgement", () => {
   it("a critical alert goes out on every channel at once; a group reaches its members", async () => {
     await (await TestUser.login(peer, `ivan-${tag}`)).stop(); // an account, offline
     await contact("ivan", { phone: "+12025550415", phoneVerified: "1" });
-    await redis.rpush(`${gw.keyPrefix}a:notify:group:oncall`, jidOf("ivan"));
+    await redis.rpush(`${gw.keyPrefix}a:{notify}:group:oncall`, jidOf("ivan"));
     const res = await post({
       recipients: ["oncall"],
       title: "Site down",
@@ -385,8 +386,8 @@ describe("alerts: API, escalation and acknowledgement", () => {
     await kate.sync();
     await gw.gateway.services.get("notify")!.ctx.link.ping();
     await kate.sync();
-    expect(await redis.exists(`${gw.keyPrefix}a:notify:state:0123456789abcdef`)).toBe(0);
-    const fields = await redis.hkeys(`${gw.keyPrefix}a:notify:state:${id}`);
+    expect(await redis.exists(`${gw.keyPrefix}a:{notify}:state:0123456789abcdef`)).toBe(0);
+    const fields = await redis.hkeys(`${gw.keyPrefix}a:{notify}:state:${id}`);
     expect(fields.filter((f) => f.startsWith(kate.bare))).toEqual([]);
   });
 
@@ -462,11 +463,11 @@ describe("alerts: API, escalation and acknowledgement", () => {
       "policy",
     ],
   ])("%s is refused with its status, nothing stored", async (_what, request, code, mention) => {
-    const before = await redis.keys(`${gw.keyPrefix}a:notify:alert:*`);
+    const before = await redis.keys(`${gw.keyPrefix}a:{notify}:alert:*`);
     const res = await request();
     expect(res.status).toBe(code);
     expect(await res.text()).toContain(mention);
-    expect(await redis.keys(`${gw.keyPrefix}a:notify:alert:*`)).toHaveLength(before.length);
+    expect(await redis.keys(`${gw.keyPrefix}a:{notify}:alert:*`)).toHaveLength(before.length);
   });
 
   it("serves an OpenAPI 3.1 document of the API", async () => {
@@ -531,7 +532,7 @@ describe("alerts: a gateway killed during an escalation", () => {
       },
     };
     const env = { TEST_ALERT_TOKEN: API_TOKEN, TEST_NOTIFY_TWILIO: TWILIO_TOKEN };
-    await redis.hset(`alerts-crash-${slot}:a:notify:contact:${user}`, {
+    await redis.hset(`alerts-crash-${slot}:a:{notify}:contact:${user}`, {
       phone: "+12025550420",
       phoneVerified: "1",
       email: "frank@example.org",
@@ -574,8 +575,8 @@ describe("alerts: a gateway killed during an escalation", () => {
     await expect
       .poll(
         async () =>
-          (await redis.zcard(`alerts-crash-${slot}:a:notify:timers`)) +
-          (await redis.zcard(`alerts-crash-${slot}:a:notify:running`)),
+          (await redis.zcard(`alerts-crash-${slot}:a:{notify}:timers`)) +
+          (await redis.zcard(`alerts-crash-${slot}:a:{notify}:running`)),
         { timeout: 30_000 },
       )
       .toBe(0);
@@ -629,7 +630,7 @@ describe("alerts: one alert to many recipients is paced per channel", () => {
     expect(res.status, await res.clone().text()).toBe(202);
     const { id } = (await res.json()) as { id: string };
     const sentCount = async () =>
-      (await redis.hkeys(`${gw.keyPrefix}a:notify:state:${id}`)).filter((f) => f.endsWith(" xmpp sent"))
+      (await redis.hkeys(`${gw.keyPrefix}a:{notify}:state:${id}`)).filter((f) => f.endsWith(" xmpp sent"))
         .length;
     // Every count the store showed on the way: paced, some recipients have it while others still wait.
     const seen = new Set<number>();
@@ -649,7 +650,7 @@ describe("alerts: one alert to many recipients is paced per channel", () => {
 
   it("an alert to 100,000 recipients is stored whole, each recipient once, every first step due", async () => {
     const prefix = `${gw.keyPrefix}big:`;
-    const store = new AlertStore(redis, (...parts: string[]) => prefix + parts.join(":"), 600);
+    const store = new AlertStore(redis, new Keys(prefix).adapterKey("notify"), 600);
     const recipients = Array.from({ length: 100_000 }, (_, i) => `big${i}@${peer.host}`);
     const result = await store.create(
       {
@@ -677,7 +678,7 @@ describe("alerts: one alert to many recipients is paced per channel", () => {
   }, 120_000);
 
   it("an alert whose creation stopped before its commit is seen by no one and sends nothing", async () => {
-    const key = (...parts: string[]) => `${gw.keyPrefix}a:notify:${parts.join(":")}`;
+    const key = new Keys(gw.keyPrefix).adapterKey("notify");
     const jid = `half-${tag}@${peer.host}`;
     // What a creator that died after its first chunk leaves behind.
     await redis.hset(key("alert", "half1"), {

@@ -178,7 +178,7 @@ it("tells the sender to send again the messages still queued in the gateway when
   await send("queued-2");
   const redis = new Redis(bed.redis!.url);
   cleanup.push(() => Promise.resolve(redis.disconnect()));
-  await expect.poll(() => redis.zcard(`${keyPrefix}outflight:email`), { timeout: 10_000 }).toBe(3);
+  await expect.poll(() => redis.zcard(`${keyPrefix}outflight:{email}`), { timeout: 10_000 }).toBe(3);
   await first.kill("SIGKILL");
   silent = false;
 

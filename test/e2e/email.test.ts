@@ -523,7 +523,7 @@ describe("email through an SMTP relay and the gateway's own listener", () => {
         keys.map(async (k) => ({ k, bytes: (await redis.memory("USAGE", k)) ?? 0 })),
       );
       expect(sizes.filter((s) => s.bytes > 16 * 1024)).toEqual([]);
-      const meta = await redis.hgetall(`${gw.keyPrefix}a:email:file:${token}`);
+      const meta = await redis.hgetall(`${gw.keyPrefix}a:{email}:file:${token}`);
       expect(meta).toMatchObject({ name: "page.html", size: String(content.length), owners: alias });
       expect(meta.content).toBeUndefined();
     } finally {

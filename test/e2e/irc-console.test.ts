@@ -255,7 +255,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     const dave = await TestUser.login(peer, `dave${slot}-console`);
     const erin = await TestUser.login(peer, `erin${slot}-console`);
     try {
-      expect(await redis.del(`${gw.keyPrefix}a:irc:channel-list:${SERVER}`)).toBe(1);
+      expect(await redis.del(`${gw.keyPrefix}a:{irc}:channel-list:${SERVER}`)).toBe(1);
       const query = () => xml("query", { xmlns: DISCO_ITEMS });
       const [forDave, forErin] = await Promise.all([
         dave.iq("get", serverJid, query(), 30_000),

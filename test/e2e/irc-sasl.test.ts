@@ -183,7 +183,7 @@ describe("SASL from the user's IRC settings", () => {
     const redis = new Redis(bed.redis!.url);
     try {
       await redis.set(
-        `${gw.keyPrefix}a:irc:lease:${alice.bare}:other.localhost`,
+        `${gw.keyPrefix}a:{irc}:lease:${alice.bare}:other.localhost`,
         "another-instance",
         "EX",
         60,

@@ -9,6 +9,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Keys } from "../../src/store/keys.js";
 import { DirectoryStore } from "../../adapters/email/file-store.js";
 import { FileRefused, MailFiles } from "../../adapters/email/files.js";
 import type { HttpContext } from "../../src/adapter.js";
@@ -41,7 +42,7 @@ describe("mail file store", () => {
     redis = new Redis(bed.redis!.url);
     dir = await mkdtemp(path.join(tmpdir(), "gw-files-"));
     files = new MailFiles(
-      { redis, key: (...parts) => `${prefix}${parts.join(":")}`, log: pino({ level: "silent" }) },
+      { redis, key: new Keys(prefix).adapterKey("email"), log: pino({ level: "silent" }) },
       http,
       new DirectoryStore(dir),
       TTL_SECONDS,
