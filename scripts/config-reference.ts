@@ -51,14 +51,19 @@ const NOTES: Readonly<Record<string, string>> = {
     "`conflict`; that instance retries at this interval and takes over when the first one goes away.",
   redis: "The Redis server that holds registrations, queues and dedupe keys.",
   "redis.url":
-    "`redis://HOST:PORT[/DB]`, or `rediss://` for TLS. Keep the password out of this file: use " +
+    "`redis://HOST:PORT[/DB]`, or `rediss://` for TLS; `redis://127.0.0.1:6379` when left out. Keep the password out of this file: use " +
     "`redis.passwordEnv`.",
   "redis.passwordEnv":
     "Name of the environment variable holding the Redis password. When this field is set and the variable " +
     "is not, the gateway refuses to start (exit code 2).",
   "redis.keyPrefix":
     "Prefix of every Redis key the gateway writes. Instances of one gateway share a prefix; separate " +
-    "gateways sharing one Redis database need different prefixes.",
+    "gateways sharing one Redis database need different prefixes. No `{` or `}`: the gateway puts hash " +
+    "tags in key names so that a Redis Cluster keeps the keys it uses together on one node.",
+  "redis.cluster":
+    "Seed nodes of a Redis Cluster, as `HOST:PORT` strings; the gateway asks them for the cluster's slot map " +
+    "and follows slot migrations and failovers by itself. All nodes take the password of " +
+    '`redis.passwordEnv`. Leave out `url` and `sentinels`. See docs/deployment.md, "Redis Cluster".',
   admins:
     "Bare JIDs of the gateway's administrators. They may use every adapter whatever `access.allow` says, " +
     "see and run the administrators' ad-hoc commands (XEP-0050), and receive the gateway's notices.",

@@ -2,7 +2,7 @@
  * Users' addresses on the mail domain: alias → bare JID in one Redis hash, one owner per alias, so mail to
  * `alias@mail.example.org` reaches exactly one XMPP user.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { BOUNCE_PREFIX } from "./bounces.js";
@@ -53,7 +53,7 @@ export class AliasDirectory {
   private readonly hash: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     key: KeyBuilder,
   ) {
     this.hash = key("aliases");

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { DiscoItem, EntityInfo, KeyBuilder } from "../../src/adapter.js";
 import type { Logger } from "../../src/log.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
@@ -161,7 +161,7 @@ export function collectChannelList(
 }
 
 export interface ChannelListsOptions {
-  redis: Redis;
+  redis: RedisClient;
   key: KeyBuilder;
   log: Logger;
   cacheSeconds: number;

@@ -2,7 +2,7 @@
  * Which channels each user is in, kept in Redis so that a gateway restart rejoins them: one hash field per
  * (bare JID, IRC server) holding the nick and, per channel, the user's resources in it.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import type { Member } from "./connections.js";
 
@@ -25,7 +25,7 @@ interface Stored {
 
 export class JoinedStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
   ) {}
 

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { LEASE_ACQUIRE, LEASE_RELEASE } from "../../src/store/lease-scripts.js";
 
@@ -23,7 +23,7 @@ export class Leases {
   readonly owner: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
     private readonly seconds = LEASE_SECONDS,
     owner?: string,

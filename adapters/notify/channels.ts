@@ -7,7 +7,7 @@
  * number) with a window counter in Redis, so every instance shares the budget.
  */
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { Relay } from "../email/relay.js";
 import { TwilioSender } from "../sms/twilio-client.js";
@@ -49,7 +49,7 @@ export interface Channels {
 export function createChannels(
   config: Pick<NotifyConfig, "twilio" | "email">,
   secret: (envName: string) => string,
-  store: { redis: () => Redis; key: () => KeyBuilder },
+  store: { redis: () => RedisClient; key: () => KeyBuilder },
 ): Channels {
   const twilio = config.twilio;
   const sender = twilio

@@ -11,7 +11,7 @@
  * that comes back to the user's XMPP account: neither is a way to reach the person off XMPP, so neither is
  * read here.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { CHANNELS, type Channel } from "./config.js";
 
@@ -67,7 +67,7 @@ export function inQuietHours(contact: Contact, at: Date): boolean {
 
 export class Directory {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
   ) {}
 

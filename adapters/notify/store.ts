@@ -12,7 +12,7 @@
  * XMPP message has a dedupe id; an SMS or mail is handed off at most once, marked before it leaves), so a
  * step that runs again after a crash sends nothing twice.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import type { Channel } from "./config.js";
 import { CLAIM, CREATE_BEGIN, CREATE_CHUNK, CREATE_COMMIT, RATE_SLOT, SCHEDULE } from "./store-scripts.js";
@@ -109,7 +109,7 @@ function decodeHead(h: Partial<Record<string, string>>): AlertHead | undefined {
 
 export class AlertStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
     private readonly ttlSeconds: number,
   ) {}

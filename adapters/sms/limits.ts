@@ -2,7 +2,7 @@
  * Cost control: per-user messages per hour and segments per day, counted in Redis (shared by every
  * instance). A refusal says which limit was hit and when it resets, and changes no counter.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { LuaScript } from "../../src/store/lua.js";
@@ -42,7 +42,7 @@ function hhmm(ms: number): string {
 
 export class RateLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
     private readonly limits: Limits,
     private readonly now: () => number = Date.now,

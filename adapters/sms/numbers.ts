@@ -12,7 +12,7 @@
  *   expires and the number is free for C and another user. When every pool number is bound to C for other
  *   users, U gets resource-constraint (administrators are told who holds each number, and since when).
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { LuaScript } from "../../src/store/lua.js";
@@ -135,7 +135,7 @@ export class NumberDirectory {
   private readonly admins: ReadonlySet<string>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
     options: NumberDirectoryOptions,
   ) {

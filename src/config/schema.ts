@@ -76,9 +76,25 @@ export const coreSchema = z
         url: z
           .string()
           .regex(/^rediss?:\/\//, { message: "expected redis://HOST:PORT[/DB]" })
-          .default("redis://127.0.0.1:6379"),
+          .optional(),
         passwordEnv: envNameSchema.optional(),
-        keyPrefix: z.string().min(1).max(64).default("xgw:"),
+        keyPrefix: z
+          .string()
+          .min(1)
+          .max(64)
+          .refine((p) => !/[{}]/.test(p), {
+            message:
+              "must not contain { or }: the gateway puts its own hash tags in key names (Redis Cluster)",
+          })
+          .default("xgw:"),
+        cluster: z
+          .array(
+            z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):\d{1,5}$/, {
+              message: "expected HOST:PORT (an IPv6 address in brackets)",
+            }),
+          )
+          .min(1)
+          .optional(),
         sentinels: z
           .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict())
           .min(1)
@@ -119,8 +135,11 @@ export const coreSchema = z
         message: "redis.sentinels and redis.masterName go together",
         path: ["masterName"],
       })
+      .refine((r) => r.cluster === undefined || (r.url === undefined && r.sentinels === undefined), {
+        message: "redis.cluster names the whole store: leave out redis.url and redis.sentinels with it",
+        path: ["cluster"],
+      })
       .default({
-        url: "redis://127.0.0.1:6379",
         keyPrefix: "xgw:",
         replication: { minReplicas: 0, timeoutMs: 1_000 },
       }),

@@ -3,7 +3,7 @@
  * drains the domain's inbox.
  */
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
+import { scanKeys, type RedisClient } from "../store/redis-client.js";
 import type { Adapter, AdapterContext, HttpContext } from "../adapter.js";
 import type { HttpServer } from "../http/server.js";
 import type { Metrics } from "../http/metrics.js";
@@ -53,7 +53,7 @@ export interface ServiceDeps {
   domain: string;
   adapter: Adapter;
   link: ComponentLink;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   inbox: Inbox;
   ledger: OutboundLedger;
@@ -223,12 +223,8 @@ export class Service {
   private async registeredAnywhere(): Promise<string[]> {
     const { redis, keys } = this.deps;
     const users = new Set<string>();
-    let cursor = "0";
-    do {
-      const [next, found] = await redis.scan(cursor, "MATCH", keys.allRegistrations(), "COUNT", 100);
-      cursor = next;
+    for await (const found of scanKeys(redis, keys.allRegistrations()))
       for (const key of found) for (const user of await redis.hkeys(key)) users.add(user);
-    } while (cursor !== "0");
     return [...users].sort();
   }
 

@@ -12,7 +12,7 @@
  * dead-letter stream too, the admins are told and the rest flows on. If Redis lost its data (a restart
  * without persistence, a failover to an empty replica), the consumer group is created again.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis-client.js";
 import type { InboundEvent } from "../adapter.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
@@ -64,7 +64,7 @@ type StreamReply = [string, [string, string[]][]][] | null;
 export class Deliverer {
   private running = false;
   private loop: Promise<void> | undefined;
-  private readonly reader: Redis;
+  private readonly reader: RedisClient;
   private readonly stream: string;
   private readonly deadStream: string;
   private readonly attempts: string;
@@ -78,7 +78,7 @@ export class Deliverer {
   private readonly confirmed = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keys: Keys,
     private readonly link: ComponentLink,
     private readonly consumer: string,
@@ -177,7 +177,11 @@ export class Deliverer {
   private async waitReplicated(): Promise<void> {
     const { minReplicas, timeoutMs } = this.replication;
     if (minReplicas === 0) return;
-    const replicas = await this.reader.wait(minReplicas, timeoutMs);
+    // In the same pipeline as a read of the stream, WAIT goes to the node that holds it (on a cluster too).
+    const [, waited] =
+      (await this.reader.pipeline().xlen(this.stream).wait(minReplicas, timeoutMs).exec()) ?? [];
+    if (waited?.[0]) throw waited[0];
+    const replicas = Number(waited?.[1]);
     if (replicas < minReplicas) throw new NotReplicatedError(replicas, minReplicas, timeoutMs);
   }
 

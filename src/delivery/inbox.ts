@@ -3,7 +3,7 @@
  * domain, and deliver() resolves only once Redis has it. Only then may the adapter acknowledge the network
  * (HTTP 200 to Twilio, SMTP 250). The Deliverer (deliverer.ts) reads the stream and sends the stanzas.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis-client.js";
 import type { InboundEvent } from "../adapter.js";
 import type { DurableWrites } from "../store/durable.js";
 import { LuaScript } from "../store/lua.js";
@@ -37,7 +37,7 @@ export class InboxUnavailableError extends Error {
 
 export class Inbox {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** Where enqueue() writes: replicated before it resolves when the config asks for replicas. */
     private readonly writes: Pick<DurableWrites, "eval">,

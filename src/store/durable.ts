@@ -9,7 +9,7 @@
  * by WAIT in the same pipeline. Concurrent writers share its round trips: one WAIT confirms every write sent
  * before it.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-client.js";
 import type { Logger } from "../log.js";
 import { isNoScript, type LuaArg, type LuaScript } from "./lua.js";
 import { duplicateRedis } from "./redis-client.js";
@@ -37,10 +37,10 @@ export class NotReplicatedError extends Error {
 
 export class DurableWrites {
   /** The connection of its own (opened at the first replicated write). */
-  private own: Redis | undefined;
+  private own: RedisClient | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly settings: ReplicationSettings,
     private readonly log: Logger,
   ) {}

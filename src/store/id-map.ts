@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-client.js";
 import type { IdMap } from "../adapter.js";
 
 /**
@@ -7,7 +7,7 @@ import type { IdMap } from "../adapter.js";
  */
 export class RedisIdMap implements IdMap {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: (...parts: string[]) => string,
   ) {}
 

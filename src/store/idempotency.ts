@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-client.js";
 import type { ErrorCondition } from "../xmpp/errors.js";
 import type { DurableWrites } from "./durable.js";
 import { LuaScript } from "./lua.js";
@@ -144,7 +144,7 @@ export class OutboundLedger {
   private unsettled: (() => Promise<unknown>)[] = [];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly ttlSeconds: number,
     private readonly instanceId: string,

@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-client.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "./keys.js";
 import { LEASE_ACQUIRE, LEASE_RELEASE } from "./lease-scripts.js";
@@ -97,7 +97,7 @@ export class InstanceLease {
   lost = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keys: Keys,
     readonly instanceId: string,
     private readonly log: Logger,

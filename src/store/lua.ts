@@ -6,7 +6,8 @@
  * answers NOSCRIPT did not run, so sending it again cannot apply it twice.
  */
 import { createHash } from "node:crypto";
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
+import type { RedisClient } from "./redis-client.js";
 
 export type LuaArg = string | number;
 
@@ -22,7 +23,7 @@ export class LuaScript {
   }
 
   /** Runs the script with `keys` as KEYS and `args` as ARGV. */
-  async run(redis: Redis, keys: readonly LuaArg[], args: readonly LuaArg[] = []): Promise<unknown> {
+  async run(redis: RedisClient, keys: readonly LuaArg[], args: readonly LuaArg[] = []): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {

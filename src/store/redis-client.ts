@@ -4,14 +4,20 @@
  * lines; with one per reconnect attempt, an outage would flood the log, so each client logs at most one line
  * per REDIS_ERROR_LOG_INTERVAL_MS and says how many it left out.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "../log.js";
+
+/**
+ * The gateway's connection to its store: one Redis (alone or behind sentinels), or a Redis Cluster. Both
+ * take the same commands; what differs (SCAN per master, a duplicate connection) is handled here.
+ */
+export type RedisClient = Redis | Cluster;
 
 /** At most one "redis connection error" line per client in this interval. */
 export const REDIS_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** Logs `client`'s errors through `log` (rate-limited); returns the client. */
-export function watchRedisErrors<T extends Redis>(client: T, log: Logger, name: string): T {
+export function watchRedisErrors<T extends RedisClient>(client: T, log: Logger, name: string): T {
   let last = 0;
   let suppressed = 0;
   client.on("error", (err: Error) => {
@@ -27,9 +33,11 @@ export function watchRedisErrors<T extends Redis>(client: T, log: Logger, name: 
   return client;
 }
 
-/** Where the gateway's Redis is: one server by URL, or the primary the sentinels name. */
+/** Where the gateway's Redis is: one server by URL, the primary the sentinels name, or a cluster. */
 export interface RedisTarget {
-  url: string;
+  url?: string | undefined;
+  /** Seed nodes of a Redis Cluster ("host:port"); the client learns the other nodes from them. */
+  cluster?: string[] | undefined;
   sentinels?: { host: string; port: number }[] | undefined;
   masterName?: string | undefined;
   sentinelPassword?: string | undefined;
@@ -43,27 +51,82 @@ export function reconnectOnReadonly(err: Error): 2 | false {
   return err.message.startsWith("READONLY") ? 2 : false;
 }
 
+/** Where a single Redis is when the config names none. */
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+/**
+ * During a slot migration (resharding), a script or transaction whose keys are split between the two nodes
+ * is answered TRYAGAIN, and a key already moved is answered ASK: the client retries every
+ * CLUSTER_RETRY_DELAY_MS, up to CLUSTER_MAX_REDIRECTIONS times (about 5 s in all), before the command fails
+ * (and the caller answers "try later"). A migration moves a few keys at a time, so the split lasts far less.
+ */
+export const CLUSTER_RETRY_DELAY_MS = 50;
+export const CLUSTER_MAX_REDIRECTIONS = 100;
+
+/** "host:port" → the address ioredis takes (the config schema has checked the form). */
+function clusterNode(seed: string): { host: string; port: number } {
+  const at = seed.lastIndexOf(":");
+  return { host: seed.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(seed.slice(at + 1)) };
+}
+
 /** A new connection to `target` with its errors logged (see watchRedisErrors). */
-export function createRedis(target: RedisTarget, options: RedisOptions, log: Logger, name: string): Redis {
+export function createRedis(
+  target: RedisTarget,
+  options: RedisOptions,
+  log: Logger,
+  name: string,
+): RedisClient {
+  if (target.cluster) {
+    const { enableOfflineQueue, lazyConnect, ...redisOptions } = options;
+    const cluster = new Cluster(target.cluster.map(clusterNode), {
+      redisOptions,
+      enableOfflineQueue,
+      lazyConnect,
+      // Writes go to masters; the gateway reads what it has just written, so it reads there too.
+      scaleReads: "master",
+      retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+      retryDelayOnMoved: CLUSTER_RETRY_DELAY_MS,
+      maxRedirections: CLUSTER_MAX_REDIRECTIONS,
+    });
+    return watchRedisErrors(cluster, log, name);
+  }
+  const url = target.url ?? DEFAULT_REDIS_URL;
   const common: RedisOptions = { reconnectOnError: reconnectOnReadonly, ...options };
   const client = target.sentinels
-    ? new Redis(target.url, {
+    ? new Redis(url, {
         ...common,
         sentinels: target.sentinels,
         name: target.masterName,
         role: "master",
         sentinelPassword: target.sentinelPassword,
       })
-    : new Redis(target.url, common);
+    : new Redis(url, common);
   return watchRedisErrors(client, log, name);
 }
 
 /** A second connection with the same settings as `redis` (e.g. for blocking reads), errors logged. */
 export function duplicateRedis(
-  redis: Redis,
-  options: Partial<RedisOptions>,
+  redis: RedisClient,
+  options: { enableOfflineQueue?: boolean; lazyConnect?: boolean },
   log: Logger,
   name: string,
-): Redis {
-  return watchRedisErrors(redis.duplicate(options), log, name);
+): RedisClient {
+  const copy = redis instanceof Cluster ? redis.duplicate([], options) : redis.duplicate(options);
+  return watchRedisErrors(copy, log, name);
+}
+
+/**
+ * Every key matching `pattern`, in batches: SCAN on a single Redis, SCAN on each master of a cluster (a
+ * cluster's SCAN reaches one node only).
+ */
+export async function* scanKeys(redis: RedisClient, pattern: string, count = 100): AsyncGenerator<string[]> {
+  const nodes = redis instanceof Cluster ? redis.nodes("master") : [redis];
+  for (const node of nodes) {
+    let cursor = "0";
+    do {
+      const [next, found] = await node.scan(cursor, "MATCH", pattern, "COUNT", count);
+      cursor = next;
+      if (found.length) yield found;
+    } while (cursor !== "0");
+  }
 }

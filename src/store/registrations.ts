@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-client.js";
 import type { RegistrationReader } from "../adapter.js";
 import { STORE_VERSION, type Keys } from "./keys.js";
 
@@ -20,7 +20,7 @@ export class Registrations implements RegistrationReader {
   private readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keys: Keys,
     adapter: string,
   ) {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-client.js";
 import type { SettingsStore } from "../adapter.js";
 import { STORE_VERSION, type Keys } from "./keys.js";
 
@@ -7,7 +7,7 @@ export class UserSettings implements SettingsStore {
   private readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keys: Keys,
     adapter: string,
   ) {

@@ -127,6 +127,31 @@ describe("configuration", () => {
     expect(loaded.adapterSecrets).toEqual({ FAKE_TOKEN: "tok" });
   });
 
+  it("takes a Redis Cluster's seed nodes, alone, and a key prefix without hash-tag braces", () => {
+    const base = {
+      xmpp: { serverDomains: ["localhost"] },
+      adapters: { echo: { domain: "e.localhost", secretEnv: "GATEWAY_ECHO_SECRET" } },
+    };
+    const withRedis = (redis: object) => problems({ ...base, redis });
+    expect(withRedis({ cluster: ["127.0.0.1:7000", "redis-b.example.org:7001", "[::1]:7002"] })).toEqual([]);
+    expect(withRedis({ cluster: ["127.0.0.1"] })).toEqual([
+      "redis.cluster.0: expected HOST:PORT (an IPv6 address in brackets)",
+    ]);
+    const alone =
+      "redis.cluster: redis.cluster names the whole store: leave out redis.url and redis.sentinels with it";
+    expect(withRedis({ cluster: ["127.0.0.1:7000"], url: "redis://127.0.0.1:6379" })).toEqual([alone]);
+    expect(
+      withRedis({
+        cluster: ["127.0.0.1:7000"],
+        sentinels: [{ host: "127.0.0.1", port: 26379 }],
+        masterName: "m",
+      }),
+    ).toEqual([alone]);
+    expect(withRedis({ keyPrefix: "gw{1}:" })).toEqual([
+      "redis.keyPrefix: must not contain { or }: the gateway puts its own hash tags in key names (Redis Cluster)",
+    ]);
+  });
+
   describe("fields that must agree with each other", () => {
     type Raw = Record<string, Record<string, unknown>>;
     /** The committed config with some fields changed. */

@@ -10,7 +10,7 @@
  * The validators are pure and throw GatewayError("not-acceptable") with a text for the user.
  */
 import { parsePhoneNumberFromString } from "libphonenumber-js";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../../src/adapter.js";
 import { GatewayError } from "../../../src/xmpp/errors.js";
 
@@ -93,7 +93,7 @@ export function checkChannels(list: readonly string[]): Channel[] {
 
 export class ContactStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
   ) {}
 

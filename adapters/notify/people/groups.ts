@@ -3,7 +3,7 @@
  * rotation: the first is on call), plus a set key("groups") of the names. Written only here, by admins;
  * read by the notify engine.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../../src/adapter.js";
 import { GatewayError } from "../../../src/xmpp/errors.js";
 import { MAX_GROUPS, MAX_GROUP_MEMBERS } from "./limits.js";
@@ -56,7 +56,7 @@ return 1`;
 
 export class GroupStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
   ) {}
 

@@ -6,7 +6,7 @@
  *
  * "Recent alerts" is a report: the latest alerts with each recipient's state per channel, never their text.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../../src/store/redis-client.js";
 import type { AdhocCommand, Form, FormValues, KeyBuilder } from "../../../src/adapter.js";
 import { GatewayError } from "../../../src/xmpp/errors.js";
 import { single } from "../../../src/xmpp/forms.js";
@@ -46,7 +46,7 @@ export interface AlertSummary {
 }
 
 export interface NoticeDeps {
-  redis: Redis;
+  redis: RedisClient;
   key: KeyBuilder;
   groups: GroupStore;
   config: PeopleConfig;

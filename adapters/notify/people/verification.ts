@@ -8,7 +8,7 @@
  * A refusal sends nothing and counts nothing.
  */
 import { createHash, randomInt, timingSafeEqual } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../../src/adapter.js";
 import { GatewayError } from "../../../src/xmpp/errors.js";
 import type { ContactStore } from "./contacts.js";
@@ -72,7 +72,7 @@ function codeHash(jid: string, kind: AddressKind, address: string, code: string)
 
 export class Verifier {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
     private readonly contacts: ContactStore,
     private readonly config: PeopleConfig,
