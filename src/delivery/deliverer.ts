@@ -17,7 +17,7 @@ import type { InboundEvent } from "../adapter.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
 import { NotReplicatedError, type ReplicationSettings } from "../store/durable.js";
-import { duplicateRedis } from "../store/redis-client.js";
+import { duplicateRedis, execTransaction } from "../store/redis-client.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza, type Element } from "../xmpp/stanzas.js";
 import { checkInboundEvent } from "./event-schema.js";
@@ -33,6 +33,8 @@ export const CLAIM_IDLE_MS = 60_000;
 export const CLAIM_CHECK_MS = 10_000;
 /** Pause after an unexpected failure (Redis down…) before trying again. */
 export const RETRY_PAUSE_MS = 1_000;
+/** How much longer than its blocking time (or WAIT's) a read may go unanswered before it counts as failed. */
+export const READ_REPLY_MARGIN_MS = 5_000;
 /** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
 export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
 /** Failed deliveries of one entry before it is set aside, when the config does not say. */
@@ -93,7 +95,10 @@ export class Deliverer {
     this.attempts = keys.deliveryAttempts(link.domain);
     this.log = log.child({ domain: link.domain, part: "deliverer" });
     // Blocking reads tie up a connection: use a dedicated one.
-    this.reader = duplicateRedis(redis, { enableOfflineQueue: true }, this.log, "deliverer");
+    // A reply that never comes (a connection replaced during a cluster's slot migration) must not stall the
+    // loop: the read fails, and what it took is read again from the pending list.
+    const commandTimeout = Math.max(READ_BLOCK_MS, replication.timeoutMs) + READ_REPLY_MARGIN_MS;
+    this.reader = duplicateRedis(redis, { enableOfflineQueue: true, commandTimeout }, this.log, "deliverer");
   }
 
   start(): void {
@@ -257,12 +262,13 @@ export class Deliverer {
     }
     if (done.length === 0) return taken.length;
     this.single = false;
-    await this.redis
-      .multi()
-      .xack(this.stream, DELIVERY_GROUP, ...done)
-      .xdel(this.stream, ...done)
-      .hdel(this.attempts, ...done)
-      .exec();
+    await execTransaction(() =>
+      this.redis
+        .multi()
+        .xack(this.stream, DELIVERY_GROUP, ...done)
+        .xdel(this.stream, ...done)
+        .hdel(this.attempts, ...done),
+    );
     this.delivered += done.length - again.size;
     const confirmed = Date.now();
     for (const entryId of done) {
@@ -329,26 +335,27 @@ export class Deliverer {
     event: InboundEvent | undefined,
     reason: string,
   ): Promise<void> {
-    await this.redis
-      .multi()
-      .xadd(
-        this.deadStream,
-        "MAXLEN",
-        "~",
-        DEAD_LETTER_MAX,
-        "*",
-        "entry",
-        entryId,
-        "reason",
-        reason,
-        "at",
-        new Date().toISOString(),
-        ...(fields ?? []),
-      )
-      .xack(this.stream, DELIVERY_GROUP, entryId)
-      .xdel(this.stream, entryId)
-      .hdel(this.attempts, entryId)
-      .exec();
+    await execTransaction(() =>
+      this.redis
+        .multi()
+        .xadd(
+          this.deadStream,
+          "MAXLEN",
+          "~",
+          DEAD_LETTER_MAX,
+          "*",
+          "entry",
+          entryId,
+          "reason",
+          reason,
+          "at",
+          new Date().toISOString(),
+          ...(fields ?? []),
+        )
+        .xack(this.stream, DELIVERY_GROUP, entryId)
+        .xdel(this.stream, entryId)
+        .hdel(this.attempts, entryId),
+    );
     this.log.error({ entryId, reason, to: event?.to }, "an inbound entry could not be delivered; set aside");
     await this.hooks
       .deadLettered?.({ entryId, event, reason })

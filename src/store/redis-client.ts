@@ -4,7 +4,8 @@
  * lines; with one per reconnect attempt, an outage would flood the log, so each client logs at most one line
  * per REDIS_ERROR_LOG_INTERVAL_MS and says how many it left out.
  */
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Cluster, Redis, type ChainableCommander, type RedisOptions } from "ioredis";
 import type { Logger } from "../log.js";
 
 /**
@@ -56,12 +57,13 @@ export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 
 /**
  * During a slot migration (resharding), a script or transaction whose keys are split between the two nodes
- * is answered TRYAGAIN, and a key already moved is answered ASK: the client retries every
- * CLUSTER_RETRY_DELAY_MS, up to CLUSTER_MAX_REDIRECTIONS times (about 5 s in all), before the command fails
- * (and the caller answers "try later"). A migration moves a few keys at a time, so the split lasts far less.
+ * is answered TRYAGAIN, a key already moved ASK, and a node that gave the slot away MOVED: the client tries
+ * again every CLUSTER_RETRY_DELAY_MS, up to CLUSTER_MAX_REDIRECTIONS times (about 30 s in all), before the
+ * command fails (and the caller answers "try later"). A slot holding a day of outbound markers takes
+ * seconds to move, a few keys at a time; the budget covers that with room to spare.
  */
-export const CLUSTER_RETRY_DELAY_MS = 50;
-export const CLUSTER_MAX_REDIRECTIONS = 100;
+export const CLUSTER_RETRY_DELAY_MS = 100;
+export const CLUSTER_MAX_REDIRECTIONS = 300;
 
 /** "host:port" → the address ioredis takes (the config schema has checked the form). */
 function clusterNode(seed: string): { host: string; port: number } {
@@ -107,11 +109,17 @@ export function createRedis(
 /** A second connection with the same settings as `redis` (e.g. for blocking reads), errors logged. */
 export function duplicateRedis(
   redis: RedisClient,
-  options: { enableOfflineQueue?: boolean; lazyConnect?: boolean },
+  options: { enableOfflineQueue?: boolean; lazyConnect?: boolean; commandTimeout?: number },
   log: Logger,
   name: string,
 ): RedisClient {
-  const copy = redis instanceof Cluster ? redis.duplicate([], options) : redis.duplicate(options);
+  let copy: RedisClient;
+  if (redis instanceof Cluster) {
+    // A cluster's commands run on its node connections: a timeout goes to their options.
+    const { commandTimeout, ...clusterOptions } = options;
+    const redisOptions = { ...redis.options.redisOptions, ...(commandTimeout ? { commandTimeout } : {}) };
+    copy = redis.duplicate([], { ...clusterOptions, redisOptions });
+  } else copy = redis.duplicate(options);
   return watchRedisErrors(copy, log, name);
 }
 
@@ -128,5 +136,32 @@ export async function* scanKeys(redis: RedisClient, pattern: string, count = 100
       cursor = next;
       if (found.length) yield found;
     } while (cursor !== "0");
+  }
+}
+
+/** Whether a command or transaction was refused because a slot migration splits its keys (TRYAGAIN). */
+export function isTryAgain(err: unknown): boolean {
+  const e = err as (Error & { previousErrors?: Error[] }) | undefined;
+  if (!(e instanceof Error)) return false;
+  return (
+    e.message.startsWith("TRYAGAIN") || (e.previousErrors ?? []).some((p) => p.message.startsWith("TRYAGAIN"))
+  );
+}
+
+/**
+ * Runs the transaction `build` makes (MULTI … EXEC). A transaction refused with TRYAGAIN (its keys are split
+ * between two nodes for a moment, during a slot migration) did nothing, so it is sent again, like a single
+ * command (see CLUSTER_RETRY_DELAY_MS), rather than failing.
+ */
+export async function execTransaction(
+  build: () => ChainableCommander,
+): ReturnType<ChainableCommander["exec"]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await build().exec();
+    } catch (err) {
+      if (!isTryAgain(err) || attempt >= CLUSTER_MAX_REDIRECTIONS) throw err;
+      await sleep(CLUSTER_RETRY_DELAY_MS);
+    }
   }
 }
