@@ -650,7 +650,8 @@ describe("alerts: one alert to many recipients is paced per channel", () => {
 
   it("an alert to 100,000 recipients is stored whole, each recipient once, every first step due", async () => {
     const prefix = `${gw.keyPrefix}big:`;
-    const store = new AlertStore(redis, new Keys(prefix).adapterKey("notify"), 600);
+    const key = new Keys(prefix).adapterKey("notify");
+    const store = new AlertStore(redis, key, 600);
     const recipients = Array.from({ length: 100_000 }, (_, i) => `big${i}@${peer.host}`);
     const result = await store.create(
       {
@@ -668,8 +669,8 @@ describe("alerts: one alert to many recipients is paced per channel", () => {
       { idempotencyTtl: 60, answer: "{}" },
     );
     expect(result).toEqual({ stored: true });
-    expect(await redis.zcard(`${prefix}timers`)).toBe(100_000);
-    expect(await redis.scard(`${prefix}recipients:big1`)).toBe(100_000);
+    expect(await redis.zcard(key("timers"))).toBe(100_000);
+    expect(await redis.scard(key("recipients", "big1"))).toBe(100_000);
     expect(await store.isRecipient("big1", `big99999@${peer.host}`)).toBe(true);
     expect((await store.head("big1"))?.title).toBe("Everyone");
     expect(await store.recent(5)).toEqual(["big1"]);
