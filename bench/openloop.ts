@@ -15,10 +15,11 @@
  *
  * Run: `npx tsx bench/openloop.ts` (writes bench/results/openloop.json). BENCH_OPENLOOP_RATES=100,500,1000,2000,
  * BENCH_OPENLOOP_SECONDS=10, BENCH_OPENLOOP_WARMUP=100 (messages before each path is measured), BENCH_OPENLOOP_PATHS=sms-out,… choose what runs; BENCH_OPENLOOP_PROFILE=DIR starts
- * the gateway with --cpu-prof into DIR (one .cpuprofile per run of the whole bench).
+ * the gateway with --cpu-prof into DIR and turns its profile into DIR/<paths>-<rates>.svg (bench/flamegraph.ts);
+ * a profiled run does not write the results file.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { client, xml, type Client, type Element } from "@xmpp/client";
@@ -32,6 +33,7 @@ import { startDns } from "../test/support/dns.js";
 import { ensureDist } from "../test/support/dist.js";
 import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
 import { startTwilioFake, type TwilioFake } from "../test/twilio/server.js";
+import { callTree, renderSvg, type Profile } from "./flamegraph.js";
 import { IrcClient, machine, percentile, procStats, saveResult, waitReady } from "./lib.js";
 
 const RATES = (process.env.BENCH_OPENLOOP_RATES ?? "100,500,1000,2000").split(",").map(Number);
@@ -434,14 +436,16 @@ async function main(): Promise<void> {
         results.push(result);
       }
     }
-    await saveResult("openloop", {
-      date: new Date().toISOString(),
-      machine: machine(),
-      seconds: SECONDS,
-      fanout: FANOUT,
-      drainMs: DRAIN_MS,
-      results,
-    });
+    // A profiled gateway runs slower: its figures are not the benchmark's.
+    if (!PROFILE_DIR)
+      await saveResult("openloop", {
+        date: new Date().toISOString(),
+        machine: machine(),
+        seconds: SECONDS,
+        fanout: FANOUT,
+        drainMs: DRAIN_MS,
+        results,
+      });
   } finally {
     mailer.close();
     observer.close();
@@ -453,6 +457,19 @@ async function main(): Promise<void> {
     await dns.stop();
     await bed.stop();
     if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
+  }
+  if (PROFILE_DIR) await flameGraphs(PROFILE_DIR, `${PATHS.join("+")} at ${RATES.join(", ")} msg/s`);
+}
+
+/** Each profile the gateway wrote into `dir` (at its exit) as a flame graph next to it, named after the paths. */
+async function flameGraphs(dir: string, title: string): Promise<void> {
+  for (const file of await readdir(dir)) {
+    if (!file.endsWith(".cpuprofile")) continue;
+    const profile = path.join(dir, file);
+    const svg = path.join(dir, `${PATHS.join("+")}-${RATES.join("+")}.svg`);
+    await writeFile(svg, renderSvg(callTree(JSON.parse(await readFile(profile, "utf8")) as Profile), title));
+    await rm(profile);
+    console.error(`flame graph: ${svg}`);
   }
 }
 
