@@ -23,6 +23,7 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { InboundEvent, KeyBuilder } from "../../src/adapter.js";
+import { LuaScript } from "../../src/store/lua.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import type { ArchivePolicy } from "./config.js";
 
@@ -78,7 +79,7 @@ export interface RangePage {
  * KEYS[1] stream, KEYS[2] dedupe key, KEYS[3] opt-out marker; ARGV[1] dedupe ms, ARGV[2] max lines,
  * ARGV[3] max age ms (0: none), ARGV[4] "~" or "=" (count trimming), ARGV[5..] field/value pairs. The archive id, or false when opted out.
  */
-const RECORD = `
+const RECORD = new LuaScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local seen = redis.call('GET', KEYS[2])
 if seen then return seen end
@@ -92,7 +93,7 @@ if age > 0 then
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('XTRIM', KEYS[1], 'MINID', tostring(now - age))
 end
-return id`;
+return id`);
 
 const ID = /^\d{1,20}-\d{1,20}$/;
 
@@ -173,17 +174,16 @@ export class ChannelArchive {
       line.body,
       ...(line.subject === undefined ? [] : ["s", line.subject]),
     ];
-    const id = (await this.redis.eval(
-      RECORD,
-      3,
-      k.stream,
-      seen,
-      k.off,
-      String(DEDUPE_WINDOW_MS),
-      String(policy.maxLines),
-      String(Math.round(policy.maxDays * 86_400_000)),
-      policy.maxLines < EXACT_TRIM_BELOW ? "=" : "~",
-      ...fields,
+    const id = (await RECORD.run(
+      this.redis,
+      [k.stream, seen, k.off],
+      [
+        DEDUPE_WINDOW_MS,
+        policy.maxLines,
+        Math.round(policy.maxDays * 86_400_000),
+        policy.maxLines < EXACT_TRIM_BELOW ? "=" : "~",
+        ...fields,
+      ],
     )) as string | null;
     return id ?? undefined;
   }
