@@ -19,7 +19,7 @@
  * a profiled run does not write the results file.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { client, xml, type Client, type Element } from "@xmpp/client";
@@ -461,15 +461,18 @@ async function main(): Promise<void> {
   if (PROFILE_DIR) await flameGraphs(PROFILE_DIR, `${PATHS.join("+")} at ${RATES.join(", ")} msg/s`);
 }
 
-/** Each profile the gateway wrote into `dir` (at its exit) as a flame graph next to it, named after the paths. */
+/**
+ * The profile the gateway wrote into `dir` (at its exit), renamed after the paths and rates, and its flame graph
+ * next to it (the .svg is what bench/results keeps; .cpuprofile files are not committed).
+ */
 async function flameGraphs(dir: string, title: string): Promise<void> {
+  const name = path.join(dir, `${PATHS.join("+")}-${RATES.join("+")}`);
   for (const file of await readdir(dir)) {
-    if (!file.endsWith(".cpuprofile")) continue;
-    const profile = path.join(dir, file);
-    const svg = path.join(dir, `${PATHS.join("+")}-${RATES.join("+")}.svg`);
-    await writeFile(svg, renderSvg(callTree(JSON.parse(await readFile(profile, "utf8")) as Profile), title));
-    await rm(profile);
-    console.error(`flame graph: ${svg}`);
+    if (!file.startsWith("CPU.") || !file.endsWith(".cpuprofile")) continue;
+    await rename(path.join(dir, file), `${name}.cpuprofile`);
+    const profile = JSON.parse(await readFile(`${name}.cpuprofile`, "utf8")) as Profile;
+    await writeFile(`${name}.svg`, renderSvg(callTree(profile), title));
+    console.error(`flame graph: ${name}.svg`);
   }
 }
 
