@@ -22,6 +22,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { LRUCache } from "lru-cache";
 import type { InboundEvent, KeyBuilder } from "../../src/adapter.js";
 import { LuaScript } from "../../src/store/lua.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
@@ -29,6 +30,8 @@ import type { ArchivePolicy } from "./config.js";
 
 /** How long two connections' copies of one line count as the same line (they arrive within milliseconds). */
 export const DEDUPE_WINDOW_MS = 30_000;
+/** Lines whose archive id this process remembers for its other connections (see ChannelArchive.recent). */
+export const RECENT_LINES = 10_000;
 /** (nick, text) pairs one connection counts at once for the dedupe ordinal; the oldest go first. */
 export const MAX_ORDINAL_ENTRIES = 5_000;
 /**
@@ -132,6 +135,15 @@ function toLine([id, fields]: Entry): StoredLine {
 }
 
 export class ChannelArchive {
+  /**
+   * What this process recorded lately, by dedupe key: every connection of the process that hears a line takes
+   * its archive id from here instead of asking Redis again (ten bridged users in a channel: one script, not ten).
+   */
+  private readonly recent = new LRUCache<string, Promise<string | undefined>>({
+    max: RECENT_LINES,
+    ttl: DEDUPE_WINDOW_MS,
+  });
+
   constructor(
     private readonly redis: Redis,
     private readonly key: KeyBuilder,
@@ -174,7 +186,9 @@ export class ChannelArchive {
       line.body,
       ...(line.subject === undefined ? [] : ["s", line.subject]),
     ];
-    const id = (await RECORD.run(
+    const known = this.recent.get(seen);
+    if (known) return known;
+    const recorded = RECORD.run(
       this.redis,
       [k.stream, seen, k.off],
       [
@@ -184,8 +198,11 @@ export class ChannelArchive {
         policy.maxLines < EXACT_TRIM_BELOW ? "=" : "~",
         ...fields,
       ],
-    )) as string | null;
-    return id ?? undefined;
+    ).then((id) => (id as string | null) ?? undefined);
+    this.recent.set(seen, recorded);
+    // A failed write is not remembered: the next connection hearing the line tries again.
+    recorded.catch(() => this.recent.delete(seen));
+    return recorded;
   }
 
   async isOff(server: string, channel: string): Promise<boolean> {
@@ -197,6 +214,7 @@ export class ChannelArchive {
     const k = this.keys(server, channel);
     if (off) await this.redis.multi().set(k.off, "1").del(k.stream).exec();
     else await this.redis.del(k.off);
+    this.recent.clear();
   }
 
   /** Remembers that a user joined the channel through the gateway (who may read its archive). */
