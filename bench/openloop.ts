@@ -14,11 +14,12 @@
  * (one IRC line → FANOUT bridged users; the latency of the last of them).
  *
  * Run: `npx tsx bench/openloop.ts` (writes bench/results/openloop.json). BENCH_OPENLOOP_RATES=100,500,1000,2000,
- * BENCH_OPENLOOP_SECONDS=10, BENCH_OPENLOOP_PATHS=sms-out,… choose what runs; BENCH_OPENLOOP_PROFILE=DIR starts
- * the gateway with --cpu-prof into DIR (one .cpuprofile per run of the whole bench).
+ * BENCH_OPENLOOP_SECONDS=10, BENCH_OPENLOOP_WARMUP=100 (messages before each path is measured), BENCH_OPENLOOP_PATHS=sms-out,… choose what runs; BENCH_OPENLOOP_PROFILE=DIR starts
+ * the gateway with --cpu-prof into DIR and turns its profile into DIR/<paths>-<rates>.svg (bench/flamegraph.ts);
+ * a profiled run does not write the results file.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { client, xml, type Client, type Element } from "@xmpp/client";
@@ -32,6 +33,7 @@ import { startDns } from "../test/support/dns.js";
 import { ensureDist } from "../test/support/dist.js";
 import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
 import { startTwilioFake, type TwilioFake } from "../test/twilio/server.js";
+import { callTree, renderSvg, type Profile } from "./flamegraph.js";
 import { IrcClient, machine, percentile, procStats, saveResult, waitReady } from "./lib.js";
 
 const RATES = (process.env.BENCH_OPENLOOP_RATES ?? "100,500,1000,2000").split(",").map(Number);
@@ -41,6 +43,8 @@ const PATHS = (process.env.BENCH_OPENLOOP_PATHS ?? "sms-out,sms-in,mail-out,mail
 );
 /** How long after the last send a message may still arrive before it counts as lost. */
 const DRAIN_MS = Number(process.env.BENCH_OPENLOOP_DRAIN_MS ?? 15_000);
+/** Messages sent on a path (over two seconds) before it is measured. */
+const WARMUP = Number(process.env.BENCH_OPENLOOP_WARMUP ?? 100);
 /** Bridged users in the IRC channel of the irc-in path; its rate counts IRC lines, each one FANOUT stanzas. */
 const FANOUT = Number(process.env.BENCH_OPENLOOP_FANOUT ?? 10);
 /** Sockets the SMTP client uses towards the gateway's inbound listener. */
@@ -98,11 +102,23 @@ async function offer(rate: number, seconds: number, send: (i: number) => void): 
   return total / ((now() - start) / 1000);
 }
 
-async function redisCalls(redis: Redis): Promise<number> {
+/** Calls per Redis command so far (INFO commandstats). */
+async function redisCalls(redis: Redis): Promise<Map<string, number>> {
   const info = await redis.info("commandstats");
-  let calls = 0;
-  for (const m of info.matchAll(/calls=(\d+)/g)) calls += Number(m[1]);
+  const calls = new Map<string, number>();
+  for (const m of info.matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) calls.set(m[1]!, Number(m[2]));
   return calls;
+}
+
+/** Commands per message between two readings: the total and the commands that make up most of it. */
+function redisPerMessage(before: Map<string, number>, after: Map<string, number>, sent: number) {
+  const per = [...after]
+    .map(([cmd, n]) => [cmd, (n - (before.get(cmd) ?? 0)) / sent] as const)
+    .filter(([, n]) => n > 0);
+  // The two INFO calls that take the readings are not the gateway's.
+  const total = per.reduce((sum, [, n]) => sum + n, 0) - 2 / sent;
+  const top = per.sort((a, b) => b[1] - a[1]).slice(0, 8);
+  return { total: +total.toFixed(2), top: Object.fromEntries(top.map(([c, n]) => [c, +n.toFixed(2)])) };
 }
 
 function prosodyPid(bed: Bed): number {
@@ -343,6 +359,22 @@ async function main(): Promise<void> {
     },
   };
 
+  /**
+   * Before a path is measured: WARMUP messages at a low rate, waited for, so that what is timed is the steady
+   * state, not the first use of a code path (the Twilio SDK and mail libraries load at their first use).
+   */
+  async function warmUp(name: string, p: PathRun): Promise<void> {
+    clock = new Clock();
+    await offer(WARMUP / 2, 2, (i) => {
+      const key = `ol-warm-${name}-${i}`;
+      clock.sent(key, p.arrivals ?? 1);
+      p.send(i, key, clock);
+    });
+    const start = now();
+    while (clock.pending > 0 && now() - start < DRAIN_MS) await new Promise((r) => setTimeout(r, 50));
+    await fake.idle();
+  }
+
   const gatewayPid = gw.pid;
   const prosody = prosodyPid(bed);
   const results = [];
@@ -351,6 +383,7 @@ async function main(): Promise<void> {
       const p = paths[name];
       if (!p) throw new Error(`unknown path ${name}`);
       await p.prepare?.();
+      await warmUp(name, p);
       for (const rate of RATES) {
         clock = new Clock();
         fake.reset();
@@ -396,20 +429,23 @@ async function main(): Promise<void> {
           gatewayCpuMsPerMessage: +((after.gw.cpuMs - before.gw.cpuMs) / sent).toFixed(3),
           gatewayRssMiB: +(after.gw.rssKiB / 1024).toFixed(1),
           prosodyCpuMsPerMessage: +((after.prosody.cpuMs - before.prosody.cpuMs) / sent).toFixed(3),
-          redisCommandsPerMessage: +((after.redis - before.redis - 2) / sent).toFixed(2),
+          redisCommandsPerMessage: redisPerMessage(before.redis, after.redis, sent).total,
+          redisTopCommandsPerMessage: redisPerMessage(before.redis, after.redis, sent).top,
         };
         console.error(JSON.stringify(result));
         results.push(result);
       }
     }
-    await saveResult("openloop", {
-      date: new Date().toISOString(),
-      machine: machine(),
-      seconds: SECONDS,
-      fanout: FANOUT,
-      drainMs: DRAIN_MS,
-      results,
-    });
+    // A profiled gateway runs slower: its figures are not the benchmark's.
+    if (!PROFILE_DIR)
+      await saveResult("openloop", {
+        date: new Date().toISOString(),
+        machine: machine(),
+        seconds: SECONDS,
+        fanout: FANOUT,
+        drainMs: DRAIN_MS,
+        results,
+      });
   } finally {
     mailer.close();
     observer.close();
@@ -421,6 +457,22 @@ async function main(): Promise<void> {
     await dns.stop();
     await bed.stop();
     if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
+  }
+  if (PROFILE_DIR) await flameGraphs(PROFILE_DIR, `${PATHS.join("+")} at ${RATES.join(", ")} msg/s`);
+}
+
+/**
+ * The profile the gateway wrote into `dir` (at its exit), renamed after the paths and rates, and its flame graph
+ * next to it (the .svg is what bench/results keeps; .cpuprofile files are not committed).
+ */
+async function flameGraphs(dir: string, title: string): Promise<void> {
+  const name = path.join(dir, `${PATHS.join("+")}-${RATES.join("+")}`);
+  for (const file of await readdir(dir)) {
+    if (!file.startsWith("CPU.") || !file.endsWith(".cpuprofile")) continue;
+    await rename(path.join(dir, file), `${name}.cpuprofile`);
+    const profile = JSON.parse(await readFile(`${name}.cpuprofile`, "utf8")) as Profile;
+    await writeFile(`${name}.svg`, renderSvg(callTree(profile), title));
+    console.error(`flame graph: ${name}.svg`);
   }
 }
 

@@ -8,7 +8,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -398,28 +398,86 @@ ${table(["run", "ready", "RSS at ready", "peak RSS (vs none)", "presences sent",
 `;
 }
 
-function openloopSection(r: Json): string {
-  const rows = ((r.results as Json[] | undefined) ?? []).map((x) => [
+/** The issue's targets per path: gateway CPU per message (ms) and p99 at 500 msg/s (ms). */
+const OPENLOOP_TARGETS: Record<string, { cpuMs?: number; p99At500Ms: number }> = {
+  "sms-out": { cpuMs: 1, p99At500Ms: 10 },
+  "sms-in": { cpuMs: 0.5, p99At500Ms: 10 },
+  "mail-out": { cpuMs: 1.5, p99At500Ms: 10 },
+  "mail-in": { p99At500Ms: 10 },
+  "irc-out": { p99At500Ms: 10 },
+  "irc-in": { p99At500Ms: 10 },
+};
+
+function openloopSection(r: Json, result: (name: string) => Json | undefined): string {
+  const runs = (x: Json | undefined) => (x?.results as Json[] | undefined) ?? [];
+  const latency = (x: Json | undefined) =>
+    x
+      ? `${n(get(x, "latencyMs", "p50"), 1)} / ${n(get(x, "latencyMs", "p99"), 1)} / ${n(get(x, "latencyMs", "p999"), 1)}`
+      : "–";
+  const rows = runs(r).map((x) => [
     String(x.path),
     `${n(x.rate)} (${n(x.achievedRate)})`,
     `${n(x.arrived)} / ${n(x.sent)}${Number(x.errors) > 0 ? `, ${n(x.errors)} errors` : ""}`,
     n(x.backlogWhenSendingStopped),
-    `${n(get(x, "latencyMs", "p50"), 1)} / ${n(get(x, "latencyMs", "p99"), 1)} / ${n(get(x, "latencyMs", "p999"), 1)}`,
+    latency(x),
     n(x.gatewayCpuMsPerMessage, 2),
     n(x.prosodyCpuMsPerMessage, 2),
     n(x.redisCommandsPerMessage, 1),
   ]);
+  const before = result("openloop-before");
+  const earlier = (path: unknown, rate: unknown) =>
+    runs(before).find((x) => x.path === path && x.rate === rate);
+  const compared = runs(r)
+    .filter((x) => earlier(x.path, x.rate))
+    .map((x) => {
+      const b = earlier(x.path, x.rate)!;
+      const target = OPENLOOP_TARGETS[String(x.path)];
+      const cpuTarget = target?.cpuMs !== undefined ? `≤ ${n(target.cpuMs, 1)}` : "no worse";
+      return [
+        String(x.path),
+        n(x.rate),
+        `${n(b.gatewayCpuMsPerMessage, 2)} → **${n(x.gatewayCpuMsPerMessage, 2)}** (${cpuTarget})`,
+        `${n(get(b, "latencyMs", "p99"), 1)} → **${n(get(x, "latencyMs", "p99"), 1)}**${x.rate === 500 && target ? ` (≤ ${n(target.p99At500Ms)})` : ""}`,
+        `${n(b.redisCommandsPerMessage, 1)} → ${n(x.redisCommandsPerMessage, 1)}`,
+      ];
+    });
+  const commands = runs(r)
+    .filter((x) => x.rate === 500 && x.redisTopCommandsPerMessage)
+    .map(
+      (x) =>
+        `- ${String(x.path)}: ${Object.entries(x.redisTopCommandsPerMessage as Record<string, number>)
+          .map(([c, v]) => `${c} ${n(v, 2)}`)
+          .join(", ")}`,
+    );
   return `## Open loop: cost per message (\`bench/openloop.ts\`, \`bench/results/openloop.json\`)
 
 ${when(r)} · the compiled gateway in its own process (SMS, email, IRC adapters), offered messages at a fixed
-rate for ${n(r.seconds)} s per row whatever it answers. Latency: from the sending peer's send to the receiving peer's
-receipt, both in the bench process (it includes Prosody's routing; compare Prosody's CPU). irc-in: one IRC line
-to ${n(r.fanout)} bridged users, latency of the last one; its CPU and Redis figures are per line. Lost = not
-arrived ${n(r.drainMs)} ms after sending stopped. Targets (issue "Cost per message"): gateway CPU per outbound SMS
-≤ 1 ms, per inbound webhook ≤ 0.5 ms, per mail out ≤ 1.5 ms; p99 ≤ 10 ms at 500/s; at 1,000/s no errors, no
-growing backlog.
+rate for ${n(r.seconds)} s per row whatever it answers, after a warm-up on each path. Latency: from the sending peer's
+send to the receiving peer's receipt, both in the bench process (it includes Prosody's routing; compare Prosody's
+CPU). irc-in: one IRC line to ${n(r.fanout)} bridged users, latency of the last one; its CPU and Redis figures are
+per line. Lost = not arrived ${n(r.drainMs)} ms after sending stopped. Everything (gateway, Prosody, Redis, the
+Twilio-compatible server, the SMTP sink, ngircd and the load generator) shares the ${n(get(r, "machine", "cpus"))} cores.
 
 ${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU ms/msg", "Prosody CPU ms/msg", "Redis cmds/msg"], rows)}
+${
+  compared.length
+    ? `
+Before the cuts (\`bench/results/openloop-before.json\`, ${when(before!)}) and after, with the issue's
+targets in brackets (gateway CPU per message; p99 at 500 msg/s):
+
+${table(["path", "rate/s", "gateway CPU ms/msg", "latency p99 ms", "Redis cmds/msg"], compared)}
+`
+    : ""
+}${
+    commands.length
+      ? `
+Redis commands per message at 500/s, the largest (commands run inside Lua scripts count too):
+${commands.join("\n")}
+`
+      : ""
+  }
+Profiles: flame graphs of the gateway at 500 msg/s per path, in \`bench/results/flamegraphs/\` (made with
+\`BENCH_OPENLOOP_PROFILE=bench/results/flamegraphs BENCH_OPENLOOP_PATHS=<path> BENCH_OPENLOOP_RATES=500 npx tsx bench/openloop.ts\`).
 `;
 }
 
@@ -558,7 +616,7 @@ gateway owns already, and its socket is as private for backpressure.
 const REPORTED_AFTER: Record<string, string[]> = { irc: ["irc-line"] };
 
 /** How each benchmark's result becomes its section; any other gets the generic table. */
-const SECTIONS: Record<string, (r: Json) => string> = {
+const SECTIONS: Record<string, (r: Json, result: (name: string) => Json | undefined) => string> = {
   startup: startupSection,
   presence: presenceSection,
   openloop: openloopSection,
@@ -576,10 +634,18 @@ async function report(runs: Awaited<ReturnType<typeof runOne>>[]): Promise<void>
   const m = machine();
   const v = versions();
   const sections: string[] = [];
+  const results = new Map<string, Json>();
+  for (const file of await readdir(here("results")))
+    if (file.endsWith(".json")) {
+      const r = await readResult(file.slice(0, -".json".length));
+      if (r) results.set(file.slice(0, -".json".length), r);
+    }
   for (const name of BENCHMARKS.flatMap((b) => [b, ...(REPORTED_AFTER[b] ?? [])])) {
-    const r = await readResult(name);
+    const r = results.get(name);
     if (!r) continue;
-    sections.push((SECTIONS[name] ?? ((x: Json) => genericSection(name, x)))(r));
+    sections.push(
+      (SECTIONS[name] ?? ((x: Json) => genericSection(name, x)))(r, (other) => results.get(other)),
+    );
   }
   const startupIndex = sections.findIndex((x) => x.startsWith("## Start-up"));
   const footprint = footprintSection(

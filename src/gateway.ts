@@ -23,7 +23,12 @@ import { RecentErrors } from "./http/recent-errors.js";
 import { packageVersion } from "./version.js";
 
 /** ioredis: fail a command fast while Redis is down, so webhooks and SMTP can answer "try later". */
-const REDIS_OPTIONS = { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000 } as const;
+const REDIS_OPTIONS = {
+  maxRetriesPerRequest: 1,
+  enableOfflineQueue: false,
+  connectTimeout: 5_000,
+  enableAutoPipelining: true,
+} as const;
 
 export class Gateway {
   readonly redis: RedisClient;

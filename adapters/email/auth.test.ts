@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { verdictOf } from "./auth.js";
+import { startDns } from "../../test/support/dns.js";
+import { dnsResolver, verdictOf } from "./auth.js";
 
 type R = "pass" | "fail" | "none" | "softfail" | "temperror";
 const result = (spf: R | null, dkim: R | null, dmarc: R | null, policy = "reject") => ({
@@ -30,5 +31,27 @@ describe("verdict summary", () => {
     const input = { ...result("fail", "fail", "pass"), arc: { status: { result: "pass" } } };
     const verdict = verdictOf(input as unknown as Parameters<typeof verdictOf>[0]);
     expect(verdict.summary).toBe("spf=fail dkim=fail dmarc=pass arc=pass");
+  });
+});
+
+describe("dnsResolver", () => {
+  it("reuses an answer and an NXDOMAIN for the next mails, so a burst asks the DNS server once", async () => {
+    const dns = await startDns({ "example.com": "v=spf1 ip4:127.0.0.1 -all" });
+    const lookup = dnsResolver([dns.server]);
+    try {
+      // Mails checked at the same time share one lookup.
+      const answers = await Promise.all([1, 2, 3].map(() => lookup("example.com", "TXT")));
+      for (const answer of answers) expect(answer).toEqual([["v=spf1 ip4:127.0.0.1 -all"]]);
+      const missing = await lookup("_dmarc.example.com", "TXT").catch(
+        (err: NodeJS.ErrnoException) => err.code,
+      );
+      expect(missing).toBe("ENOTFOUND");
+    } finally {
+      await dns.stop();
+    }
+    // The server is gone: what was asked within the last minute is still answered, absent names too.
+    expect(await lookup("EXAMPLE.com", "TXT")).toEqual([["v=spf1 ip4:127.0.0.1 -all"]]);
+    const missing = await lookup("_dmarc.example.com", "TXT").catch((err: NodeJS.ErrnoException) => err.code);
+    expect(missing).toBe("ENOTFOUND");
   });
 });

@@ -4,12 +4,25 @@
  * so it has table tests.
  */
 import { Resolver } from "node:dns/promises";
+import { LRUCache } from "lru-cache";
 import type { ARCResult, DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
 
 /** How long one DNS lookup may take before the check counts as a temporary error. */
 export const DNS_TIMEOUT_MS = 5_000;
 /** Tries per DNS lookup. */
 export const DNS_TRIES = 2;
+/**
+ * How long an answer (records, or "no such name / no such record") is reused for the next mails' checks.
+ * Mail from one domain comes in bursts, and each mail asks for the same SPF, DMARC and DKIM key records; a
+ * minute is far below the TTLs these records are published with.
+ */
+export const DNS_CACHE_SECONDS = 60;
+/** Answers kept at most (least recently used first out). */
+export const DNS_CACHE_ENTRIES = 10_000;
+/** Answers that say the record does not exist: as reusable as records. Failures (timeouts…) are not kept. */
+const NEGATIVE_ANSWERS: ReadonlySet<string> = new Set(["ENOTFOUND", "ENODATA"]);
+
+type DnsAnswer = { records: string[][] | string[] } | { absent: Error };
 
 /** What the gateway does with mail that fails DMARC (the author domain says the sender is not theirs). */
 export type DmarcFailPolicy = "mark" | "reject";
@@ -67,11 +80,31 @@ export function unverifiedNote(address: string): string {
   );
 }
 
-/** A DNS lookup function for mailauth: the given servers ("1.2.3.4" or "1.2.3.4:5353"), or the system's. */
+/**
+ * A DNS lookup function for mailauth: the given servers ("1.2.3.4" or "1.2.3.4:5353"), or the system's. Answers
+ * are kept DNS_CACHE_SECONDS, and mails checked at the same time share one lookup of the same record.
+ */
 export function dnsResolver(servers: readonly string[] | undefined): DNSResolver {
   const resolver = new Resolver({ timeout: DNS_TIMEOUT_MS, tries: DNS_TRIES });
   if (servers && servers.length > 0) resolver.setServers([...servers]);
-  return async (name, rrtype) => (await resolver.resolve(name, rrtype)) as string[][] | string[];
+  const answers = new LRUCache<string, DnsAnswer, { name: string; rrtype: string }>({
+    max: DNS_CACHE_ENTRIES,
+    ttl: DNS_CACHE_SECONDS * 1000,
+    fetchMethod: async (_key, _stale, { context }) => {
+      try {
+        return { records: (await resolver.resolve(context.name, context.rrtype)) as string[][] | string[] };
+      } catch (err) {
+        if (NEGATIVE_ANSWERS.has((err as NodeJS.ErrnoException).code ?? "")) return { absent: err as Error };
+        throw err;
+      }
+    },
+  });
+  return async (name, rrtype) => {
+    const answer = await answers.fetch(`${rrtype} ${name.toLowerCase()}`, { context: { name, rrtype } });
+    if (!answer) throw new Error(`no DNS answer for ${name} ${rrtype}`);
+    if ("absent" in answer) throw answer.absent;
+    return answer.records;
+  };
 }
 
 export interface Connection {

@@ -21,13 +21,17 @@
  * Entry fields (version 1; a later release adds fields, never renames): n nick, b body, s subject.
  */
 import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { RedisClient } from "../../src/store/redis-client.js";
 import type { InboundEvent, KeyBuilder } from "../../src/adapter.js";
+import { LuaScript } from "../../src/store/lua.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import type { ArchivePolicy } from "./config.js";
 
 /** How long two connections' copies of one line count as the same line (they arrive within milliseconds). */
 export const DEDUPE_WINDOW_MS = 30_000;
+/** Lines whose archive id this process remembers for its other connections (see ChannelArchive.recent). */
+export const RECENT_LINES = 10_000;
 /** (nick, text) pairs one connection counts at once for the dedupe ordinal; the oldest go first. */
 export const MAX_ORDINAL_ENTRIES = 5_000;
 /**
@@ -78,7 +82,7 @@ export interface RangePage {
  * KEYS[1] stream, KEYS[2] dedupe key, KEYS[3] opt-out marker; ARGV[1] dedupe ms, ARGV[2] max lines,
  * ARGV[3] max age ms (0: none), ARGV[4] "~" or "=" (count trimming), ARGV[5..] field/value pairs. The archive id, or false when opted out.
  */
-const RECORD = `
+const RECORD = new LuaScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local seen = redis.call('GET', KEYS[2])
 if seen then return seen end
@@ -92,7 +96,7 @@ if age > 0 then
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('XTRIM', KEYS[1], 'MINID', tostring(now - age))
 end
-return id`;
+return id`);
 
 const ID = /^\d{1,20}-\d{1,20}$/;
 
@@ -131,6 +135,15 @@ function toLine([id, fields]: Entry): StoredLine {
 }
 
 export class ChannelArchive {
+  /**
+   * What this process recorded lately, by dedupe key: every connection of the process that hears a line takes
+   * its archive id from here instead of asking Redis again (ten bridged users in a channel: one script, not ten).
+   */
+  private readonly recent = new LRUCache<string, Promise<string | undefined>>({
+    max: RECENT_LINES,
+    ttl: DEDUPE_WINDOW_MS,
+  });
+
   constructor(
     private readonly redis: RedisClient,
     private readonly key: KeyBuilder,
@@ -173,19 +186,23 @@ export class ChannelArchive {
       line.body,
       ...(line.subject === undefined ? [] : ["s", line.subject]),
     ];
-    const id = (await this.redis.eval(
-      RECORD,
-      3,
-      k.stream,
-      seen,
-      k.off,
-      String(DEDUPE_WINDOW_MS),
-      String(policy.maxLines),
-      String(Math.round(policy.maxDays * 86_400_000)),
-      policy.maxLines < EXACT_TRIM_BELOW ? "=" : "~",
-      ...fields,
-    )) as string | null;
-    return id ?? undefined;
+    const known = this.recent.get(seen);
+    if (known) return known;
+    const recorded = RECORD.run(
+      this.redis,
+      [k.stream, seen, k.off],
+      [
+        DEDUPE_WINDOW_MS,
+        policy.maxLines,
+        Math.round(policy.maxDays * 86_400_000),
+        policy.maxLines < EXACT_TRIM_BELOW ? "=" : "~",
+        ...fields,
+      ],
+    ).then((id) => (id as string | null) ?? undefined);
+    this.recent.set(seen, recorded);
+    // A failed write is not remembered: the next connection hearing the line tries again.
+    recorded.catch(() => this.recent.delete(seen));
+    return recorded;
   }
 
   async isOff(server: string, channel: string): Promise<boolean> {
@@ -197,6 +214,7 @@ export class ChannelArchive {
     const k = this.keys(server, channel);
     if (off) await this.redis.multi().set(k.off, "1").del(k.stream).exec();
     else await this.redis.del(k.off);
+    this.recent.clear();
   }
 
   /** Remembers that a user joined the channel through the gateway (who may read its archive). */

@@ -12,6 +12,7 @@
  * and its general digit pattern are checked, not the exact allocation of number ranges, which changes more
  * often than this gateway is upgraded. Twilio still has the last word (error 21211).
  */
+import { LRUCache } from "lru-cache";
 import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js";
 import { unescapeLocal } from "@xmpp/jid";
 import type { IdCodec } from "../../src/adapter.js";
@@ -63,8 +64,15 @@ function quote(text: string): string {
   return JSON.stringify(clipped.length < text.length ? `${clipped}…` : clipped);
 }
 
+/**
+ * Numbers that passed checkE164 lately. Parsing with libphonenumber is the largest cost of an inbound SMS after
+ * the HTTP and Redis work, and the same numbers come back in every conversation.
+ */
+const CHECKED = new LRUCache<string, true>({ max: 10_000 });
+
 /** Strict E.164 check shared by decode and encode: the form first (jid-malformed), then validity. */
 function checkE164(id: string): string {
+  if (CHECKED.has(id)) return id;
   if (!E164.test(id)) {
     if (SHORT_CODE.test(id.split(";")[0] ?? "")) throw shortCodeError("jid-malformed");
     throw new GatewayError(
@@ -81,6 +89,7 @@ function checkE164(id: string): string {
       "jid-malformed",
       `${id} is not written in canonical E.164 form; use ${parsed.number} instead.`,
     );
+  CHECKED.set(id, true);
   return id;
 }
 

@@ -25,7 +25,8 @@ import { RateLimitError, RateLimiter } from "./limits.js";
 import { NumberDirectory } from "./numbers.js";
 import { checkSegments } from "./segments.js";
 import { TwilioSender } from "./twilio-client.js";
-import { RECORD_TTL_SECONDS, STATUS_PATH, mountWebhooks } from "./webhooks.js";
+import { SentRecords } from "./sent-records.js";
+import { STATUS_PATH, mountWebhooks } from "./webhooks.js";
 
 class SmsAdapter implements Adapter {
   readonly gatewayType = "sms";
@@ -40,6 +41,7 @@ class SmsAdapter implements Adapter {
     | {
         ctx: AdapterContext;
         numbers: NumberDirectory;
+        records: SentRecords;
         limiter: RateLimiter;
         segmentsSent: Counter<string>;
         rateLimited: Counter<string>;
@@ -113,9 +115,11 @@ class SmsAdapter implements Adapter {
   async start(ctx: AdapterContext): Promise<void> {
     // The config's dedicated numbers are read from the config on every lookup, never copied to Redis.
     const numbers = new NumberDirectory(ctx.redis, ctx.key, { ...this.config.numbers, admins: ctx.admins });
+    const records = new SentRecords(ctx.redis, ctx.key, ctx.ids);
     this.state = {
       ctx,
       numbers,
+      records,
       limiter: new RateLimiter(ctx.redis, ctx.key, this.config.limits),
       segmentsSent: ctx.metrics.counter(
         "segments_sent_total",
@@ -136,6 +140,7 @@ class SmsAdapter implements Adapter {
       http: ctx.http,
       codec: this.codec,
       numbers,
+      records,
       accountSid: this.config.twilio.accountSid,
       authToken: this.authToken,
       media: this.config.media,
@@ -143,7 +148,7 @@ class SmsAdapter implements Adapter {
   }
 
   async send(message: OutboundMessage): Promise<SendOutcome> {
-    const { ctx, numbers, limiter, segmentsSent, rateLimited } = this.started();
+    const { ctx, numbers, records, limiter, segmentsSent, rateLimited } = this.started();
     const country = countryOf(message.to);
     if (!country || !this.allowed.has(country))
       throw new GatewayError(
@@ -192,19 +197,14 @@ class SmsAdapter implements Adapter {
     });
     segmentsSent.inc(segments);
     // Twilio has the SMS: a store failure now costs its delivery reports, never a second SMS.
-    await ctx.ids
-      .put(
-        "sid",
-        sent.sid,
-        {
-          from: message.from,
-          id: message.id,
-          contact: message.toJid,
-          receipt: message.receiptRequested ? "1" : "0",
-          status: sent.status,
-        },
-        RECORD_TTL_SECONDS,
-      )
+    await records
+      .put(sent.sid, {
+        from: message.from,
+        id: message.id,
+        contact: message.toJid,
+        receipt: message.receiptRequested ? "1" : "0",
+        status: sent.status,
+      })
       .catch((err: unknown) =>
         ctx.log.warn(
           { jid: message.user, stanzaId: message.id, sid: sent.sid, err: (err as Error).message },

@@ -1,6 +1,13 @@
 /**
- * Sending through Twilio's Messages API (or a Twilio-compatible one) with the official SDK: keep-alive on,
- * a configurable base URL, and errors turned into what the XMPP user should see.
+ * Sending through Twilio's Messages API (or a Twilio-compatible one): one form-encoded POST to
+ * `/2010-04-01/Accounts/{AccountSid}/Messages.json` with Basic auth, on a keep-alive connection pool, and errors
+ * turned into what the XMPP user should see.
+ *
+ * The request is made here rather than through the `twilio` SDK: the SDK's request layer (axios, its
+ * interceptors and form encoding) cost more CPU per SMS than the rest of the send (bench/RESULTS.md,
+ * "Cost per message"), and the documented API is one request. The SDK is still what checks webhook
+ * signatures (webhooks.ts). Failed answers are read the way the SDK reads them: `status`, and the JSON body's
+ * `code` and `message`.
  *
  * Retries: only when Twilio certainly did not create the message (429, 503 and 500 answers, or a connection
  * that was refused). A timeout may hide a created message, and the Messages API has no idempotency key, so
@@ -8,7 +15,7 @@
  * What the user is told says which: SendRefused when Twilio certainly created nothing, MaybeSent otherwise.
  */
 import http from "node:http";
-import type twilio from "twilio";
+import https from "node:https";
 import { MaybeSent, SendRefused } from "../../src/adapter.js";
 import type { GatewayError } from "../../src/xmpp/errors.js";
 import { describeTwilioError } from "./twilio-errors.js";
@@ -17,35 +24,108 @@ import { describeTwilioError } from "./twilio-errors.js";
 export const SEND_ATTEMPTS = 3;
 /** First pause between attempts; doubles each time. */
 export const RETRY_BASE_MS = 500;
+/** Twilio's REST API. */
+export const TWILIO_API = "https://api.twilio.com";
+/** Largest answer read from the API; a Message resource is about 1 KiB. */
+const MAX_ANSWER_BYTES = 256 * 1024;
+/** Connections kept open to the API at most (per instance); more sends wait for one. */
+const MAX_SOCKETS = 64;
 
-type RequestOptions = Parameters<twilio.RequestClient["request"]>[0];
-
-/**
- * The SDK's client. The SDK (several MiB of heap, with axios) is loaded at the first send, not at start: an
- * idle gateway does not need it.
- */
-async function createTwilioClient(opts: TwilioOptions): Promise<twilio.Twilio> {
-  const { default: sdk } = await import("twilio");
-  /** Sends the SDK's requests (built for https://api.twilio.com) to a Twilio-compatible base URL. */
-  class BaseUrlRequestClient extends sdk.RequestClient {
-    constructor(
-      private readonly base: string,
-      timeoutMs: number,
-    ) {
-      super({ keepAlive: true, timeout: timeoutMs });
-      // The SDK keeps https sockets alive; a plain-http compatible API (a local test server) needs its own agent.
-      if (base.startsWith("http:")) this.axios.defaults.httpAgent = new http.Agent({ keepAlive: true });
-    }
-
-    override request<TData>(opts: RequestOptions & { data?: TData }) {
-      const uri = new URL(opts.uri);
-      return super.request<TData>({ ...opts, uri: this.base + uri.pathname + uri.search });
-    }
+/** A failed answer of the API, shaped like the SDK's RestException (status, code, message). */
+export class TwilioApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number | undefined,
+    message: string,
+  ) {
+    super(message);
   }
-  const httpClient = opts.apiBaseUrl
-    ? new BaseUrlRequestClient(opts.apiBaseUrl, opts.timeoutMs)
-    : new sdk.RequestClient({ keepAlive: true, timeout: opts.timeoutMs });
-  return sdk(opts.accountSid, opts.authToken, { httpClient });
+}
+
+/** The Messages resource of one account, reached over keep-alive connections. */
+class MessagesApi {
+  private readonly url: URL;
+  private readonly authorization: string;
+  private readonly transport: typeof http | typeof https;
+  private readonly agent: http.Agent;
+
+  constructor(private readonly opts: TwilioOptions) {
+    this.url = new URL(
+      `/2010-04-01/Accounts/${encodeURIComponent(opts.accountSid)}/Messages.json`,
+      opts.apiBaseUrl ?? TWILIO_API,
+    );
+    this.authorization = `Basic ${Buffer.from(`${opts.accountSid}:${opts.authToken}`).toString("base64")}`;
+    const secure = this.url.protocol === "https:";
+    this.transport = secure ? https : http;
+    this.agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  }
+
+  /** POSTs `form`; resolves with the created message, rejects with TwilioApiError or a network error. */
+  create(form: URLSearchParams): Promise<{ sid: string; status: string }> {
+    const body = form.toString();
+    return new Promise((resolve, reject) => {
+      const request = this.transport.request(this.url, {
+        method: "POST",
+        agent: this.agent,
+        headers: {
+          authorization: this.authorization,
+          accept: "application/json",
+          "content-type": "application/x-www-form-urlencoded",
+          "content-length": Buffer.byteLength(body),
+        },
+      });
+      // One deadline for the whole exchange; the error says the request may have been taken.
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error(`no answer within ${this.opts.timeoutMs} ms`), {
+          code: "ETIMEDOUT",
+        });
+        request.destroy(err);
+      }, this.opts.timeoutMs);
+      request.once("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      request.once("response", (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) request.destroy(new Error("answer too large"));
+          else chunks.push(chunk);
+        });
+        response.once("end", () => {
+          clearTimeout(timer);
+          const status = response.statusCode ?? 0;
+          const answer = parseJson(Buffer.concat(chunks).toString("utf8"));
+          if (status >= 200 && status < 300 && typeof answer?.sid === "string")
+            resolve({
+              sid: answer.sid,
+              status: typeof answer.status === "string" ? answer.status : "queued",
+            });
+          else
+            reject(
+              new TwilioApiError(
+                status,
+                typeof answer?.code === "number" ? answer.code : undefined,
+                typeof answer?.message === "string"
+                  ? answer.message
+                  : `[HTTP ${status}] Failed to execute request`,
+              ),
+            );
+        });
+      });
+      request.end(body);
+    });
+  }
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface SendRequest {
@@ -64,24 +144,20 @@ export interface TwilioOptions {
 }
 
 export class TwilioSender {
-  private client: Promise<twilio.Twilio> | undefined;
+  private readonly api: MessagesApi;
 
-  constructor(private readonly opts: TwilioOptions) {}
+  constructor(opts: TwilioOptions) {
+    this.api = new MessagesApi(opts);
+  }
 
   async send(request: SendRequest, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))) {
+    const form = new URLSearchParams({ To: request.to, From: request.from });
+    if (request.body) form.set("Body", request.body);
+    for (const url of request.mediaUrls) form.append("MediaUrl", url);
+    if (request.statusCallback) form.set("StatusCallback", request.statusCallback);
     for (let attempt = 1; ; attempt++) {
       try {
-        this.client ??= createTwilioClient(this.opts);
-        const message = await (
-          await this.client
-        ).messages.create({
-          from: request.from,
-          to: request.to,
-          ...(request.body ? { body: request.body } : {}),
-          ...(request.mediaUrls.length ? { mediaUrl: request.mediaUrls } : {}),
-          ...(request.statusCallback ? { statusCallback: request.statusCallback } : {}),
-        });
-        return { sid: message.sid, status: message.status };
+        return await this.api.create(form);
       } catch (err) {
         const retry = retryable(err);
         if (retry && attempt < SEND_ATTEMPTS) {

@@ -210,7 +210,8 @@ const RANKS: ReadonlyMap<string, number> = new Map([
 ]);
 
 /** Lowest rank a terminal status has. */
-const TERMINAL_RANK = 4;
+/** Rank from which Twilio reports nothing more (except `read`). */
+export const TERMINAL_RANK = 4;
 
 /** Rank of an outbound MessageStatus; 0 for inbound (`receiving`, `received`) and unknown values. */
 export function statusRank(status: string): number {

@@ -15,7 +15,8 @@ import type { AdapterContext, Attachment, HttpContext, IdCodec } from "../../src
 import type { NumberDirectory } from "./numbers.js";
 import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./config.js";
 import { downloadHeaders } from "../../src/http/downloads.js";
-import { describeTwilioError, isTerminal, statusRank } from "./twilio-errors.js";
+import type { SentRecords } from "./sent-records.js";
+import { describeTwilioError } from "./twilio-errors.js";
 
 /** How long the media proxy serves an inbound MMS attachment. */
 export const MEDIA_TTL_SECONDS = 30 * 24 * 3600;
@@ -23,8 +24,6 @@ export const MEDIA_TTL_SECONDS = 30 * 24 * 3600;
 export const MAX_INBOUND_MEDIA = 10;
 /** How long a status callback waits for the record of its message (the callback can beat create()'s answer). */
 export const RECORD_WAIT_MS = 3_000;
-/** How long the record of an outbound message is kept for its status callbacks. */
-export const RECORD_TTL_SECONDS = 7 * 24 * 3600;
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 const SID = /^[A-Z]{2}[0-9a-fA-F]{32}$/;
@@ -47,6 +46,7 @@ export interface WebhookDeps {
   http: HttpContext;
   codec: IdCodec;
   numbers: NumberDirectory;
+  records: SentRecords;
   accountSid: string;
   authToken: string;
   /** The media proxy's limits (defaults MAX_MEDIA_BYTES and MEDIA_TIMEOUT_SECONDS). */
@@ -131,17 +131,16 @@ export function mountWebhooks(deps: WebhookDeps): void {
     const status = field(form, "MessageStatus").toLowerCase();
     if (!SID.test(sid) || !status)
       return reply.code(400).type("text/plain").send("missing MessageSid or MessageStatus");
-    let record = await ctx.ids.get("sid", sid);
-    for (let waited = 0; !record && waited < RECORD_WAIT_MS; waited += 100) {
+    let moved = await deps.records.advance(sid, status);
+    for (let waited = 0; moved.kind === "missing" && waited < RECORD_WAIT_MS; waited += 100) {
       await new Promise((r) => setTimeout(r, 100));
-      record = await ctx.ids.get("sid", sid);
+      moved = await deps.records.advance(sid, status);
     }
-    if (!record) return reply.code(200).send(""); // not ours, or older than the record's TTL
-    const before = record.status ?? "queued";
-    // Callbacks may come twice or out of order: never move a message backwards, first final report wins.
-    if (statusRank(status) <= statusRank(before) || isTerminal(before)) return reply.code(200).send("");
-    await ctx.ids.put("sid", sid, { ...record, status }, RECORD_TTL_SECONDS);
-    const { from = "", id = "", contact = ctx.domain, receipt } = record;
+    // Not ours or older than the record's TTL; or a report that does not move the message forward: callbacks
+    // come twice or out of order, never backwards, first final report wins.
+    if (moved.kind !== "advanced") return reply.code(200).send("");
+    const before = moved.before.status;
+    const { from, id, contact = ctx.domain, receipt } = moved.before;
     if ((status === "delivered" || status === "read") && receipt === "1")
       await ctx.deliver(
         { kind: "receipt", to: from, from: contact, id: `receipt-${sid}`, receiptFor: id },

@@ -59,12 +59,15 @@ function createApp(trustedProxies: readonly string[]): FastifyInstance {
   return app;
 }
 
+/** The port `app` listens on (getsockname: a system call, so read once after listen()). */
 function boundPort(app: FastifyInstance, fallback: number): number {
   const address = app.server.address();
   return typeof address === "object" && address ? address.port : fallback;
 }
 
 export class HttpServer {
+  /** The bound ports, known once both listeners are up (webhook URLs are built from them per request). */
+  private ports: { public: number; private: number } | undefined;
   /** The public listener: adapters' webhooks, media and files. */
   readonly app: FastifyInstance;
   /** The private listener: health, readiness, metrics, admin. */
@@ -113,6 +116,10 @@ export class HttpServer {
         port: this.opts.private.port,
       });
       this.opts.log.info({ address: privateAddress }, "HTTP private listener up (health, metrics, admin)");
+      this.ports = {
+        public: boundPort(this.app, this.opts.public.port),
+        private: boundPort(this.privateApp, this.opts.private.port),
+      };
       return { public: publicAddress, private: privateAddress };
     } catch (err) {
       await this.app.close();
@@ -122,12 +129,12 @@ export class HttpServer {
 
   /** The public listener's bound port (useful when the config asked for port 0). */
   get port(): number {
-    return boundPort(this.app, this.opts.public.port);
+    return this.ports?.public ?? this.opts.public.port;
   }
 
   /** The private listener's bound port. */
   get privatePort(): number {
-    return boundPort(this.privateApp, this.opts.private.port);
+    return this.ports?.private ?? this.opts.private.port;
   }
 
   async close(): Promise<void> {

@@ -69,6 +69,12 @@ async function withDaemonsForbidden(fn: () => Promise<void>): Promise<void> {
 }
 
 /**
+ * Test files install what they need while other files run (each test process is its own): a second apt-get
+ * waits for the first one's lock instead of failing at once.
+ */
+const LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=600"];
+
+/**
  * Installs (in one apt-get call) the packages whose binary is missing. Runs `apt-get update` at most
  * once per process. Starts no daemon (see withDaemonsForbidden). Needs root; otherwise throws an
  * Error naming the exact command to run.
@@ -79,7 +85,7 @@ export async function ensureDebianPackages(pkgs: DebianPackage[]): Promise<void>
     if (!(await hasBinary(bin)) && !missing.includes(pkg)) missing.push(pkg);
   }
   if (missing.length === 0) return;
-  const installArgs = ["install", "-y", "--no-install-recommends", ...missing];
+  const installArgs = ["install", "-y", "--no-install-recommends", ...LOCK_WAIT, ...missing];
   if (process.getuid?.() !== 0) {
     throw new Error(
       `Missing Debian packages: ${missing.join(", ")}. Install them as root with:\n` +
@@ -87,7 +93,7 @@ export async function ensureDebianPackages(pkgs: DebianPackage[]): Promise<void>
     );
   }
   const started = Date.now();
-  updated ??= run("apt-get", ["update"]).catch((err: unknown) => {
+  updated ??= run("apt-get", ["update", ...LOCK_WAIT]).catch((err: unknown) => {
     updated = undefined;
     throw err;
   });

@@ -164,4 +164,6 @@ it.each([
     expect(duplicates(sent), "SMS sent twice").toEqual([]);
     expect(sent.length).toBeGreaterThan(0);
   },
+  // A failover takes seconds (18 s with one replica on an idle machine) and waits up to a minute for traffic.
+  180_000,
 );

@@ -7,7 +7,11 @@ import { once } from "node:events";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { ensureDebianPackages } from "../bed/apt.js";
 import { freePort } from "../bed/ports.js";
+
+/** Debian's Alertmanager binary (the test installs the package when it is missing). */
+const ALERTMANAGER = "/usr/bin/prometheus-alertmanager";
 
 export interface TestAlertmanager {
   url: string;
@@ -37,6 +41,7 @@ export async function startAlertmanager(opts: {
   webhookUrl: string;
   token: string;
 }): Promise<TestAlertmanager> {
+  await ensureDebianPackages([{ bin: ALERTMANAGER, pkg: "prometheus-alertmanager" }]);
   const dir = await mkdtemp(path.join(tmpdir(), "alertmanager-"));
   const port = await freePort();
   const config = [
@@ -50,7 +55,7 @@ export async function startAlertmanager(opts: {
   ].join("\n");
   await writeFile(path.join(dir, "alertmanager.yml"), config + "\n");
   const child: ChildProcess = spawn(
-    "prometheus-alertmanager",
+    ALERTMANAGER,
     [
       `--config.file=${path.join(dir, "alertmanager.yml")}`,
       `--storage.path=${path.join(dir, "data")}`,
