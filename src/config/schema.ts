@@ -100,7 +100,11 @@ export const coreSchema = z
             message: "deadAfterSeconds must be at least twice heartbeatSeconds",
             path: ["deadAfterSeconds"],
           })
-          .default({ enabled: false, heartbeatSeconds: 2, deadAfterSeconds: 10 }),
+          .default({ enabled: false, heartbeatSeconds: 2, deadAfterSeconds: 10 })
+          .describe(
+            "several instances behind ejabberd's domain_balancing: heartbeats in Redis, and a dead " +
+              'instance\'s slot served by a survivor (docs/deployment.md, "ejabberd with several instances")',
+          ),
       })
       .strict(),
     redis: z
