@@ -16,6 +16,9 @@ import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { registration, TestUser, xml } from "../support/client.js";
 import { sharedBed, takeSlot } from "../support/gateway.js";
 import { spawnEchoSmsInstance, type GatewayProcess } from "../support/process.js";
+import { Redis } from "ioredis";
+import { Keys, STORE_VERSION } from "../../src/store/keys.js";
+import { DELIVERY_GROUP } from "../../src/delivery/inbox.js";
 
 const ACCOUNT = "AC" + "5".repeat(32);
 const TOKEN = "balancing-token";
@@ -186,6 +189,24 @@ describe("two instances behind ejabberd's domain_balancing", () => {
 
     await b!.kill("SIGKILL");
     const killedAt = Date.now();
+    // What the killed instance had read from the shared inbox and not confirmed when it died: an SMS for an
+    // orphan, read under b's name (the read and the write in one transaction, so no live instance reads it).
+    const inbox = new Keys(keyPrefix).inbox(SMS);
+    const pending = {
+      kind: "message",
+      to: `bal${orphans[0]!}@${ejabberd.host}`,
+      from: `+12025550697@${SMS}`,
+      id: "read-by-b",
+      type: "chat",
+      body: "read by b before it died",
+    };
+    const redis = new Redis(bed.redis!.url);
+    await redis
+      .multi()
+      .xadd(inbox, "*", "v", String(STORE_VERSION), "e", JSON.stringify(pending))
+      .xreadgroup("GROUP", DELIVERY_GROUP, "b", "COUNT", 1, "STREAMS", inbox, ">")
+      .exec();
+    redis.disconnect();
     // Until a survivor holds the dead slot, ejabberd drops what is hashed to it: ask again until answered.
     const first = orphans[0]!;
     for (let k = 0; ; k++) {
@@ -223,6 +244,9 @@ describe("two instances behind ejabberd's domain_balancing", () => {
       await users[i]!.waitFor((el) => el.getChildText("body") === `after the kill ${i}`, 15_000);
     }
     expect(await a!.metric("xgw_slot_takeovers_total", { domain: ECHO })).toBe(1);
+    // The survivor claimed it with the slot (without waiting for it to be idle for CLAIM_IDLE_MS).
+    await a!.waitLog("claimed its pending entries", { where: (l) => l.domain === SMS && l.count === 1 });
+    await users[orphans[0]!]!.waitFor((el) => el.getChildText("body") === pending.body, 15_000);
 
     // A fresh instance asks for the slot back: the survivor closes its extra streams, the fresh one takes it.
     const b2 = await instance("b2");
