@@ -177,6 +177,9 @@ export class Gateway {
           ),
           {
             openStream: (domain, deadId) => this.openExtraStream(domain, deadId),
+            instanceGone: async (deadId) => {
+              for (const s of this.services.values()) await s.ctx.adapter.instanceGone?.(deadId);
+            },
             adoptPending: (domain, deadId) =>
               this.serviceOf(domain)?.deliverer.adopt(deadId) ?? Promise.resolve(0),
             takenOver: (domain) => this.metrics.slotTakenOver(domain),

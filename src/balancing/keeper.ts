@@ -29,6 +29,8 @@ const LEASE_LOST = "another instance holds the lease";
 export interface SlotHooks {
   /** A new, not yet started stream for `domain` that serves it like this instance's own; undefined if not served. */
   openStream(domain: string, deadId: string): ComponentLink | undefined;
+  /** Lets the adapters take over what they held under the dead instance's id (IRC connection leases). */
+  instanceGone(deadId: string): Promise<void>;
   /** Claims the dead instance's pending inbound entries of `domain`; how many. */
   adoptPending(domain: string, deadId: string): Promise<number>;
   takenOver(domain: string): void;
@@ -179,6 +181,11 @@ export class SlotKeeper {
       { deadInstance: dead.id, domains, silentForMs: Date.now() - dead.beatAt },
       "an instance is dead; taking over its slots",
     );
+    this.hooks
+      .instanceGone(dead.id)
+      .catch((err: unknown) =>
+        this.log.warn({ err: (err as Error).message, deadInstance: dead.id }, "adapters could not take over"),
+      );
     for (const domain of domains) {
       const link = this.hooks.openStream(domain, dead.id);
       if (!link) continue;
