@@ -12,8 +12,8 @@ import path from "node:path";
 import { client, xml, type Client, type Element } from "@xmpp/client";
 import { startBed } from "../test/bed/index.js";
 import { startEjabberd } from "../test/bed/ejabberd.js";
-import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
-import { machine, runBench, saveResult } from "./lib.js";
+import type { GatewayProcess } from "../test/support/process.js";
+import { machine, minMedianMax as summary, runBench, saveResult, spawnEchoGateway } from "./lib.js";
 
 const ROUNDS = Number(process.env.BENCH_FAILOVER_ROUNDS ?? 5);
 const PING_MS = 50;
@@ -21,15 +21,6 @@ const SECRET = "bench-secret";
 const DOMAIN = "echo.balanced-failover.localhost";
 /** Users, so that both slots have some (the slot of each is fixed by a hash of its JID). */
 const USERS = 4;
-
-function summary(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    min: Math.round(sorted[0] ?? NaN),
-    median: Math.round(sorted[Math.floor(sorted.length / 2)] ?? NaN),
-    max: Math.round(sorted[sorted.length - 1] ?? NaN),
-  };
-}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), "bench-failover-ejabberd-"));
@@ -63,20 +54,15 @@ async function main(): Promise<void> {
 
   let count = 0;
   const instance = async (): Promise<GatewayProcess> => {
-    const gw = await spawnGateway({
+    const gw = await spawnEchoGateway({
       dir,
       name: `gw-${++count}`,
-      env: { GW_SECRET: SECRET },
-      config: {
-        xmpp: {
-          service: `xmpp://127.0.0.1:${peer.componentPort}`,
-          serverDomains: ["localhost"],
-          balancing: { enabled: true },
-        },
-        redis: { url: bed.redis!.url, keyPrefix: "bench-failover-ejabberd:" },
-        instanceId: `gw-${count}`,
-        adapters: { echo: { domain: DOMAIN, secretEnv: "GW_SECRET", requireRegistration: false } },
-      },
+      peer,
+      redisUrl: bed.redis!.url,
+      keyPrefix: "bench-failover-ejabberd:",
+      domain: DOMAIN,
+      secret: SECRET,
+      xmpp: { balancing: { enabled: true } },
     });
     await gw.waitLog("component stream online", { timeoutMs: 60_000 });
     return gw;
