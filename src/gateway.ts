@@ -224,7 +224,12 @@ export class Gateway {
       throw err;
     }
     // A survivor may hold this instance's slot: ask for it back before connecting (src/balancing/keeper.ts).
-    await this.slots?.reclaim();
+    // If that fails (Redis went away again), connect anyway: with every slot held, the streams stand by.
+    await this.slots
+      ?.reclaim()
+      .catch((err: unknown) =>
+        this.log.warn({ err: (err as Error).message }, "could not ask for a taken-over slot back"),
+      );
     for (const service of this.services.values()) await service.start();
     this.slots?.start();
     await this.http?.listen();
