@@ -257,6 +257,22 @@ describe("two instances behind ejabberd's domain_balancing", () => {
     for (const i of served) expect(await ownerOf(i, 1, "stays", [a!, b2])).toEqual([1, 0]);
   }, 120_000);
 
+  it("takes a gracefully stopped instance's slot over at once, and gives it back to its restart", async () => {
+    const [a, , , b2] = gateways;
+    const orphans: number[] = [];
+    for (let i = 0; i < USERS; i++)
+      if ((await ownerOf(i, 1, "before-stop", [a!, b2!]))[1] === 1) orphans.push(i);
+    // A stop deletes the instance's heartbeat once its streams are closed: no waiting for it to expire.
+    await b2!.kill("SIGTERM");
+    await a!.waitLog("taking over its slots", { where: (l) => l.deadInstance === "b2" });
+    for (const i of orphans) expect(await ownerOf(i, 1, "after-stop", [a!])).toEqual([1]);
+    // The same instance id again: it asks for its own slot back.
+    const again = await instance("b2");
+    await again.waitLog("the slot is free");
+    for (const i of orphans) expect(await ownerOf(i, 1, "restarted", [a!, again])).toEqual([0, 1]);
+    expect(await a!.metric("xgw_slot_givebacks_total", { domain: ECHO })).toBe(2);
+  }, 120_000);
+
   it("delivered no message twice", async () => {
     for (let i = 0; i < USERS; i++) {
       await users[i]!.sync();
