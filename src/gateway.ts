@@ -188,6 +188,8 @@ export class Gateway {
           log.child({ part: "balancing" }),
         )
       : undefined;
+    for (const service of this.services.values())
+      service.ctx.link.on("online", () => this.slots?.streamOnline());
     if (http && loaded.adminToken)
       mountAdmin(http.privateApp, {
         actor: config.admins[0] ?? `admin@${serverDomain ?? "localhost"}`,

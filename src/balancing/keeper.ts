@@ -83,6 +83,10 @@ export class SlotKeeper {
       while ((await this.members.takeoverHolder(deadId)) !== null && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, GIVE_BACK_POLL_MS));
       this.log.info({ deadInstance: deadId, waitedMs: Date.now() - started }, "the slot is free; connecting");
+      // Given back: the request has done its job (left in place, it would keep a survivor from taking this
+      // instance's slot over should it die soon). Still known: the holder died meanwhile, and whoever takes
+      // the slot over next must see the request and give the slot back too.
+      if (!(await this.members.known(deadId))) await this.members.clearGiveBack(deadId);
       return;
     }
   }
@@ -98,6 +102,17 @@ export class SlotKeeper {
     run();
     this.timer = setInterval(run, this.members.times.heartbeatMs);
     this.timer.unref();
+  }
+
+  /**
+   * One of this instance's own streams came online: say so now rather than at the next beat, so that a
+   * survivor knows to take that slot over if this instance dies or stops before then.
+   */
+  streamOnline(): void {
+    if (this.stopped || !this.timer) return;
+    this.members
+      .beat()
+      .catch((err: unknown) => this.log.debug({ err: (err as Error).message }, "could not beat"));
   }
 
   /** Graceful stop, first part: no more takeovers; extra streams closed, their leases released (another survivor takes them). */
@@ -163,12 +178,15 @@ export class SlotKeeper {
     const now = others.find((m) => m.id === deadId);
     if (!now) return "forgotten";
     if (now.alive) return "the instance is back";
-    const filled = others.some(
-      (m) =>
-        m.alive &&
-        m.startedAt > held.dead.beatAt &&
-        this.serves(m.domains).some((d) => held.dead.domains.includes(d)),
-    );
+    // This instance too, when it started after the death (its own stream may have taken the free slot).
+    const filled =
+      this.members.startedAt > held.dead.beatAt ||
+      others.some(
+        (m) =>
+          m.alive &&
+          m.startedAt > held.dead.beatAt &&
+          this.serves(m.domains).some((d) => held.dead.domains.includes(d)),
+      );
     if (held.noSlot && filled) return "an instance started since fills the slot";
     return undefined;
   }

@@ -273,6 +273,26 @@ describe("two instances behind ejabberd's domain_balancing", () => {
     expect(await a!.metric("xgw_slot_givebacks_total", { domain: ECHO })).toBe(2);
   }, 120_000);
 
+  it("leaves the slot to an instance that started before the death was noticed", async () => {
+    const [a] = gateways;
+    const killed = gateways.at(-1)!;
+    const orphans: number[] = [];
+    for (let i = 0; i < USERS; i++)
+      if ((await ownerOf(i, 1, "before-race", [a!, killed]))[1] === 1) orphans.push(i);
+    await killed.kill("SIGKILL");
+    // Within deadAfterSeconds: nobody holds the dead slot yet, so the new instance takes it when it connects.
+    const early = await instance("b3");
+    for (const i of orphans) expect(await ownerOf(i, 1, "early", [a!, early])).toEqual([0, 1]);
+    // A survivor (either) still notices the death and opens extra streams; they find no slot, and it gives up.
+    const gaveUp = (gw: GatewayProcess) =>
+      gw.waitLog("gave a dead instance's slots back", {
+        timeoutMs: 60_000,
+        where: (l) => l.reason === "an instance started since fills the slot",
+      });
+    await Promise.any([gaveUp(a!), gaveUp(early)]);
+    for (const i of orphans) expect(await ownerOf(i, 1, "still-early", [a!, early])).toEqual([0, 1]);
+  }, 120_000);
+
   it("delivered no message twice", async () => {
     for (let i = 0; i < USERS; i++) {
       await users[i]!.sync();
