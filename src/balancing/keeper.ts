@@ -115,7 +115,10 @@ export class SlotKeeper {
       .catch((err: unknown) => this.log.debug({ err: (err as Error).message }, "could not beat"));
   }
 
-  /** Graceful stop, first part: no more takeovers; extra streams closed, their leases released (another survivor takes them). */
+  /**
+   * Graceful stop, first part: no more takeovers; the extra streams closed and their leases released (another
+   * survivor takes those slots over).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
@@ -133,11 +136,6 @@ export class SlotKeeper {
    */
   async leave(): Promise<void> {
     await this.members.leave();
-  }
-
-  /** Streams currently serving dead instances' slots (for tests and the status page). */
-  get extraStreams(): number {
-    return [...this.held.values()].reduce((n, h) => n + h.links.length, 0);
   }
 
   private async tick(): Promise<void> {
@@ -178,7 +176,8 @@ export class SlotKeeper {
     const now = others.find((m) => m.id === deadId);
     if (!now) return "forgotten";
     if (now.alive) return "the instance is back";
-    // This instance too, when it started after the death (its own stream may have taken the free slot).
+    // This instance too, when it started after the death (its own stream may have taken the free slot). The
+    // times come from two hosts' clocks: their skew only matters for a start within that much of the death.
     const filled =
       this.members.startedAt > held.dead.beatAt ||
       others.some(
