@@ -11,22 +11,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { client, xml, type Element } from "@xmpp/client";
 import { startBed } from "../test/bed/index.js";
-import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
-import { machine, runBench, saveResult } from "./lib.js";
+import type { GatewayProcess } from "../test/support/process.js";
+import { machine, minMedianMax as summary, runBench, saveResult, spawnEchoGateway } from "./lib.js";
 
 const ROUNDS = Number(process.env.BENCH_FAILOVER_ROUNDS ?? 5);
 const PING_MS = 50;
 const SECRET = "bench-secret";
 const DOMAIN = "echo.failover.localhost";
-
-function summary(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    min: Math.round(sorted[0] ?? NaN),
-    median: Math.round(sorted[Math.floor(sorted.length / 2)] ?? NaN),
-    max: Math.round(sorted[sorted.length - 1] ?? NaN),
-  };
-}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), "bench-failover-"));
@@ -58,20 +49,15 @@ async function main(): Promise<void> {
   let seq = 0;
   let count = 0;
   const instance = (retrySeconds: number) =>
-    spawnGateway({
+    spawnEchoGateway({
       dir,
       name: `gw-${++count}`,
-      env: { GW_SECRET: SECRET },
-      config: {
-        xmpp: {
-          service: `xmpp://127.0.0.1:${peer.componentPort}`,
-          serverDomains: ["localhost"],
-          conflictRetrySeconds: retrySeconds,
-        },
-        redis: { url: bed.redis!.url, keyPrefix: "bench-failover:" },
-        instanceId: `gw-${count}`,
-        adapters: { echo: { domain: DOMAIN, secretEnv: "GW_SECRET", requireRegistration: false } },
-      },
+      peer,
+      redisUrl: bed.redis!.url,
+      keyPrefix: "bench-failover:",
+      domain: DOMAIN,
+      secret: SECRET,
+      xmpp: { conflictRetrySeconds: retrySeconds },
     });
 
   const results: Record<string, unknown> = {};

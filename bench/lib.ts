@@ -15,6 +15,7 @@ import type { XmppPeer } from "../test/bed/index.js";
 import type { Gateway } from "../src/gateway.js";
 import type { LoadedConfig } from "../src/config/load.js";
 import { ensureDist } from "../test/support/dist.js";
+import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -30,6 +31,16 @@ export function machine() {
 
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** The least, the median and the greatest of a few measurements (rounded), as the failover benchmarks report them. */
+export function minMedianMax(values: number[]): { min: number; median: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    min: Math.round(sorted[0] ?? NaN),
+    median: Math.round(sorted[Math.floor(sorted.length / 2)] ?? NaN),
+    max: Math.round(sorted[sorted.length - 1] ?? NaN),
+  };
 }
 
 /** p50 and p99 of a list of milliseconds, rounded to 0.1 ms. */
@@ -280,4 +291,35 @@ export function runBench(main: () => Promise<void>): void {
       process.exit(1);
     },
   );
+}
+
+/**
+ * An echo-only gateway process (instance id = `name`, secret from GW_SECRET) on `peer`'s component port, for
+ * the benchmarks that kill instances; `xmpp` adds to the xmpp section.
+ */
+export function spawnEchoGateway(opts: {
+  dir: string;
+  name: string;
+  peer: XmppPeer;
+  redisUrl: string;
+  keyPrefix: string;
+  domain: string;
+  secret: string;
+  xmpp: Record<string, unknown>;
+}): Promise<GatewayProcess> {
+  return spawnGateway({
+    dir: opts.dir,
+    name: opts.name,
+    env: { GW_SECRET: opts.secret },
+    config: {
+      xmpp: {
+        service: `xmpp://127.0.0.1:${opts.peer.componentPort}`,
+        serverDomains: [opts.peer.host],
+        ...opts.xmpp,
+      },
+      redis: { url: opts.redisUrl, keyPrefix: opts.keyPrefix },
+      instanceId: opts.name,
+      adapters: { echo: { domain: opts.domain, secretEnv: "GW_SECRET", requireRegistration: false } },
+    },
+  });
 }

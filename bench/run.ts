@@ -24,6 +24,7 @@ const BENCHMARKS = [
   "irc",
   "irc-mam",
   "failover",
+  "failover-ejabberd",
   "replication",
   "alerts-fanout",
 ] as const;
@@ -321,7 +322,34 @@ instance had already read from the shared Redis inbox but not confirmed wait unt
 60 s (\`CLAIM_IDLE_MS\`) and are then claimed by the survivor, which looks every 10 s: they arrive within
 about 70 seconds, not lost (\`test/e2e/standby.test.ts\`). Events it persisted but had not read are
 delivered as soon as the survivor's stream is up. With ejabberd and \`domain_balancing\` there is no standby:
-see docs/deployment.md, "Several instances".
+a survivor takes the dead instance's slot over (\`bench/failover-ejabberd.ts\` measures it; docs/deployment.md,
+"ejabberd with several instances").
+`;
+}
+
+function ejabberdFailoverSection(r: Json): string {
+  const span = (key: string) =>
+    `${n(get(r, key, "median"))} (${n(get(r, key, "min"))}–${n(get(r, key, "max"))}) ms`;
+  return `## Slot takeover on ejabberd (\`bench/failover-ejabberd.ts\`, \`bench/results/failover-ejabberd.json\`)
+
+${when(r)} · ejabberd, \`domain_balancing\` with \`component_number: 2\`, two gateway processes with
+\`xmpp.balancing\` (heartbeat ${n(r.heartbeatSeconds)} s, dead after ${n(r.deadAfterSeconds)} s); the instance serving a user
+is killed (SIGKILL) while that user messages the echo contact every ${n(r.pingEveryMs)} ms; then a fresh instance starts.
+${n(r.rounds)} rounds, median (min–max).
+
+${table(
+  ["measurement", "result"],
+  [
+    ["the survivor's extra stream online, from the kill", span("extraStreamOnlineMs")],
+    ["the user gets answers again, from the kill", span("firstAnswerAfterKillMs")],
+    ["the slot given back, from the fresh instance's start", span("givenBackAfterFreshStartMs")],
+  ],
+)}
+
+The takeover waits for the dead instance's heartbeat to expire (\`deadAfterSeconds\`, counted from its last
+beat) and for the survivor's next look (up to \`heartbeatSeconds\`); opening the stream takes milliseconds.
+What the user sent in between was dropped by ejabberd. See docs/deployment.md, "ejabberd with several
+instances".
 `;
 }
 
@@ -626,6 +654,7 @@ const SECTIONS: Record<string, (r: Json, result: (name: string) => Json | undefi
   "irc-mam": ircMamSection,
   "irc-line": ircLineSection,
   failover: failoverSection,
+  "failover-ejabberd": ejabberdFailoverSection,
   replication: replicationSection,
   "alerts-fanout": fanoutSection,
 };

@@ -461,6 +461,11 @@ export interface Adapter {
 
   start?(ctx: AdapterContext): Promise<void>;
   stop?(): Promise<void>;
+  /**
+   * Another instance died and this one now serves its users (self-healing balancing on ejabberd): take over
+   * what the adapter held under that instance id (IRC: its connection leases), without waiting for expiry.
+   */
+  instanceGone?(instanceId: string): Promise<void>;
   send(message: OutboundMessage): Promise<SendOutcome>;
   presence?(presence: OutboundPresence): Promise<void>;
   /**

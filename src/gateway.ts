@@ -14,7 +14,9 @@ import { InstanceLease } from "./store/instance-lease.js";
 import { DurableWrites } from "./store/durable.js";
 import { createRedis } from "./store/redis-client.js";
 import { migrateKeys } from "./store/migrate.js";
-import { ComponentLink } from "./xmpp/link.js";
+import { ComponentLink, type LinkOptions } from "./xmpp/link.js";
+import { Members } from "./balancing/members.js";
+import { SlotKeeper } from "./balancing/keeper.js";
 import { Service } from "./core/service.js";
 import { HttpServer, type Readiness } from "./http/server.js";
 import { Metrics } from "./http/metrics.js";
@@ -33,6 +35,8 @@ const REDIS_OPTIONS = {
 export class Gateway {
   readonly redis: RedisClient;
   readonly services = new Map<string, Service>();
+  /** Per domain: how to open another stream for it (a dead instance's slot). */
+  private readonly extraLinkOptions = new Map<string, LinkOptions>();
   readonly inbox: Inbox;
   readonly http: HttpServer | undefined;
   readonly metrics: Metrics;
@@ -44,6 +48,8 @@ export class Gateway {
   /** Inbound events and outbound claims, replicated before they count when the config asks for it. */
   private readonly durable: DurableWrites;
   private readonly keys: Keys;
+  /** Behind ejabberd's domain_balancing (xmpp.balancing.enabled): serves dead instances' slots. */
+  readonly slots: SlotKeeper | undefined;
   private started = false;
 
   constructor(
@@ -122,7 +128,7 @@ export class Gateway {
       const factory = factories[key];
       const secret = secrets[key];
       if (!factory || secret === undefined) throw new Error(`No adapter factory or secret for "${key}"`);
-      const link = new ComponentLink({
+      const linkOptions: LinkOptions = {
         service: config.xmpp.service,
         domain: adapterConfig.domain,
         secret,
@@ -131,7 +137,11 @@ export class Gateway {
         keepaliveMs: config.xmpp.keepaliveSeconds * 1000,
         reconnectMaxMs: config.xmpp.reconnectMaxSeconds * 1000,
         conflictRetryMs: config.xmpp.conflictRetrySeconds * 1000,
-      });
+        findSlot: config.xmpp.balancing.enabled,
+      };
+      const link = new ComponentLink(linkOptions);
+      linkOptions.log = linkOptions.log.child({ part: "extra-stream" });
+      this.extraLinkOptions.set(adapterConfig.domain, linkOptions);
       const service = new Service({
         key,
         domain: adapterConfig.domain,
@@ -159,6 +169,35 @@ export class Gateway {
       });
       this.services.set(key, service);
     }
+    const { balancing } = config.xmpp;
+    this.slots = balancing.enabled
+      ? new SlotKeeper(
+          new Members(
+            this.redis,
+            keys,
+            instanceId,
+            [...this.services.values()].map((s) => s.ctx.domain),
+            () => [...this.services.values()].filter((s) => s.ctx.link.isOnline).map((s) => s.ctx.domain),
+            {
+              heartbeatMs: balancing.heartbeatSeconds * 1000,
+              deadAfterMs: balancing.deadAfterSeconds * 1000,
+            },
+          ),
+          {
+            openStream: (domain, deadId) => this.openExtraStream(domain, deadId),
+            instanceGone: async (deadId) => {
+              for (const s of this.services.values()) await s.ctx.adapter.instanceGone?.(deadId);
+            },
+            adoptPending: (domain, deadId) =>
+              this.serviceOf(domain)?.deliverer.adopt(deadId) ?? Promise.resolve(0),
+            takenOver: (domain) => this.metrics.slotTakenOver(domain),
+            gaveBack: (domain) => this.metrics.slotGivenBack(domain),
+          },
+          log.child({ part: "balancing" }),
+        )
+      : undefined;
+    for (const service of this.services.values())
+      service.ctx.link.on("online", () => this.slots?.streamOnline());
     if (http && loaded.adminToken)
       mountAdmin(http.privateApp, {
         actor: config.admins[0] ?? `admin@${serverDomain ?? "localhost"}`,
@@ -195,7 +234,15 @@ export class Gateway {
       this.redis.disconnect();
       throw err;
     }
+    // A survivor may hold this instance's slot: ask for it back before connecting (src/balancing/keeper.ts).
+    // If that fails (Redis went away again), connect anyway: with every slot held, the streams stand by.
+    await this.slots
+      ?.reclaim()
+      .catch((err: unknown) =>
+        this.log.warn({ err: (err as Error).message }, "could not ask for a taken-over slot back"),
+      );
     for (const service of this.services.values()) await service.start();
+    this.slots?.start();
     await this.http?.listen();
     this.started = true;
   }
@@ -232,6 +279,20 @@ export class Gateway {
     return { ready, checks };
   }
 
+  private serviceOf(domain: string): Service | undefined {
+    return [...this.services.values()].find((s) => s.ctx.domain === domain);
+  }
+
+  /** A second stream for one of this instance's domains, serving a dead instance's slot like the first. */
+  private openExtraStream(domain: string, deadId: string): ComponentLink | undefined {
+    const service = this.serviceOf(domain);
+    const options = this.extraLinkOptions.get(domain);
+    if (!service || !options) return undefined;
+    const link = new ComponentLink({ ...options, log: options.log.child({ deadInstance: deadId }) });
+    service.serveOn(link.entity);
+    return link;
+  }
+
   private async connectRedis(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -248,6 +309,10 @@ export class Gateway {
 
   /** Graceful stop: unavailable presence to users, adapters stopped, streams closed, Redis closed. */
   async stop(): Promise<void> {
+    // No more takeovers; the dead instances' slots this one serves go to another survivor.
+    await this.slots
+      ?.stop()
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "error while leaving"));
     // Stop taking webhooks first, then drain and close the component streams.
     await this.http?.close().catch((err: unknown) => this.log.warn({ err }, "error while closing HTTP"));
     if (this.started)
@@ -259,6 +324,11 @@ export class Gateway {
         ),
       );
     this.started = false;
+    await this.slots
+      ?.leave()
+      .catch((err: unknown) =>
+        this.log.warn({ err: (err as Error).message }, "could not leave the balancing"),
+      );
     await this.instance
       .release()
       .catch((err: unknown) =>

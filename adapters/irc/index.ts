@@ -69,6 +69,8 @@ class IrcAdapter implements Adapter {
   private readonly userSettings: UserSettings;
   private ctx: AdapterContext | undefined;
   private joined: JoinedStore | undefined;
+  /** This instance's hold on its users' IRC connections (set at start). */
+  private leases: Leases | undefined;
   private reconnects: { inc(): void } | undefined;
   private queue: StoreQueue | undefined;
   /** Disco on the server JID (its channel list) and on room JIDs (server-disco.ts). */
@@ -281,9 +283,23 @@ class IrcAdapter implements Adapter {
       g.set(this.connections.all().filter((s) => s.registered && !s.closed).length),
     );
     this.disco.start(ctx);
-    this.connections.start(new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId));
+    this.leases = new Leases(ctx.redis, ctx.key, LEASE_SECONDS, ctx.instanceId);
+    this.connections.start(this.leases);
     // A gateway restart: every channel a user was in is joined again, the connections started staggered.
     for (const record of await this.joined.all()) await this.restoreOne(record);
+  }
+
+  /** A dead instance's users are served here now: their IRC connections and rooms are opened here at once. */
+  async instanceGone(instanceId: string): Promise<void> {
+    const freed = await this.leases?.releaseHeldBy(instanceId);
+    if (!freed?.length) return;
+    const held = new Set(freed.map((f) => `${f.user} ${f.server}`));
+    for (const record of (await this.joined?.all()) ?? [])
+      if (held.has(`${record.user} ${record.server}`)) await this.restoreOne(record);
+    this.context().log.info(
+      { instanceId, connections: freed.length },
+      "took over a dead instance's IRC connections",
+    );
   }
 
   private async restoreOne(record: JoinedRecord): Promise<void> {

@@ -25,6 +25,23 @@ describe("Leases", () => {
     expect(await b.acquire("alice@example.org", "irc.example.net")).toBe(true);
   });
 
+  it("releases every lease of a dead instance, and only those, for the instance serving its users", async () => {
+    const dead = new Leases(redis, key, 30, "dead");
+    const live = new Leases(redis, key, 30, "live");
+    expect(await dead.acquire("dave@example.org", "irc.example.net")).toBe(true);
+    expect(await dead.acquire("dave@example.org", "irc.example.com")).toBe(true);
+    expect(await live.acquire("erin@example.org", "irc.example.net")).toBe(true);
+    expect(await live.acquire("dave@example.org", "irc.example.net")).toBe(false);
+    const freed = await live.releaseHeldBy("dead");
+    expect(freed.toSorted((x, y) => x.server.localeCompare(y.server))).toEqual([
+      { user: "dave@example.org", server: "irc.example.com" },
+      { user: "dave@example.org", server: "irc.example.net" },
+    ]);
+    expect(await live.acquire("dave@example.org", "irc.example.net")).toBe(true);
+    expect(await live.holder("erin@example.org", "irc.example.net")).toBe("live");
+    expect(await live.releaseHeldBy("dead")).toEqual([]);
+  });
+
   it("expires a lease nobody renews (a crashed instance)", async () => {
     const crashed = new Leases(redis, key, 1);
     expect(await crashed.acquire("carol@example.org", "irc.example.net")).toBe(true);

@@ -51,6 +51,30 @@ export class Leases {
     await this.redis.eval(LEASE_RELEASE, 1, this.keyOf(user, server), this.owner);
   }
 
+  /**
+   * Releases every lease `owner` holds (a dead instance whose users this one now serves: see the core's
+   * balancing) and returns their (user, server), so that their connections can be opened here at once
+   * instead of after LEASE_SECONDS.
+   */
+  async releaseHeldBy(owner: string): Promise<{ user: string; server: string }[]> {
+    const base = this.key("lease", "");
+    const pattern = `${base.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    const freed: { user: string; server: string }[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
+      cursor = next;
+      for (const key of keys) {
+        if ((await this.redis.eval(LEASE_RELEASE, 1, key, owner)) !== 1) continue;
+        // key = base + user + ":" + server; a bare JID and a host name hold no ":" of their own.
+        const rest = key.slice(base.length);
+        const colon = rest.lastIndexOf(":");
+        freed.push({ user: rest.slice(0, colon), server: rest.slice(colon + 1) });
+      }
+    } while (cursor !== "0");
+    return freed;
+  }
+
   /** The instance holding the lease, or null. */
   holder(user: string, server: string): Promise<string | null> {
     return this.redis.get(this.keyOf(user, server));

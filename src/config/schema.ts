@@ -69,6 +69,42 @@ export const coreSchema = z
             "pace of the gateway's presence to its registered users when its stream comes up and at stop " +
               "(100,000 users take 200 s at the default; probes are answered meanwhile)",
           ),
+        balancing: z
+          .object({
+            enabled: z
+              .boolean()
+              .default(false)
+              .describe(
+                "the domains sit behind ejabberd's domain_balancing with several instances: each stream " +
+                  "finds a barrier address the server answers on it, and a survivor takes over a dead " +
+                  "instance's slot until a fresh instance asks for it back (docs/deployment.md)",
+              ),
+            heartbeatSeconds: z
+              .number()
+              .min(0.2)
+              .max(60)
+              .default(2)
+              .describe("how often an instance says in Redis that it is alive, and looks at the others"),
+            deadAfterSeconds: z
+              .number()
+              .min(1)
+              .max(600)
+              .default(10)
+              .describe(
+                "an instance not heard of for this long is dead and its slots are taken over " +
+                  "(at least twice heartbeatSeconds)",
+              ),
+          })
+          .strict()
+          .refine((b) => b.deadAfterSeconds >= 2 * b.heartbeatSeconds, {
+            message: "deadAfterSeconds must be at least twice heartbeatSeconds",
+            path: ["deadAfterSeconds"],
+          })
+          .default({ enabled: false, heartbeatSeconds: 2, deadAfterSeconds: 10 })
+          .describe(
+            "several instances behind ejabberd's domain_balancing: heartbeats in Redis, and a dead " +
+              'instance\'s slot served by a survivor (docs/deployment.md, "ejabberd with several instances")',
+          ),
       })
       .strict(),
     redis: z

@@ -3,6 +3,7 @@
  * drains the domain's inbox.
  */
 import { randomUUID } from "node:crypto";
+import type { Component } from "@xmpp/component";
 import { scanKeys, type RedisClient } from "../store/redis-client.js";
 import type { Adapter, AdapterContext, HttpContext } from "../adapter.js";
 import type { HttpServer } from "../http/server.js";
@@ -138,7 +139,22 @@ export class Service {
   }
 
   private mount(): void {
-    const { entity } = this.ctx.link;
+    this.serveOn(this.ctx.link.entity);
+    this.ctx.link.on("online", () => {
+      this.broadcaster
+        .run("available")
+        .catch((err: unknown) =>
+          this.ctx.log.warn({ err: (err as Error).message }, "could not send the gateway's presence"),
+        );
+    });
+  }
+
+  /**
+   * Handles what arrives on `entity` as on the domain's own stream: also used for a second stream of the
+   * same domain that holds a dead instance's slot (src/balancing/). Answers go out on either stream (the
+   * server routes them by their recipient).
+   */
+  serveOn(entity: Component): void {
     mountDiscovery(entity.iqCallee, this.ctx);
     mountRegistration(entity.iqCallee, this.ctx);
     mountCommands(entity.iqCallee, this.ctx);
@@ -161,13 +177,6 @@ export class Service {
       }
       if (ctx.name === "presence") return handlePresence(this.ctx, ctx);
       return next();
-    });
-    this.ctx.link.on("online", () => {
-      this.broadcaster
-        .run("available")
-        .catch((err: unknown) =>
-          this.ctx.log.warn({ err: (err as Error).message }, "could not send the gateway's presence"),
-        );
     });
   }
 

@@ -74,6 +74,8 @@ export class Deliverer {
   /** After a batch failed: one entry per barrier, so the entry at fault is known. */
   private single = false;
   private abort = new AbortController();
+  /** Entries were adopted (adopt()): read the pending list first at the next turn. */
+  private readOwnPending = false;
   /** Stanzas sent so far (for metrics and tests). */
   delivered = 0;
   /** Entry ids the XMPP server confirmed (see CONFIRMED_MEMORY), oldest first. */
@@ -123,6 +125,31 @@ export class Deliverer {
     if (gaveUp) this.log.warn({ waitedMs: STOP_WAIT_MS }, "stopped without waiting for a pending Redis read");
   }
 
+  /**
+   * Claims the entries `consumer` (a dead instance) read and did not confirm, without waiting CLAIM_IDLE_MS,
+   * and sends them at the next turn (with their stanza ids, so clients drop what it had already sent).
+   */
+  async adopt(consumer: string): Promise<number> {
+    if (consumer === this.consumer) return 0;
+    let claimed = 0;
+    for (;;) {
+      const pending = (await this.redis.xpending(
+        this.stream,
+        DELIVERY_GROUP,
+        "-",
+        "+",
+        DELIVERY_BATCH,
+        consumer,
+      )) as [string, string, number, number][];
+      if (pending.length === 0) break;
+      const ids = pending.map(([id]) => id);
+      await this.redis.call("XCLAIM", this.stream, DELIVERY_GROUP, this.consumer, "0", ...ids, "JUSTID");
+      claimed += ids.length;
+    }
+    if (claimed > 0) this.readOwnPending = true;
+    return claimed;
+  }
+
   private async ensureGroup(): Promise<void> {
     try {
       await this.redis.xgroup("CREATE", this.stream, DELIVERY_GROUP, "0", "MKSTREAM");
@@ -137,6 +164,10 @@ export class Deliverer {
     let lastClaim = Date.now();
     while (this.running) {
       try {
+        if (this.readOwnPending) {
+          this.readOwnPending = false;
+          pendingFirst = true; // entries adopted from a dead instance
+        }
         if (Date.now() - lastClaim > CLAIM_CHECK_MS) {
           pendingFirst = true; // look for entries a dead instance left behind
           lastClaim = Date.now();

@@ -31,8 +31,23 @@ export class Metrics {
   private readonly latency: Histogram<"adapter">;
   private readonly deadLetters: Counter<"adapter">;
 
+  private readonly slotTakeovers: Counter<"domain">;
+  private readonly slotGiveBacks: Counter<"domain">;
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "xgw_" });
+    this.slotTakeovers = new Counter({
+      name: "xgw_slot_takeovers_total",
+      help: "Streams this instance opened to serve a dead instance's ejabberd balancing slot (xmpp.balancing)",
+      labelNames: ["domain"],
+      registers: [this.registry],
+    });
+    this.slotGiveBacks = new Counter({
+      name: "xgw_slot_givebacks_total",
+      help: "Taken-over balancing slots this instance closed again (a fresh instance asked for them)",
+      labelNames: ["domain"],
+      registers: [this.registry],
+    });
     this.deadLetters = new Counter({
       name: "xgw_dead_letters_total",
       help: "Inbound entries set aside in the dead-letter stream after they could not be delivered",
@@ -100,6 +115,16 @@ export class Metrics {
   /** An inbound entry was moved to the dead-letter stream. */
   deadLetter(adapter: string): void {
     this.deadLetters.inc({ adapter });
+  }
+
+  /** A stream for a dead instance's slot came online. */
+  slotTakenOver(domain: string): void {
+    this.slotTakeovers.inc({ domain });
+  }
+
+  /** A stream for a dead instance's slot was closed for a fresh instance. */
+  slotGivenBack(domain: string): void {
+    this.slotGiveBacks.inc({ domain });
   }
 
   message(adapter: string, direction: Direction, outcome: string): void {

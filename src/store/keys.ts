@@ -57,6 +57,25 @@ export class Keys {
   instanceLease(instanceId: string): string {
     return `${this.prefix}instance:${instanceId}`;
   }
+  /**
+   * Hash: instance id → versioned JSON of an instance behind ejabberd's balancing (src/balancing/). The
+   * balancing keys share one hash tag: a heartbeat is written with the members hash in one transaction.
+   */
+  balancingMembers(): string {
+    return `${this.prefix}balance:{balance}:members`;
+  }
+  /** String with a TTL (xmpp.balancing.deadAfterSeconds): present while a balanced instance beats. */
+  balancingHeartbeat(instanceId: string): string {
+    return `${this.prefix}balance:{balance}:beat:${instanceId}`;
+  }
+  /** String with a TTL: the survivor holding a dead instance's slots (its instance id). */
+  slotTakeover(deadId: string): string {
+    return `${this.prefix}balance:{balance}:takeover:${deadId}`;
+  }
+  /** String with a TTL: the fresh instance asking for a taken-over slot back (its instance id). */
+  slotGiveBack(deadId: string): string {
+    return `${this.prefix}balance:{balance}:giveback:${deadId}`;
+  }
   /** Stream: inbound entries given up after too many failed deliveries (the dead letters), one per domain. */
   deadLetters(domain: string): string {
     return `${this.prefix}dead:{${domain}}`;

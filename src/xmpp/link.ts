@@ -1,11 +1,14 @@
 /**
  * One XEP-0114 component connection, with the reconnect policy @xmpp/component lacks: exponential backoff
  * with jitter (capped), a slow fixed retry when the server says the secret is wrong or another connection
- * holds the domain, TCP_NODELAY, and a keepalive ping (some servers drop idle components).
+ * holds the domain, TCP_NODELAY, and a keepalive ping (some servers drop idle components). Behind ejabberd's
+ * `domain_balancing` (`findSlot`), a stream counts as online only once it knows an address whose answers come
+ * back on it (slot-probe.ts); a stream that holds no slot stands by and tries again, like a refused one.
  */
 import { EventEmitter, once } from "node:events";
 import { component, type Component, type Element } from "@xmpp/component";
 import type { Logger } from "../log.js";
+import { probeSlot } from "./slot-probe.js";
 import { iq, ping } from "./stanzas.js";
 
 /** First reconnect delay; doubles on each failure up to the configured cap. */
@@ -30,6 +33,8 @@ export interface LinkOptions {
   keepaliveMs: number;
   reconnectMaxMs: number;
   conflictRetryMs: number;
+  /** The domain is balanced by ejabberd (config xmpp.balancing.enabled): find this stream's slot. */
+  findSlot?: boolean;
 }
 
 /** Delay before reconnect attempt `attempt` (0-based): full exponential backoff with ±50 % jitter. */
@@ -38,8 +43,8 @@ export function backoffDelay(attempt: number, capMs: number, random: () => numbe
   return Math.round(exp / 2 + (random() * exp) / 2);
 }
 
-/** Emits "online" and "offline" as the component stream comes and goes. */
-export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
+/** Emits "online" and "offline" as the stream comes and goes, "noslot" when ejabberd gave it no slot. */
+export class ComponentLink extends EventEmitter<{ online: []; offline: []; noslot: [] }> {
   readonly entity: Component;
   readonly domain: string;
   private readonly log: Logger;
@@ -54,6 +59,8 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
   reconnects = 0;
   /** Which connection is online: changes each time the stream comes up, so a barrier can tell them apart. */
   private connection = 0;
+  /** Where keepalive and barrier pings go: the server, or the address found for this stream's slot. */
+  private pingTarget: string;
   /** The delay before the pending reconnect attempt (for status pages and tests). */
   retryDelayMs: number | undefined;
 
@@ -61,10 +68,11 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
     super();
     this.domain = opts.domain;
     this.log = opts.log.child({ domain: opts.domain });
+    this.pingTarget = opts.serverDomain;
     this.entity = component({ service: opts.service, domain: opts.domain, password: opts.secret });
     // Replace the library's fixed 1 s reconnect with our policy.
     this.entity.reconnect.stop();
-    this.entity.on("online", () => this.onOnline());
+    this.entity.on("online", () => void this.onAuthenticated());
     this.entity.on("disconnect", () => this.onDisconnect());
     this.entity.on("error", (err: Error & { condition?: string; code?: string }) => {
       this.lastCondition = err.condition ?? err.code ?? err.message;
@@ -136,7 +144,7 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
     lost.catch(() => undefined);
     try {
       await Promise.race([
-        this.entity.iqCaller.request(iq({ type: "get", to: this.opts.serverDomain }, ping()), timeoutMs),
+        this.entity.iqCaller.request(iq({ type: "get", to: this.pingTarget }, ping()), timeoutMs),
         lost,
       ]);
     } catch (err) {
@@ -164,8 +172,22 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
     }
   }
 
-  private onOnline(): void {
+  /** The server took the secret: online at once, or once this stream's slot is known (findSlot). */
+  private async onAuthenticated(): Promise<void> {
     this.entity.socket?.setNoDelay(true);
+    if (!this.opts.findSlot) return this.onOnline();
+    const target = await probeSlot(this.entity, this.opts.serverDomain);
+    if (this.entity.status !== "online") return; // closed meanwhile: the reconnect is already planned
+    if (target) {
+      this.pingTarget = target;
+      return this.onOnline();
+    }
+    this.lastCondition = "no-slot";
+    this.emit("noslot");
+    await this.entity.disconnect(1000).catch(() => undefined);
+  }
+
+  private onOnline(): void {
     this.online = true;
     this.connection++;
     if (this.attempt > 0) this.reconnects++;
@@ -193,7 +215,14 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: [] }> {
     if (this.stopped || this.timer) return;
     const condition = this.lastCondition;
     let delay: number;
-    if (condition === "conflict") {
+    if (condition === "no-slot") {
+      delay = this.opts.conflictRetryMs;
+      this.log.warn(
+        { retryMs: delay },
+        `ejabberd gave this connection no slot for ${this.domain} (all component_number slots are held); ` +
+          "standing by",
+      );
+    } else if (condition === "conflict") {
       delay = this.opts.conflictRetryMs;
       this.log.warn(
         { retryMs: delay },

@@ -42,6 +42,19 @@ describe("configuration", () => {
     expect(config.adapters.echo?.enabled).toBe(true);
   });
 
+  it("balances nothing by default, and refuses a death noticed before two heartbeats", () => {
+    const base = {
+      xmpp: { serverDomains: ["localhost"] },
+      adapters: { echo: { domain: "e.localhost", secretEnv: "GATEWAY_ECHO_SECRET" } },
+    };
+    const { config } = parseConfig("test.json", base, adapterSchemas, { GATEWAY_ECHO_SECRET: "s" });
+    expect(config.xmpp.balancing).toEqual({ enabled: false, heartbeatSeconds: 2, deadAfterSeconds: 10 });
+    const tight = { enabled: true, heartbeatSeconds: 5, deadAfterSeconds: 8 };
+    expect(problems({ ...base, xmpp: { ...base.xmpp, balancing: tight } })).toEqual([
+      "xmpp.balancing.deadAfterSeconds: deadAfterSeconds must be at least twice heartbeatSeconds",
+    ]);
+  });
+
   it("puts health, metrics and admin on a private loopback listener, and trusts no proxy, by default", () => {
     const base = {
       xmpp: { serverDomains: ["localhost"] },
