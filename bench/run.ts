@@ -491,7 +491,8 @@ ${
   compared.length
     ? `
 Before the cuts (\`bench/results/openloop-before.json\`, ${when(before!)}) and after, with the issue's
-targets in brackets (gateway CPU per message; p99 at 500 msg/s):
+targets in brackets (gateway CPU per message; p99 at 500 msg/s). The run before had no warm-up: its
+100 msg/s latencies include each path's first use (the Twilio SDK, the mail libraries loading).
 
 ${table(["path", "rate/s", "gateway CPU ms/msg", "latency p99 ms", "Redis cmds/msg"], compared)}
 `
