@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { RedisClient } from "../../src/store/redis-client.js";
+import { scanKeys, type RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import { LEASE_ACQUIRE, LEASE_RELEASE } from "../../src/store/lease-scripts.js";
 
@@ -60,10 +60,8 @@ export class Leases {
     const base = this.key("lease", "");
     const pattern = `${base.replace(/[*?[\]\\]/g, "\\$&")}*`;
     const freed: { user: string; server: string }[] = [];
-    let cursor = "0";
-    do {
-      const [next, keys] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
-      cursor = next;
+    // Every master of a cluster, not whichever node a plain SCAN would reach.
+    for await (const keys of scanKeys(this.redis, pattern, 500))
       for (const key of keys) {
         if ((await this.redis.eval(LEASE_RELEASE, 1, key, owner)) !== 1) continue;
         // key = base + user + ":" + server; a bare JID and a host name hold no ":" of their own.
@@ -71,7 +69,6 @@ export class Leases {
         const colon = rest.lastIndexOf(":");
         freed.push({ user: rest.slice(0, colon), server: rest.slice(colon + 1) });
       }
-    } while (cursor !== "0");
     return freed;
   }
 
