@@ -143,6 +143,7 @@ describe("Redis data loss", () => {
     const gw = await gateway("stuck", { delivery: { stuckAfterSeconds: 5 } });
     const bob = await user("bob");
     expect((await readyz(gw)).status).toBe(200);
+    await bob.stop(); // Bob goes away; he will come back once the server is up again.
     await prosody.stop(); // the component stream cannot deliver
     // A message persisted while the stream is down: it waits in the inbox.
     await raw.xadd(

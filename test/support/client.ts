@@ -35,14 +35,18 @@ export class TestUser {
   static async login(peer: XmppPeer, user: string, opts: { presence?: boolean } = {}): Promise<TestUser> {
     const password = `${user}-pw`;
     await peer.registerUser(user, password);
+    // A resource of its own per login, as real clients pick: a second login of the same user (a test that
+    // logs in again after a restart) must not fight an earlier client still reconnecting with the same
+    // resource, each kicking the other off in turn.
+    const resource = `test-${Math.random().toString(36).slice(2, 8)}`;
     const xmpp = client({
       service: `xmpp://127.0.0.1:${peer.c2sPort}`,
       domain: peer.host,
       username: user,
       password,
-      resource: "test",
+      resource,
     });
-    const t = new TestUser(xmpp, `${user}@${peer.host}/test`);
+    const t = new TestUser(xmpp, `${user}@${peer.host}/${resource}`);
     // Failures surface through start() and the assertions; keep them to explain a closed connection.
     xmpp.on("error", (err: Error) => t.events.push(`error: ${err.message}`));
     xmpp.on("status", (status: string) => t.events.push(`status: ${status}`));
