@@ -16,7 +16,9 @@
  * Run: `npx tsx bench/openloop.ts` (writes bench/results/openloop.json). BENCH_OPENLOOP_RATES=100,500,1000,2000,
  * BENCH_OPENLOOP_SECONDS=10, BENCH_OPENLOOP_WARMUP=100 (messages before each path is measured), BENCH_OPENLOOP_PATHS=sms-out,… choose what runs; BENCH_OPENLOOP_PROFILE=DIR starts
  * the gateway with --cpu-prof into DIR and turns its profile into DIR/<paths>-<rates>.svg (bench/flamegraph.ts);
- * a profiled run does not write the results file.
+ * a profiled run does not write the results file. BENCH_OPENLOOP_TRACE=1 sends one message per path after the
+ * warm-up and prints the Redis commands it caused, in order (MONITOR; commands run by a Lua script are marked),
+ * instead of measuring.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -50,6 +52,7 @@ const FANOUT = Number(process.env.BENCH_OPENLOOP_FANOUT ?? 10);
 /** Sockets the SMTP client uses towards the gateway's inbound listener. */
 const SMTP_CONNECTIONS = 20;
 const PROFILE_DIR = process.env.BENCH_OPENLOOP_PROFILE;
+const TRACE = process.env.BENCH_OPENLOOP_TRACE === "1";
 const SECRET = "bench-openloop";
 const ACCOUNT = "AC" + "3".repeat(32);
 const TOKEN = "bench-openloop-token";
@@ -375,6 +378,31 @@ async function main(): Promise<void> {
     await fake.idle();
   }
 
+  /** One message on a path, and the Redis commands it caused until everything it brought back settled. */
+  async function trace(name: string, p: PathRun): Promise<void> {
+    await new Promise((r) => setTimeout(r, 1_000)); // what the warm-up left running settles
+    const monitor = await redis.monitor();
+    const lines: string[] = [];
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      const [cmd = "", ...rest] = args;
+      const shown = rest.map((a) => (a.length > 40 ? `${a.slice(0, 37)}...` : a)).join(" ");
+      lines.push(`${source === "lua" ? "  lua " : ""}${cmd.toUpperCase()} ${shown}`);
+    });
+    clock = new Clock();
+    const key = `ol-trace-${name}`;
+    clock.sent(key, p.arrivals ?? 1);
+    p.send(0, key, clock);
+    const start = now();
+    while (clock.pending > 0 && now() - start < DRAIN_MS) await new Promise((r) => setTimeout(r, 20));
+    await fake.idle();
+    await new Promise((r) => setTimeout(r, 500));
+    monitor.disconnect();
+    const own = lines.filter((l) => !/^(INFO|MONITOR)\b/.test(l));
+    const outside = own.filter((l) => !l.startsWith("  lua ")).length;
+    console.log(`\n${name}: ${outside} commands sent by the gateway, ${own.length - outside} run by scripts`);
+    for (const l of own) console.log(`  ${l}`);
+  }
+
   const gatewayPid = gw.pid;
   const prosody = prosodyPid(bed);
   const results = [];
@@ -384,6 +412,10 @@ async function main(): Promise<void> {
       if (!p) throw new Error(`unknown path ${name}`);
       await p.prepare?.();
       await warmUp(name, p);
+      if (TRACE) {
+        await trace(name, p);
+        continue;
+      }
       for (const rate of RATES) {
         clock = new Clock();
         fake.reset();
@@ -437,7 +469,7 @@ async function main(): Promise<void> {
       }
     }
     // A profiled gateway runs slower: its figures are not the benchmark's.
-    if (!PROFILE_DIR)
+    if (!PROFILE_DIR && !TRACE)
       await saveResult("openloop", {
         date: new Date().toISOString(),
         machine: machine(),
