@@ -17,6 +17,7 @@ import type { InboundEvent } from "../adapter.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
 import { NotReplicatedError, type ReplicationSettings } from "../store/durable.js";
+import { LuaScript } from "../store/lua.js";
 import { duplicateRedis, execTransaction } from "../store/redis-client.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza, type Element } from "../xmpp/stanzas.js";
@@ -55,6 +56,13 @@ export interface DeliveryHooks {
   /** An entry was moved to the dead-letter stream (`event` when it was a valid event). */
   deadLettered?(info: { entryId: string; event: InboundEvent | undefined; reason: string }): Promise<void>;
 }
+
+/** Acknowledges delivered entries (ARGV[2…]) of the group ARGV[1]: out of the stream and the attempts hash. */
+const ACKNOWLEDGE = new LuaScript(`
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+redis.call('HDEL', KEYS[2], unpack(ARGV, 2))
+return 1`);
 
 /** Redis answers NOGROUP when the stream or its consumer group is gone (its data was lost). */
 function isNoGroup(err: unknown): boolean {
@@ -269,37 +277,37 @@ export class Deliverer {
     const taken = this.single ? batch.slice(0, 1) : batch;
     const done: string[] = [];
     const again = new Set<string>();
-    let written = 0;
-    try {
-      for (const [entryId, fields] of taken) {
-        if (this.confirmed.has(entryId)) {
-          // Sent and confirmed before, but its acknowledgement did not stay in Redis: acknowledge it again.
-          again.add(entryId);
-          done.push(entryId);
-          continue;
-        }
-        const stanza = await this.stanzaOf(entryId, fields);
-        if (!stanza) continue; // set aside
-        await this.link.send(stanza, generation);
-        written++;
+    const stanzas: Element[] = [];
+    for (const [entryId, fields] of taken) {
+      if (this.confirmed.has(entryId)) {
+        // Sent and confirmed before, but its acknowledgement did not stay in Redis: acknowledge it again.
+        again.add(entryId);
         done.push(entryId);
+        continue;
       }
-      // Confirmed only by a pong on the connection that carried the stanzas.
-      if (written > 0) await this.link.ping(undefined, generation);
+      const stanza = await this.stanzaOf(entryId, fields);
+      if (!stanza) continue; // set aside
+      stanzas.push(stanza);
+      done.push(entryId);
+    }
+    let written = false;
+    try {
+      if (stanzas.length > 0) {
+        // The whole batch in one write, then the barrier: confirmed only by a pong on the connection that
+        // carried the stanzas.
+        await this.link.sendAll(stanzas, generation);
+        written = true;
+        await this.link.ping(undefined, generation);
+      }
       for (const entryId of done) this.remember(entryId);
     } catch (err) {
-      if (written > 0) await this.failed(done);
+      if (written) await this.failed(done);
       throw err;
     }
     if (done.length === 0) return taken.length;
     this.single = false;
-    await execTransaction(() =>
-      this.redis
-        .multi()
-        .xack(this.stream, DELIVERY_GROUP, ...done)
-        .xdel(this.stream, ...done)
-        .hdel(this.attempts, ...done),
-    );
+    // A script rather than MULTI: it travels in the same write as the other commands of the moment.
+    await ACKNOWLEDGE.run(this.redis, [this.stream, this.attempts], [DELIVERY_GROUP, ...done]);
     this.delivered += done.length - again.size;
     const confirmed = Date.now();
     for (const entryId of done) {

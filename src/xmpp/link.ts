@@ -129,6 +129,25 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: []; noslo
   }
 
   /**
+   * Sends stanzas in order with one write to the socket (corked): on loopback, each write is a system call that
+   * also runs the server's receive path, the largest single cost of a delivered batch. With `generation`, only
+   * on that connection. Resolves once all of them are written; rejects if the write fails.
+   */
+  async sendAll(stanzas: readonly Element[], generation?: number): Promise<void> {
+    this.assertOnline(generation);
+    const socket = this.entity.socket;
+    socket?.cork();
+    let writes: Promise<void>[];
+    try {
+      // Each send() writes synchronously before its first await: all of them land in the corked buffer.
+      writes = stanzas.map((stanza) => this.entity.send(stanza));
+    } finally {
+      socket?.uncork();
+    }
+    await Promise.all(writes);
+  }
+
+  /**
    * Pings the server and waits for the answer. The server handles a component stream in order, so the
    * pong proves that every stanza written before the ping reached it — on the same connection only: with
    * `generation` (of the connection that carried the stanzas), a reconnect before or during the ping fails

@@ -3,10 +3,12 @@
  * and is explained in the log; a second instance for a domain Prosody already serves waits as a hot standby
  * and takes over when the first goes away.
  */
+import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log.js";
-import { ComponentLink } from "../../src/xmpp/link.js";
+import { ComponentLink, LinkDownError } from "../../src/xmpp/link.js";
 import { TEST_SECRET, slotDomain } from "../slots.js";
+import { TestUser, xml } from "../support/client.js";
 import { sharedBed, takeSlot } from "../support/gateway.js";
 
 function capturedLogger() {
@@ -74,5 +76,37 @@ describe("component link on Prosody", () => {
     await second.waitOnline(AbortSignal.timeout(10_000));
     expect(second.isOnline).toBe(true);
     await second.ping();
+    await second.stop();
   });
+
+  it("sends a batch in one go, in order, and only on the connection it was meant for", async () => {
+    const l = link(TEST_SECRET, capturedLogger().log);
+    l.start();
+    await l.waitOnline(AbortSignal.timeout(10_000));
+    const alice = await TestUser.login(peer, `batch-${domain.split(".")[0]}`);
+    try {
+      const bodies = Array.from({ length: 50 }, (_, i) => `batch ${i}`);
+      const stanza = (body: string) =>
+        xml("message", { to: alice.bare, from: `bot@${domain}`, type: "chat" }, xml("body", {}, body));
+      const last = alice.waitFor((el) => el.getChildText("body") === "batch 49");
+      await l.sendAll(bodies.map(stanza), l.generation);
+      await last;
+      const got = alice.received.map((el) => el.getChildText("body")).filter((b) => b?.startsWith("batch "));
+      expect(got).toEqual(bodies);
+
+      // After a reconnect, a batch meant for the old connection is refused whole: nothing is written.
+      const carried = l.generation;
+      const offline = once(l, "offline");
+      await l.entity.disconnect(1000);
+      await offline;
+      await l.waitOnline(AbortSignal.timeout(20_000));
+      await expect(l.sendAll([stanza("stale")], carried)).rejects.toBeInstanceOf(LinkDownError);
+      await l.sendAll([stanza("fresh")], l.generation);
+      await alice.waitFor((el) => el.getChildText("body") === "fresh");
+      expect(alice.received.some((el) => el.getChildText("body") === "stale")).toBe(false);
+    } finally {
+      await alice.stop();
+      await l.stop();
+    }
+  }, 60_000);
 });
