@@ -39,6 +39,15 @@ if tonumber(ARGV[2]) <= rank or rank >= tonumber(ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'rank', ARGV[2])
 return before`);
 
+/**
+ * KEYS[1] the record; ARGV[1] its TTL in seconds, then field/value pairs. One script rather than MULTI: it
+ * travels in the same write as the other commands of the moment, and a cluster client retries it alone.
+ */
+const PUT = new LuaScript(`
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1`);
+
 export type Advance = { kind: "missing" } | { kind: "stale" } | { kind: "advanced"; before: SentRecord };
 
 export class SentRecords {
@@ -54,12 +63,8 @@ export class SentRecords {
   }
 
   async put(sid: string, record: SentRecord): Promise<void> {
-    const key = this.keyOf(sid);
-    await this.redis
-      .multi()
-      .hset(key, { ...record, rank: String(statusRank(record.status) || 1) })
-      .expire(key, RECORD_TTL_SECONDS)
-      .exec();
+    const fields = Object.entries({ ...record, rank: String(statusRank(record.status) || 1) }).flat();
+    await PUT.run(this.redis, [this.keyOf(sid)], [RECORD_TTL_SECONDS, ...fields]);
   }
 
   /** Moves the message to `status` if that is forward; says whether it did, and what the record was. */
