@@ -77,18 +77,21 @@ export class ThreadStore {
     subject: string | undefined,
   ) {
     const refs = trimReferences([...(previous?.refs ?? []).filter((r) => r !== messageId), messageId]);
-    await this.ids.put(
-      "thread",
-      `${user} ${thread}`,
-      { v: VERSION, subject: previous?.subject ?? subject ?? "", refs: JSON.stringify(refs) },
-      THREAD_TTL_SECONDS,
-    );
-    await this.ids.put("mid", `${user} ${messageId}`, { v: VERSION, thread }, THREAD_TTL_SECONDS);
-    await this.ids.put(
-      "latest",
-      `${user} ${contact.toLowerCase()}`,
-      { v: VERSION, thread },
-      CONVERSATION_TTL_SECONDS,
-    );
+    // Three independent records, written together (one round trip to Redis).
+    await Promise.all([
+      this.ids.put(
+        "thread",
+        `${user} ${thread}`,
+        { v: VERSION, subject: previous?.subject ?? subject ?? "", refs: JSON.stringify(refs) },
+        THREAD_TTL_SECONDS,
+      ),
+      this.ids.put("mid", `${user} ${messageId}`, { v: VERSION, thread }, THREAD_TTL_SECONDS),
+      this.ids.put(
+        "latest",
+        `${user} ${contact.toLowerCase()}`,
+        { v: VERSION, thread },
+        CONVERSATION_TTL_SECONDS,
+      ),
+    ]);
   }
 }
