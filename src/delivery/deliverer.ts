@@ -293,11 +293,18 @@ export class Deliverer {
     let written = false;
     try {
       if (stanzas.length > 0) {
-        // The whole batch in one write, then the barrier: confirmed only by a pong on the connection that
-        // carried the stanzas.
-        await this.link.sendAll(stanzas, generation);
+        // The whole batch and the barrier after it in one write: confirmed only by a pong on the connection
+        // that carried the stanzas.
+        let pong: Promise<void> = Promise.resolve();
+        const writes = this.link.corked(() => {
+          const sent = this.link.sendAll(stanzas, generation);
+          pong = this.link.ping(undefined, generation);
+          return sent;
+        });
+        pong.catch(() => undefined); // awaited below once the stanzas are written; a failed write comes first
+        await writes;
         written = true;
-        await this.link.ping(undefined, generation);
+        await pong;
       }
       for (const entryId of done) this.remember(entryId);
     } catch (err) {

@@ -135,16 +135,19 @@ export class ComponentLink extends EventEmitter<{ online: []; offline: []; noslo
    */
   async sendAll(stanzas: readonly Element[], generation?: number): Promise<void> {
     this.assertOnline(generation);
+    // Each send() writes synchronously before its first await: all of them land in the corked buffer.
+    await Promise.all(this.corked(() => stanzas.map((stanza) => this.entity.send(stanza))));
+  }
+
+  /** Runs `write` with the socket corked: what it writes synchronously leaves in one write. */
+  corked<T>(write: () => T): T {
     const socket = this.entity.socket;
     socket?.cork();
-    let writes: Promise<void>[];
     try {
-      // Each send() writes synchronously before its first await: all of them land in the corked buffer.
-      writes = stanzas.map((stanza) => this.entity.send(stanza));
+      return write();
     } finally {
       socket?.uncork();
     }
-    await Promise.all(writes);
   }
 
   /**
