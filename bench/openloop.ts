@@ -7,7 +7,9 @@
  *
  * For each path and rate: achieved rate, added latency p50/p99/p99.9, messages that did not arrive, errors,
  * the backlog when sending stopped, the gateway's CPU per message (/proc of its pid only), Redis commands per
- * message (INFO commandstats before/after) and Prosody's CPU per message in the same run (the yardstick).
+ * message (INFO commandstats before/after) and Prosody's CPU per message in the same run (the yardstick); and, to
+ * tell the gateway's limits from the machine's, Redis's and the load generator's own CPU per message and how busy
+ * the whole machine was.
  *
  * Paths: sms-out (XMPP → Twilio API, with the three status callbacks each SMS brings back), sms-in (Twilio
  * webhook → XMPP), mail-out (XMPP → SMTP relay), mail-in (SMTP → XMPP), irc-out (XMPP → IRC channel), irc-in
@@ -122,6 +124,21 @@ function redisPerMessage(before: Map<string, number>, after: Map<string, number>
   const total = per.reduce((sum, [, n]) => sum + n, 0) - 2 / sent;
   const top = per.sort((a, b) => b[1] - a[1]).slice(0, 8);
   return { total: +total.toFixed(2), top: Object.fromEntries(top.map(([c, n]) => [c, +n.toFixed(2)])) };
+}
+
+/** Jiffies the whole machine spent busy and in all, so far (/proc/stat, every CPU). */
+async function machineJiffies(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
+  const values = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = values.reduce((sum, v) => sum + v, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0); // idle, iowait
+  return { busy: total - idle, total };
+}
+
+/** The load generator's own CPU (this process: clients, the Twilio-compatible server, the SMTP sink), in ms. */
+function benchCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 function prosodyPid(bed: Bed): number {
@@ -405,6 +422,7 @@ async function main(): Promise<void> {
 
   const gatewayPid = gw.pid;
   const prosody = prosodyPid(bed);
+  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
   const results = [];
   try {
     for (const name of PATHS) {
@@ -422,6 +440,9 @@ async function main(): Promise<void> {
         const before = {
           gw: await procStats(gatewayPid),
           prosody: await procStats(prosody),
+          redisServer: await procStats(redisPid),
+          machine: await machineJiffies(),
+          bench: benchCpuMs(),
           redis: await redisCalls(redis),
         };
         const tag = `ol-${name}-${rate}-`;
@@ -440,6 +461,9 @@ async function main(): Promise<void> {
         const after = {
           gw: await procStats(gatewayPid),
           prosody: await procStats(prosody),
+          redisServer: await procStats(redisPid),
+          machine: await machineJiffies(),
+          bench: benchCpuMs(),
           redis: await redisCalls(redis),
         };
         const sent = Math.round(rate * SECONDS);
@@ -461,6 +485,14 @@ async function main(): Promise<void> {
           gatewayCpuMsPerMessage: +((after.gw.cpuMs - before.gw.cpuMs) / sent).toFixed(3),
           gatewayRssMiB: +(after.gw.rssKiB / 1024).toFixed(1),
           prosodyCpuMsPerMessage: +((after.prosody.cpuMs - before.prosody.cpuMs) / sent).toFixed(3),
+          redisCpuMsPerMessage: +((after.redisServer.cpuMs - before.redisServer.cpuMs) / sent).toFixed(3),
+          benchCpuMsPerMessage: +((after.bench - before.bench) / sent).toFixed(3),
+          // How busy the whole machine was from the first send to the end of the drain: near 100 %, the
+          // latency and backlog say more about the 2 cores than about the gateway.
+          machineBusyPercent: Math.round(
+            (100 * (after.machine.busy - before.machine.busy)) /
+              Math.max(1, after.machine.total - before.machine.total),
+          ),
           redisCommandsPerMessage: redisPerMessage(before.redis, after.redis, sent).total,
           redisTopCommandsPerMessage: redisPerMessage(before.redis, after.redis, sent).top,
         };

@@ -450,6 +450,9 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     latency(x),
     n(x.gatewayCpuMsPerMessage, 2),
     n(x.prosodyCpuMsPerMessage, 2),
+    x.redisCpuMsPerMessage === undefined ? "–" : n(x.redisCpuMsPerMessage, 2),
+    x.benchCpuMsPerMessage === undefined ? "–" : n(x.benchCpuMsPerMessage, 2),
+    x.machineBusyPercent === undefined ? "–" : `${n(x.machineBusyPercent)} %`,
     n(x.redisCommandsPerMessage, 1),
   ]);
   const before = result("openloop-before");
@@ -486,7 +489,11 @@ CPU). irc-in: one IRC line to ${n(r.fanout)} bridged users, latency of the last 
 per line. Lost = not arrived ${n(r.drainMs)} ms after sending stopped. Everything (gateway, Prosody, Redis, the
 Twilio-compatible server, the SMTP sink, ngircd and the load generator) shares the ${n(get(r, "machine", "cpus"))} cores.
 
-${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU ms/msg", "Prosody CPU ms/msg", "Redis cmds/msg"], rows)}
+CPU per message of each process (ms) and how busy the whole machine was from the first send to the end of the
+drain: the load generator (XMPP and IRC clients, the Twilio-compatible server, the SMTP sink and client) runs in
+one process. Where the machine is near 100 % busy, latency and backlog measure the 2 cores, not the gateway.
+
+${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU", "Prosody CPU", "Redis CPU", "load generator CPU", "machine busy", "Redis cmds/msg"], rows)}
 ${
   compared.length
     ? `
