@@ -2,7 +2,7 @@
  * The read side of durable inbound delivery, one per component domain: reads the domain's stream through a
  * consumer group, sends each event as a stanza while the component stream is up, then pings the server as a
  * barrier (the server handles one stream in order: the pong means every stanza before it arrived) and only
- * then acknowledges and deletes the entries. After a crash or a lost stream, the entries still pending are
+ * then acknowledges and deletes the entries (while the next batch goes out). After a crash or a lost stream, the entries still pending are
  * sent again with the same stanza ids, so clients can drop the copies (at-least-once delivery).
  *
  * One bad entry must not hold the domain down. An entry that cannot become a stanza (corrupt, or refused by
@@ -88,6 +88,8 @@ export class Deliverer {
   delivered = 0;
   /** Entry ids the XMPP server confirmed (see CONFIRMED_MEMORY), oldest first. */
   private readonly confirmed = new Set<string>();
+  /** Acknowledgements sent to Redis and not yet answered (see acknowledge()). */
+  private readonly acks = new Set<Promise<void>>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -126,7 +128,7 @@ export class Deliverer {
     // again by the next deliverer, so nothing is lost.
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = await Promise.race([
-      this.loop?.then(() => false),
+      this.loop?.then(() => this.acknowledged()).then(() => false),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_WAIT_MS))),
     ]);
     clearTimeout(timer);
@@ -231,6 +233,8 @@ export class Deliverer {
 
   /** Our own pending entries, then entries abandoned by dead instances. */
   private async readPending(): Promise<[string, string[]][]> {
+    // Entries whose acknowledgement is under way would be read back as pending.
+    await this.acknowledged();
     const own = (await this.reader.xreadgroup(
       "GROUP",
       DELIVERY_GROUP,
@@ -313,8 +317,6 @@ export class Deliverer {
     }
     if (done.length === 0) return taken.length;
     this.single = false;
-    // A script rather than MULTI: it travels in the same write as the other commands of the moment.
-    await ACKNOWLEDGE.run(this.redis, [this.stream, this.attempts], [DELIVERY_GROUP, ...done]);
     this.delivered += done.length - again.size;
     const confirmed = Date.now();
     for (const entryId of done) {
@@ -322,8 +324,37 @@ export class Deliverer {
       const stored = entryTime(entryId);
       if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
-    this.log.debug({ count: done.length }, "delivered");
+    this.acknowledge(done);
     return taken.length;
+  }
+
+  /**
+   * Acknowledges confirmed entries without holding up the next batch (one Redis round trip less per batch).
+   * Until Redis has it, the entries stay pending: read again from the pending list, they are known as
+   * confirmed (this.confirmed) and acknowledged again, never sent twice. A script rather than MULTI: it
+   * travels in the same write as the other commands of the moment.
+   */
+  private acknowledge(entryIds: string[]): void {
+    const ack: Promise<void> = ACKNOWLEDGE.run(
+      this.redis,
+      [this.stream, this.attempts],
+      [DELIVERY_GROUP, ...entryIds],
+    )
+      .then(
+        () => this.log.debug({ count: entryIds.length }, "delivered"),
+        (err: unknown) =>
+          this.log.warn(
+            { err: (err as Error).message, count: entryIds.length },
+            "delivered, but not yet acknowledged in Redis: acknowledged at the next read of the pending list",
+          ),
+      )
+      .finally(() => this.acks.delete(ack));
+    this.acks.add(ack);
+  }
+
+  /** Waits for the acknowledgements under way (before reading the pending list, and at stop). */
+  private async acknowledged(): Promise<void> {
+    await Promise.all(this.acks);
   }
 
   private remember(entryId: string): void {
