@@ -196,8 +196,10 @@ class SmsAdapter implements Adapter {
       statusCallback: ctx.http?.publicUrlFor(STATUS_PATH),
     });
     segmentsSent.inc(segments);
-    // Twilio has the SMS: a store failure now costs its delivery reports, never a second SMS.
-    await records
+    // Twilio has the SMS: a store failure now costs its delivery reports, never a second SMS. Not waited for:
+    // the record goes in the same write to Redis as the ledger's outcome that follows, and a status callback
+    // for this SMS, read on the same connection later, finds it there.
+    void records
       .put(sent.sid, {
         from: message.from,
         id: message.id,
