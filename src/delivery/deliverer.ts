@@ -26,6 +26,8 @@ import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
 
 /** Stanzas sent between two barrier pings. */
 export const DELIVERY_BATCH = 100;
+/** Batches sent and not yet confirmed by their pong, at most (see Deliverer.sendBatch). */
+export const MAX_UNCONFIRMED_BATCHES = 4;
 /** How long one blocking read waits for new entries. */
 export const READ_BLOCK_MS = 2_000;
 /** Entries left pending this long by another (dead) instance are taken over. */
@@ -79,8 +81,11 @@ export class Deliverer {
   private readonly deadStream: string;
   private readonly attempts: string;
   private readonly log: Logger;
-  /** After a batch failed: one entry per barrier, so the entry at fault is known. */
-  private single = false;
+  /**
+   * After batches failed: how many entries still go one per barrier (as many as the failed batches held), so
+   * the entry at fault is found however deep in them it was.
+   */
+  private singleLeft = 0;
   private abort = new AbortController();
   /** Entries were adopted (adopt()): read the pending list first at the next turn. */
   private readOwnPending = false;
@@ -90,6 +95,10 @@ export class Deliverer {
   private readonly confirmed = new Set<string>();
   /** Acknowledgements sent to Redis and not yet answered (see acknowledge()). */
   private readonly acks = new Set<Promise<void>>();
+  /** Batches sent whose pong has not come yet (see sendBatch()). */
+  private readonly unconfirmed = new Set<Promise<void>>();
+  /** Why a batch sent before was not confirmed, until the loop takes note. */
+  private unconfirmedError: Error | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -128,7 +137,7 @@ export class Deliverer {
     // again by the next deliverer, so nothing is lost.
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = await Promise.race([
-      this.loop?.then(() => this.acknowledged()).then(() => false),
+      this.loop?.then(() => this.settled()).then(() => false),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_WAIT_MS))),
     ]);
     clearTimeout(timer);
@@ -190,7 +199,10 @@ export class Deliverer {
           await this.ensureGroup();
           groupReady = true;
         }
+        await this.throwIfUnconfirmed();
         const batch = pendingFirst ? await this.readPending() : await this.readNew();
+        // What was read stays pending under our name when a batch before it failed: read again from there.
+        await this.throwIfUnconfirmed();
         if (batch.length === 0) {
           pendingFirst = false;
           continue;
@@ -233,8 +245,8 @@ export class Deliverer {
 
   /** Our own pending entries, then entries abandoned by dead instances. */
   private async readPending(): Promise<[string, string[]][]> {
-    // Entries whose acknowledgement is under way would be read back as pending.
-    await this.acknowledged();
+    // Entries sent and not yet confirmed, or whose acknowledgement is under way, would be read back.
+    await this.settled();
     const own = (await this.reader.xreadgroup(
       "GROUP",
       DELIVERY_GROUP,
@@ -275,10 +287,18 @@ export class Deliverer {
     return reply?.[0]?.[1] ?? [];
   }
 
-  /** Sends a batch (its first entry only, one by one) and confirms it; returns how many entries it took. */
+  /**
+   * Sends a batch (its first entry only, one by one) with its barrier; returns how many entries it took.
+   * Batches are pipelined: the next one goes out while the server still works through this one, up to
+   * MAX_UNCONFIRMED_BATCHES, and each is confirmed by its own pong, in order (confirm()). Waiting for each pong
+   * before sending more would leave the server idle between batches, and the stream's throughput would be one
+   * batch per round trip through a busy server. One by one (looking for an entry at fault), nothing else is
+   * sent until the entry is confirmed.
+   */
   private async sendBatch(batch: [string, string[]][]): Promise<number> {
     const generation = this.link.generation;
-    const taken = this.single ? batch.slice(0, 1) : batch;
+    const single = this.singleLeft > 0;
+    const taken = single ? batch.slice(0, 1) : batch;
     const done: string[] = [];
     const again = new Set<string>();
     const stanzas: Element[] = [];
@@ -294,29 +314,48 @@ export class Deliverer {
       stanzas.push(stanza);
       done.push(entryId);
     }
-    let written = false;
-    try {
-      if (stanzas.length > 0) {
-        // The whole batch and the barrier after it in one write: confirmed only by a pong on the connection
-        // that carried the stanzas.
-        let pong: Promise<void> = Promise.resolve();
-        const writes = this.link.corked(() => {
-          const sent = this.link.sendAll(stanzas, generation);
-          pong = this.link.ping(undefined, generation);
-          return sent;
-        });
-        pong.catch(() => undefined); // awaited below once the stanzas are written; a failed write comes first
-        await writes;
-        written = true;
-        await pong;
-      }
-      for (const entryId of done) this.remember(entryId);
-    } catch (err) {
-      if (written) await this.failed(done);
-      throw err;
+    if (stanzas.length === 0) {
+      if (done.length > 0) this.confirm(done, again, single);
+      return taken.length;
     }
-    if (done.length === 0) return taken.length;
-    this.single = false;
+    // The whole batch and the barrier after it in one write: confirmed only by a pong on the connection that
+    // carried the stanzas.
+    let pong: Promise<void> = Promise.resolve();
+    const writes = this.link.corked(() => {
+      const sent = this.link.sendAll(stanzas, generation);
+      pong = this.link.ping(undefined, generation);
+      return sent;
+    });
+    pong.catch(() => undefined); // awaited below once the stanzas are written; a failed write comes first
+    await writes;
+    const confirmation = pong.then(
+      () => this.confirm(done, again, single),
+      async (err: unknown) => {
+        // Written, not confirmed. One by one, this entry failed: count it. In a batch the entry at fault is
+        // unknown: go one by one (every batch still unconfirmed fails the same way and is read again).
+        if (single) await this.failed(done);
+        else this.singleLeft += done.length;
+        throw err;
+      },
+    );
+    if (single) {
+      await confirmation;
+      return taken.length;
+    }
+    const tracked: Promise<void> = confirmation
+      .catch((err: unknown) => {
+        this.unconfirmedError ??= err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => this.unconfirmed.delete(tracked));
+    this.unconfirmed.add(tracked);
+    if (this.unconfirmed.size >= MAX_UNCONFIRMED_BATCHES) await Promise.race(this.unconfirmed);
+    return taken.length;
+  }
+
+  /** The server confirmed these entries (`again`: confirmed before): count them and acknowledge them. */
+  private confirm(done: string[], again: Set<string>, single: boolean): void {
+    for (const entryId of done) this.remember(entryId);
+    if (single) this.singleLeft = Math.max(0, this.singleLeft - 1);
     this.delivered += done.length - again.size;
     const confirmed = Date.now();
     for (const entryId of done) {
@@ -325,7 +364,6 @@ export class Deliverer {
       if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
     this.acknowledge(done);
-    return taken.length;
   }
 
   /**
@@ -352,9 +390,22 @@ export class Deliverer {
     this.acks.add(ack);
   }
 
-  /** Waits for the acknowledgements under way (before reading the pending list, and at stop). */
-  private async acknowledged(): Promise<void> {
+  /**
+   * Waits for the batches under way to be confirmed (or to fail) and for their acknowledgements: before
+   * reading the pending list (it would return them), and at stop.
+   */
+  private async settled(): Promise<void> {
+    await Promise.all(this.unconfirmed);
     await Promise.all(this.acks);
+  }
+
+  /** A batch sent before failed to be confirmed: after the others settled, throws why (the loop pauses). */
+  private async throwIfUnconfirmed(): Promise<void> {
+    if (this.unconfirmedError === undefined) return;
+    await this.settled();
+    const err = this.unconfirmedError;
+    this.unconfirmedError = undefined;
+    throw err;
   }
 
   private remember(entryId: string): void {
@@ -383,15 +434,12 @@ export class Deliverer {
   }
 
   /**
-   * A barrier failed after stanzas were written. In a batch the entry at fault is unknown: retry one by one.
-   * One by one, it is the entry sent: count the attempt, and set it aside after maxAttempts.
+   * One by one, a barrier failed after the entry was written: it is the entry at fault. Count the attempt,
+   * and set it aside after maxAttempts. (A failed batch only switches to one by one: see sendBatch.)
    */
   private async failed(sent: string[]): Promise<void> {
     const [entryId] = sent;
-    if (!this.single || entryId === undefined) {
-      this.single = true;
-      return;
-    }
+    if (entryId === undefined) return;
     const attempts = await this.redis.hincrby(this.attempts, entryId, 1);
     this.log.warn({ entryId, attempts, maxAttempts: this.maxAttempts }, "delivery of an entry failed");
     if (attempts < this.maxAttempts) return;

@@ -113,6 +113,46 @@ describe("poison inbound entries", () => {
     expect(await deadLetterCount()).toBe(2);
   }, 120_000);
 
+  it("finds a bad entry deep among hundreds sent in a row, and delivers every other one", async () => {
+    const keys = new Keys(gw.keyPrefix);
+    const before = await raw.xlen(keys.deadLetters(domain));
+    const link = gw.gateway.services.get("echo")!.ctx.link;
+    const message = (fields: Record<string, unknown>) =>
+      JSON.stringify({ kind: "message", to: alice.bare, from: `bot@${domain}`, type: "chat", ...fields });
+    // Written while the stream is down, so that they go out as several batches in a row when it is back; the
+    // bad one (the server closes the stream on it) sits in the middle of the second.
+    const offline = once(link, "offline");
+    await link.entity.disconnect(1000);
+    await offline;
+    const multi = raw.multi();
+    for (let i = 0; i < 400; i++) {
+      if (i === 150)
+        multi.xadd(
+          keys.inbox(domain),
+          "*",
+          "v",
+          "1",
+          "e",
+          message({ from: "bot@elsewhere.example", id: "deep", body: "deep" }),
+        );
+      multi.xadd(keys.inbox(domain), "*", "v", "1", "e", message({ id: `row-${i}`, body: `row ${i}` }));
+    }
+    await multi.exec();
+    await link.waitOnline(AbortSignal.timeout(30_000));
+    const reconnects = link.reconnects;
+
+    const got = () =>
+      new Set(alice.received.map((el) => el.attrs.id).filter((id): id is string => !!id?.startsWith("row-")));
+    await expect.poll(() => got().size, { timeout: 90_000 }).toBe(400);
+    await expect.poll(() => raw.xlen(keys.deadLetters(domain)), { timeout: 30_000 }).toBe(before + 1);
+    const [[, fields] = ["", []]] = await raw.xrevrange(keys.deadLetters(domain), "+", "-", "COUNT", 1);
+    expect(fields[fields.indexOf("reason") + 1]).toContain("did not confirm it after 5 attempts");
+    // The stream went down once for the batch that held it, then once per attempt at it alone: not once for
+    // every entry that happened to share its batches.
+    expect(link.reconnects - reconnects).toBeLessThanOrEqual(1 + 5 + 1);
+    await expect.poll(() => gw.gateway.inbox.depth(domain), { timeout: 20_000 }).toBe(0);
+  }, 150_000);
+
   it("cleans or refuses an event at deliver()", async () => {
     const ctx = gw.gateway.services.get("echo")!.adapterContext();
     await expect(
