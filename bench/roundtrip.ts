@@ -41,7 +41,9 @@ async function main(): Promise<void> {
           const at = performance.now();
           replies.push(redis.get("roundtrip:missing").then(() => latencies.push(performance.now() - at)));
         }
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        // Sleep until the next one is due (polling would add wake-ups of its own).
+        const next = start + (sent / rate) * 1000;
+        await new Promise((resolve) => setTimeout(resolve, Math.max(1, next - performance.now())));
       }
       await Promise.all(replies);
       const after = { client: cpuMs(), redis: (await procStats(redisPid)).cpuMs };
