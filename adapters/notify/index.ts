@@ -14,7 +14,7 @@ import {
   type UserReport,
 } from "../../src/adapter.js";
 import { validTwilioSignature } from "../sms/webhooks.js";
-import { statusRank } from "../sms/twilio-errors.js";
+import { isTerminal, statusRank } from "../sms/twilio-errors.js";
 import { mountAlertmanager } from "./alertmanager.js";
 import { mountApi } from "./api.js";
 import { alertIdOfXmpp, Escalator, SMS_STATUS_PATH } from "./escalation.js";
@@ -136,6 +136,8 @@ export class NotifyAdapter implements Adapter {
           return reply.code(403).type("text/plain").send("invalid X-Twilio-Signature");
         const sid = typeof form.MessageSid === "string" ? form.MessageSid : "";
         const status = (typeof form.MessageStatus === "string" ? form.MessageStatus : "").toLowerCase();
+        // Only a final report moves an escalation: the others are answered without a trip to the store.
+        if (!isTerminal(status)) return reply.code(200).send("");
         const record = sid ? await ctx.ids.get("notify-sid", sid) : null;
         if (!record?.alert || !record.jid) return reply.code(200).send("");
         if (status === "failed" || status === "undelivered")

@@ -16,7 +16,7 @@ import type { NumberDirectory } from "./numbers.js";
 import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./config.js";
 import { downloadHeaders } from "../../src/http/downloads.js";
 import type { SentRecords } from "./sent-records.js";
-import { describeTwilioError } from "./twilio-errors.js";
+import { describeTwilioError, isTerminal } from "./twilio-errors.js";
 
 /** How long the media proxy serves an inbound MMS attachment. */
 export const MEDIA_TTL_SECONDS = 30 * 24 * 3600;
@@ -131,6 +131,12 @@ export function mountWebhooks(deps: WebhookDeps): void {
     const status = field(form, "MessageStatus").toLowerCase();
     if (!SID.test(sid) || !status)
       return reply.code(400).type("text/plain").send("missing MessageSid or MessageStatus");
+    // A report before the final one (queued, sending, sent…) changes nothing the sender sees: answered without
+    // a round trip to the store. Only final reports move the record, and the first of them wins.
+    if (!isTerminal(status)) {
+      ctx.log.debug({ sid, status }, "SMS status");
+      return reply.code(200).send("");
+    }
     let moved = await deps.records.advance(sid, status);
     for (let waited = 0; moved.kind === "missing" && waited < RECORD_WAIT_MS; waited += 100) {
       await new Promise((r) => setTimeout(r, 100));

@@ -3,8 +3,11 @@
  * report (what the report needs lives in Redis), and a gateway behind a reverse proxy (signatures are made for
  * the public URL, not the one the request arrives at).
  */
+import { spawn } from "node:child_process";
 import { afterAll, expect, it } from "vitest";
+import { REDIS_CLI } from "../bed/redis-cluster.js";
 import { startTwilioFake } from "../twilio/server.js";
+import type { MessageStatus } from "../twilio/messages.js";
 import { signedRequest, statusParams } from "../twilio/webhooks.js";
 import { slotDomain } from "../slots.js";
 import { TestUser, xml } from "../support/client.js";
@@ -72,6 +75,26 @@ it("delivers the receipt when the delivery report arrives after a gateway restar
   cleanup.push(() => second.stop());
   const sid = fake.sent()[0]!.sid;
   const url = `http://127.0.0.1:${second.gateway.http!.port}/sms/twilio/status`;
+  // What Redis is asked about this SMS from here on (MONITOR): a report before the final one changes nothing the
+  // user sees, and costs no trip to the store.
+  const monitor = spawn(REDIS_CLI, ["-u", bed.redis!.url, "monitor"]);
+  cleanup.push(() => Promise.resolve(void monitor.kill()));
+  const asked: string[] = [];
+  monitor.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    for (const line of chunk.split("\n")) if (line.includes(sid)) asked.push(line);
+  });
+  await new Promise((resolve) => monitor.stdout.once("data", resolve)); // "OK": monitoring
+  const report = (status: MessageStatus) =>
+    statusParams({
+      accountSid: ACCOUNT,
+      messageSid: sid,
+      from: OWN,
+      to: CONTACT,
+      status,
+      errorCode: null,
+      messagingServiceSid: null,
+    });
+  expect((await fake.replay(signedRequest(TOKEN, url, report("sent")))).status).toBe(200);
   const params = statusParams({
     accountSid: ACCOUNT,
     messageSid: sid,
@@ -86,6 +109,9 @@ it("delivers the receipt when the delivery report arrives after a gateway restar
     (el) => el.getChild("received", "urn:xmpp:receipts")?.attrs.id === "before-restart",
   );
   expect(receipt.attrs.from).toBe(`${CONTACT}@${domain}`);
+  // The final report was looked up (the monitor works), the one before it was not.
+  await expect.poll(() => asked.some((line) => line.includes('"delivered"')), { timeout: 10_000 }).toBe(true);
+  expect(asked.filter((line) => line.includes('"sent"'))).toEqual([]);
 });
 
 it("checks webhook signatures against the public URL when behind a reverse proxy", async () => {
