@@ -483,7 +483,7 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
   return `## Open loop: cost per message (\`bench/openloop.ts\`, \`bench/results/openloop.json\`)
 
 ${when(r)} · the compiled gateway in its own process (SMS, email, IRC adapters), offered messages at a fixed
-rate for ${n(r.seconds)} s per row whatever it answers, after a warm-up on each path. Latency: from the sending peer's
+rate for ${n(r.seconds)} s per row whatever it answers, after a warm-up on each path${r.warmup ? ` (${n(r.warmup)} messages over 4 s)` : ""}; each row starts once the gateway is idle again. Latency: from the sending peer's
 send to the receiving peer's receipt, both in the bench process (it includes Prosody's routing; compare Prosody's
 CPU). irc-in: one IRC line to ${n(r.fanout)} bridged users, latency of the last one; its CPU and Redis figures are
 per line. Lost = not arrived ${n(r.drainMs)} ms after sending stopped. Everything (gateway, Prosody, Redis, the
