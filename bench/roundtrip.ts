@@ -3,7 +3,8 @@
  * bench. A client (ioredis, as the gateway uses it) sends GET of a missing key to a real Redis on loopback at a
  * fixed rate, open-loop, and this process's CPU per command and Redis's are measured, as in bench/openloop.ts.
  * At a low rate each reply wakes an idle process; at a high rate the processes stay awake and replies come in
- * batches: the difference is what a message pays per round trip when traffic is light.
+ * batches: the difference is what a message pays per round trip when traffic is light. Also the CPU of one
+ * timer wake-up of an idle process, the smallest unit of that cost.
  *
  * Run: `npx tsx bench/roundtrip.ts` (writes bench/results/roundtrip.json). BENCH_ROUNDTRIP_RATES=100,500,…,
  * BENCH_ROUNDTRIP_SECONDS=5.
@@ -19,6 +20,21 @@ const cpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
+
+/** CPU of one timer wake-up of an otherwise idle process (100 a second for 3 s), in µs. */
+async function wakeUpCpuUs(): Promise<number> {
+  const before = cpuMs();
+  let ticks = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (++ticks === 300) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
+  return Math.round(((cpuMs() - before) * 1000) / ticks);
+}
 
 async function main(): Promise<void> {
   const bed = await startBed({ prosody: false, ejabberd: false, irc: false, components: [] });
@@ -58,10 +74,13 @@ async function main(): Promise<void> {
       console.error(JSON.stringify(result));
       results.push(result);
     }
+    const wakeUp = await wakeUpCpuUs();
+    console.error(JSON.stringify({ wakeUpCpuUs: wakeUp }));
     await saveResult("roundtrip", {
       date: new Date().toISOString(),
       machine: machine(),
       seconds: SECONDS,
+      wakeUpCpuUs: wakeUp,
       results,
     });
   } finally {
