@@ -436,25 +436,39 @@ async function main(): Promise<void> {
   async function trace(name: string, p: PathRun): Promise<void> {
     await new Promise((r) => setTimeout(r, 1_000)); // what the warm-up left running settles
     const monitor = await redis.monitor();
-    const lines: string[] = [];
-    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+    const lines: { at: number; lua: boolean; text: string }[] = [];
+    let sentAt = Infinity;
+    monitor.on("monitor", (time: string, args: string[], source: string) => {
       const [cmd = "", ...rest] = args;
+      if (/^(info|monitor)$/i.test(cmd)) return;
       const shown = rest.map((a) => (a.length > 40 ? `${a.slice(0, 37)}...` : a)).join(" ");
-      lines.push(`${source === "lua" ? "  lua " : ""}${cmd.toUpperCase()} ${shown}`);
+      // Redis's clock and this process's are the machine's: when each command ran, after the send.
+      lines.push({
+        at: Number(time) * 1000 - sentAt,
+        lua: source === "lua",
+        text: `${cmd.toUpperCase()} ${shown}`,
+      });
     });
     clock = new Clock();
     const key = `ol-trace-${name}`;
     clock.sent(key, p.arrivals ?? 1);
+    sentAt = Date.now();
     p.send(0, key, clock);
     const start = now();
     while (clock.pending > 0 && now() - start < DRAIN_MS) await new Promise((r) => setTimeout(r, 20));
     await fake.idle();
     await new Promise((r) => setTimeout(r, 500));
     monitor.disconnect();
-    const own = lines.filter((l) => !/^(INFO|MONITOR)\b/.test(l));
-    const outside = own.filter((l) => !l.startsWith("  lua ")).length;
-    console.log(`\n${name}: ${outside} commands sent by the gateway, ${own.length - outside} run by scripts`);
-    for (const l of own) console.log(`  ${l}`);
+    const outside = lines.filter((l) => !l.lua).length;
+    const latency = clock.latencies[0];
+    console.log(
+      `\n${name}: ${outside} commands sent by the gateway, ${lines.length - outside} run by scripts; ` +
+        `arrived ${latency === undefined ? "never" : `after ${latency.toFixed(1)} ms`}`,
+    );
+    for (const l of lines)
+      console.log(
+        `  ${Number.isFinite(l.at) ? `+${l.at.toFixed(1)} ms`.padStart(11) : ""}  ${l.lua ? "  lua " : ""}${l.text}`,
+      );
   }
 
   const gatewayPid = gw.pid;
