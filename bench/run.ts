@@ -510,7 +510,7 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     .filter((x) => Array.isArray(x.errorSamples))
     .map(
       (x) =>
-        `- ${String(x.path)} at ${n(x.rate)}/s: ${(x.errorSamples as string[]).map((e) => `“${e}”`).join(", ")}`,
+        `- ${String(x.path)} at ${n(x.rate)}/s: ${[...new Set(x.errorSamples as string[])].map((e) => `“${e}”`).join(", ")}`,
     );
   return `## Open loop: cost per message (\`bench/openloop.ts\`, \`bench/results/openloop.json\`)
 

@@ -289,11 +289,11 @@ export class Deliverer {
 
   /**
    * Sends a batch (its first entry only, one by one) with its barrier; returns how many entries it took.
-   * Batches are pipelined: the next one goes out while the server still works through this one, up to
-   * MAX_UNCONFIRMED_BATCHES, and each is confirmed by its own pong, in order (confirm()). Waiting for each pong
-   * before sending more would leave the server idle between batches, and the stream's throughput would be one
-   * batch per round trip through a busy server. One by one (looking for an entry at fault), nothing else is
-   * sent until the entry is confirmed.
+   * Full batches (a backlog) are pipelined: the next one goes out while the server still works through this
+   * one, up to MAX_UNCONFIRMED_BATCHES, and each is confirmed by its own pong, in order (confirm()). Waiting
+   * for each pong would leave the server idle between batches, and a backlog would drain at one batch per
+   * round trip through a busy server. One by one (looking for an entry at fault), nothing else is sent until
+   * the entry is confirmed.
    */
   private async sendBatch(batch: [string, string[]][]): Promise<number> {
     const generation = this.link.generation;
@@ -348,7 +348,11 @@ export class Deliverer {
       })
       .finally(() => this.unconfirmed.delete(tracked));
     this.unconfirmed.add(tracked);
-    if (this.unconfirmed.size >= MAX_UNCONFIRMED_BATCHES) await Promise.race(this.unconfirmed);
+    // A full batch means entries are waiting: the next one goes out while the server works through this one.
+    // A smaller one means the stream is caught up: wait for the pong, so that what arrives meanwhile leaves
+    // as one batch (fewer round trips per message while traffic is light).
+    if (taken.length < DELIVERY_BATCH) await tracked;
+    else if (this.unconfirmed.size >= MAX_UNCONFIRMED_BATCHES) await Promise.race(this.unconfirmed);
     return taken.length;
   }
 
