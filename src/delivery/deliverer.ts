@@ -26,6 +26,8 @@ import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
 
 /** Stanzas sent between two barrier pings. */
 export const DELIVERY_BATCH = 100;
+/** A batch this large means entries are waiting: the next one is sent before its pong (see sendBatch). */
+export const PIPELINE_FROM = 10;
 /** Batches sent and not yet confirmed by their pong, at most (see Deliverer.sendBatch). */
 export const MAX_UNCONFIRMED_BATCHES = 4;
 /** How long one blocking read waits for new entries. */
@@ -289,7 +291,7 @@ export class Deliverer {
 
   /**
    * Sends a batch (its first entry only, one by one) with its barrier; returns how many entries it took.
-   * Full batches (a backlog) are pipelined: the next one goes out while the server still works through this
+   * Batches of a backlog are pipelined: the next one goes out while the server still works through this
    * one, up to MAX_UNCONFIRMED_BATCHES, and each is confirmed by its own pong, in order (confirm()). Waiting
    * for each pong would leave the server idle between batches, and a backlog would drain at one batch per
    * round trip through a busy server. One by one (looking for an entry at fault), nothing else is sent until
@@ -348,10 +350,10 @@ export class Deliverer {
       })
       .finally(() => this.unconfirmed.delete(tracked));
     this.unconfirmed.add(tracked);
-    // A full batch means entries are waiting: the next one goes out while the server works through this one.
-    // A smaller one means the stream is caught up: wait for the pong, so that what arrives meanwhile leaves
-    // as one batch (fewer round trips per message while traffic is light).
-    if (taken.length < DELIVERY_BATCH) await tracked;
+    // A batch of PIPELINE_FROM or more means entries are waiting: the next one goes out while the server works
+    // through this one. A smaller one means the stream is caught up: wait for the pong, so that what arrives
+    // meanwhile leaves as one batch (fewer round trips per message while traffic is light).
+    if (taken.length < PIPELINE_FROM) await tracked;
     else if (this.unconfirmed.size >= MAX_UNCONFIRMED_BATCHES) await Promise.race(this.unconfirmed);
     return taken.length;
   }
