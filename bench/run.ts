@@ -559,14 +559,18 @@ Profiles: flame graphs of the gateway at 500 msg/s per path, in \`bench/results/
 What was cut, found in the profiles and traces: the commands of one moment share one write to Redis
 (auto-pipelining), and steps that were separate round trips share one (scripts instead of MULTI, reads and
 writes issued together: the alias owner and the latest thread, the three thread records, the SMS record and the
-ledger's outcome); a delivered batch and its barrier ping leave in one write, batches are pipelined (up to 4
-unconfirmed) and acknowledged without waiting; SMS go through a direct client of the Messages API on a keep-alive
+ledger's outcome); a delivered batch and its barrier ping leave in one write, the batches of a backlog (10
+entries or more) are pipelined (up to 4 unconfirmed), and acknowledgements do not hold up the next batch; SMS go through a direct client of the Messages API on a keep-alive
 pool (the SDK only checks signatures) and a status report before the final one costs no trip to Redis; checked
 phone numbers, DNS answers for SPF/DKIM/DMARC and IRC archive ids are cached. What is left in the profiles is
 mostly the system calls of those round trips (the write that wakes the peer) and garbage collection (5–13 %).
 Below 1,000 msg/s the CPU per message is set by the number of round trips times their cost on this machine
 (previous section); at 1,000 msg/s and above the 2 cores are shared by everything, and the backlogs of
-mail-in and irc-in (10 stanzas per line, Prosody's share as large as the gateway's) are the machine's.
+mail-in and irc-in (10 stanzas per line, Prosody's share as large as the gateway's) are the machine's. irc-in
+varies most from run to run (p99 at 500 lines/s from 100 ms to 1 s in this session's runs), with Prosody's
+CPU per line (1.2 to 1.5 ms, higher after the other paths ran). irc-out's latency at light traffic is
+Prosody's Nagle algorithm on the component stream: with \`network_settings = { nagle = false }\` in Prosody
+a message at 100/s reached the IRC server after 2.5 ms instead of 28 ms (median; docs/deployment.md).
 `;
 }
 
