@@ -16,11 +16,12 @@
  * (one IRC line → FANOUT bridged users; the latency of the last of them).
  *
  * Run: `npx tsx bench/openloop.ts` (writes bench/results/openloop.json). BENCH_OPENLOOP_RATES=100,500,1000,2000,
- * BENCH_OPENLOOP_SECONDS=10, BENCH_OPENLOOP_WARMUP=1000 (messages before each path is measured, over 4 s), BENCH_OPENLOOP_PATHS=sms-out,… choose what runs; BENCH_OPENLOOP_PROFILE=DIR starts
- * the gateway with --cpu-prof into DIR and turns its profile into DIR/<paths>-<rates>.svg (bench/flamegraph.ts);
- * a profiled run does not write the results file. BENCH_OPENLOOP_TRACE=1 sends one message per path after the
- * warm-up and prints the Redis commands it caused, in order (MONITOR; commands run by a Lua script are marked),
- * instead of measuring.
+ * BENCH_OPENLOOP_SECONDS=10, BENCH_OPENLOOP_WARMUP=1000 (messages before each path is measured, over 4 s),
+ * BENCH_OPENLOOP_PATHS=sms-out,… choose what runs. BENCH_OPENLOOP_PROFILE=DIR starts the gateway with
+ * --cpu-prof into DIR and turns its profile into DIR/<paths>-<rates>.svg (bench/flamegraph.ts); a profiled run
+ * does not write the results file. BENCH_OPENLOOP_TRACE=1 sends one message per path after the warm-up and
+ * prints the Redis commands it caused, in order, with when each ran (MONITOR; commands run by a Lua script are
+ * marked), instead of measuring.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";

@@ -2,13 +2,14 @@
  * The read side of durable inbound delivery, one per component domain: reads the domain's stream through a
  * consumer group, sends each event as a stanza while the component stream is up, then pings the server as a
  * barrier (the server handles one stream in order: the pong means every stanza before it arrived) and only
- * then acknowledges and deletes the entries (while the next batch goes out). After a crash or a lost stream, the entries still pending are
- * sent again with the same stanza ids, so clients can drop the copies (at-least-once delivery).
+ * then acknowledges and deletes the entries (while the next batch goes out). After a crash or a lost stream,
+ * the entries still pending are sent again with the same stanza ids, so clients can drop the copies
+ * (at-least-once delivery).
  *
  * One bad entry must not hold the domain down. An entry that cannot become a stanza (corrupt, or refused by
  * the event schema) goes to the dead-letter stream at once. A batch whose barrier fails after stanzas were
- * written (the server closed the stream, the ping timed out) is retried one entry per barrier, so the entry
- * at fault is known; each such failure counts an attempt, and after `maxAttempts` the entry goes to the
+ * written (the server closed the stream, the ping timed out) is retried one entry per barrier, for as many
+ * entries as the failed batches held, so the entry at fault is known; each such failure counts an attempt, and after `maxAttempts` the entry goes to the
  * dead-letter stream too, the admins are told and the rest flows on. If Redis lost its data (a restart
  * without persistence, a failover to an empty replica), the consumer group is created again.
  */
