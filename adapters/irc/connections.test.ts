@@ -85,7 +85,7 @@ describe("IRC connections", () => {
     expect(session.closed).toBe(false);
   });
 
-  it("redials a connection lost while the user is in a channel, under another session, and joins it again", async () => {
+  it("redials a connection lost while the user is in a channel, under another session, and joins it again with the same forwarding", async () => {
     const server = await scripted(ircd(SERVER));
     try {
       const config = ircConfigSchema.parse({
@@ -103,6 +103,7 @@ describe("IRC connections", () => {
       });
       const first = open.open("alice@example.org", SERVER, "alice");
       first.addMember("#chat", "alice@example.org/phone", { roomJid: "#chat%x@y", requestedNick: "alice" });
+      first.setMentionsOnly(new Set(["#chat"]));
       await first.ready;
       server.drop();
       await vi.waitFor(() => expect(open?.get("alice@example.org", SERVER)).not.toBe(first), 5_000);
@@ -111,6 +112,8 @@ describe("IRC connections", () => {
       await next?.ready;
       expect(redialing).toEqual(["alice@example.org"]);
       expect(next?.channels.has("#chat")).toBe(true);
+      // The user's forwarding choice (mentions only) holds on the new connection too.
+      expect(next?.mentionsOnly("#chat")).toBe(true);
       await vi.waitFor(() => expect(server.written.filter((l) => l === "JOIN #chat")).toHaveLength(1), 5_000);
     } finally {
       server.close();

@@ -177,6 +177,7 @@ export class IrcConnections {
       lineDelayMs: policy.lineDelayMs,
       maxQueuedLines: policy.maxQueuedLines,
       services: policy.services,
+      mentionsOnly: new Set(),
     };
   }
 

@@ -146,7 +146,7 @@ class IrcAdapter implements Adapter {
       lineDelayFloor: (server) => serverPolicy(config, server).lineDelayMs,
       seal: (user, field, password) => this.userSettings.seal(user, field, password),
       codec: this.codecOptions,
-      changed: (user) => void this.refreshForwarding(user),
+      changed: (user, all) => this.applyForwarding(user, all),
       disconnect: (user) => this.disconnectUser(user),
     });
     // Channel history (mam.ts): archive, MAM, join history, room disco; its opt-out command.
@@ -233,17 +233,11 @@ class IrcAdapter implements Adapter {
   }
 
   /** Opens (or reuses) the user's session on a server, with their settings. */
-  private async openSession(user: string, server: string, nick: string): Promise<IrcSession> {
-    const fresh = !this.connections.get(user, server);
-    const session = await this.connections.connect(user, server, () =>
-      this.userSettings.forServer(user, server, nick),
-    );
-    if (fresh) session.setMentionsOnly(mentionsOnly(await this.context().settings.get(user), server));
-    return session;
+  private openSession(user: string, server: string, nick: string): Promise<IrcSession> {
+    return this.connections.connect(user, server, () => this.userSettings.forServer(user, server, nick));
   }
 
-  private async refreshForwarding(user: string): Promise<void> {
-    const all = await this.context().settings.get(user);
+  private applyForwarding(user: string, all: Readonly<Record<string, string>>): void {
     for (const s of this.connections.all())
       if (s.user === user) s.setMentionsOnly(mentionsOnly(all, s.server));
   }

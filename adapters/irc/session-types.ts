@@ -24,6 +24,11 @@ export interface SessionSettings {
   maxQueuedLines: number;
   /** Who may receive the NickServ password (see services.ts). */
   services: IrcConfig["services"];
+  /**
+   * Channels (lowercased) the user only wants messages mentioning their nick from (settings.ts); changed
+   * on a live session by IrcSession.setMentionsOnly and carried over to the connection a redial makes.
+   */
+  mentionsOnly: ReadonlySet<string>;
 }
 
 /** Where a session's results go: one way, from IRC lines towards the user and the connection's owner. */

@@ -47,7 +47,6 @@ export class IrcSession implements SessionState {
   private readonly echoes = new Echoes();
   private readonly commands = new PendingCommands();
   private readonly ctcp: CtcpAnswers;
-  private forwardMentionsOnly = new Set<string>();
   private isClosed = false;
   /** Listeners of every server line for a while (WHOIS answers). */
   private readonly watchers = new Set<(m: IrcMessage) => void>();
@@ -57,7 +56,7 @@ export class IrcSession implements SessionState {
   constructor(
     readonly user: string,
     readonly server: string,
-    readonly settings: SessionSettings,
+    private current: SessionSettings,
     config: IrcConfig,
     private readonly log: Logger,
     private readonly output: SessionOutput,
@@ -78,7 +77,7 @@ export class IrcSession implements SessionState {
     });
     // Whoever opened the session awaits `ready`; this only keeps a failure from being unhandled.
     this.ready.catch(() => undefined);
-    this.link = new IrcLink(linkOptions(config, server, settings, this.restoring), {
+    this.link = new IrcLink(linkOptions(config, server, current, this.restoring), {
       line: (m) => this.receive(m),
       registered: () => {
         if (this.restoring) this.rejoin();
@@ -95,7 +94,7 @@ export class IrcSession implements SessionState {
       },
       overlong: (bytes) => log.warn({ server, bytes }, "IRC server sent an over-long line; dropped"),
     });
-    this.lines = new SessionLines(this.link, server, settings);
+    this.lines = new SessionLines(this.link, server, current);
     this.ctcp = new CtcpAnswers(
       {
         claimChannel: (channel) => output.claimChannelCtcp(server, channel),
@@ -116,8 +115,8 @@ export class IrcSession implements SessionState {
     this.nickserv = identifyWhenReady(
       this.ready,
       services,
-      settings.services,
-      settings.nickservPassword,
+      current.services,
+      current.nickservPassword,
       timeoutMs,
     );
   }
@@ -169,8 +168,13 @@ export class IrcSession implements SessionState {
     return this.roster.entries();
   }
 
+  /** What this connection was made with, and the user's forwarding choices as they are now. */
+  get settings(): SessionSettings {
+    return this.current;
+  }
+
   mentionsOnly(channel: string): boolean {
-    return this.forwardMentionsOnly.has(channel.toLowerCase());
+    return this.current.mentionsOnly.has(channel.toLowerCase());
   }
 
   awaitsCommand(channel: string): boolean {
@@ -234,8 +238,8 @@ export class IrcSession implements SessionState {
     this.memberships.forgetAll();
   }
 
-  setMentionsOnly(channels: Set<string>): void {
-    this.forwardMentionsOnly = channels;
+  setMentionsOnly(channels: ReadonlySet<string>): void {
+    this.current = { ...this.current, mentionsOnly: channels };
   }
 
   /** The user was told of the outage: they are told again once their channels are back. */

@@ -71,8 +71,11 @@ export interface SettingsDeps {
   /** The form a password is stored in (encrypted); throws a GatewayError when passwords cannot be stored. */
   seal(user: string, key: string, password: string): string;
   codec: IrcCodecOptions;
-  /** The user's settings changed: apply what can be applied at once (forwarding). */
-  changed(user: string): void;
+  /**
+   * The user's settings changed (`all`, as stored): apply at once what can be (forwarding), before the
+   * command answers, so that a message arriving right after the answer already follows the new setting.
+   */
+  changed(user: string, all: Readonly<Record<string, string>>): void;
   /** Admin: closes every IRC connection of `user` and forgets their channels; how many were closed. */
   disconnect(user: string): Promise<number>;
 }
@@ -130,7 +133,7 @@ export function settingsCommands(deps: SettingsDeps): AdhocCommand[] {
       else all[key] = SECRET.has(field) ? deps.seal(user, key, value) : value;
     }
     await deps.settings().put(user, all);
-    deps.changed(user);
+    deps.changed(user, all);
     return { note: `Saved your settings for ${server}; they apply from your next connection to it.` };
   };
 
@@ -169,7 +172,7 @@ export function settingsCommands(deps: SettingsDeps): AdhocCommand[] {
     if (single(values, "forward") === "mentions") all[key] = "mentions";
     else delete all[key];
     await deps.settings().put(user, all);
-    deps.changed(user);
+    deps.changed(user, all);
     return { note: `${target.channel} on ${target.server}: ${single(values, "forward")} messages.` };
   };
 

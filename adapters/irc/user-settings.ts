@@ -6,7 +6,7 @@ import type { AdapterContext } from "../../src/adapter.js";
 import { SealError, SecretBox } from "../../src/store/sealed.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import type { IrcConnections, SessionSettings } from "./connections.js";
-import { serverSettings } from "./settings.js";
+import { mentionsOnly, serverSettings } from "./settings.js";
 
 /** What a sealed password is bound to: copied to another user or field, it does not open. */
 export const sealContext = (user: string, key: string): string => `irc\n${user}\n${key}`;
@@ -35,6 +35,7 @@ export class UserSettings {
       // The admins' pause is a floor: a user may slow their connection down, never speed it up (a value
       // stored before the floor was raised, or by an older release, cannot lower it either).
       lineDelayMs: Math.max(base.lineDelayMs, Number(own.lineDelayMs) || 0),
+      mentionsOnly: mentionsOnly(all, server),
     };
   }
 

@@ -4,7 +4,8 @@
  * restart without the user doing anything, and an administrator disconnecting a user.
  */
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { UserSettings } from "../../src/store/settings.js";
 import { slotDomain } from "../slots.js";
 import { TestUser, xml, statusCodes, runCommand } from "../support/client.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
@@ -98,18 +99,37 @@ describe("IRC settings and restarts", () => {
     await bob.waitFor((l) => l.startsWith(`:${ircNick}!`) && l.includes(" JOIN "));
   });
 
-  it("forwards only messages that mention the user's nick when the channel is set so", async () => {
-    await runCommand(alice, domain, "irc-channel-settings", { room, forward: "mentions" });
-    bob.send(`PRIVMSG ${channel} :nothing for you`);
-    bob.send(`PRIVMSG ${channel} :${ircNick}: this one`);
-    await alice.waitFor((el) => el.getChildText("body") === `${ircNick}: this one`);
-    expect(alice.received.some((el) => el.getChildText("body") === "nothing for you")).toBe(false);
-    await runCommand(alice, domain, "irc-channel-settings", { room, forward: "all" });
-    bob.send(`PRIVMSG ${channel} :everything again`);
-    await alice.waitFor((el) => el.getChildText("body") === "everything again");
+  it("forwards only messages that mention the user's nick once the command has answered, however slow Redis is", async () => {
+    // Redis slow to answer reads: the setting must be in force when the command says it is saved, not one
+    // read later (a message sent right after the answer was forwarded anyway).
+    // The real read, kept before the spy replaces it; always called with its store as `this`.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const realGet = UserSettings.prototype.get;
+    const read = (store: UserSettings, user: string) => realGet.call(store, user);
+    const slowRead = vi.spyOn(UserSettings.prototype, "get").mockImplementation(async function (
+      this: UserSettings,
+      user: string,
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return read(this, user);
+    });
+    try {
+      const saved = await runCommand(alice, domain, "irc-channel-settings", { room, forward: "mentions" });
+      expect(saved.attrs.type, saved.toString()).toBe("result");
+      bob.send(`PRIVMSG ${channel} :nothing for you`);
+      bob.send(`PRIVMSG ${channel} :${ircNick}: this one`);
+      await alice.waitFor((el) => el.getChildText("body") === `${ircNick}: this one`);
+      expect(alice.received.some((el) => el.getChildText("body") === "nothing for you")).toBe(false);
+      await runCommand(alice, domain, "irc-channel-settings", { room, forward: "all" });
+      bob.send(`PRIVMSG ${channel} :everything again`);
+      await alice.waitFor((el) => el.getChildText("body") === "everything again");
+    } finally {
+      slowRead.mockRestore();
+    }
   });
 
-  it("joins the user's channels again after a gateway restart, without the user doing anything", async () => {
+  it("joins the user's channels again after a gateway restart, without the user doing anything, with their forwarding", async () => {
+    await runCommand(alice, domain, "irc-channel-settings", { room, forward: "mentions" });
     await gw?.stop();
     gw = undefined;
     await bob.waitFor((l) => l.startsWith(`:${ircNick}!`) && l.includes(" QUIT "));
@@ -120,9 +140,18 @@ describe("IRC settings and restarts", () => {
         bob.lines.filter((l) => l.startsWith(`:${ircNick}!`) && l.includes(" JOIN ")).length > joinsBefore,
       20_000,
     );
-    bob.send(`PRIVMSG ${channel} :did you come back?`);
-    const msg = await alice.waitFor((el) => el.getChildText("body") === "did you come back?", 20_000);
+    // The channel is still set to mentions only on the connection the restart opened.
+    bob.send(`PRIVMSG ${channel} :not for you after the restart`);
+    bob.send(`PRIVMSG ${channel} :${ircNick}: did you come back?`);
+    const msg = await alice.waitFor(
+      (el) => el.getChildText("body") === `${ircNick}: did you come back?`,
+      20_000,
+    );
     expect(msg.attrs.from).toBe(`${room}/Bobr${slot}`);
+    expect(alice.received.some((el) => el.getChildText("body") === "not for you after the restart")).toBe(
+      false,
+    );
+    await runCommand(alice, domain, "irc-channel-settings", { room, forward: "all" });
     // NickServ identification again on the new connection.
     await nickserv.waitFor(
       () => nickserv.lines.filter((l) => l.endsWith("PRIVMSG NickServ :IDENTIFY s3cret")).length >= 2,
