@@ -200,10 +200,15 @@ function toGatewayError(err: unknown, wasRetried: boolean): GatewayError {
         "Try again later.",
       { cause: err },
     );
+  // No answer: either none came in time, or the connection broke before one came (a reset, a proxy or the
+  // provider closing it). Either way the request may have been taken.
+  const what =
+    (err as { code?: unknown }).code === "ETIMEDOUT"
+      ? "The SMS provider did not answer in time"
+      : "The connection to the SMS provider broke before it answered";
   return new MaybeSent(
     "remote-server-timeout",
-    "The SMS provider did not answer in time, so the gateway cannot tell whether the SMS went out. " +
-      "It was not sent again, to avoid a duplicate.",
+    `${what}, so the gateway cannot tell whether the SMS went out. It was not sent again, to avoid a duplicate.`,
     { cause: err },
   );
 }

@@ -321,6 +321,7 @@ describe("SMS through a Twilio-compatible API", () => {
     const isError = (el: Element) => el.attrs.id === "hang-1" && el.attrs.type === "error";
     const error = await bob.waitFor(isError, 15_000);
     expect(errorOf(error)).toMatchObject({ condition: "remote-server-timeout" });
+    expect(errorOf(error).text).toContain("did not answer in time");
     expect(errorOf(error).text).toContain("not sent again");
     // The client resends the same stanza: the same answer, never a second SMS.
     await bob.send(chat(`+12025550144@${domain}`, "hang-1", "are you there?"));
@@ -328,6 +329,19 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(errorOf(bob.received.filter(isError)[1]!)).toEqual(errorOf(error));
     // The hung request reached Twilio: the SMS exists, once.
     expect(fake.sent().filter((m) => m.body === "are you there?")).toHaveLength(1);
+  });
+
+  it("does not send again when the connection breaks before Twilio answers, and says what happened", async () => {
+    // Carol: bob's hourly allowance is counted out by the tests around.
+    const carol = users.carol!;
+    fake.cut(1);
+    await carol.send(chat(`+12025550143@${domain}`, "reset-1", "still there?"));
+    const error = await carol.waitFor((el) => el.attrs.id === "reset-1" && el.attrs.type === "error", 15_000);
+    expect(errorOf(error)).toMatchObject({ condition: "remote-server-timeout" });
+    expect(errorOf(error).text).toContain("connection to the SMS provider broke before it answered");
+    expect(errorOf(error).text).toContain("not sent again");
+    // Twilio took the request before the connection broke: one SMS, never a second.
+    expect(fake.sent().filter((m) => m.body === "still there?")).toHaveLength(1);
   });
 
   it("sends a refused SMS when the client resends it: nothing went out the first time", async () => {

@@ -54,6 +54,7 @@ export const MAX_STORED = 10_000;
 type Fault =
   | { kind: "fail"; status: number; code: number; message: string }
   | { kind: "hang" }
+  | { kind: "reset" }
   | { kind: "hold"; reached: () => void; released: Promise<void> };
 const base = `/${API_VERSION}/Accounts/([^/]+)/Messages`;
 const MESSAGES = new RegExp(`^${base}\\.json$`);
@@ -109,6 +110,11 @@ class Fake implements TwilioFake {
 
   hang(times: number): void {
     for (let i = 0; i < times; i++) this.faults.push({ kind: "hang" });
+  }
+
+  /** The next `times` requests are handled, then their connection is cut before any answer (a reset). */
+  cut(times: number): void {
+    for (let i = 0; i < times; i++) this.faults.push({ kind: "reset" });
   }
 
   hold(): { reached: Promise<void>; release: () => void } {
@@ -210,6 +216,7 @@ class Fake implements TwilioFake {
     const fault = this.faults.shift();
     // A hung request is handled as usual (a create creates the message: it reached Twilio), but its answer
     // is never sent, as when the response is lost on the way back; stop() closes the connection.
+    // A reset one is handled too, then its connection is cut: the client sees the connection break.
     const hang = fault?.kind === "hang";
     if (fault?.kind === "fail")
       return json(res, fault.status, twilioError(fault.status, fault.code, fault.message));
@@ -218,7 +225,9 @@ class Fake implements TwilioFake {
         ? (...args) => void fault.released.then(() => json(...args))
         : hang
           ? () => undefined
-          : json;
+          : fault?.kind === "reset"
+            ? () => void res.socket?.resetAndDestroy()
+            : json;
     if (fault?.kind === "hold") fault.reached();
 
     const list = MESSAGES.exec(path);

@@ -59,6 +59,11 @@ export interface TwilioFake {
    */
   hang(times: number): void;
   /**
+   * The next `times` API requests are handled (a create creates the message), then their connection is reset
+   * before any answer: the client sees the connection break, as when a proxy or the provider drops it.
+   */
+  cut(times: number): void;
+  /**
    * The next API request is handled at once (a create creates the message) but answered only after
    * `release()`; `reached` resolves when it arrives. A test does something in between (e.g. stops Redis).
    */
