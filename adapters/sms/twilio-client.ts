@@ -30,6 +30,13 @@ export const TWILIO_API = "https://api.twilio.com";
 const MAX_ANSWER_BYTES = 256 * 1024;
 /** Connections kept open to the API at most (per instance); more sends wait for one. */
 const MAX_SOCKETS = 64;
+/**
+ * A connection left idle this long is closed by the gateway (sooner when the server announces a shorter
+ * keep-alive, Node's Agent takes a second off). Without it an idle connection stays open until the server or a
+ * proxy drops it, and a send that goes out on it just then breaks, or hangs if it was dropped silently: the
+ * user is told the SMS may not have gone out, when it most likely did not. undici's default is the same.
+ */
+export const IDLE_CONNECTION_MS = 4000;
 
 /** A failed answer of the API, shaped like the SDK's RestException (status, code, message). */
 export class TwilioApiError extends Error {
@@ -57,7 +64,11 @@ class MessagesApi {
     this.authorization = `Basic ${Buffer.from(`${opts.accountSid}:${opts.authToken}`).toString("base64")}`;
     const secure = this.url.protocol === "https:";
     this.transport = secure ? https : http;
-    this.agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    this.agent = new (secure ? https.Agent : http.Agent)({
+      keepAlive: true,
+      maxSockets: MAX_SOCKETS,
+      timeout: IDLE_CONNECTION_MS,
+    });
   }
 
   /** POSTs `form`; resolves with the created message, rejects with TwilioApiError or a network error. */
