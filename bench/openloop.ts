@@ -9,7 +9,8 @@
  * the backlog when sending stopped, the gateway's CPU per message (/proc of its pid only), Redis commands per
  * message (INFO commandstats before/after) and Prosody's CPU per message in the same run (the yardstick); and, to
  * tell the gateway's limits from the machine's, Redis's and the load generator's own CPU per message and how busy
- * the whole machine was.
+ * the whole machine was; and the longest the gateway's event loop and the load generator's were held up (a
+ * stall delays every message behind it: where the p99 comes from).
  *
  * Paths: sms-out (XMPP → Twilio API, with the three status callbacks each SMS brings back), sms-in (Twilio
  * webhook → XMPP), mail-out (XMPP → SMTP relay), mail-in (SMTP → XMPP), irc-out (XMPP → IRC channel), irc-in
@@ -23,7 +24,8 @@
  * prints the Redis commands it caused, in order, with when each ran (MONITOR; commands run by a Lua script are
  * marked), instead of measuring.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -123,6 +125,45 @@ async function offer(rate: number, seconds: number, send: (i: number) => void): 
     await new Promise((resolve) => setTimeout(resolve, Math.max(1, next - now())));
   }
   return total / ((now() - start) / 1000);
+}
+
+/**
+ * The longest the gateway's event loop was held up since the last call, in ms (prom-client's event-loop lag,
+ * sampled every 10 ms and reset at each scrape of /metrics).
+ */
+async function gatewayStallMs(privatePort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${privatePort}/metrics`)).text();
+  const max = /^xgw_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1];
+  return max === undefined ? NaN : +(Number(max) * 1000).toFixed(1);
+}
+
+/**
+ * A Node process that does nothing but watch its own event loop: the stalls it sees come from the machine
+ * (the 2 cores shared by every process, the hypervisor), not from any code. `read()` gives the longest since
+ * the previous read, in ms.
+ */
+function startStallProbe(): { read(): Promise<number>; stop(): void } {
+  const code = `
+    const { monitorEventLoopDelay } = require("node:perf_hooks");
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    process.stdin.on("data", () => { process.stdout.write(h.max / 1e6 + "\\n"); h.reset(); });`;
+  const child = spawn(process.execPath, ["-e", code], { stdio: ["pipe", "pipe", "inherit"] });
+  let waiting: ((ms: number) => void)[] = [];
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    for (const line of chunk.trim().split("\n")) waiting.shift()?.(+Number(line).toFixed(1));
+  });
+  return {
+    read: () =>
+      new Promise<number>((resolve) => {
+        waiting.push(resolve);
+        child.stdin.write("read\n");
+      }),
+    stop: () => {
+      waiting = [];
+      child.kill();
+    },
+  };
 }
 
 /** Calls per Redis command so far (INFO commandstats). */
@@ -476,6 +517,7 @@ async function main(): Promise<void> {
   const prosody = prosodyPid(bed);
   const redisPid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
   const results = [];
+  const probe = startStallProbe();
   try {
     for (const name of PATHS) {
       const p = paths[name];
@@ -498,6 +540,11 @@ async function main(): Promise<void> {
           bench: benchCpuMs(),
           redis: await redisCalls(redis),
         };
+        await gatewayStallMs(gw.privatePort);
+        await probe.read();
+        // This process's own stalls count in every latency it measures (its peers timestamp on its loop).
+        const benchLoop = monitorEventLoopDelay({ resolution: 10 });
+        benchLoop.enable();
         // Stanza ids the gateway has not seen: a rate offered twice must not be taken for resent messages.
         const tag = `ol-${name}-${rate}-${results.length}-`;
         const achieved = await offer(rate, SECONDS, (i) => {
@@ -511,6 +558,12 @@ async function main(): Promise<void> {
           await new Promise((r) => setTimeout(r, 50));
         // Status callbacks and acknowledgements still in flight belong to this run's cost.
         await fake.idle();
+        benchLoop.disable();
+        const stallMs = {
+          gateway: await gatewayStallMs(gw.privatePort),
+          loadGenerator: benchLoop.max / 1e6,
+          idleProcess: await probe.read(),
+        };
         await new Promise((r) => setTimeout(r, 500));
         const after = {
           gw: await procStats(gatewayPid),
@@ -536,6 +589,13 @@ async function main(): Promise<void> {
             p50: +percentile(lat, 50).toFixed(1),
             p99: +percentile(lat, 99).toFixed(1),
             p999: +percentile(lat, 99.9).toFixed(1),
+          },
+          // The longest event-loop stall in the row (sampled every 10 ms: ±10 ms).
+          longestStallMs: {
+            gateway: stallMs.gateway,
+            loadGenerator: +stallMs.loadGenerator.toFixed(1),
+            // The same for a process that does nothing: what the machine alone does to a process.
+            idleProcess: stallMs.idleProcess,
           },
           gatewayCpuMsPerMessage: +((after.gw.cpuMs - before.gw.cpuMs) / sent).toFixed(3),
           gatewayRssMiB: +(after.gw.rssKiB / 1024).toFixed(1),
@@ -567,6 +627,7 @@ async function main(): Promise<void> {
         results,
       });
   } finally {
+    probe.stop();
     mailer.close();
     observer.close();
     for (const u of [sender, receiver, ...members]) await u.xmpp.stop().catch(() => undefined);
