@@ -12,6 +12,7 @@ import { chatMessage, receipt, type Element } from "../xmpp/stanzas.js";
 import { guardStanza } from "./boundary.js";
 import { bareOf, type ServiceContext } from "./context.js";
 import { answerResend, classifySendError } from "./outcomes.js";
+import type { ClaimResult } from "../store/idempotency.js";
 
 /** Most jabber:x:oob attachments taken from one message. */
 export const MAX_ATTACHMENTS = 10;
@@ -88,12 +89,6 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
         return;
       }
       svc.access.check(user);
-      const registration = await svc.registrations.get(user);
-      if (svc.adapter.requiresRegistration && !registration)
-        throw new GatewayError(
-          "registration-required",
-          `Register with ${svc.domain} before sending messages through the ${svc.adapter.name} gateway.`,
-        );
       const text = body ?? "";
       const chars = [...text].length;
       if (chars > svc.limits.maxBodyChars)
@@ -111,7 +106,8 @@ export async function handleMessage(svc: ServiceContext, ctx: IncomingContext): 
 
       const receiptRequested =
         stanza.getChild("request", NS.RECEIPTS) !== undefined && stanza.attrs.id !== undefined;
-      const claimed = await svc.ledger.claim(svc.key, from, id, toJid);
+      const claimed = await registeredClaim(svc, user, from, id, toJid);
+      const { registration } = claimed;
       if ("previous" in claimed) {
         svc.log.info(
           { jid: user, stanzaId: id, state: claimed.previous.state },
@@ -180,6 +176,39 @@ async function reportToAdapter(svc: ServiceContext, report: UserReport): Promise
   } catch (err) {
     svc.log.warn({ err: (err as Error).message, kind: report.kind, stanzaId: report.id }, "report not taken");
   }
+}
+
+/**
+ * The sender's registration and the claim of the message, asked for together (one round trip to Redis, not
+ * two in a row). An adapter that needs a registration refuses an unregistered sender: a claim made meanwhile is
+ * given back (settled as refused, so the same stanza may be sent once registered), a claim found is left alone.
+ */
+async function registeredClaim(
+  svc: ServiceContext,
+  user: string,
+  from: string,
+  id: string,
+  toJid: string,
+): Promise<ClaimResult & { registration: Record<string, string> | null }> {
+  const [registration, claimed] = await Promise.allSettled([
+    svc.registrations.get(user),
+    svc.ledger.claim(svc.key, from, id, toJid),
+  ]);
+  const made = claimed.status === "fulfilled" && "claim" in claimed.value ? claimed.value.claim : undefined;
+  const giveBack = () => made?.settle({ state: "refused" }).catch((e: unknown) => unsettled(svc, id, e));
+  if (registration.status === "rejected") {
+    await giveBack();
+    throw registration.reason;
+  }
+  if (svc.adapter.requiresRegistration && !registration.value) {
+    await giveBack();
+    throw new GatewayError(
+      "registration-required",
+      `Register with ${svc.domain} before sending messages through the ${svc.adapter.name} gateway.`,
+    );
+  }
+  if (claimed.status === "rejected") throw claimed.reason;
+  return { ...claimed.value, registration: registration.value };
 }
 
 function unsettled(svc: ServiceContext, stanzaId: string, err: unknown): void {

@@ -166,6 +166,11 @@ describe.each(["prosody", "ejabberd"] as const)("gateway core on %s", (server) =
     const again = await alice.iq("get", domain, xml("query", { xmlns: NS.REGISTER }));
     expect(again.getChild("query")?.getChild("registered")).toBeDefined();
 
+    // The message refused before registering is sent when the client sends it again, with the same id: the
+    // refusal kept nothing that would take the resend for a duplicate.
+    await alice.send(chat(contact, "early-1", "hello?"));
+    await alice.waitFor((el) => el.name === "message" && el.getChildText("body") === "Al: hello?");
+
     await alice.send(chat(contact, "m-1", "hello", xml("request", { xmlns: NS.RECEIPTS })));
     const echo = await alice.waitFor(
       (el) => el.name === "message" && el.getChildText("body") === "Al: hello",
