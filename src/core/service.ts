@@ -208,6 +208,9 @@ export class Service {
       metrics: ctx.metrics.forAdapter(ctx.key),
       instanceId: deps.instanceId,
       deliver: async (event, options) => {
+        // A receipt or an error for a message the user sent is recorded in the ledger first: a resend sent
+        // as soon as the user sees it must be answered with it, not as a message still on its way.
+        await recordReport(ctx, event);
         let stored: boolean;
         try {
           stored = await ctx.inbox.enqueue(ctx.domain, event, options?.dedupeId);
@@ -218,8 +221,6 @@ export class Service {
           }
           throw err;
         }
-        // A receipt or an error for a message the user sent: the ledger answers a resend with it.
-        await recordReport(ctx, event);
         ctx.metrics.message(ctx.key, "in", stored ? "stored" : "duplicate");
         return stored;
       },

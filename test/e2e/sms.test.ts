@@ -2,7 +2,8 @@
  * SMS through the Twilio-compatible test server, as users see it: text a number from XMPP, get the reply in
  * the same chat, receipts and failures, pooled numbers, limits, forged webhooks.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { OutboundLedger } from "../../src/store/idempotency.js";
 import { startTwilioFake, type TwilioFake } from "../twilio/server.js";
 import { slotDomain } from "../slots.js";
 import { errorOf, registration, TestUser, xml, type Element } from "../support/client.js";
@@ -342,6 +343,32 @@ describe("SMS through a Twilio-compatible API", () => {
     expect(errorOf(error).text).toContain("not sent again");
     // Twilio took the request before the connection broke: one SMS, never a second.
     expect(fake.sent().filter((m) => m.body === "still there?")).toHaveLength(1);
+  });
+
+  it("answers a resend sent as soon as the receipt shows with the receipt again, however slow the ledger is", async () => {
+    const carol = users.carol!;
+    // The ledger slow to take the delivery report: the receipt must not reach the user before it is recorded,
+    // or a resend right after it is answered as a message still on its way.
+    // The real method, kept before the spy replaces it; always called with its ledger as `this`.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const report = OutboundLedger.prototype.report;
+    const slowReport = vi.spyOn(OutboundLedger.prototype, "report").mockImplementation(async function (
+      this: OutboundLedger,
+      ...args: Parameters<OutboundLedger["report"]>
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return report.apply(this, args);
+    });
+    try {
+      const isReceipt = (el: Element) => el.getChild("received", RECEIPTS)?.attrs.id === "quick-1";
+      await carol.send(chat(`+12025550142@${domain}`, "quick-1", "see you soon", true));
+      await carol.waitFor(isReceipt);
+      await carol.send(chat(`+12025550142@${domain}`, "quick-1", "see you soon", true));
+      await expect.poll(() => carol.received.filter(isReceipt).length, { timeout: 10_000 }).toBe(2);
+      expect(fake.sent().filter((m) => m.body === "see you soon")).toHaveLength(1);
+    } finally {
+      slowReport.mockRestore();
+    }
   });
 
   it("sends a refused SMS when the client resends it: nothing went out the first time", async () => {
