@@ -22,6 +22,7 @@ import type {
   OutboundMessage,
   OutboundPresence,
   SendOutcome,
+  UserReport,
 } from "../../src/adapter.js";
 import { defineAdapter } from "../../src/adapter.js";
 import type { AdapterBaseConfig } from "../../src/config/schema.js";
@@ -53,6 +54,15 @@ import { ServerDisco } from "./server-disco.js";
 import { nickFromText } from "./muc.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
+/** Errors a message to an occupant bounces with when the resource is not there (RFC 6121 §8.5.3.2.1). */
+const GONE = new Set([
+  "service-unavailable",
+  "recipient-unavailable",
+  "item-not-found",
+  "gone",
+  "remote-server-not-found",
+  "remote-server-timeout",
+]);
 
 class IrcAdapter implements Adapter {
   readonly gatewayType = "irc";
@@ -355,6 +365,20 @@ class IrcAdapter implements Adapter {
       joining: (p) => this.archive.joining(p.from, p.user, p.toJid, p.history),
       joinHistory: (session, events) => this.archive.withHistory(session, events),
     };
+  }
+
+  /**
+   * A message to an occupant bounced with an error saying the resource is not there (its XMPP server
+   * restarted, or the session ended without a word): it leaves the room, as a MUC service drops such a ghost,
+   * so the room's lines stop going to nobody and the client's rejoin brings them back as history.
+   */
+  async report(r: UserReport): Promise<void> {
+    if (r.kind !== "error" || !GONE.has(r.condition ?? "")) return;
+    await leaveRoom(
+      this.rooms(),
+      { from: r.from, user: r.user, toJid: r.toJid, toFull: r.toJid },
+      { gone: true },
+    );
   }
 
   /** Presences to room JIDs: the one place they are routed (joins, leaves). */

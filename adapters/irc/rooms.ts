@@ -85,14 +85,23 @@ function joinTimedOut(deps: RoomDeps, session: IrcSession, channel: string): voi
   deps.connections.release(session);
 }
 
-export async function leaveRoom(deps: RoomDeps, p: OutboundPresence): Promise<void> {
+/**
+ * The resource leaves the room. `gone`: it cannot be told (a message to it bounced: its session is gone), so
+ * it only stops being an occupant; it gets the room again, with its history, when its client rejoins.
+ */
+export async function leaveRoom(
+  deps: RoomDeps,
+  p: Pick<OutboundPresence, "from" | "user" | "toJid" | "toFull">,
+  opts: { gone?: boolean } = {},
+): Promise<void> {
   const target = deps.target(p.toJid);
   const session = target.kind === "channel" ? deps.connections.get(p.user, target.server) : undefined;
   if (target.kind !== "channel" || !session) return;
   const joined = session.channels.get(target.channel)?.has(p.from) ?? false;
+  if (opts.gone && !joined) return;
   const nick = joined ? session.nick : resourceOf(p.toFull);
   // XEP-0045 §7.14: the leaving occupant gets its own unavailable presence with 110.
-  await deps.emit(session, [leavePresence(p.from, p.toJid, nick, "", [STATUS.SELF])]);
+  if (!opts.gone) await deps.emit(session, [leavePresence(p.from, p.toJid, nick, "", [STATUS.SELF])]);
   const wasRequested = session.isRequested(target.channel);
   if (!session.removeMember(target.channel, p.from)) return;
   if (wasRequested && session.registered && !session.closed) await session.send("PART", target.channel);

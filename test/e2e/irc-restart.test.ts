@@ -158,6 +158,41 @@ describe("IRC settings and restarts", () => {
     );
   });
 
+  it("takes a resource whose room messages bounce out of the room; its rejoin brings what it missed", async () => {
+    const since = new Date(Date.now() - 1_000).toISOString();
+    bob.send(`PRIVMSG ${channel} :before the bounce`);
+    await alice.waitFor((el) => el.getChildText("body") === "before the bounce");
+    // What the XMPP server answers for a room line sent to a resource that is not there (its server restarted
+    // and the client is not back yet): the bounce comes from the user's full JID, as this one does.
+    await alice.send(
+      xml(
+        "message",
+        { to: `${room}/${ircNick}`, id: "bounced-1", type: "error" },
+        xml(
+          "error",
+          { type: "cancel" },
+          xml("service-unavailable", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }),
+        ),
+      ),
+    );
+    // The resource is no occupant any more: its last one gone, the IRC connection leaves the channel.
+    await bob.waitFor((l) => l.startsWith(`:${ircNick}!`) && l.includes(" PART "));
+    // The client rejoins asking for what it may have missed since its last line: the lines sent to the gone
+    // resource come back as history.
+    await alice.send(
+      xml("presence", { to: `${room}/alice` }, xml("x", { xmlns: MUC }, xml("history", { since }))),
+    );
+    const again = await alice.waitFor(
+      (el) =>
+        el.getChildText("body") === "before the bounce" &&
+        el.getChild("delay", "urn:xmpp:delay") !== undefined,
+    );
+    expect(again.attrs.from).toBe(`${room}/Bobr${slot}`);
+    await bob.waitFor(
+      () => bob.lines.filter((l) => l.startsWith(`:${ircNick}!`) && l.includes(" JOIN ")).length >= 3,
+    );
+  });
+
   it("lets an administrator disconnect a user: QUIT on IRC, the user told they left", async () => {
     const done = await runCommand(admin, domain, "irc-disconnect-user", { jid: alice.bare });
     expect(done.getChild("command", COMMANDS)?.getChildText("note"), done.toString()).toContain("Closed 1");
