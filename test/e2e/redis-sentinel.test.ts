@@ -10,7 +10,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, expect, it } from "vitest";
+import { afterEach, expect, it, onTestFailed } from "vitest";
 import { startSentinelGroup } from "../bed/sentinel.js";
 import { slotDomain, TEST_SECRET } from "../slots.js";
 import { TestUser, registration, until, xml } from "../support/client.js";
@@ -80,6 +80,16 @@ it.each([
       },
     });
     cleanup.push(() => gw.kill("SIGKILL"));
+    // A failure says what the gateway saw: its warnings and what it logged about delivery, in order.
+    onTestFailed(() => {
+      const seen = gw.lines.filter((l) => Number(l.level) >= 40 || /deliver|replica/i.test(String(l.msg)));
+      console.log(
+        `gateway log (${seen.length} lines):\n${seen
+          .slice(-80)
+          .map((l) => JSON.stringify(l))
+          .join("\n")}`,
+      );
+    });
     await gw.waitLog("component stream online", { timeoutMs: 30_000 });
     const user = await TestUser.login(peer, userName);
     cleanup.push(() => user.stop());
