@@ -72,6 +72,11 @@ interface Fault {
   at: number;
   /** A process killed or stopped by this fault, whose sockets may hold messages (class a). */
   kills?: "gateway" | "xmpp" | "irc";
+  /**
+   * For a stop that takes a while (the XMPP server shutting down its sessions): when it had stopped. What was
+   * handed to it until then went down with the sessions it was closing, as in a killed process's socket.
+   */
+  stoppedAt?: number;
   /** For kills: the IRC witness's line index when the gateway died and when it was back (class a on IRC). */
   ircWindow?: { witness: RawIrc; from: number; to: number };
   /** Redis lost its data: what the inboxes held just before (markers per user), and when that was read. */
@@ -464,6 +469,7 @@ describe("fault suite", () => {
     await snapshotLedger();
     fault = begin("XMPP server restart", { kills: "xmpp" });
     await prosody.stop();
+    fault.stoppedAt = Date.now();
     await prosody.start();
     await expect.poll(() => users.every((u) => u.xmpp.status === "online"), { timeout: 30_000 }).toBe(true);
     await timeToRecover(fault);
@@ -598,15 +604,15 @@ describe("fault suite", () => {
     }
 
     /**
-     * A process that `kills` died within SOCKET_WINDOW_MS after `at` (or, with `around`, also just before it:
+     * A process that `kills` died (or finished stopping) within SOCKET_WINDOW_MS after `at` (or, with `around`, also just before it:
      * a stanza the server routed to a component whose socket was closing is lost the same way).
      */
     const diedSoonAfter = (at: number, kills: Fault["kills"][], around = false) =>
       faults.some(
         (f) =>
           kills.includes(f.kills) &&
-          (around ? Math.abs(f.at - at) : f.at - at) <= SOCKET_WINDOW_MS &&
-          (around || at <= f.at),
+          (around ? Math.abs(f.at - at) : (f.stoppedAt ?? f.at) - at) <= SOCKET_WINDOW_MS &&
+          (around || at <= (f.stoppedAt ?? f.at)),
       );
     const classify = (e: Expected): LossClass => {
       // Still waiting in an inbox when Redis lost everything, or acknowledged between the reading of the
