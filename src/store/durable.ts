@@ -7,7 +7,10 @@
  * WAIT covers the writes of the connection it is sent on and blocks that connection until the replicas
  * answer, so these writes have their own connection (not the one every other command shares), each followed
  * by WAIT in the same pipeline. Concurrent writers share its round trips: one WAIT confirms every write sent
- * before it.
+ * before it. The pipeline also keeps a WAIT with its write across a reconnect (a failover): ioredis sends an
+ * unanswered pipeline again whole, and fails the rest of one whose first replies came, so a WAIT never
+ * reaches a new primary alone, where it would confirm a write that was lost with the old one
+ * (test/e2e/redis-sentinel.test.ts).
  */
 import type { RedisClient } from "./redis-client.js";
 import type { Logger } from "../log.js";
