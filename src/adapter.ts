@@ -15,9 +15,28 @@ import type { z } from "zod";
 import type { Logger } from "./log.js";
 import type { AdapterOptionsSchema, AdapterBaseConfig } from "./config/schema.js";
 import { GatewayError, type ErrorCondition, type ErrorType } from "./xmpp/errors.js";
-import type { Identity } from "./xmpp/stanzas.js";
+import type { AdhocCommand, RegistrationSpec } from "./adapter-forms.js";
+import type { AddressQuery, DiscoItem, EntityInfo, RoomArchive } from "./adapter-rooms.js";
 
 export { InvalidInboundEventError } from "./delivery/refused.js";
+export type {
+  AdhocCommand,
+  CommandResult,
+  FieldType,
+  Form,
+  FormField,
+  FormValues,
+  RegistrationSpec,
+} from "./adapter-forms.js";
+export type {
+  AddressQuery,
+  ArchivedLine,
+  ArchivePage,
+  ArchiveQuery,
+  DiscoItem,
+  EntityInfo,
+  RoomArchive,
+} from "./adapter-rooms.js";
 
 /** Pure mapping between a JID localpart on the adapter's domain and the foreign id (phone, email, nick…). */
 export interface IdCodec {
@@ -296,140 +315,6 @@ export interface AdapterMetrics {
     buckets: readonly number[],
     labelNames?: readonly string[],
   ): Histogram<string>;
-}
-
-export type FieldType =
-  | "boolean"
-  | "fixed"
-  | "hidden"
-  | "jid-single"
-  | "list-single"
-  | "text-multi"
-  | "text-private"
-  | "text-single";
-
-/** One XEP-0004 data form field. */
-export interface FormField {
-  var: string;
-  type: FieldType;
-  label?: string;
-  desc?: string;
-  required?: boolean;
-  value?: string | string[];
-  options?: { label: string; value: string }[];
-}
-
-export interface Form {
-  title?: string;
-  instructions?: string;
-  fields: FormField[];
-}
-
-/** Submitted form values: one string per field, or several for multi-valued fields. */
-export type FormValues = Record<string, string | string[]>;
-
-/** XEP-0077 registration as XEP-0100 describes it. */
-export interface RegistrationSpec {
-  /** The form shown on `get`, pre-filled from an existing registration. */
-  form(user: string, existing: Record<string, string> | null): Promise<Form> | Form;
-  /** Validate a submitted form; throw GatewayError("not-acceptable", why) on bad input; return what to store. */
-  validate(user: string, values: FormValues): Promise<Record<string, string>>;
-  /** Release resources held for the user (the core deletes the registration itself). */
-  remove?(user: string): Promise<void>;
-}
-
-export interface CommandResult {
-  note: string;
-  noteType?: "info" | "warn" | "error";
-  /** A result form (type "result") to show, e.g. a table. */
-  form?: Form;
-  /**
-   * Not done yet: a next step (XEP-0050 §3.4 multi-stage, kept stateless). The user gets this form, filled
-   * in with what they gave, and submitting it runs the command again with its values: e.g. "send to 120
-   * people?" before a notice goes out. Its fields must be among the command's own form's.
-   */
-  next?: Form;
-}
-
-/** An XEP-0050 ad-hoc command. Admin-only commands are hidden from everybody else. */
-export interface AdhocCommand {
-  node: string;
-  name: string;
-  admin?: boolean;
-  /**
-   * A report: no form, no side effect, cheap to run. The admin page shows its result on the dashboard (e.g.
-   * the SMS number assignments) instead of offering it as an action.
-   */
-  report?: boolean;
-  /** The form to fill in; omit for commands that run at once. `to`: the JID the command was run on. */
-  form?(user: string, to?: string): Promise<Form> | Form;
-  run(user: string, values: FormValues, to?: string): Promise<CommandResult>;
-}
-
-/** An XEP-0313 query on a room's archive, parsed by the core (data form and XEP-0059 RSM). */
-export interface ArchiveQuery {
-  /** Bare JID of the user asking. */
-  user: string;
-  /** Bare JID of the room. */
-  room: string;
-  start?: Date;
-  end?: Date;
-  /** Only lines of this occupant (the resource of `with` = room@domain/nick). */
-  withNick?: string;
-  /** Page size, already capped by the core. */
-  max: number;
-  /** RSM: the page after this archive id. */
-  after?: string;
-  /** RSM: the page before this archive id; "" for the last page. */
-  before?: string;
-}
-
-/** One archived line, as MAM returns it. */
-export interface ArchivedLine {
-  /** Archive id: the XEP-0359 stanza-id live delivery carried. */
-  id: string;
-  /** XEP-0082 date-time of the line. */
-  stamp: string;
-  /** The occupant's nick (from = room@domain/nick); absent for the room itself. */
-  nick?: string;
-  body: string;
-  subject?: string;
-}
-
-export interface ArchivePage {
-  lines: ArchivedLine[];
-  /** No line is left beyond this page in the query's direction. */
-  complete: boolean;
-  /** Lines the query matches in all, when cheap to tell. */
-  count?: number;
-}
-
-/** An adapter's room archive (XEP-0313 on room JIDs). Throws GatewayError (forbidden, item-not-found…). */
-export interface RoomArchive {
-  query(q: ArchiveQuery): Promise<ArchivePage>;
-}
-
-/** XEP-0030 identity and features of one JID on the adapter's domain (a room, a contact). */
-/** What an address is (XEP-0030 disco#info): its identities and features. */
-export interface EntityInfo {
-  identities: Identity[];
-  features: readonly string[];
-}
-
-/** A disco query on an address of the adapter's domain (not the bare domain, unless it stands for one). */
-export interface AddressQuery {
-  /** Full JID of the requester. */
-  from: string;
-  /** Bare JID of the requester (access already checked). */
-  user: string;
-  /** The address asked about (bare). */
-  toJid: string;
-}
-
-/** One XEP-0030 item an address lists (e.g. an IRC server's channel). */
-export interface DiscoItem {
-  jid: string;
-  name: string;
 }
 
 export interface Adapter {
