@@ -9,19 +9,20 @@
  * One bad entry must not hold the domain down. An entry that cannot become a stanza (corrupt, or refused by
  * the event schema) goes to the dead-letter stream at once. A batch whose barrier fails after stanzas were
  * written (the server closed the stream, the ping timed out) is retried one entry per barrier, for as many
- * entries as the failed batches held, so the entry at fault is known; each such failure counts an attempt, and after `maxAttempts` the entry goes to the
- * dead-letter stream too, the admins are told and the rest flows on. If Redis lost its data (a restart
- * without persistence, a failover to an empty replica), the consumer group is created again.
+ * entries as the failed batches held, so the entry at fault is known; each such failure counts an attempt
+ * (dead-letters.ts), and after `maxAttempts` the entry is set aside too, the admins are told and the rest
+ * flows on. If Redis lost its data (a restart without persistence, a failover to an empty replica), the
+ * consumer group is created again.
  */
 import type { RedisClient } from "../store/redis-client.js";
-import type { InboundEvent } from "../adapter.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
 import { NotReplicatedError, type ReplicationSettings } from "../store/durable.js";
 import { LuaScript } from "../store/lua.js";
-import { duplicateRedis, execTransaction } from "../store/redis-client.js";
+import { duplicateRedis } from "../store/redis-client.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza, type Element } from "../xmpp/stanzas.js";
+import { DEFAULT_MAX_ATTEMPTS, DeadLetters, type DeadLetterHook } from "./dead-letters.js";
 import { checkInboundEvent } from "./event-schema.js";
 import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
 
@@ -43,23 +44,19 @@ export const RETRY_PAUSE_MS = 1_000;
 export const READ_REPLY_MARGIN_MS = 5_000;
 /** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
 export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
-/** Failed deliveries of one entry before it is set aside, when the config does not say. */
-export const DEFAULT_MAX_ATTEMPTS = 5;
 /**
  * Entries this process saw confirmed by the XMPP server, remembered until acknowledged in Redis: if the
  * acknowledgement is lost (a failover to a replica that had not received it), they are acknowledged again
  * instead of sent twice.
  */
 export const CONFIRMED_MEMORY = 10_000;
-/** Entries kept in a domain's dead-letter stream (the oldest are trimmed). */
-export const DEAD_LETTER_MAX = 10_000;
 
 /** What the deliverer tells its owner. */
 export interface DeliveryHooks {
   /** Once the server confirmed a batch: how long each entry waited since it was persisted. */
   delivered?(latencySeconds: number): void;
   /** An entry was moved to the dead-letter stream (`event` when it was a valid event). */
-  deadLettered?(info: { entryId: string; event: InboundEvent | undefined; reason: string }): Promise<void>;
+  deadLettered?: DeadLetterHook;
 }
 
 /** Acknowledges delivered entries (ARGV[2…]) of the group ARGV[1]: out of the stream and the attempts hash. */
@@ -81,8 +78,7 @@ export class Deliverer {
   private loop: Promise<void> | undefined;
   private readonly reader: RedisClient;
   private readonly stream: string;
-  private readonly deadStream: string;
-  private readonly attempts: string;
+  private readonly deadLetters: DeadLetters;
   private readonly log: Logger;
   /**
    * After batches failed: how many entries still go one per barrier (as many as the failed batches held), so
@@ -110,14 +106,13 @@ export class Deliverer {
     private readonly consumer: string,
     log: Logger,
     private readonly hooks: DeliveryHooks = {},
-    private readonly maxAttempts = DEFAULT_MAX_ATTEMPTS,
+    maxAttempts = DEFAULT_MAX_ATTEMPTS,
     /** With replicas required, nothing is sent before they have it (see waitReplicated). */
     private readonly replication: ReplicationSettings = { minReplicas: 0, timeoutMs: 0 },
   ) {
     this.stream = keys.inbox(link.domain);
-    this.deadStream = keys.deadLetters(link.domain);
-    this.attempts = keys.deliveryAttempts(link.domain);
     this.log = log.child({ domain: link.domain, part: "deliverer" });
+    this.deadLetters = new DeadLetters(redis, keys, link.domain, this.log, hooks.deadLettered, maxAttempts);
     // Blocking reads tie up a connection: use a dedicated one.
     // A reply that never comes (a connection replaced during a cluster's slot migration) must not stall the
     // loop: the read fails, and what it took is read again from the pending list.
@@ -336,7 +331,7 @@ export class Deliverer {
       async (err: unknown) => {
         // Written, not confirmed. One by one, this entry failed: count it. In a batch the entry at fault is
         // unknown: go one by one (every batch still unconfirmed fails the same way and is read again).
-        if (single) await this.failed(done);
+        if (single && done[0] !== undefined) await this.deadLetters.failed(done[0]);
         else this.singleLeft += done.length;
         throw err;
       },
@@ -382,7 +377,7 @@ export class Deliverer {
   private acknowledge(entryIds: string[]): void {
     const ack: Promise<void> = ACKNOWLEDGE.run(
       this.redis,
-      [this.stream, this.attempts],
+      [this.stream, this.deadLetters.attempts],
       [DELIVERY_GROUP, ...entryIds],
     )
       .then(
@@ -429,70 +424,14 @@ export class Deliverer {
     // An entry deleted while pending is read back without fields.
     const raw = decodeEntry(Array.isArray(fields) ? fields : []);
     if (!raw) {
-      await this.deadLetter(entryId, fields, undefined, "corrupt entry");
+      await this.deadLetters.setAside(entryId, fields, undefined, "corrupt entry");
       return undefined;
     }
     try {
       return inboundStanza(checkInboundEvent(raw));
     } catch (err) {
-      await this.deadLetter(entryId, fields, undefined, (err as Error).message);
+      await this.deadLetters.setAside(entryId, fields, undefined, (err as Error).message);
       return undefined;
     }
-  }
-
-  /**
-   * One by one, a barrier failed after the entry was written: it is the entry at fault. Count the attempt,
-   * and set it aside after maxAttempts. (A failed batch only switches to one by one: see sendBatch.)
-   */
-  private async failed(sent: string[]): Promise<void> {
-    const [entryId] = sent;
-    if (entryId === undefined) return;
-    const attempts = await this.redis.hincrby(this.attempts, entryId, 1);
-    this.log.warn({ entryId, attempts, maxAttempts: this.maxAttempts }, "delivery of an entry failed");
-    if (attempts < this.maxAttempts) return;
-    const [entry] = await this.redis.xrange(this.stream, entryId, entryId);
-    const fields = entry?.[1] ?? [];
-    await this.deadLetter(
-      entryId,
-      fields,
-      decodeEntry(fields) ?? undefined,
-      `the XMPP server did not confirm it after ${attempts} attempts`,
-    );
-  }
-
-  /** Moves an entry to the dead-letter stream (with why), out of the inbox, and tells the owner. */
-  private async deadLetter(
-    entryId: string,
-    fields: string[] | null,
-    event: InboundEvent | undefined,
-    reason: string,
-  ): Promise<void> {
-    await execTransaction(() =>
-      this.redis
-        .multi()
-        .xadd(
-          this.deadStream,
-          "MAXLEN",
-          "~",
-          DEAD_LETTER_MAX,
-          "*",
-          "entry",
-          entryId,
-          "reason",
-          reason,
-          "at",
-          new Date().toISOString(),
-          ...(fields ?? []),
-        )
-        .xack(this.stream, DELIVERY_GROUP, entryId)
-        .xdel(this.stream, entryId)
-        .hdel(this.attempts, entryId),
-    );
-    this.log.error({ entryId, reason, to: event?.to }, "an inbound entry could not be delivered; set aside");
-    await this.hooks
-      .deadLettered?.({ entryId, event, reason })
-      .catch((err: unknown) =>
-        this.log.warn({ err: (err as Error).message }, "could not report a dead letter"),
-      );
   }
 }
