@@ -44,7 +44,7 @@ import { roomNotice } from "./handlers.js";
 import { JoinedStore, type JoinedRecord } from "./joined.js";
 import { LEASE_SECONDS, Leases } from "./lease.js";
 import { sendMessage } from "./outbound.js";
-import { joinRoom, leaveRoom, type RoomDeps } from "./rooms.js";
+import { bounced, joinRoom, leaveRoom, type RoomDeps } from "./rooms.js";
 import { mentionsOnly, settingsCommands } from "./settings.js";
 import { untrustedNotice } from "./services.js";
 import { IrcArchive } from "./mam.js";
@@ -54,16 +54,6 @@ import { ServerDisco } from "./server-disco.js";
 import { nickFromText } from "./muc.js";
 
 const localOf = (jid: string): string => jid.slice(0, jid.lastIndexOf("@"));
-/** Errors a message to an occupant bounces with when the resource is not there (RFC 6121 §8.5.3.2.1). */
-const GONE = new Set([
-  "service-unavailable",
-  "recipient-unavailable",
-  "item-not-found",
-  "gone",
-  "remote-server-not-found",
-  "remote-server-timeout",
-]);
-
 class IrcAdapter implements Adapter {
   readonly gatewayType = "irc";
   readonly name = "IRC";
@@ -367,18 +357,9 @@ class IrcAdapter implements Adapter {
     };
   }
 
-  /**
-   * A message to an occupant bounced with an error saying the resource is not there (its XMPP server
-   * restarted, or the session ended without a word): it leaves the room, as a MUC service drops such a ghost,
-   * so the room's lines stop going to nobody and the client's rejoin brings them back as history.
-   */
-  async report(r: UserReport): Promise<void> {
-    if (r.kind !== "error" || !GONE.has(r.condition ?? "")) return;
-    await leaveRoom(
-      this.rooms(),
-      { from: r.from, user: r.user, toJid: r.toJid, toFull: r.toJid },
-      { gone: true },
-    );
+  /** Receipts and bounces: a bounce from an occupant may mean it is gone from the room (rooms.ts). */
+  report(r: UserReport): Promise<void> {
+    return bounced(this.rooms(), r);
   }
 
   /** Presences to room JIDs: the one place they are routed (joins, leaves). */

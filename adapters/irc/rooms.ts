@@ -1,9 +1,10 @@
 /**
  * XMPP → IRC presence: a resource joining a room (`#chan%server@irc.example.org/nick`) opens or reuses the
  * user's connection and JOINs the channel; the room is shown once NAMES arrived (handlers.ts). Leaving the
- * room PARTs the channel when the user's last resource left it. The one place joins and leaves are routed.
+ * room PARTs the channel when the user's last resource left it, and so does a resource whose messages bounce
+ * because it is gone. The one place joins and leaves are routed.
  */
-import type { InboundEvent, OutboundPresence } from "../../src/adapter.js";
+import type { InboundEvent, OutboundPresence, UserReport } from "../../src/adapter.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { checkNick, type IrcTarget } from "./codec.js";
 import type { IrcConfig } from "./config.js";
@@ -107,4 +108,24 @@ export async function leaveRoom(
   if (wasRequested && session.registered && !session.closed) await session.send("PART", target.channel);
   deps.persist(session);
   deps.connections.release(session);
+}
+
+/** Errors a message to an occupant bounces with when the resource is not there (RFC 6121 §8.5.3.2.1). */
+const GONE = new Set([
+  "service-unavailable",
+  "recipient-unavailable",
+  "item-not-found",
+  "gone",
+  "remote-server-not-found",
+  "remote-server-timeout",
+]);
+
+/**
+ * A message to an occupant bounced with an error saying the resource is not there (its XMPP server
+ * restarted, or the session ended without a word): it leaves the room, as a MUC service drops such a ghost,
+ * so the room's lines stop going to nobody and the client's rejoin brings them back as history.
+ */
+export async function bounced(deps: RoomDeps, r: UserReport): Promise<void> {
+  if (r.kind !== "error" || !GONE.has(r.condition ?? "")) return;
+  await leaveRoom(deps, { from: r.from, user: r.user, toJid: r.toJid, toFull: r.toJid }, { gone: true });
 }
