@@ -129,6 +129,12 @@ export class Service {
               `${deps.keys.deadLetters(domain)} (entry ${entryId}): ${reason}`,
           );
         },
+        storeLost: () =>
+          this.notifyAdmins(
+            `Redis lost the delivery queue of ${domain}: its data is gone (a restart without persistence, or a ` +
+              `failover to a server that had none). Inbound messages it still held may be lost. Delivery goes ` +
+              `on; check the persistence of every Redis server (docs/deployment.md, "Redis").`,
+          ),
       },
       deps.maxDeliveryAttempts,
       deps.replication,

@@ -57,6 +57,11 @@ export interface DeliveryHooks {
   delivered?(latencySeconds: number): void;
   /** An entry was moved to the dead-letter stream (`event` when it was a valid event). */
   deadLettered?: DeadLetterHook;
+  /**
+   * The domain's stream or its consumer group vanished while in use: Redis lost its data (a restart without
+   * persistence, a failover to a server that had none), and with it whatever was waiting to be delivered.
+   */
+  storeLost?(): Promise<void>;
 }
 
 /** Acknowledges delivered entries (ARGV[2…]) of the group ARGV[1]: out of the stream and the attempts hash. */
@@ -212,9 +217,18 @@ export class Deliverer {
         if (!this.running) break;
         pendingFirst = true;
         if (isNoGroup(err)) {
-          // The stream or its group vanished with Redis's data: create it again, then go on.
-          if (groupReady)
-            this.log.warn("the delivery group is gone (Redis lost its data?); creating it again");
+          // The stream or its group vanished with Redis's data: create it again, then go on. What it held
+          // is gone: that is for the operators to know, not a warning among others.
+          if (groupReady) {
+            this.log.error(
+              "the delivery queue is gone from Redis (it lost its data): what it held may be lost; creating it again",
+            );
+            await this.hooks
+              .storeLost?.()
+              .catch((e: unknown) =>
+                this.log.warn({ err: (e as Error).message }, "could not report the lost delivery queue"),
+              );
+          }
           groupReady = false;
           continue;
         }

@@ -40,6 +40,7 @@ describe("Redis data loss", () => {
       keyPrefix: `loss-${name}:`,
       instanceId: `loss-${name}`,
       echo: { requireRegistration: false },
+      admins: [`lossadmin-${slot}@localhost`],
     });
     const gw = await spawnGateway({
       dir,
@@ -96,10 +97,18 @@ describe("Redis data loss", () => {
     await alice.send(chat(`bot@${domain}`, "before", "before"));
     await echoed("before");
 
+    const admin = await user("lossadmin");
+
     // Everything the gateway keeps in Redis is gone: the consumer group, the instance lease, the heartbeat.
     await raw.flushall();
     await alice.send(chat(`bot@${domain}`, "after-flush", "after-flush"));
     await echoed("after-flush");
+    // What the inbox held is gone with it: the admins are told, not just the log.
+    const notice = await admin.waitFor(
+      (el) => el.name === "message" && /Redis lost the delivery queue/.test(el.getChildText("body") ?? ""),
+      30_000,
+    );
+    expect(notice.attrs.from).toBe(domain);
     // The instance id's lease is written again by its renewal.
     const lease = new Keys("loss-flush:").instanceLease("loss-flush");
     await expect.poll(() => raw.exists(lease), { timeout: 20_000 }).toBe(1);
