@@ -46,7 +46,13 @@ function dataSpec(dir: string, port: number, replicaOf?: number): ServerSpec {
     command: REDIS_SERVER,
     args: [
       ...["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--daemonize", "no"],
-      ...["--save", "", "--appendonly", "no", "--logfile", "", "--protected-mode", "no"],
+      // Persistence on every server, as docs/deployment.md asks: a write is in the file before it is
+      // answered (fsync once a second: a killed process loses nothing), so a killed server that starts again
+      // comes back with its data. Without it, it comes back empty, and should the sentinels
+      // promote it before it has synced (a second failover), the replica that had the data copies the empty
+      // one and loses it: Redis documents this, and the bed saw it with persistence off.
+      ...["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
+      ...["--appenddirname", `aof-${port}`, "--logfile", "", "--protected-mode", "no"],
       ...["--dbfilename", `dump-${port}.rdb`],
       ...(replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : []),
     ],
