@@ -620,7 +620,7 @@ function replicationSection(r: Json): string {
   return `## Replicated acknowledgements (\`bench/replication.ts\`, \`bench/results/replication.json\`)
 
 ${when(r)} · the compiled gateway (SMS) on a Redis primary with one replica and three sentinels, all on this
-machine; webhooks offered open-loop for ${n(r.seconds)} s, one SMS sent by the user for every fourth webhook.
+machine, each data server with an append-only file (\`appendfsync everysec\`, as docs/deployment.md asks); webhooks offered open-loop for ${n(r.seconds)} s, one SMS sent by the user for every fourth webhook.
 \`minReplicas\` 1: each inbound message and outbound claim waits for the replica (Redis WAIT) before it counts.
 
 ${table(["setting", "webhooks", "webhook answer p50 / p99 ms", "webhook → XMPP p50 / p99 ms", "XMPP → Twilio p50 / p99 ms"], rows)}
