@@ -12,7 +12,7 @@
  * entries as the failed batches held, so the entry at fault is known; each such failure counts an attempt
  * (dead-letters.ts), and after `maxAttempts` the entry is set aside too, the admins are told and the rest
  * flows on. If Redis lost its data (a restart without persistence, a failover to an empty replica), the
- * consumer group is created again.
+ * consumer group is created again and the admins are told that what it held may be lost.
  */
 import type { RedisClient } from "../store/redis-client.js";
 import type { Logger } from "../log.js";
