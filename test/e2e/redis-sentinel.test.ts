@@ -6,6 +6,9 @@
  * Traffic: SMS webhooks (each retried with its MessageSid until answered 200, as Twilio does) and SMS sent
  * by the user. The primary is killed, a replica promoted; the killed server comes back as a replica (with one
  * replica only, the new primary cannot confirm writes until then: the gateway answers "try later" meanwhile).
+ * Every data server keeps an append-only file, as the deployment guide asks: on a busy machine the sentinels
+ * may fail over a second time, to the server just restarted, and one that came back empty would wipe the data.
+ * A last case checks that a WAIT cut off by the failover never confirms a write the new primary lacks.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
