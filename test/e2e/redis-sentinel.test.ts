@@ -7,8 +7,9 @@
  * by the user. The primary is killed, a replica promoted; the killed server comes back as a replica (with one
  * replica only, the new primary cannot confirm writes until then: the gateway answers "try later" meanwhile).
  * Every data server keeps an append-only file, as the deployment guide asks: on a busy machine the sentinels
- * may fail over a second time, to the server just restarted, and one that came back empty would wipe the data.
- * A last case checks that a WAIT cut off by the failover never confirms a write the new primary lacks.
+ * may fail over a second time, to the server just restarted, and one that came back empty would wipe the data
+ * (a case forces that second failover). A last case checks that a WAIT cut off by the failover never
+ * confirms a write the new primary lacks.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,6 +21,7 @@ import { Inbox } from "../../src/delivery/inbox.js";
 import { DurableWrites } from "../../src/store/durable.js";
 import { Keys } from "../../src/store/keys.js";
 import { createRedis } from "../../src/store/redis-client.js";
+import { startProsody } from "../bed/prosody.js";
 import { startSentinelGroup } from "../bed/sentinel.js";
 import { slotDomain, TEST_SECRET } from "../slots.js";
 import { TestUser, registration, until, xml } from "../support/client.js";
@@ -55,14 +57,22 @@ afterEach(async ({ task }) => {
  * A sentinel group with `replicas` replicas, the compiled gateway on it (replicated acknowledgements: one
  * replica, 500 ms), the Twilio-compatible server and a user registered with a dedicated number.
  */
-async function startRun(replicas: number, name: string) {
+async function startRun(replicas: number, name: string, opts: { ownXmppServer?: boolean } = {}) {
   ensureDist();
   const bed = sharedBed();
-  const peer = bed.prosody!;
   const slot = await takeSlot(bed);
   const domain = slotDomain(slot, "sms");
   const dir = await mkdtemp(path.join(tmpdir(), "sentinel-"));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  // A Prosody of its own for a test that stops it (the shared one serves the other files).
+  const peer = opts.ownXmppServer
+    ? await startProsody({
+        dir: path.join(dir, "prosody"),
+        host: "localhost",
+        components: [{ domain, secret: TEST_SECRET }],
+      })
+    : bed.prosody!;
+  if (opts.ownXmppServer) cleanup.push(() => peer.stop());
   const group = await startSentinelGroup({ dir: path.join(dir, "redis"), replicas });
   cleanup.push(() => group.stop());
   const fake = await startTwilioFake({ accountSid: ACCOUNT, authToken: TOKEN, numbers: [OWN] });
@@ -137,7 +147,7 @@ async function startRun(replicas: number, name: string) {
     user.received
       .filter((el) => el.name === "message" && el.attrs.from?.startsWith("+"))
       .map((el) => el.getChildText("body") ?? "");
-  return { group, fake, gw, user, domain, inbound, bodies };
+  return { group, fake, gw, user, userName, peer, domain, inbound, bodies };
 }
 
 it.each([
@@ -227,6 +237,40 @@ it.each([
   // A failover takes seconds (18 s with one replica on an idle machine) and waits up to a minute for traffic.
   180_000,
 );
+
+it("loses nothing acknowledged when the sentinels fail over twice, the second time to the server just restarted", async () => {
+  // Messages are taken (200) while the XMPP server is down, so they wait in the inbox. The primary is killed
+  // and restarted at once; then the new primary stops answering, and the sentinels promote the restarted one,
+  // whose data is what it had on disk; the other copies it. Without an append-only file it would come back
+  // empty and the copy would wipe the messages.
+  const { group, gw, userName, peer, inbound } = await startRun(1, "twice", { ownXmppServer: true });
+  await peer.stop();
+  await gw.waitLog("component stream lost", { timeoutMs: 30_000 });
+  const held = Array.from({ length: 10 }, (_, i) => `held-${i}`);
+  for (const [i, body] of held.entries())
+    expect(await inbound(body, `SM${String(100 + i).padStart(32, "0")}`)).toBe(200);
+
+  const first = await group.primary();
+  await group.kill(first);
+  const second = await group.failedOver(first);
+  await group.restart(first);
+  await group.pause(second);
+  const third = await group.failedOver(second, 90_000);
+  await group.resume(second);
+  expect(third, "the sentinels promoted the restarted server").toBe(first);
+  await expect.poll(() => group.replicas(), { timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+
+  await peer.start();
+  const again = await TestUser.login(peer, userName);
+  cleanup.push(() => again.stop());
+  const bodies = () =>
+    again.received.filter((el) => el.name === "message").map((el) => el.getChildText("body") ?? "");
+  await until(
+    () => held.every((b) => bodies().includes(b)),
+    60_000,
+    () => `lost: ${held.filter((b) => !bodies().includes(b)).join(", ")}`,
+  );
+}, 240_000);
 
 it("does not count a write as replicated when the primary dies while its WAIT is under way", async () => {
   // The write reaches the primary, its replicas are stopped so WAIT waits; the primary is killed and a
