@@ -18,10 +18,10 @@ import type { RedisClient } from "../store/redis-client.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
 import { NotReplicatedError, type ReplicationSettings } from "../store/durable.js";
-import { LuaScript } from "../store/lua.js";
 import { duplicateRedis } from "../store/redis-client.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza, type Element } from "../xmpp/stanzas.js";
+import { Acknowledgements } from "./acknowledgements.js";
 import { DEFAULT_MAX_ATTEMPTS, DeadLetters, type DeadLetterHook } from "./dead-letters.js";
 import { checkInboundEvent } from "./event-schema.js";
 import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
@@ -44,13 +44,6 @@ export const RETRY_PAUSE_MS = 1_000;
 export const READ_REPLY_MARGIN_MS = 5_000;
 /** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
 export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
-/**
- * Entries this process saw confirmed by the XMPP server, remembered until acknowledged in Redis: if the
- * acknowledgement is lost (a failover to a replica that had not received it), they are acknowledged again
- * instead of sent twice.
- */
-export const CONFIRMED_MEMORY = 10_000;
-
 /** What the deliverer tells its owner. */
 export interface DeliveryHooks {
   /** Once the server confirmed a batch: how long each entry waited since it was persisted. */
@@ -63,13 +56,6 @@ export interface DeliveryHooks {
    */
   storeLost?(): Promise<void>;
 }
-
-/** Acknowledges delivered entries (ARGV[2…]) of the group ARGV[1]: out of the stream and the attempts hash. */
-const ACKNOWLEDGE = new LuaScript(`
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
-redis.call('HDEL', KEYS[2], unpack(ARGV, 2))
-return 1`);
 
 /** Redis answers NOGROUP when the stream or its consumer group is gone (its data was lost). */
 function isNoGroup(err: unknown): boolean {
@@ -95,10 +81,8 @@ export class Deliverer {
   private readOwnPending = false;
   /** Stanzas sent so far (for metrics and tests). */
   delivered = 0;
-  /** Entry ids the XMPP server confirmed (see CONFIRMED_MEMORY), oldest first. */
-  private readonly confirmed = new Set<string>();
-  /** Acknowledgements sent to Redis and not yet answered (see acknowledge()). */
-  private readonly acks = new Set<Promise<void>>();
+  /** Confirmed entries, acknowledged in Redis without holding up the next batch. */
+  private readonly acks: Acknowledgements;
   /** Batches sent whose pong has not come yet (see sendBatch()). */
   private readonly unconfirmed = new Set<Promise<void>>();
   /** Why a batch sent before was not confirmed, until the loop takes note. */
@@ -118,6 +102,7 @@ export class Deliverer {
     this.stream = keys.inbox(link.domain);
     this.log = log.child({ domain: link.domain, part: "deliverer" });
     this.deadLetters = new DeadLetters(redis, keys, link.domain, this.log, hooks.deadLettered, maxAttempts);
+    this.acks = new Acknowledgements(redis, [this.stream, this.deadLetters.attempts], this.log);
     // Blocking reads tie up a connection: use a dedicated one.
     // A reply that never comes (a connection replaced during a cluster's slot migration) must not stall the
     // loop: the read fails, and what it took is read again from the pending list.
@@ -315,7 +300,7 @@ export class Deliverer {
     const again = new Set<string>();
     const stanzas: Element[] = [];
     for (const [entryId, fields] of taken) {
-      if (this.confirmed.has(entryId)) {
+      if (this.acks.wasConfirmed(entryId)) {
         // Sent and confirmed before, but its acknowledgement did not stay in Redis: acknowledge it again.
         again.add(entryId);
         done.push(entryId);
@@ -370,7 +355,6 @@ export class Deliverer {
 
   /** The server confirmed these entries (`again`: confirmed before): count them and acknowledge them. */
   private confirm(done: string[], again: Set<string>, single: boolean): void {
-    for (const entryId of done) this.remember(entryId);
     if (single) this.singleLeft = Math.max(0, this.singleLeft - 1);
     this.delivered += done.length - again.size;
     const confirmed = Date.now();
@@ -379,31 +363,7 @@ export class Deliverer {
       const stored = entryTime(entryId);
       if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
-    this.acknowledge(done);
-  }
-
-  /**
-   * Acknowledges confirmed entries without holding up the next batch (one Redis round trip less per batch).
-   * Until Redis has it, the entries stay pending: read again from the pending list, they are known as
-   * confirmed (this.confirmed) and acknowledged again, never sent twice. A script rather than MULTI: it
-   * travels in the same write as the other commands of the moment.
-   */
-  private acknowledge(entryIds: string[]): void {
-    const ack: Promise<void> = ACKNOWLEDGE.run(
-      this.redis,
-      [this.stream, this.deadLetters.attempts],
-      [DELIVERY_GROUP, ...entryIds],
-    )
-      .then(
-        () => this.log.debug({ count: entryIds.length }, "delivered"),
-        (err: unknown) =>
-          this.log.warn(
-            { err: (err as Error).message, count: entryIds.length },
-            "delivered, but not yet acknowledged in Redis: acknowledged at the next read of the pending list",
-          ),
-      )
-      .finally(() => this.acks.delete(ack));
-    this.acks.add(ack);
+    this.acks.acknowledge(done);
   }
 
   /**
@@ -412,7 +372,7 @@ export class Deliverer {
    */
   private async settled(): Promise<void> {
     await Promise.all(this.unconfirmed);
-    await Promise.all(this.acks);
+    await this.acks.settled();
   }
 
   /** A batch sent before failed to be confirmed: after the others settled, throws why (the loop pauses). */
@@ -422,15 +382,6 @@ export class Deliverer {
     const err = this.unconfirmedError;
     this.unconfirmedError = undefined;
     throw err;
-  }
-
-  private remember(entryId: string): void {
-    this.confirmed.delete(entryId);
-    this.confirmed.add(entryId);
-    if (this.confirmed.size > CONFIRMED_MEMORY) {
-      const oldest = this.confirmed.values().next().value;
-      if (oldest !== undefined) this.confirmed.delete(oldest);
-    }
   }
 
   /** The stanza for an entry; an entry that cannot become one is set aside at once (undefined). */

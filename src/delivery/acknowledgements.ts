@@ -1,0 +1,76 @@
+/**
+ * The last step of delivering a domain's inbound entries: once the XMPP server confirmed them, they are
+ * acknowledged in Redis (out of the consumer group's pending list, the stream and the attempts hash) without
+ * holding up the next batch, one Redis round trip less per batch. Until Redis has it, an entry stays pending:
+ * read again from the pending list, it is known here as confirmed and acknowledged again, never sent twice.
+ */
+import type { Logger } from "../log.js";
+import { LuaScript } from "../store/lua.js";
+import type { RedisClient } from "../store/redis-client.js";
+import { DELIVERY_GROUP } from "./inbox.js";
+
+/**
+ * Entries this process saw confirmed by the XMPP server, remembered until acknowledged in Redis: if the
+ * acknowledgement is lost (a failover to a replica that had not received it), they are acknowledged again
+ * instead of sent twice.
+ */
+export const CONFIRMED_MEMORY = 10_000;
+
+/** Acknowledges delivered entries (ARGV[2…]) of the group ARGV[1]: out of the stream and the attempts hash. */
+const ACKNOWLEDGE = new LuaScript(`
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+redis.call('HDEL', KEYS[2], unpack(ARGV, 2))
+return 1`);
+
+export class Acknowledgements {
+  /** Entry ids the XMPP server confirmed (see CONFIRMED_MEMORY), oldest first. */
+  private readonly confirmed = new Set<string>();
+  /** Acknowledgements sent to Redis and not yet answered. */
+  private readonly underway = new Set<Promise<void>>();
+
+  constructor(
+    private readonly redis: RedisClient,
+    /** The domain's inbox stream and its attempts hash (see dead-letters.ts). */
+    private readonly keys: readonly [stream: string, attempts: string],
+    private readonly log: Logger,
+  ) {}
+
+  /** Whether the server confirmed this entry before (its acknowledgement did not stay in Redis). */
+  wasConfirmed(entryId: string): boolean {
+    return this.confirmed.has(entryId);
+  }
+
+  /**
+   * The server confirmed these entries: remembered, and acknowledged in Redis without being waited for. A
+   * script rather than MULTI: it travels in the same write as the other commands of the moment.
+   */
+  acknowledge(entryIds: readonly string[]): void {
+    for (const entryId of entryIds) this.remember(entryId);
+    const ack: Promise<void> = ACKNOWLEDGE.run(this.redis, this.keys, [DELIVERY_GROUP, ...entryIds])
+      .then(
+        () => this.log.debug({ count: entryIds.length }, "delivered"),
+        (err: unknown) =>
+          this.log.warn(
+            { err: (err as Error).message, count: entryIds.length },
+            "delivered, but not yet acknowledged in Redis: acknowledged at the next read of the pending list",
+          ),
+      )
+      .finally(() => this.underway.delete(ack));
+    this.underway.add(ack);
+  }
+
+  /** Waits for the acknowledgements under way (answered or failed). */
+  async settled(): Promise<void> {
+    await Promise.all(this.underway);
+  }
+
+  private remember(entryId: string): void {
+    this.confirmed.delete(entryId);
+    this.confirmed.add(entryId);
+    if (this.confirmed.size > CONFIRMED_MEMORY) {
+      const oldest = this.confirmed.values().next().value;
+      if (oldest !== undefined) this.confirmed.delete(oldest);
+    }
+  }
+}
