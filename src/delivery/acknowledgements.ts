@@ -43,11 +43,12 @@ export class Acknowledgements {
 
   /**
    * The server confirmed these entries: remembered, and acknowledged in Redis without being waited for. A
-   * script rather than MULTI: it travels in the same write as the other commands of the moment.
+   * script rather than MULTI: it travels in the same write as the other commands of the moment on `via`
+   * (the deliverer passes the connection of its next read when none is under way: one write, not two).
    */
-  acknowledge(entryIds: readonly string[]): void {
+  acknowledge(entryIds: readonly string[], via: RedisClient = this.redis): void {
     for (const entryId of entryIds) this.remember(entryId);
-    const ack: Promise<void> = ACKNOWLEDGE.run(this.redis, this.keys, [DELIVERY_GROUP, ...entryIds])
+    const ack: Promise<void> = ACKNOWLEDGE.run(via, this.keys, [DELIVERY_GROUP, ...entryIds])
       .then(
         () => this.log.debug({ count: entryIds.length }, "delivered"),
         (err: unknown) =>
@@ -60,9 +61,12 @@ export class Acknowledgements {
     this.underway.add(ack);
   }
 
-  /** Waits for the acknowledgements under way (answered or failed). */
-  async settled(): Promise<void> {
-    await Promise.all(this.underway);
+  /** Waits for the acknowledgements under way (answered or failed), at most `withinMs` if given. */
+  async settled(withinMs?: number): Promise<void> {
+    if (withinMs === undefined) return void (await Promise.all(this.underway));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.underway), new Promise((r) => (timer = setTimeout(r, withinMs)))]);
+    clearTimeout(timer);
   }
 
   private remember(entryId: string): void {
