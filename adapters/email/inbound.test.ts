@@ -32,6 +32,7 @@ function memoryIds(): IdMap {
 function listener(
   inbound: Partial<InboundDeps["config"]["inbound"]>,
   deliver: InboundDeps["ctx"]["deliver"],
+  aliases: InboundDeps["aliases"] = { owner: (alias) => Promise.resolve(USERS[alias] ?? null) },
 ): InboundListener {
   return new InboundListener({
     ctx: { domain: "mail.gw.example", log: pino({ level: "silent" }), deliver },
@@ -46,7 +47,7 @@ function listener(
         ...inbound,
       },
     },
-    aliases: { owner: (alias) => Promise.resolve(USERS[alias] ?? null) },
+    aliases,
     threads: new ThreadStore(memoryIds()),
   });
 }
@@ -125,6 +126,42 @@ describe("SMTP listener limits and failures", () => {
     ).rejects.toMatchObject({
       responseCode: 550,
     });
+  });
+});
+
+describe("SMTP listener recipients", () => {
+  it("delivers to the users RCPT accepted, asking for each alias's owner once", async () => {
+    const asked: string[] = [];
+    const owners = new Map(Object.entries(USERS));
+    const got: InboundEvent[] = [];
+    const server = listener(
+      { maxRecipients: 5 },
+      (event) => Promise.resolve(void got.push(event)).then(() => true),
+      {
+        owner: (alias) => {
+          asked.push(alias);
+          // The alias is given up while the mail's data is on its way: it was accepted at RCPT all the same.
+          const owner = owners.get(alias) ?? null;
+          owners.delete(alias);
+          return Promise.resolve(owner);
+        },
+      },
+    );
+    await server.listen();
+    const outside = nodemailer.createTransport({ host: "127.0.0.1", port: server.port, ignoreTLS: true });
+    try {
+      const info = await outside.sendMail({
+        from: "friend@example.com",
+        to: ["alice@people.example.org", "bob@people.example.org", "nobody@people.example.org"],
+        text: "to two of three",
+      });
+      expect(info.rejectedErrors?.map((e) => (e as { responseCode?: number }).responseCode)).toEqual([550]);
+      expect(got.map((e) => e.to).sort()).toEqual(["alice@example.org", "bob@example.org"]);
+      expect(asked.sort()).toEqual(["alice", "bob", "nobody"]);
+    } finally {
+      outside.close();
+      await server.close();
+    }
   });
 });
 

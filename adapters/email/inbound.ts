@@ -59,6 +59,10 @@ export interface InboundDeps {
 /** The longest part of a bounce's text used as its reason when it has no delivery-status part. */
 const MAX_BOUNCE_TEXT_CHARS = 300;
 
+function localPart(address: string): string {
+  return address.slice(0, address.lastIndexOf("@"));
+}
+
 async function readAll(stream: Readable, maxBytes: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -72,6 +76,11 @@ async function readAll(stream: Readable, maxBytes: number): Promise<Buffer | nul
 
 export class InboundListener {
   private readonly server: SMTPServer;
+  /**
+   * The user RCPT found owning each alias recipient of a transaction: the mail goes to them without asking
+   * Redis again at the end of DATA (a recipient accepted at RCPT is accepted, as for any MTA).
+   */
+  private readonly owners = new WeakMap<SMTPServerAddress, string>();
 
   constructor(private readonly deps: InboundDeps) {
     const { config } = deps;
@@ -155,8 +164,14 @@ export class InboundListener {
     if (at < 0 || domain !== config.mailDomain) throw new SmtpReply(550, "5.7.1 Relaying denied", "relay");
     const local = address.address.slice(0, at);
     const token = bounceToken(local);
-    const known = token ? await this.deps.bounces?.get(token) : await aliases.owner(local);
-    if (!known) throw new SmtpReply(550, "5.1.1 No such user here", "unknown-recipient");
+    const unknown = () => new SmtpReply(550, "5.1.1 No such user here", "unknown-recipient");
+    if (token) {
+      if (!(await this.deps.bounces?.get(token))) throw unknown();
+      return;
+    }
+    const owner = await aliases.owner(local);
+    if (!owner) throw unknown();
+    this.owners.set(address, owner);
   }
 
   private async data(stream: Readable, session: SMTPServerSession): Promise<void> {
@@ -165,15 +180,21 @@ export class InboundListener {
     // RFC 1870 §6.3: a mail over the announced SIZE is refused with 552.
     if (!raw)
       throw new SmtpReply(552, `5.3.4 Message too big (at most ${config.inbound.maxBytes} bytes)`, "too-big");
-    const { mailFrom } = session.envelope;
+    const { mailFrom, rcptTo } = session.envelope;
+    const owners = new Map<string, string>();
+    for (const recipient of rcptTo) {
+      const owner = this.owners.get(recipient);
+      if (owner) owners.set(localPart(recipient.address), owner);
+    }
     await this.accept(
       raw,
-      session.envelope.rcptTo.map((r) => r.address),
+      rcptTo.map((r) => r.address),
       {
         ip: session.remoteAddress,
         helo: session.hostNameAppearsAs || session.remoteAddress,
         sender: mailFrom ? mailFrom.address : "",
       },
+      owners,
     );
   }
 
@@ -206,9 +227,15 @@ export class InboundListener {
   /**
    * Parses a mail and persists it for the users owning the recipient addresses (aliases on the mail
    * domain, or bounce addresses of their mail); throws SmtpReply. `connection` is absent for mail between
-   * two users of the gateway, which never left it (nothing to authenticate).
+   * two users of the gateway, which never left it (nothing to authenticate). `owners`: the owner of each
+   * alias (local part) already known, from RCPT; the others are looked up.
    */
-  async accept(raw: Buffer, recipients: readonly string[], connection?: Connection): Promise<void> {
+  async accept(
+    raw: Buffer,
+    recipients: readonly string[],
+    connection?: Connection,
+    owners?: ReadonlyMap<string, string>,
+  ): Promise<void> {
     const { ctx } = this.deps;
     let parsed: ParsedMail;
     try {
@@ -223,13 +250,13 @@ export class InboundListener {
     const verdict = connection ? await this.authenticate(raw, connection) : undefined;
     // Without a Message-ID, the raw bytes identify a redelivery of the same mail.
     const messageId = parsed.messageId ?? `<${createHash("sha256").update(raw).digest("hex")}@missing>`;
-    const locals = recipients.map((r) => r.slice(0, r.lastIndexOf("@")));
+    const locals = recipients.map(localPart);
     const tokens = locals.map(bounceToken).filter((t): t is string => t !== null);
     try {
       for (const token of tokens) await this.bounce(token, parsed, messageId);
       const aliases = locals.filter((l) => bounceToken(l) === null);
       if (aliases.length > 0 || tokens.length === 0)
-        await this.toUsers(parsed, aliases, messageId, raw, verdict);
+        await this.toUsers(parsed, aliases, messageId, raw, verdict, owners);
     } catch (err) {
       if (err instanceof SmtpReply) throw err;
       ctx.log.warn({ err, messageId }, "inbound mail not persisted; asking the sender to retry");
@@ -292,6 +319,7 @@ export class InboundListener {
     messageId: string,
     raw: Buffer,
     verdict: AuthVerdict | undefined,
+    known: ReadonlyMap<string, string> | undefined,
   ): Promise<void> {
     const { ctx, aliases, threads } = this.deps;
     const sender = parsed.from?.value[0]?.address ?? "";
@@ -305,7 +333,7 @@ export class InboundListener {
     const users = new Set<string>();
     /** The aliases that take the mail: its files count against their space. */
     const taken = new Set<string>();
-    const owners = await Promise.all(locals.map((local) => aliases.owner(local)));
+    const owners = await Promise.all(locals.map(async (local) => known?.get(local) ?? aliases.owner(local)));
     locals.forEach((local, i) => {
       const owner = owners[i];
       if (owner) {
