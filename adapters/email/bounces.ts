@@ -99,11 +99,13 @@ export class BounceStore {
     private readonly ttlSeconds: number,
   ) {}
 
-  /** Remembers a mail about to be sent; returns the token for its envelope sender. */
-  async create(mail: SentMail): Promise<string> {
+  /**
+   * Remembers a mail about to be sent: the token for its envelope sender at once, and the write of the record
+   * (`stored`), which the caller sends along with what it does next.
+   */
+  create(mail: SentMail): { token: string; stored: Promise<void> } {
     const token = randomBytes(BOUNCE_TOKEN_BYTES).toString("base64url");
-    await this.ids.put("bounce", token, { v: VERSION, ...mail }, this.ttlSeconds);
-    return token;
+    return { token, stored: this.ids.put("bounce", token, { v: VERSION, ...mail }, this.ttlSeconds) };
   }
 
   async get(token: string): Promise<SentMail | null> {

@@ -254,8 +254,10 @@ class EmailAdapter implements Adapter {
       await this.deliverLocally(mail, message);
       this.metrics.sent("local");
     } else {
-      // VERP: the envelope sender names this mail, so a bounce is tied to it (bounces.ts).
-      const token = await bounces.create({
+      // VERP: the envelope sender names this mail, so a bounce is tied to it (bounces.ts). Its record goes
+      // to Redis in the same write as the hand-off (one round trip, not two): if it fails while the hand-off
+      // did not, the mail still goes, and only its bounces are lost (they are logged and dropped).
+      const bounce = bounces.create({
         user: message.user,
         sender: message.from,
         contact: message.toJid,
@@ -263,7 +265,17 @@ class EmailAdapter implements Adapter {
         stanzaId: message.id,
         messageId,
       });
-      mail.envelope = { from: `${BOUNCE_PREFIX}${token}@${this.config.mailDomain}`, to: message.to };
+      const bounceStored = bounce.stored.then(
+        () => true,
+        (err: unknown) => {
+          ctx.log.warn(
+            { err, jid: message.user, messageId },
+            "bounce record not stored: bounces of this mail are lost",
+          );
+          return false;
+        },
+      );
+      mail.envelope = { from: `${BOUNCE_PREFIX}${bounce.token}@${this.config.mailDomain}`, to: message.to };
       // The SMTP transaction starts: from here on the relay may take the mail.
       await message.handOff();
       try {
@@ -272,12 +284,16 @@ class EmailAdapter implements Adapter {
         const permanent = err instanceof GatewayError && err.condition !== "remote-server-timeout";
         this.metrics.sent(permanent ? "refused" : "failed");
         throw err;
+      } finally {
+        await bounceStored;
       }
       this.metrics.sent("relayed");
     }
     const subject = typeof mail.subject === "string" ? mail.subject : undefined;
-    // The mail is gone: a lost thread record only costs the threading of replies, never a second mail.
-    await threads.add(message.user, message.to, thread, messageId, state, subject).catch((err: unknown) => {
+    // The mail is gone: a lost thread record only costs the threading of replies, never a second mail. Not
+    // waited for: the records go in the same write to Redis as the ledger's outcome that follows, and the
+    // user's next mail, read on the same connection later, finds them there.
+    void threads.add(message.user, message.to, thread, messageId, state, subject).catch((err: unknown) => {
       ctx.log.warn({ err, jid: message.user, messageId }, "mail sent, but its thread was not recorded");
     });
     ctx.log.info({ jid: message.user, stanzaId: message.id, messageId }, "mail accepted by the relay");
