@@ -14,7 +14,7 @@ import type {
   OutboundMessage,
   SendOutcome,
 } from "../../src/adapter.js";
-import { defineAdapter } from "../../src/adapter.js";
+import { SendRefused, defineAdapter } from "../../src/adapter.js";
 import type { AdapterBaseConfig } from "../../src/config/schema.js";
 import { GatewayError } from "../../src/xmpp/errors.js";
 import { single } from "../../src/xmpp/forms.js";
@@ -27,6 +27,10 @@ import { checkSegments } from "./segments.js";
 import { TwilioSender } from "./twilio-client.js";
 import { SentRecords } from "./sent-records.js";
 import { STATUS_PATH, mountWebhooks } from "./webhooks.js";
+
+/** The limits could not be read (the store failed for them alone): nothing went to Twilio. */
+const LIMITS_UNKNOWN =
+  "The gateway could not check your SMS limits, so nothing was sent. Try again in a minute.";
 
 class SmsAdapter implements Adapter {
   readonly gatewayType = "sms";
@@ -179,15 +183,19 @@ class SmsAdapter implements Adapter {
         "not-acceptable",
         "Your number was unassigned; register again to use a shared one.",
       );
-    try {
-      await limiter.take(message.user, segments);
-    } catch (err) {
-      if (err instanceof RateLimitError) rateLimited.inc({ limit: err.limit });
-      throw err;
+    // From the hand-off on Twilio may create the message: a crash or a timeout leaves its fate unknown. The
+    // limits are taken in the same write to Redis as the hand-off (one round trip, not two), so a refusal
+    // by them comes after it: a SendRefused (RateLimitError is one), since nothing went to Twilio.
+    const [limit, handOff] = await Promise.allSettled([
+      limiter.take(message.user, segments),
+      message.handOff(),
+    ]);
+    if (limit.status === "rejected") {
+      if (limit.reason instanceof RateLimitError) rateLimited.inc({ limit: limit.reason.limit });
+      if (limit.reason instanceof RateLimitError || handOff.status === "rejected") throw limit.reason;
+      throw new SendRefused("internal-server-error", LIMITS_UNKNOWN, { type: "wait", cause: limit.reason });
     }
-
-    // From here on Twilio may create the message: a crash or a timeout leaves its fate unknown.
-    await message.handOff();
+    if (handOff.status === "rejected") throw handOff.reason;
     const sent = await this.sender.send({
       from,
       to: message.to,

@@ -4,7 +4,7 @@
  */
 import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
-import { GatewayError } from "../../src/xmpp/errors.js";
+import { SendRefused } from "../../src/adapter.js";
 import { LuaScript } from "../../src/store/lua.js";
 
 const HOUR_MS = 3_600_000;
@@ -21,8 +21,11 @@ redis.call('INCR', KEYS[1]); redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('INCRBY', KEYS[2], ARGV[3]); redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 0`);
 
-/** A refusal by the per-user limits: which one was reached. */
-export class RateLimitError extends GatewayError {
+/**
+ * A refusal by the per-user limits: which one was reached. A SendRefused: it may come after the hand-off
+ * (the limits are taken in the same write as it), and the SMS was certainly not sent.
+ */
+export class RateLimitError extends SendRefused {
   constructor(
     readonly limit: "hour" | "day",
     text: string,
