@@ -16,17 +16,33 @@ export const INBOUND_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
 /** Consumer group shared by every gateway instance reading a domain's inbox. */
 export const DELIVERY_GROUP = "deliverers";
 
-// Atomically: remember the network id (if given) and append the event; returns 0 for a duplicate. A
-// duplicate refreshes the id's TTL: a write, so that a WAIT after it also covers the first copy's write.
+/** Events of one domain written by one script call, at most. */
+export const ENQUEUE_BATCH = 100;
+
+// Atomically, for each event i in order (KEYS[1 + i] the key of its network id, ARGV[1 + 2i] the id or '',
+// ARGV[2 + 2i] the event): remember the id (if given) and append the event to the stream KEYS[1]; answers
+// 1 for an event added, 0 for a duplicate. A duplicate refreshes the id's TTL: a write, so that a WAIT after
+// it also covers the first copy's write. ARGV[1]: the ids' TTL; ARGV[2]: the entry version.
 const ENQUEUE = new LuaScript(`
-if ARGV[1] ~= '' then
-  if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) == false then
-    redis.call('EXPIRE', KEYS[2], ARGV[2])
-    return 0
+local added = {}
+for i = 1, (#ARGV - 2) / 2 do
+  local id, event = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
+  added[i] = 1
+  if id ~= '' and redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ARGV[1]) == false then
+    redis.call('EXPIRE', KEYS[1 + i], ARGV[1])
+    added[i] = 0
   end
+  if added[i] == 1 then redis.call('XADD', KEYS[1], '*', 'v', ARGV[2], 'e', event) end
 end
-redis.call('XADD', KEYS[1], '*', 'v', ARGV[3], 'e', ARGV[4])
-return 1`);
+return added`);
+
+/** An event waiting for the write of its turn (see Inbox.enqueue). */
+interface Waiting {
+  dedupeId: string;
+  event: string;
+  resolve(added: boolean): void;
+  reject(err: unknown): void;
+}
 
 export class InboxUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -36,6 +52,9 @@ export class InboxUnavailableError extends Error {
 }
 
 export class Inbox {
+  /** Per domain, the events enqueued in this turn of the event loop, written together at its end. */
+  private readonly waiting = new Map<string, Waiting[]>();
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
@@ -50,18 +69,45 @@ export class Inbox {
    * (`redis.replication`): the caller answers the network "try later".
    * Every event passes the inbound schema first (event-schema.ts): text and ids are cleaned, and an event
    * that cannot be delivered is refused with InvalidInboundEventError, so it never reaches the stream.
+   * The events of a domain enqueued in the same turn (an IRC line to every user in the channel, a mail to
+   * several users) are written by one script call, in order: the deliverer then reads them as one batch,
+   * sent with one barrier and acknowledged at once, where each alone would cost those round trips.
    */
   async enqueue(domain: string, input: InboundEvent, dedupeId?: string): Promise<boolean> {
-    const event = checkInboundEvent(input, domain);
-    try {
-      const added = await this.writes.eval(
-        ENQUEUE,
-        [this.keys.inbox(domain), this.keys.inboundSeen(domain, dedupeId ?? "")],
-        [dedupeId ?? "", String(INBOUND_DEDUPE_TTL_SECONDS), String(STORE_VERSION), JSON.stringify(event)],
-      );
-      return added === 1;
-    } catch (err) {
-      throw new InboxUnavailableError(err);
+    const event = JSON.stringify(checkInboundEvent(input, domain));
+    return new Promise<boolean>((resolve, reject) => {
+      let turn = this.waiting.get(domain);
+      if (!turn) {
+        turn = [];
+        this.waiting.set(domain, turn);
+        process.nextTick(() => this.write(domain));
+      }
+      turn.push({ dedupeId: dedupeId ?? "", event, resolve, reject });
+    });
+  }
+
+  private write(domain: string): void {
+    const turn = this.waiting.get(domain) ?? [];
+    this.waiting.delete(domain);
+    for (let i = 0; i < turn.length; i += ENQUEUE_BATCH) {
+      const part = turn.slice(i, i + ENQUEUE_BATCH);
+      this.writes
+        .eval(
+          ENQUEUE,
+          [this.keys.inbox(domain), ...part.map((w) => this.keys.inboundSeen(domain, w.dedupeId))],
+          [
+            String(INBOUND_DEDUPE_TTL_SECONDS),
+            String(STORE_VERSION),
+            ...part.flatMap((w) => [w.dedupeId, w.event]),
+          ],
+        )
+        .then(
+          (added) => part.forEach((w, j) => w.resolve((added as number[])[j] === 1)),
+          (err: unknown) => {
+            const unavailable = new InboxUnavailableError(err);
+            for (const w of part) w.reject(unavailable);
+          },
+        );
     }
   }
 
