@@ -24,8 +24,14 @@ redis.call('HDEL', KEYS[2], unpack(ARGV, 2))
 return 1`);
 
 export class Acknowledgements {
-  /** Entry ids the XMPP server confirmed (see CONFIRMED_MEMORY), oldest first. */
-  private readonly confirmed = new Set<string>();
+  /**
+   * Entry ids the XMPP server confirmed (see CONFIRMED_MEMORY), each with its slot in `order`, the ring of the
+   * latest ones: the oldest is forgotten in constant time (a Set used as a queue slows down as it fills:
+   * finding its first entry skips the ones deleted before it).
+   */
+  private readonly confirmed = new Map<string, number>();
+  private readonly order: (string | undefined)[] = new Array<string | undefined>(CONFIRMED_MEMORY);
+  private nextSlot = 0;
   /** Acknowledgements sent to Redis and not yet answered. */
   private readonly underway = new Set<Promise<void>>();
 
@@ -70,11 +76,12 @@ export class Acknowledgements {
   }
 
   private remember(entryId: string): void {
-    this.confirmed.delete(entryId);
-    this.confirmed.add(entryId);
-    if (this.confirmed.size > CONFIRMED_MEMORY) {
-      const oldest = this.confirmed.values().next().value;
-      if (oldest !== undefined) this.confirmed.delete(oldest);
-    }
+    const slot = this.nextSlot;
+    this.nextSlot = (slot + 1) % CONFIRMED_MEMORY;
+    const oldest = this.order[slot];
+    // An entry remembered again since has a later slot: it stays.
+    if (oldest !== undefined && this.confirmed.get(oldest) === slot) this.confirmed.delete(oldest);
+    this.order[slot] = entryId;
+    this.confirmed.set(entryId, slot);
   }
 }
