@@ -116,14 +116,18 @@ export async function rawEcho(opts: {
   return { perSecond: Math.round((opts.n / ms) * 1000), roundTripMs: latencySummary(rtt) };
 }
 
-/** CPU time (user + system, ms) and resident memory (KiB) of a process, from /proc. */
-export async function procStats(pid: number): Promise<{ cpuMs: number; rssKiB: number }> {
+/**
+ * CPU time (user + system, ms; `systemMs` the part spent in the kernel on the process's behalf: system calls,
+ * page faults) and resident memory (KiB) of a process, from /proc.
+ */
+export async function procStats(pid: number): Promise<{ cpuMs: number; systemMs: number; rssKiB: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  const user = Number(fields[11]); // utime, stime: fields 14 and 15 of stat
+  const system = Number(fields[12]);
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return { cpuMs: ticks * 10, rssKiB }; // USER_HZ is 100 on Linux
+  return { cpuMs: (user + system) * 10, systemMs: system * 10, rssKiB }; // USER_HZ is 100 on Linux
 }
 
 /** Writes `bench/results/<name>.json`. */

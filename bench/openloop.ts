@@ -22,7 +22,9 @@
  * --cpu-prof into DIR and turns its profile into DIR/<paths>-<rates>.svg (bench/flamegraph.ts); a profiled run
  * does not write the results file. BENCH_OPENLOOP_TRACE=1 sends one message per path after the warm-up and
  * prints the Redis commands it caused, in order, with when each ran (MONITOR; commands run by a Lua script are
- * marked), instead of measuring.
+ * marked), instead of measuring. BENCH_OPENLOOP_NODE_OPTIONS gives the gateway Node options (the installed
+ * command's `#!` line caps V8's young generation: `--max-semi-space-size=2` measures the gateway as installed;
+ * the default measures `node dist/src/main.js`), and BENCH_OPENLOOP_RESULT names the results file (openloop).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -64,6 +66,8 @@ const FANOUT = Number(process.env.BENCH_OPENLOOP_FANOUT ?? 10);
 /** Sockets the SMTP client uses towards the gateway's inbound listener. */
 const SMTP_CONNECTIONS = 20;
 const PROFILE_DIR = process.env.BENCH_OPENLOOP_PROFILE;
+/** BENCH_OPENLOOP_NODE_OPTIONS: Node options for the gateway (e.g. the installed command's), to compare. */
+const GATEWAY_NODE_OPTIONS = process.env.BENCH_OPENLOOP_NODE_OPTIONS ?? "";
 const TRACE = process.env.BENCH_OPENLOOP_TRACE === "1";
 const SECRET = "bench-openloop";
 const ACCOUNT = "AC" + "3".repeat(32);
@@ -332,7 +336,9 @@ async function main(): Promise<void> {
       GW_SECRET: SECRET,
       TWILIO_TOKEN: TOKEN,
       LOG_LEVEL: "warn",
-      NODE_OPTIONS: PROFILE_DIR ? `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` : "",
+      NODE_OPTIONS: [PROFILE_DIR ? `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` : "", GATEWAY_NODE_OPTIONS]
+        .join(" ")
+        .trim(),
     },
     config: {
       xmpp: { service: `xmpp://127.0.0.1:${bed.prosody!.componentPort}`, serverDomains: ["localhost"] },
@@ -598,6 +604,10 @@ async function main(): Promise<void> {
             idleProcess: stallMs.idleProcess,
           },
           gatewayCpuMsPerMessage: +((after.gw.cpuMs - before.gw.cpuMs) / sent).toFixed(3),
+          // How much of it the kernel spent for the gateway (system calls: every read and write to a peer).
+          gatewaySystemPercent: Math.round(
+            (100 * (after.gw.systemMs - before.gw.systemMs)) / Math.max(1, after.gw.cpuMs - before.gw.cpuMs),
+          ),
           gatewayRssMiB: +(after.gw.rssKiB / 1024).toFixed(1),
           prosodyCpuMsPerMessage: +((after.prosody.cpuMs - before.prosody.cpuMs) / sent).toFixed(3),
           redisCpuMsPerMessage: +((after.redisServer.cpuMs - before.redisServer.cpuMs) / sent).toFixed(3),
@@ -617,7 +627,8 @@ async function main(): Promise<void> {
     }
     // A profiled gateway runs slower: its figures are not the benchmark's.
     if (!PROFILE_DIR && !TRACE)
-      await saveResult("openloop", {
+      await saveResult(process.env.BENCH_OPENLOOP_RESULT ?? "openloop", {
+        nodeOptions: GATEWAY_NODE_OPTIONS,
         date: new Date().toISOString(),
         machine: machine(),
         seconds: SECONDS,

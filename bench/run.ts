@@ -272,6 +272,15 @@ ${table(
       compiled ? `${mib(compiled.idleRssMiB)} / ${mib(compiled.idleHeapAfterGcMiB)}` : "–",
       "≤ 70 MiB RSS",
     ],
+    ...(compiled?.idleCpuMsPerSecond === undefined
+      ? []
+      : [
+          [
+            "idle, every adapter on: CPU (timers, keepalives, blocking reads)",
+            `${n(compiled.idleCpuMsPerSecond, 1)} ms per second`,
+            "–",
+          ],
+        ]),
     ["1,000 bridged IRC connections", conn(c1), "≤ 100 MiB RSS"],
     ["10,000 bridged IRC connections", conn(c10), "no errors"],
     [
@@ -475,6 +484,7 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     n(x.backlogWhenSendingStopped),
     latency(x),
     n(x.gatewayCpuMsPerMessage, 2),
+    x.gatewaySystemPercent === undefined ? "–" : `${n(x.gatewaySystemPercent)} %`,
     n(x.prosodyCpuMsPerMessage, 2),
     x.redisCpuMsPerMessage === undefined ? "–" : n(x.redisCpuMsPerMessage, 2),
     x.benchCpuMsPerMessage === undefined ? "–" : n(x.benchCpuMsPerMessage, 2),
@@ -492,20 +502,38 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
       n(get(x, "longestStallMs", "idleProcess"), 1),
     ]);
   const before = result("openloop-before");
-  const earlier = (path: unknown, rate: unknown) =>
-    runs(before).find((x) => x.path === path && x.rate === rate);
+  // The run before the last round of cuts (the inbox's writes per turn, the acknowledgement with the read…).
+  const previous = result("openloop-earlier");
+  const find = (x: Json | undefined, path: unknown, rate: unknown) =>
+    runs(x).find((y) => y.path === path && y.rate === rate);
   const compared = runs(r)
-    .filter((x) => earlier(x.path, x.rate))
+    .filter((x) => find(before, x.path, x.rate))
     .map((x) => {
-      const b = earlier(x.path, x.rate)!;
+      const b = find(before, x.path, x.rate)!;
+      const p = find(previous, x.path, x.rate);
       const target = OPENLOOP_TARGETS[String(x.path)];
       const cpuTarget = target?.cpuMs !== undefined ? `≤ ${n(target.cpuMs, 1)}` : "no worse";
+      const step = (value: (y: Json) => unknown, digits: number) =>
+        [b, ...(p ? [p] : [])].map((y) => n(value(y), digits)).join(" → ");
       return [
         String(x.path),
         n(x.rate),
-        `${n(b.gatewayCpuMsPerMessage, 2)} → **${n(x.gatewayCpuMsPerMessage, 2)}** (${cpuTarget})`,
-        `${n(get(b, "latencyMs", "p99"), 1)} → **${n(get(x, "latencyMs", "p99"), 1)}**${x.rate === 500 && target ? ` (≤ ${n(target.p99At500Ms)})` : ""}`,
-        `${n(b.redisCommandsPerMessage, 1)} → ${n(x.redisCommandsPerMessage, 1)}`,
+        `${step((y) => y.gatewayCpuMsPerMessage, 2)} → **${n(x.gatewayCpuMsPerMessage, 2)}** (${cpuTarget})`,
+        `${step((y) => get(y, "latencyMs", "p99"), 1)} → **${n(get(x, "latencyMs", "p99"), 1)}**${x.rate === 500 && target ? ` (≤ ${n(target.p99At500Ms)})` : ""}`,
+        `${step((y) => y.redisCommandsPerMessage, 1)} → ${n(x.redisCommandsPerMessage, 1)}`,
+      ];
+    });
+  const installed = result("openloop-installed");
+  const asInstalled = runs(installed)
+    .filter((x) => find(r, x.path, x.rate))
+    .map((x) => {
+      const plain = find(r, x.path, x.rate)!;
+      return [
+        String(x.path),
+        n(x.rate),
+        `${n(plain.gatewayCpuMsPerMessage, 2)} / ${n(x.gatewayCpuMsPerMessage, 2)}`,
+        `${n(get(plain, "latencyMs", "p99"), 1)} / ${n(get(x, "latencyMs", "p99"), 1)}`,
+        `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
       ];
     });
   const commands = runs(r)
@@ -535,7 +563,7 @@ CPU per message of each process (ms) and how busy the whole machine was from the
 drain: the load generator (XMPP and IRC clients, the Twilio-compatible server, the SMTP sink and client) runs in
 one process. Where the machine is near 100 % busy, latency and backlog measure the 2 cores, not the gateway.
 
-${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU", "Prosody CPU", "Redis CPU", "load generator CPU", "machine busy", "Redis cmds/msg"], rows)}
+${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU", "of it in the kernel", "Prosody CPU", "Redis CPU", "load generator CPU", "machine busy", "Redis cmds/msg"], rows)}
 ${
   stalls.length
     ? `
@@ -550,11 +578,23 @@ ${table(["path", "rate/s", "latency p99 ms", "gateway stall ms", "load generator
 }${
     compared.length
       ? `
-Before the cuts (\`bench/results/openloop-before.json\`, ${when(before!)}) and after, with the issue's
+Before the cuts (\`bench/results/openloop-before.json\`, ${when(before!)})${previous ? `, before the last round of them (\`bench/results/openloop-earlier.json\`, ${when(previous)})` : ""} and now, with the issue's
 targets in brackets (gateway CPU per message; p99 at 500 msg/s). The run before had no warm-up: its
 100 msg/s latencies include each path's first use (the Twilio SDK, the mail libraries loading).
 
 ${table(["path", "rate/s", "gateway CPU ms/msg", "latency p99 ms", "Redis cmds/msg"], compared)}
+`
+      : ""
+  }${
+    asInstalled.length
+      ? `
+The rows above run \`node dist/src/main.js\`; the installed command's \`#!\` line adds
+\`${String(installed!.nodeOptions)}\`, a young generation capped at 2 MiB per semi-space (idle RSS 30 MiB lower, see
+Footprint). The same paths as installed (\`bench/results/openloop-installed.json\`, ${when(installed!)}),
+beside this table's figures: the cap costs up to a fifth more CPU per message (more frequent scavenges). A
+gateway that is busy rather than small can drop it (docs/deployment.md, "Throughput").
+
+${table(["path", "rate/s", "gateway CPU ms/msg: plain / installed", "latency p99 ms: plain / installed", "backlog at stop: plain / installed"], asInstalled)}
 `
       : ""
   }${
@@ -583,8 +623,21 @@ writes issued together: the alias owner and the latest thread, the three thread 
 ledger's outcome); a delivered batch and its barrier ping leave in one write, the batches of a backlog (10
 entries or more) are pipelined (up to 4 unconfirmed), and acknowledgements do not hold up the next batch; SMS go through a direct client of the Messages API on a keep-alive
 pool (the SDK only checks signatures) and a status report before the final one costs no trip to Redis; checked
-phone numbers, DNS answers for SPF/DKIM/DMARC and IRC archive ids are cached. What is left in the profiles is
-mostly the system calls of those round trips (the write that wakes the peer) and garbage collection (5–13 %).
+phone numbers, DNS answers for SPF/DKIM/DMARC and IRC archive ids are cached. The last round (the column in
+the middle above): the events of a domain enqueued in the same turn are written by one script call, so an IRC
+line to ten users is one write, one delivery batch, one barrier and one acknowledgement instead of two of each
+(irc-in: 30 → 22 Redis commands per line, Prosody's CPU per line 1.6 → 1.1 ms, the backlog at 500 lines/s
+gone); a batch's acknowledgement travels with the deliverer's next read (one write less per inbound message);
+the SMS limits are taken in the same write as the hand-off; the bounce record of a mail goes with its hand-off
+and its thread records with the ledger's outcome; the SMTP listener keeps the owners RCPT found instead of
+asking again at the end of DATA; and the deliverer's memory of confirmed entries is a ring, not a Set used as a
+queue (whose first entry is found by skipping the deleted ones: 2.8 % of the gateway's CPU on irc-in). What is
+left in the profiles is mostly the system calls of the round trips (writing to Redis alone is 13–24 % of the
+gateway's CPU: a write that wakes another process costs about 80 µs here) and garbage collection (7–15 %).
+Tried and dropped, no difference beyond the noise: Redis over its Unix socket instead of TCP on loopback
+(three paths, two runs each: the cost is the wake-up, not TCP), a larger young generation
+(\`--max-semi-space-size=64\`), a coarser event-loop monitor (idle CPU 7 → 4 ms per second, not worth
+the coarser lag metrics).
 Below 1,000 msg/s the CPU per message is set by the number of round trips times their cost on this machine
 (previous section); at 1,000 msg/s and above the 2 cores are shared by everything, and the backlogs of
 mail-in and irc-in (10 stanzas per line, Prosody's share as large as the gateway's) are the machine's. irc-in
@@ -593,11 +646,15 @@ CPU per line (1.2 to 1.5 ms, higher after the other paths ran). irc-out's latenc
 Prosody's Nagle algorithm on the component stream: with \`network_settings = { nagle = false }\` in Prosody
 a message at 100/s reached the IRC server after 2.5 ms instead of 28 ms (median; docs/deployment.md).
 
-How far apart runs are: four runs on 2026-12-02, in order (the last is this table's; the SMS client's idle
-connections changed between the second and the third, nothing else in the gateway), p99 at 500 msg/s in ms: sms-out 67 / 292 / 119 / 83, sms-in 34 / 40 / 39 / 39,
+How far apart runs are: four runs on 2026-12-02 before the last round of cuts (the last of them is the middle
+column above), p99 at 500 msg/s in ms: sms-out 67 / 292 / 119 / 83, sms-in 34 / 40 / 39 / 39,
 mail-out 152 / 160 / 239 / 256, mail-in 139 / 811 / 357 / 241, irc-out 64 / 67 / 91 / 62, irc-in 980 / 240 /
 1,408 / 827; the backlog of mail-out at 1,000 msg/s was 10 / 26 / 284 / 958 messages (its gateway CPU, 0.8–0.95
-ms per mail, fills one core at that rate, so a little less of the machine tips it over). The stall table shows
+ms per mail, fills one core at that rate, so a little less of the machine tips it over). Three runs after it
+(the last is this table's): p99 at 500 msg/s sms-out 59 / 53 / 118, sms-in 33 / 27 / 31, mail-out 128 / 126 /
+137, mail-in 115 / 114 / 232, irc-out 58 / 68 / 68, irc-in 109 / 117 / 86; backlog at 1,000 msg/s mail-out
+19 / 599 / 24, mail-in 62 / 445 / 1,098, irc-in 1,620 / 1,673 / 1,730 (at 1,000 lines/s, 10,000 stanzas/s:
+Prosody alone needs a core for them). The stall table shows
 why the 10 ms target is out of reach here: a Node process that does nothing has its 10 ms timer come up to 5–20
 ms late, from the machine alone; the gateway's comes 10–40 ms late at 100–500 msg/s, and the load generator's,
 whose peers take both timestamps, as late or later. In the second of those runs one SMS at 500/s was

@@ -99,8 +99,13 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
   try {
     const url = `http://127.0.0.1:${gw.privatePort}`;
     await waitReady(gw.privatePort);
-    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-    const idleRssMiB = +((await procStats(gw.pid)).rssKiB / 1024).toFixed(1);
+    // The first seconds after start (loading, connecting) are not idle: measure CPU over the second half.
+    await new Promise((r) => setTimeout(r, (IDLE_SECONDS * 1000) / 2));
+    const idleFrom = (await procStats(gw.pid)).cpuMs;
+    await new Promise((r) => setTimeout(r, (IDLE_SECONDS * 1000) / 2));
+    const idleStats = await procStats(gw.pid);
+    const idleRssMiB = +(idleStats.rssKiB / 1024).toFixed(1);
+    const idleCpuMsPerSecond = +((idleStats.cpuMs - idleFrom) / (IDLE_SECONDS / 2)).toFixed(1);
     const afterGc = await heapAfterGc(gw);
     if (SNAPSHOT_DIR) {
       gw.child.kill("SIGTTIN");
@@ -113,7 +118,7 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
       EXAMPLE_ENV,
     );
     console.error(
-      `${label}: status ${statusMs} ms, --check-config ${checkConfigMs} ms, idle RSS ${idleRssMiB} MiB, after GC heap ${afterGc.heapUsedMiB} MiB RSS ${afterGc.rssMiB} MiB`,
+      `${label}: status ${statusMs} ms, --check-config ${checkConfigMs} ms, idle RSS ${idleRssMiB} MiB, idle CPU ${idleCpuMsPerSecond} ms/s, after GC heap ${afterGc.heapUsedMiB} MiB RSS ${afterGc.rssMiB} MiB`,
     );
     return {
       label,
@@ -121,6 +126,7 @@ async function measure(label: string, main: string, bed: Awaited<ReturnType<type
       statusMs,
       checkConfigMs,
       idleRssMiB,
+      idleCpuMsPerSecond,
       idleHeapAfterGcMiB: afterGc.heapUsedMiB,
       idleRssAfterGcMiB: afterGc.rssMiB,
     };
