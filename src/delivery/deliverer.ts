@@ -17,32 +17,29 @@
 import type { RedisClient } from "../store/redis-client.js";
 import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
-import { NotReplicatedError, type ReplicationSettings } from "../store/durable.js";
-import { duplicateRedis } from "../store/redis-client.js";
+import type { ReplicationSettings } from "../store/durable.js";
 import type { ComponentLink } from "../xmpp/link.js";
 import { inboundStanza, type Element } from "../xmpp/stanzas.js";
 import { Acknowledgements } from "./acknowledgements.js";
 import { DEFAULT_MAX_ATTEMPTS, DeadLetters, type DeadLetterHook } from "./dead-letters.js";
 import { checkInboundEvent } from "./event-schema.js";
 import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
+import { DELIVERY_BATCH, InboxReads, READ_BLOCK_MS, type StreamEntry } from "./inbox-reads.js";
 
-/** Stanzas sent between two barrier pings. */
-export const DELIVERY_BATCH = 100;
+export { CLAIM_IDLE_MS, DELIVERY_BATCH, READ_BLOCK_MS, READ_REPLY_MARGIN_MS } from "./inbox-reads.js";
+
 /** A batch this large means entries are waiting: the next one is sent before its pong (see sendBatch). */
 export const PIPELINE_FROM = 10;
 /** Batches sent and not yet confirmed by their pong, at most (see Deliverer.sendBatch). */
 export const MAX_UNCONFIRMED_BATCHES = 4;
-/** How long one blocking read waits for new entries. */
-export const READ_BLOCK_MS = 2_000;
-/** Entries left pending this long by another (dead) instance are taken over. */
-export const CLAIM_IDLE_MS = 60_000;
-/** How often to look for such entries (a cheap XAUTOCLAIM): a dead instance's entries wait at most the sum. */
+/**
+ * How often to look for entries a dead instance left (a cheap XAUTOCLAIM of those idle for CLAIM_IDLE_MS):
+ * they wait at most the sum.
+ */
 export const CLAIM_CHECK_MS = 10_000;
 /** Pause after an unexpected failure (Redis down…) before trying again. */
 export const RETRY_PAUSE_MS = 1_000;
-/** How much longer than its blocking time (or WAIT's) a read may go unanswered before it counts as failed. */
-export const READ_REPLY_MARGIN_MS = 5_000;
-/** Longest stop() waits for acknowledgements under way before it closes the reader's connection. */
+/** Longest stop() waits for acknowledgements under way before it closes the reads' connection. */
 export const STOP_ACK_WAIT_MS = 1_000;
 /** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
 export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
@@ -64,12 +61,10 @@ function isNoGroup(err: unknown): boolean {
   return String((err as Error).message).startsWith("NOGROUP");
 }
 
-type StreamReply = [string, [string, string[]][]][] | null;
-
 export class Deliverer {
   private running = false;
   private loop: Promise<void> | undefined;
-  private readonly reader: RedisClient;
+  private readonly reads: InboxReads;
   private readonly stream: string;
   private readonly deadLetters: DeadLetters;
   private readonly log: Logger;
@@ -89,8 +84,6 @@ export class Deliverer {
   private readonly unconfirmed = new Set<Promise<void>>();
   /** Why a batch sent before was not confirmed, until the loop takes note. */
   private unconfirmedError: Error | undefined;
-  /** Commands of the loop under way on the reader (a blocking read holds up what is queued behind it). */
-  private readerBusy = 0;
 
   constructor(
     private readonly redis: RedisClient,
@@ -100,18 +93,14 @@ export class Deliverer {
     log: Logger,
     private readonly hooks: DeliveryHooks = {},
     maxAttempts = DEFAULT_MAX_ATTEMPTS,
-    /** With replicas required, nothing is sent before they have it (see waitReplicated). */
-    private readonly replication: ReplicationSettings = { minReplicas: 0, timeoutMs: 0 },
+    /** With replicas required, nothing is sent before they have it (see InboxReads.replicated). */
+    replication: ReplicationSettings = { minReplicas: 0, timeoutMs: 0 },
   ) {
     this.stream = keys.inbox(link.domain);
     this.log = log.child({ domain: link.domain, part: "deliverer" });
     this.deadLetters = new DeadLetters(redis, keys, link.domain, this.log, hooks.deadLettered, maxAttempts);
     this.acks = new Acknowledgements(redis, [this.stream, this.deadLetters.attempts], this.log);
-    // Blocking reads tie up a connection: use a dedicated one.
-    // A reply that never comes (a connection replaced during a cluster's slot migration) must not stall the
-    // loop: the read fails, and what it took is read again from the pending list.
-    const commandTimeout = Math.max(READ_BLOCK_MS, replication.timeoutMs) + READ_REPLY_MARGIN_MS;
-    this.reader = duplicateRedis(redis, { enableOfflineQueue: true, commandTimeout }, this.log, "deliverer");
+    this.reads = new InboxReads(redis, this.stream, consumer, replication, this.log);
   }
 
   start(): void {
@@ -123,11 +112,11 @@ export class Deliverer {
   async stop(): Promise<void> {
     this.running = false;
     this.abort.abort();
-    // Acknowledgements may travel on the reader (see confirm()): let those under way be answered first, or the
-    // next start would send their entries again.
+    // Acknowledgements may travel on the reads' connection (see confirm()): let those under way be answered
+    // first, or the next start would send their entries again.
     await this.acks.settled(STOP_ACK_WAIT_MS);
-    this.reader.disconnect();
-    // A read queued while the reader was reconnecting (Redis just restarted) is never settled by
+    this.reads.close();
+    // A read queued while that connection was reconnecting (Redis just restarted) is never settled by
     // disconnect(): do not let it hold up the stop. Entries not yet acknowledged stay pending and are sent
     // again by the next deliverer, so nothing is lost.
     let timer: NodeJS.Timeout | undefined;
@@ -195,14 +184,14 @@ export class Deliverer {
           groupReady = true;
         }
         await this.throwIfUnconfirmed();
-        const batch = pendingFirst ? await this.readPending() : await this.onReader(() => this.readNew());
+        const batch = pendingFirst ? await this.readPending() : await this.reads.next();
         // What was read stays pending under our name when a batch before it failed: read again from there.
         await this.throwIfUnconfirmed();
         if (batch.length === 0) {
           pendingFirst = false;
           continue;
         }
-        await this.waitReplicated();
+        await this.reads.replicated();
         // One by one, the rest of what was read stays pending under our name: read it again from there.
         if ((await this.sendBatch(batch)) < batch.length) pendingFirst = true;
       } catch (err) {
@@ -230,78 +219,11 @@ export class Deliverer {
     }
   }
 
-  /**
-   * With `redis.replication.minReplicas`, an entry is sent only once that many replicas have it: an entry the
-   * primary took but no replica (its network was told "try later") would otherwise reach the user, vanish in a
-   * failover, and come again when the network retries. The read that returned the batch is a write (the
-   * group's pending list) made after the entries were added, so a WAIT on the reader's connection covers them.
-   */
-  private async waitReplicated(): Promise<void> {
-    const { minReplicas, timeoutMs } = this.replication;
-    if (minReplicas === 0) return;
-    // In the same pipeline as a read of the stream, WAIT goes to the node that holds it (on a cluster too).
-    const [, waited] =
-      (await this.onReader(() =>
-        this.reader.pipeline().xlen(this.stream).wait(minReplicas, timeoutMs).exec(),
-      )) ?? [];
-    if (waited?.[0]) throw waited[0];
-    const replicas = Number(waited?.[1]);
-    if (replicas < minReplicas) throw new NotReplicatedError(replicas, minReplicas, timeoutMs);
-  }
-
-  /** Our own pending entries, then entries abandoned by dead instances. */
-  private async readPending(): Promise<[string, string[]][]> {
-    // Entries sent and not yet confirmed, or whose acknowledgement is under way, would be read back. (Nothing
-    // is confirmed while these reads are under way, so they need no onReader().)
+  /** Our own pending entries, then those dead instances left (see InboxReads.pending). */
+  private async readPending(): Promise<StreamEntry[]> {
+    // Entries sent and not yet confirmed, or whose acknowledgement is under way, would be read back.
     await this.settled();
-    const own = (await this.reader.xreadgroup(
-      "GROUP",
-      DELIVERY_GROUP,
-      this.consumer,
-      "COUNT",
-      DELIVERY_BATCH,
-      "STREAMS",
-      this.stream,
-      "0",
-    )) as StreamReply;
-    const entries = own?.[0]?.[1] ?? [];
-    if (entries.length) return entries;
-    const claimed = (await this.reader.xautoclaim(
-      this.stream,
-      DELIVERY_GROUP,
-      this.consumer,
-      CLAIM_IDLE_MS,
-      "0",
-      "COUNT",
-      DELIVERY_BATCH,
-    )) as [string, [string, string[]][]];
-    return claimed[1] ?? [];
-  }
-
-  private async readNew(): Promise<[string, string[]][]> {
-    const reply = (await this.reader.xreadgroup(
-      "GROUP",
-      DELIVERY_GROUP,
-      this.consumer,
-      "COUNT",
-      DELIVERY_BATCH,
-      "BLOCK",
-      READ_BLOCK_MS,
-      "STREAMS",
-      this.stream,
-      ">",
-    )) as StreamReply;
-    return reply?.[0]?.[1] ?? [];
-  }
-
-  /** Runs a command on the reader that batches may be confirmed during (see confirm()). */
-  private async onReader<T>(command: () => Promise<T>): Promise<T> {
-    this.readerBusy++;
-    try {
-      return await command();
-    } finally {
-      this.readerBusy--;
-    }
+    return this.reads.pending();
   }
 
   /**
@@ -312,7 +234,7 @@ export class Deliverer {
    * round trip through a busy server. One by one (looking for an entry at fault), nothing else is sent until
    * the entry is confirmed.
    */
-  private async sendBatch(batch: [string, string[]][]): Promise<number> {
+  private async sendBatch(batch: StreamEntry[]): Promise<number> {
     const generation = this.link.generation;
     const single = this.singleLeft > 0;
     const taken = single ? batch.slice(0, 1) : batch;
@@ -383,11 +305,11 @@ export class Deliverer {
       const stored = entryTime(entryId);
       if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
-    // While traffic is light the loop reads next, on the reader: the acknowledgement goes first on that
-    // connection, in the same write as the read (one system call and one wake-up of Redis less per batch).
-    // Behind a read under way (a blocking one lasts up to READ_BLOCK_MS), or once stopping (the reader is
-    // closed first), it takes the shared connection.
-    this.acks.acknowledge(done, this.running && this.readerBusy === 0 ? this.reader : this.redis);
+    // While traffic is light the loop reads next, on the reads' connection: the acknowledgement goes first on
+    // it, in the same write as the read (one system call and one wake-up of Redis less per batch). Behind a
+    // read under way (a blocking one lasts up to READ_BLOCK_MS), or once stopping (that connection is closed
+    // first), it takes the shared connection.
+    this.acks.acknowledge(done, this.running && this.reads.free ? this.reads.connection : this.redis);
   }
 
   /**
