@@ -265,16 +265,12 @@ class EmailAdapter implements Adapter {
         stanzaId: message.id,
         messageId,
       });
-      const bounceStored = bounce.stored.then(
-        () => true,
-        (err: unknown) => {
-          ctx.log.warn(
-            { err, jid: message.user, messageId },
-            "bounce record not stored: bounces of this mail are lost",
-          );
-          return false;
-        },
-      );
+      const bounceStored = bounce.stored.catch((err: unknown) => {
+        ctx.log.warn(
+          { err, jid: message.user, messageId },
+          "bounce record not stored: bounces of this mail are lost",
+        );
+      });
       mail.envelope = { from: `${BOUNCE_PREFIX}${bounce.token}@${this.config.mailDomain}`, to: message.to };
       // The SMTP transaction starts: from here on the relay may take the mail.
       await message.handOff();
