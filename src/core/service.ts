@@ -33,6 +33,7 @@ import { handlePresence, PresenceBroadcaster } from "./presence.js";
 import { mountRegistration } from "./registration.js";
 import { guardStanza } from "./boundary.js";
 import { GatewayError } from "../xmpp/errors.js";
+import { settledWithin } from "../waiting.js";
 
 /**
  * Longest a graceful stop waits for the outbound sends in flight (a Twilio request, an SMTP transaction, an
@@ -287,13 +288,8 @@ export class Service {
   private async drain(): Promise<void> {
     if (this.inFlight.size === 0) return;
     const count = this.inFlight.size;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.allSettled([...this.inFlight]).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), SHUTDOWN_DRAIN_MS))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut)
+    const finished = await settledWithin(Promise.allSettled([...this.inFlight]), SHUTDOWN_DRAIN_MS);
+    if (!finished)
       this.ctx.log.warn(
         { inFlight: this.inFlight.size, waitedMs: SHUTDOWN_DRAIN_MS },
         "stopping with sends still in flight",

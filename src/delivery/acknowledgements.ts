@@ -7,6 +7,7 @@
 import type { Logger } from "../log.js";
 import { LuaScript } from "../store/lua.js";
 import type { RedisClient } from "../store/redis-client.js";
+import { settledWithin } from "../waiting.js";
 import { DELIVERY_GROUP } from "./inbox.js";
 
 /**
@@ -69,10 +70,9 @@ export class Acknowledgements {
 
   /** Waits for the acknowledgements under way (answered or failed), at most `withinMs` if given. */
   async settled(withinMs?: number): Promise<void> {
-    if (withinMs === undefined) return void (await Promise.all(this.underway));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.underway), new Promise((r) => (timer = setTimeout(r, withinMs)))]);
-    clearTimeout(timer);
+    const all = Promise.all(this.underway);
+    if (withinMs === undefined) await all;
+    else await settledWithin(all, withinMs);
   }
 
   private remember(entryId: string): void {

@@ -19,6 +19,7 @@ import type { Logger } from "../log.js";
 import type { Keys } from "../store/keys.js";
 import type { ReplicationSettings } from "../store/durable.js";
 import type { ComponentLink } from "../xmpp/link.js";
+import { settledWithin } from "../waiting.js";
 import { inboundStanza, type Element } from "../xmpp/stanzas.js";
 import { Acknowledgements } from "./acknowledgements.js";
 import { DEFAULT_MAX_ATTEMPTS, DeadLetters, type DeadLetterHook } from "./dead-letters.js";
@@ -119,13 +120,12 @@ export class Deliverer {
     // A read queued while that connection was reconnecting (Redis just restarted) is never settled by
     // disconnect(): do not let it hold up the stop. Entries not yet acknowledged stay pending and are sent
     // again by the next deliverer, so nothing is lost.
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = await Promise.race([
-      this.loop?.then(() => this.settled()).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_WAIT_MS))),
-    ]);
-    clearTimeout(timer);
-    if (gaveUp) this.log.warn({ waitedMs: STOP_WAIT_MS }, "stopped without waiting for a pending Redis read");
+    const stopped = await settledWithin(
+      this.loop?.then(() => this.settled()) ?? Promise.resolve(),
+      STOP_WAIT_MS,
+    );
+    if (!stopped)
+      this.log.warn({ waitedMs: STOP_WAIT_MS }, "stopped without waiting for a pending Redis read");
   }
 
   /**
