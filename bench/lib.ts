@@ -118,16 +118,25 @@ export async function rawEcho(opts: {
 
 /**
  * CPU time (user + system, ms; `systemMs` the part spent in the kernel on the process's behalf: system calls,
- * page faults) and resident memory (KiB) of a process, from /proc.
+ * page faults), resident memory (KiB), wake-ups and writes of a process, from /proc. `wakeUps` counts the times its
+ * main thread went to sleep of its own accord (voluntary context switches): for a Node process, each time the
+ * event loop found nothing to do and waited for a socket or a timer. `writes`: its write system calls (write,
+ * writev: every write to a socket, each one handing data to a peer).
  */
-export async function procStats(pid: number): Promise<{ cpuMs: number; systemMs: number; rssKiB: number }> {
+export async function procStats(
+  pid: number,
+): Promise<{ cpuMs: number; systemMs: number; rssKiB: number; wakeUps: number; writes: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const user = Number(fields[11]); // utime, stime: fields 14 and 15 of stat
   const system = Number(fields[12]);
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return { cpuMs: (user + system) * 10, systemMs: system * 10, rssKiB }; // USER_HZ is 100 on Linux
+  const wakeUps = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
+  // Readable by the process's own user (or root) only.
+  const io = await readFile(`/proc/${pid}/io`, "utf8").catch(() => "");
+  const writes = Number(/^syscw:\s+(\d+)/m.exec(io)?.[1] ?? NaN);
+  return { cpuMs: (user + system) * 10, systemMs: system * 10, rssKiB, wakeUps, writes }; // USER_HZ is 100 on Linux
 }
 
 /** Writes `bench/results/<name>.json`. */

@@ -25,6 +25,10 @@
  * marked), instead of measuring. BENCH_OPENLOOP_NODE_OPTIONS gives the gateway Node options (the installed
  * command's `#!` line caps V8's young generation: `--max-semi-space-size=2` measures the gateway as installed;
  * the default measures `node dist/src/main.js`), and BENCH_OPENLOOP_RESULT names the results file (openloop).
+ * BENCH_OPENLOOP_GATEWAY=PATH runs another build of the gateway, so that two versions are compared on the
+ * machine as it is now, one run after the other: the `dist/src/main.js` of another checkout (run as
+ * `node dist/src/main.js` is), or an executable that takes `--config FILE`. BENCH_OPENLOOP_LABEL says which
+ * version that is, in the results file (the default: the path; for this checkout, its commit).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -66,6 +70,7 @@ const FANOUT = Number(process.env.BENCH_OPENLOOP_FANOUT ?? 10);
 /** Sockets the SMTP client uses towards the gateway's inbound listener. */
 const SMTP_CONNECTIONS = 20;
 const PROFILE_DIR = process.env.BENCH_OPENLOOP_PROFILE;
+const GATEWAY_COMMAND = process.env.BENCH_OPENLOOP_GATEWAY;
 /** BENCH_OPENLOOP_NODE_OPTIONS: Node options for the gateway (e.g. the installed command's), to compare. */
 const GATEWAY_NODE_OPTIONS = process.env.BENCH_OPENLOOP_NODE_OPTIONS ?? "";
 const TRACE = process.env.BENCH_OPENLOOP_TRACE === "1";
@@ -203,6 +208,29 @@ async function settled(pid: number): Promise<void> {
   }
 }
 
+/**
+ * The executable that runs the gateway build named by BENCH_OPENLOOP_GATEWAY: an executable as given, or for a
+ * `main.js`, a script in `dir` that runs it with this Node and no options (as `node dist/src/main.js` runs).
+ */
+async function gatewayCommand(given: string, dir: string): Promise<string> {
+  if (!given.endsWith(".js")) return given;
+  const script = path.join(dir, "other-gateway.sh");
+  await writeFile(script, `#!/bin/sh\nexec '${process.execPath}' '${path.resolve(given)}' "$@"\n`, {
+    mode: 0o755,
+  });
+  return script;
+}
+
+/** The commit of this checkout (the gateway measured when no other build is named), with "+changes" if edited. */
+function gitHead(): string {
+  const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8" }).trim();
+  try {
+    return `${git("rev-parse", "--short", "HEAD")}${git("status", "--porcelain", "--", "src", "adapters") ? "+changes" : ""}`;
+  } catch {
+    return "unknown";
+  }
+}
+
 /** Jiffies the whole machine spent busy and in all, so far (/proc/stat, every CPU). */
 async function machineJiffies(): Promise<{ busy: number; total: number }> {
   const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
@@ -332,6 +360,7 @@ async function main(): Promise<void> {
   const gw: GatewayProcess = await spawnGateway({
     dir,
     name: "openloop",
+    ...(GATEWAY_COMMAND ? { command: await gatewayCommand(GATEWAY_COMMAND, dir) } : {}),
     env: {
       GW_SECRET: SECRET,
       TWILIO_TOKEN: TOKEN,
@@ -525,6 +554,15 @@ async function main(): Promise<void> {
   const results = [];
   const probe = startStallProbe();
   try {
+    // What the gateway's timers wake it for when no message passes (part of each row's wake-ups per message).
+    await settled(gatewayPid);
+    const idleFrom = await procStats(gatewayPid);
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleTo = await procStats(gatewayPid);
+    const idle = {
+      wakeUpsPerSecond: (idleTo.wakeUps - idleFrom.wakeUps) / 2,
+      writesPerSecond: (idleTo.writes - idleFrom.writes) / 2,
+    };
     for (const name of PATHS) {
       const p = paths[name];
       if (!p) throw new Error(`unknown path ${name}`);
@@ -608,6 +646,11 @@ async function main(): Promise<void> {
           gatewaySystemPercent: Math.round(
             (100 * (after.gw.systemMs - before.gw.systemMs)) / Math.max(1, after.gw.cpuMs - before.gw.cpuMs),
           ),
+          // How often the gateway's event loop slept and was woken, per message: each wake-up has a fixed cost
+          // here (bench/roundtrip.ts), whatever the code does once awake.
+          gatewayWakeUpsPerMessage: +((after.gw.wakeUps - before.gw.wakeUps) / sent).toFixed(2),
+          // Its writes to peers (Redis, the XMPP server, the HTTP and SMTP peers) per message: each wakes a peer.
+          gatewayWritesPerMessage: +((after.gw.writes - before.gw.writes) / sent).toFixed(2),
           gatewayRssMiB: +(after.gw.rssKiB / 1024).toFixed(1),
           prosodyCpuMsPerMessage: +((after.prosody.cpuMs - before.prosody.cpuMs) / sent).toFixed(3),
           redisCpuMsPerMessage: +((after.redisServer.cpuMs - before.redisServer.cpuMs) / sent).toFixed(3),
@@ -629,12 +672,14 @@ async function main(): Promise<void> {
     if (!PROFILE_DIR && !TRACE)
       await saveResult(process.env.BENCH_OPENLOOP_RESULT ?? "openloop", {
         nodeOptions: GATEWAY_NODE_OPTIONS,
+        gateway: process.env.BENCH_OPENLOOP_LABEL ?? (GATEWAY_COMMAND ? GATEWAY_COMMAND : gitHead()),
         date: new Date().toISOString(),
         machine: machine(),
         seconds: SECONDS,
         fanout: FANOUT,
         warmup: WARMUP,
         drainMs: DRAIN_MS,
+        gatewayIdle: idle,
         results,
       });
   } finally {
