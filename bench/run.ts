@@ -485,6 +485,9 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     latency(x),
     n(x.gatewayCpuMsPerMessage, 2),
     x.gatewaySystemPercent === undefined ? "–" : `${n(x.gatewaySystemPercent)} %`,
+    x.gatewayWritesPerMessage === undefined
+      ? "–"
+      : `${n(x.gatewayWakeUpsPerMessage, 1)} / ${n(x.gatewayWritesPerMessage, 1)}`,
     n(x.prosodyCpuMsPerMessage, 2),
     x.redisCpuMsPerMessage === undefined ? "–" : n(x.redisCpuMsPerMessage, 2),
     x.benchCpuMsPerMessage === undefined ? "–" : n(x.benchCpuMsPerMessage, 2),
@@ -501,26 +504,30 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
       n(get(x, "longestStallMs", "loadGenerator"), 1),
       n(get(x, "longestStallMs", "idleProcess"), 1),
     ]);
+  // The gateway as it was before the cuts, measured with this bench just before `r` (BENCH_OPENLOOP_GATEWAY).
   const before = result("openloop-before");
-  // The run before the last round of cuts (the inbox's writes per turn, the acknowledgement with the read…).
-  const previous = result("openloop-earlier");
   const find = (x: Json | undefined, path: unknown, rate: unknown) =>
     runs(x).find((y) => y.path === path && y.rate === rate);
+  const perMessage = (x: Json) =>
+    x.gatewayWritesPerMessage === undefined
+      ? "–"
+      : `${n(x.gatewayWakeUpsPerMessage, 1)} / ${n(x.gatewayWritesPerMessage, 1)}`;
   const compared = runs(r)
     .filter((x) => find(before, x.path, x.rate))
     .map((x) => {
       const b = find(before, x.path, x.rate)!;
-      const p = find(previous, x.path, x.rate);
       const target = OPENLOOP_TARGETS[String(x.path)];
       const cpuTarget = target?.cpuMs !== undefined ? `≤ ${n(target.cpuMs, 1)}` : "no worse";
-      const step = (value: (y: Json) => unknown, digits: number) =>
-        [b, ...(p ? [p] : [])].map((y) => n(value(y), digits)).join(" → ");
+      const cpu = (y: Json) => Number(y.gatewayCpuMsPerMessage);
       return [
         String(x.path),
         n(x.rate),
-        `${step((y) => y.gatewayCpuMsPerMessage, 2)} → **${n(x.gatewayCpuMsPerMessage, 2)}** (${cpuTarget})`,
-        `${step((y) => get(y, "latencyMs", "p99"), 1)} → **${n(get(x, "latencyMs", "p99"), 1)}**${x.rate === 500 && target ? ` (≤ ${n(target.p99At500Ms)})` : ""}`,
-        `${step((y) => y.redisCommandsPerMessage, 1)} → ${n(x.redisCommandsPerMessage, 1)}`,
+        `${n(cpu(b), 2)} → **${n(cpu(x), 2)}** (${cpuTarget})`,
+        `${n(cpu(x) / cpu(b), 2)}`,
+        `${perMessage(b)} → ${perMessage(x)}`,
+        `${n(get(b, "latencyMs", "p99"), 1)} → **${n(get(x, "latencyMs", "p99"), 1)}**${x.rate === 500 && target ? ` (≤ ${n(target.p99At500Ms)})` : ""}`,
+        `${n(b.backlogWhenSendingStopped)} → ${n(x.backlogWhenSendingStopped)}`,
+        `${n(b.redisCommandsPerMessage, 1)} → ${n(x.redisCommandsPerMessage, 1)}`,
       ];
     });
   const installed = result("openloop-installed");
@@ -550,6 +557,43 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
       (x) =>
         `- ${String(x.path)} at ${n(x.rate)}/s: ${[...new Set(x.errorSamples as string[])].map((e) => `“${e}”`).join(", ")}`,
     );
+  const at = (x: Json | undefined, path: string, rate: number) => find(x, path, rate);
+  const capCost = Math.max(
+    0,
+    ...runs(installed).map((x) => {
+      const plain = find(r, x.path, x.rate);
+      return plain
+        ? Math.round((100 * Number(x.gatewayCpuMsPerMessage)) / Number(plain.gatewayCpuMsPerMessage) - 100)
+        : 0;
+    }),
+  );
+  const roundtrip = result("roundtrip");
+  const wakeUpUs = roundtrip?.wakeUpCpuUs === undefined ? "about 80" : n(roundtrip.wakeUpCpuUs);
+  const roundTripUs = n(runs(roundtrip).find((x) => x.rate === 500)?.clientCpuUsPerRoundTrip);
+  const fall = (a: number, b: number) => Math.round((100 * (a - b)) / a);
+  const pairs = runs(r)
+    .filter(
+      (x) => (x.rate === 100 || x.rate === 500) && find(before, x.path, x.rate)?.gatewayWritesPerMessage,
+    )
+    .map((x) => ({ now: x, was: find(before, x.path, x.rate)! }));
+  const span = (values: number[]) => `${Math.min(...values)}–${Math.max(...values)} %`;
+  const beforeAfter = pairs.length
+    ? `
+What the cuts bought, against the gateway before them in the same hour (the comparison above): at 100 and 500
+msg/s the writes per message fell by ${span(pairs.map((p) => fall(Number(p.was.gatewayWritesPerMessage), Number(p.now.gatewayWritesPerMessage))))}
+and the gateway's CPU per message by ${span(pairs.map((p) => fall(Number(p.was.gatewayCpuMsPerMessage), Number(p.now.gatewayCpuMsPerMessage))))}, depending on the path: less than the
+writes alone suggest, because at those rates a write removed had often shared its wake-up with another message.
+Earlier versions of this file compared runs made on different days, and claimed more (SMS out at 100 msg/s,
+6.1 → 3.2 ms): that "before" was taken without a warm-up, and the same code differs by up to a third from one
+day to another (below).
+`
+    : "";
+  const so100 = at(r, "sms-out", 100);
+  const so1000 = at(r, "sms-out", 1000);
+  const wakeUps =
+    so100?.gatewayWritesPerMessage !== undefined && so1000
+      ? `From 100 to 1,000 msg/s, SMS out goes from ${n(so100.gatewayWakeUpsPerMessage, 1)} wake-ups and ${n(so100.gatewayWritesPerMessage, 1)} writes per message to ${n(so1000.gatewayWakeUpsPerMessage, 1)} and ${n(so1000.gatewayWritesPerMessage, 1)}, and its CPU from ${n(so100.gatewayCpuMsPerMessage, 2)} to ${n(so1000.gatewayCpuMsPerMessage, 2)} ms: the same work, in fewer wake-ups, because the next messages arrive while the gateway is still awake and share its writes. A wake-up alone costs ${wakeUpUs} µs of CPU on this machine, and a round trip to Redis at 500 a second ${roundTripUs} µs (previous section).`
+      : "";
   return `## Open loop: cost per message (\`bench/openloop.ts\`, \`bench/results/openloop.json\`)
 
 ${when(r)} · the compiled gateway in its own process (SMS, email, IRC adapters), offered messages at a fixed
@@ -563,7 +607,7 @@ CPU per message of each process (ms) and how busy the whole machine was from the
 drain: the load generator (XMPP and IRC clients, the Twilio-compatible server, the SMTP sink and client) runs in
 one process. Where the machine is near 100 % busy, latency and backlog measure the 2 cores, not the gateway.
 
-${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU", "of it in the kernel", "Prosody CPU", "Redis CPU", "load generator CPU", "machine busy", "Redis cmds/msg"], rows)}
+${table(["path", "rate/s (achieved)", "arrived / sent", "backlog at stop", "latency p50 / p99 / p99.9 ms", "gateway CPU", "of it in the kernel", "gateway wake-ups / writes", "Prosody CPU", "Redis CPU", "load generator CPU", "machine busy", "Redis cmds/msg"], rows)}
 ${
   stalls.length
     ? `
@@ -578,11 +622,13 @@ ${table(["path", "rate/s", "latency p99 ms", "gateway stall ms", "load generator
 }${
     compared.length
       ? `
-Before the cuts (\`bench/results/openloop-before.json\`, ${when(before!)})${previous ? `, before the last round of them (\`bench/results/openloop-earlier.json\`, ${when(previous)})` : ""} and now, with the issue's
-targets in brackets (gateway CPU per message; p99 at 500 msg/s). The run before had no warm-up: its
-100 msg/s latencies include each path's first use (the Twilio SDK, the mail libraries loading).
+Before the cuts and after, on the machine as it is now: the gateway as it was before them (commit
+${String(before!.gateway)}, \`bench/results/openloop-before.json\`, ${when(before!)}) ran this same bench just
+before the run above (\`BENCH_OPENLOOP_GATEWAY\`), so that the two are compared on the same machine in the same
+hour, not across days: a run on another day differs by up to a third on its own (below). The issue's targets in
+brackets (gateway CPU per message; p99 at 500 msg/s).
 
-${table(["path", "rate/s", "gateway CPU ms/msg", "latency p99 ms", "Redis cmds/msg"], compared)}
+${table(["path", "rate/s", "gateway CPU ms/msg", "now / before", "wake-ups / writes per msg", "latency p99 ms", "backlog at stop", "Redis cmds/msg"], compared)}
 `
       : ""
   }${
@@ -591,7 +637,7 @@ ${table(["path", "rate/s", "gateway CPU ms/msg", "latency p99 ms", "Redis cmds/m
 The rows above run \`node dist/src/main.js\`; the installed command's \`#!\` line adds
 \`${String(installed!.nodeOptions)}\`, a young generation capped at 2 MiB per semi-space (idle RSS 30 MiB lower, see
 Footprint). The same paths as installed (\`bench/results/openloop-installed.json\`, ${when(installed!)}),
-beside this table's figures: the cap costs up to a fifth more CPU per message (more frequent scavenges). A
+beside this table's figures: the cap costs up to ${capCost} % more CPU per message (more frequent scavenges). A
 gateway that is busy rather than small can drop it (docs/deployment.md, "Throughput").
 
 ${table(["path", "rate/s", "gateway CPU ms/msg: plain / installed", "latency p99 ms: plain / installed", "backlog at stop: plain / installed"], asInstalled)}
@@ -623,45 +669,51 @@ writes issued together: the alias owner and the latest thread, the three thread 
 ledger's outcome); a delivered batch and its barrier ping leave in one write, the batches of a backlog (10
 entries or more) are pipelined (up to 4 unconfirmed), and acknowledgements do not hold up the next batch; SMS go through a direct client of the Messages API on a keep-alive
 pool (the SDK only checks signatures) and a status report before the final one costs no trip to Redis; checked
-phone numbers, DNS answers for SPF/DKIM/DMARC and IRC archive ids are cached. The last round (the column in
-the middle above): the events of a domain enqueued in the same turn are written by one script call, so an IRC
-line to ten users is one write, one delivery batch, one barrier and one acknowledgement instead of two of each
-(irc-in: 30 → 22 Redis commands per line, Prosody's CPU per line 1.6 → 1.2 ms, the backlog at 500 lines/s
-gone); a batch's acknowledgement travels with the deliverer's next read (one write less per inbound message);
-the SMS limits are taken in the same write as the hand-off; the bounce record of a mail goes with its hand-off
-and its thread records with the ledger's outcome; the SMTP listener keeps the owners RCPT found instead of
-asking again at the end of DATA; and the deliverer's memory of confirmed entries is a ring, not a Set used as a
-queue (whose first entry is found by skipping the deleted ones: 2.8 % of the gateway's CPU on irc-in). What is
-left in the profiles is mostly the system calls of the round trips (writing to Redis alone is 13–24 % of the
-gateway's CPU: a write that wakes another process costs about 80 µs here) and garbage collection (7–15 %).
+phone numbers, DNS answers for SPF/DKIM/DMARC and IRC archive ids are cached; the events of a domain enqueued in
+the same turn are written by one script call, so an IRC line to ten users is one write, one delivery batch, one
+barrier and one acknowledgement; a batch's acknowledgement travels with the deliverer's next read; the SMS
+limits are taken in the same write as the hand-off; the bounce record of a mail goes with its hand-off and its
+thread records with the ledger's outcome; the SMTP listener keeps the owners RCPT found instead of asking again
+at the end of DATA; and the deliverer's memory of confirmed entries is a ring, not a Set used as a queue (whose
+first entry is found by skipping the deleted ones: 2.8 % of the gateway's CPU on irc-in).
+${beforeAfter}
+Where the CPU goes now: the column "gateway wake-ups / writes" counts, per message, the times the gateway's
+event loop slept and was woken (voluntary context switches of its main thread, \`/proc/PID/status\`) and its
+write system calls (\`/proc/PID/io\`), each of which wakes a peer (Redis, Prosody, the API, the relay). ${wakeUps}
+An idle gateway wakes ${n(get(r, "gatewayIdle", "wakeUpsPerSecond"))} times a second on its own (its event-loop
+monitor and timers; \`gatewayIdle\` in the results file). The rest of the profiles is the work itself (XML,
+HTTP and SMTP parsing, JSON, the mail composer: about 0.15–0.2 ms per mail) and garbage collection (7–15 %).
+So the CPU targets are met where messages share wake-ups (SMS out ≤ 1 ms from 1,000 msg/s, mail out ≤ 1.5 ms at
+500 and 1,000), and not below that: at 500 msg/s an SMS still costs about six writes (the request to the API,
+the answers to its three status callbacks, two to Redis) and an inbound webhook about four (its answer, the
+write to the inbox, the stanza with its barrier, the acknowledgement with the next read). A write that wakes a
+peer costs about 80 µs here (in the profiles, and in the comparison above: 5.5 writes fewer per SMS at 100 msg/s
+saved 0.42 ms), so with their wake-ups these come to some 0.7 ms per SMS and 0.5 ms per webhook before any of
+the gateway's own code runs.
 Tried and dropped, no difference beyond the noise: Redis over its Unix socket instead of TCP on loopback
 (three paths, two runs each: the cost is the wake-up, not TCP), a larger young generation
 (\`--max-semi-space-size=64\`), a coarser event-loop monitor (idle CPU 7 → 4 ms per second, not worth
-the coarser lag metrics).
-Below 1,000 msg/s the CPU per message is set by the number of round trips times their cost on this machine
-(previous section); at 1,000 msg/s and above the 2 cores are shared by everything, and the backlogs of
-mail-in and irc-in (10 stanzas per line, Prosody's share as large as the gateway's) are the machine's. irc-in
-varies most from run to run (p99 at 500 lines/s from 100 ms to 1 s in this session's runs), with Prosody's
-CPU per line (1.2 to 1.5 ms, higher after the other paths ran). irc-out's latency at light traffic is
-Prosody's Nagle algorithm on the component stream: with \`network_settings = { nagle = false }\` in Prosody
-a message at 100/s reached the IRC server after 2.5 ms instead of 28 ms (median; docs/deployment.md).
+the coarser lag metrics). Tried and dropped, worse: composing each mail before handing it to nodemailer, so
+that its body leaves in one write instead of one per part (two writes fewer per mail to the relay), cost 0.1 ms
+more per mail at 500 msg/s in two runs against two (nodemailer passes over the composed bytes again).
+At 1,000 msg/s and above the 2 cores are shared by everything, and the backlogs of mail-in and irc-in (10
+stanzas per line, Prosody's share as large as the gateway's) are the machine's. irc-out's latency at light
+traffic is Prosody's Nagle algorithm on the component stream: with \`network_settings = { nagle = false }\` in
+Prosody a message at 100/s reached the IRC server after 2.5 ms instead of 28 ms (median; docs/deployment.md).
 
-How far apart runs are: four runs on 2026-12-02 before the last round of cuts (the last of them is the middle
-column above), p99 at 500 msg/s in ms: sms-out 67 / 292 / 119 / 83, sms-in 34 / 40 / 39 / 39,
-mail-out 152 / 160 / 239 / 256, mail-in 139 / 811 / 357 / 241, irc-out 64 / 67 / 91 / 62, irc-in 980 / 240 /
-1,408 / 827; the backlog of mail-out at 1,000 msg/s was 10 / 26 / 284 / 958 messages (its gateway CPU, 0.8–0.95
-ms per mail, fills one core at that rate, so a little less of the machine tips it over). Three runs after it
-(the last is this table's): p99 at 500 msg/s sms-out 59 / 53 / 118, sms-in 33 / 27 / 31, mail-out 128 / 126 /
-137, mail-in 115 / 114 / 232, irc-out 58 / 68 / 68, irc-in 109 / 117 / 86; backlog at 1,000 msg/s mail-out
-19 / 599 / 24, mail-in 62 / 445 / 1,098, irc-in 1,620 / 1,673 / 1,730 (at 1,000 lines/s, 10,000 stanzas/s:
-Prosody alone needs a core for them). The stall table shows
-why the 10 ms target is out of reach here: a Node process that does nothing has its 10 ms timer come up to 5–20
-ms late, from the machine alone; the gateway's comes 10–40 ms late at 100–500 msg/s, and the load generator's,
-whose peers take both timestamps, as late or later. In the second of those runs one SMS at 500/s was
-reported as maybe sent: most likely a send that went out on a keep-alive connection the Twilio-compatible
-server was closing at that moment (it closes idle ones after 5 s, and the gateway's client kept idle connections
-open forever). The client now closes a connection left idle for 4 s itself (sooner when the server announces
-less), and tells a broken connection from a timeout.
+How far apart runs are: the same code, measured on 2026-12-02 at 22:00Z and on 2026-12-03 at 03:25Z and 03:54Z
+(the last is this table's), gateway CPU per message at 100 msg/s: sms-out 3.16 / 2.24 / 2.64 ms, mail-in 4.0 /
+2.8 / 3.44 ms; p99 at 500 msg/s in ms: sms-out 118 / 32 / 38, sms-in 31 / 9.4 / 19, mail-out 137 / 116 / 116,
+mail-in 232 / 98 / 108, irc-out 68 / 58 / 67, irc-in 86 / 93 / 77; backlog at 1,000 msg/s mail-in 1,098 / 37 /
+269, irc-in 1,730 / 1,559 / 1,244 (at 1,000 lines/s, 10,000 stanzas/s: Prosody alone needs a core for them).
+Hence the comparison in the same hour above. The stall table shows why the 10 ms target is out of reach here:
+a Node process that does nothing has its 10 ms timer come up to 5–20 ms late, from the machine alone; the
+gateway's comes 10–40 ms late at 100–500 msg/s, and the load generator's, whose peers take both timestamps, as
+late or later. (In a run on 2026-12-02 one SMS at 500/s was reported as maybe sent: most likely a send that
+went out on a keep-alive connection the Twilio-compatible server was closing at that moment; it closes idle
+ones after 5 s, and the gateway's client kept idle connections open forever. The client now closes a
+connection left idle for 4 s itself, sooner when the server announces less, and tells a broken connection from
+a timeout.)
 `;
 }
 
