@@ -11,7 +11,8 @@ import type { Channels } from "./channels.js";
 import type { Channel, NotifyConfig, Policy, Step } from "./config.js";
 import { inQuietHours, type Directory } from "./directory.js";
 import type { NotifyMetrics } from "./metrics.js";
-import type { AlertHead, AlertStore, StepRef } from "./store.js";
+import type { StepRef, StepTimers } from "./steps.js";
+import type { AlertHead, AlertStore } from "./store.js";
 
 /** Most steps claimed per poll. */
 export const CLAIM_BATCH = 100;
@@ -46,6 +47,7 @@ export interface EscalatorDeps {
   ctx: AdapterContext;
   config: NotifyConfig;
   store: AlertStore;
+  steps: StepTimers;
   directory: Directory;
   channels: Channels;
   metrics: NotifyMetrics;
@@ -88,16 +90,16 @@ export class Escalator {
 
   /** Claims the due steps and runs them. */
   async poll(): Promise<void> {
-    const refs = await this.deps.store.claim(this.deps.config.timers.claimLeaseSeconds * 1000, CLAIM_BATCH);
+    const refs = await this.deps.steps.claim(this.deps.config.timers.claimLeaseSeconds * 1000, CLAIM_BATCH);
     await Promise.all(
       refs.map(async (ref) => {
         try {
           await this.runStep(ref);
-          await this.deps.store.done(ref);
+          await this.deps.steps.done(ref);
         } catch (err) {
           if (err instanceof HeldByRate) {
             this.deps.metrics.held.inc({ channel: err.channel });
-            await this.deps.store.release(ref);
+            await this.deps.steps.release(ref);
             return;
           }
           // Left in `running`: claimed again when its lease runs out.
@@ -136,7 +138,7 @@ export class Escalator {
     if (offline) log.info("the recipient is offline: the next step runs now");
     if (ref.step + 1 < policy.steps.length) {
       const delayMs = sent && !offline ? step.waitSeconds * 1000 : 0;
-      await store.schedule({ ...ref, step: ref.step + 1 }, delayMs);
+      await this.deps.steps.schedule({ ...ref, step: ref.step + 1 }, delayMs);
       log.info({ channel: step.channel, sent, nextInMs: delayMs }, "escalation step done");
     } else log.info({ channel: step.channel, sent }, "last escalation step done");
   }
@@ -249,7 +251,8 @@ export class Escalator {
     if (!alert) return;
     const steps = this.policyOf(alert).steps;
     const index = steps.findIndex((s) => s.channel === channel);
-    if (index >= 0 && index + 1 < steps.length) await store.hurry({ alertId, jid, step: index + 1 });
+    if (index >= 0 && index + 1 < steps.length)
+      await this.deps.steps.hurry({ alertId, jid, step: index + 1 });
   }
 
   async delivered(alertId: string, jid: string, channel: Channel, state: "delivered" | "displayed") {

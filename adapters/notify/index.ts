@@ -21,6 +21,7 @@ import { alertIdOfXmpp, Escalator, SMS_STATUS_PATH } from "./escalation.js";
 import { Intake, sendError } from "./intake.js";
 import { notifyMetrics, type NotifyMetrics } from "./metrics.js";
 import { AlertStore } from "./store.js";
+import { StepTimers } from "./steps.js";
 import { ALERT_TTL_SECONDS, type Channel } from "./config.js";
 import { single } from "../../src/xmpp/forms.js";
 import type { AdapterBaseConfig } from "../../src/config/schema.js";
@@ -86,6 +87,7 @@ export class NotifyAdapter implements Adapter {
       ctx,
       config: this.config,
       store,
+      steps: new StepTimers(ctx.redis, ctx.key),
       directory: this.directory,
       channels: this.channels,
       metrics,

@@ -5,17 +5,13 @@
  * receipt checks membership without reading the list. Creating an alert writes a pending record, then the
  * recipients in bounded chunks with their first steps staged, then commits in one small script that makes
  * the steps due and sets the dedup key and the Idempotency-Key answer: before the commit no reader sees
- * any of it, and an alert whose creator died in between expires.
- *
- * A due step is claimed by a second script that moves it to `running` with a lease: a step claimed by an
- * instance that dies is claimed again once the lease runs out. Each step's own sends are idempotent (the
- * XMPP message has a dedupe id; an SMS or mail is handed off at most once, marked before it leaves), so a
- * step that runs again after a crash sends nothing twice.
+ * any of it, and an alert whose creator died in between expires. Running the steps: steps.ts.
  */
 import type { RedisClient } from "../../src/store/redis-client.js";
 import type { KeyBuilder } from "../../src/adapter.js";
 import type { Channel } from "./config.js";
-import { CLAIM, CREATE_BEGIN, CREATE_CHUNK, CREATE_COMMIT, RATE_SLOT, SCHEDULE } from "./store-scripts.js";
+import { CREATE_BEGIN, CREATE_CHUNK, CREATE_COMMIT, RATE_SLOT } from "./store-scripts.js";
+import { STEP_TIMERS, stepMember } from "./steps.js";
 
 export const ALERT_VERSION = "1";
 
@@ -41,15 +37,6 @@ export interface AlertRecord {
 export const STATES = ["queued", "sent", "failed", "delivered", "displayed", "acknowledged"] as const;
 export type DeliveryState = (typeof STATES)[number];
 
-/** A step of one recipient: (alert id, bare JID, step index). */
-export interface StepRef {
-  alertId: string;
-  jid: string;
-  step: number;
-  /** When the step came due (ms since the epoch, Redis's clock): a step held back goes back there. */
-  dueAt?: number;
-}
-
 /** An alert without its recipient list: what one escalation step reads. */
 export type AlertHead = Omit<AlertRecord, "recipients">;
 
@@ -70,20 +57,6 @@ const HEAD_FIELDS = [
   "resolvedAt",
   "pending",
 ] as const;
-
-const member = (ref: Pick<StepRef, "alertId" | "jid" | "step">) =>
-  JSON.stringify([ref.alertId, ref.jid, ref.step]);
-
-function parseMember(raw: string): StepRef | undefined {
-  try {
-    const [alertId, jid, step] = JSON.parse(raw) as [unknown, unknown, unknown];
-    if (typeof alertId === "string" && typeof jid === "string" && typeof step === "number")
-      return { alertId, jid, step };
-  } catch {
-    // fall through: a member of another shape is dropped
-  }
-  return undefined;
-}
 
 /** Recipients written per script while a large alert is created (Redis runs nothing else during one). */
 export const CREATE_CHUNK_RECIPIENTS = 1_000;
@@ -170,13 +143,13 @@ export class AlertStore {
             String(this.ttlSeconds),
             alert.createdAt,
             alert.id,
-            ...chunk.map((jid) => member({ alertId: alert.id, jid, step: 0 })),
+            ...chunk.map((jid) => stepMember({ alertId: alert.id, jid, step: 0 })),
           ],
         );
       }
       const [code, value] = (await CREATE_COMMIT.run(
         this.redis,
-        [alertKey, ...perAlert, this.key("timers"), idem, dedup, this.key("alerts-recent")],
+        [alertKey, ...perAlert, this.key(STEP_TIMERS), idem, dedup, this.key("alerts-recent")],
         [
           String(this.ttlSeconds),
           String(opts.idempotencyTtl),
@@ -269,16 +242,6 @@ export class AlertStore {
     return (await RATE_SLOT.run(this.redis, [key], [String(allowed), String(windowMs)])) === 1;
   }
 
-  /** A claimed step held back (its channel's rate is spent): due again at its first due time, in order. */
-  async release(ref: StepRef): Promise<void> {
-    const m = member(ref);
-    await this.redis
-      .multi()
-      .zrem(this.key("running"), m)
-      .zadd(this.key("timers"), "NX", String(ref.dueAt ?? Date.now()), m)
-      .exec();
-  }
-
   /** Changes an open alert's title and text (an Alertmanager group that changed). */
   async update(id: string, fields: { title: string; text: string }): Promise<void> {
     await this.redis.hset(this.alertKey(id), fields);
@@ -333,7 +296,7 @@ export class AlertStore {
       .hsetnx(state, `${jid} ${channel} acknowledged`, now)
       .zrem(this.key("open", jid), id);
     for (let step = 0; step <= steps; step++)
-      multi.zrem(this.key("timers"), member({ alertId: id, jid, step }));
+      multi.zrem(this.key(STEP_TIMERS), stepMember({ alertId: id, jid, step }));
     await multi.exec();
     return true;
   }
@@ -369,36 +332,6 @@ export class AlertStore {
       .scard(this.key("online", user))
       .exec()) as [[null, number], [null, number]];
     return known === 1 && count === 0;
-  }
-
-  async schedule(ref: StepRef, delayMs: number): Promise<void> {
-    await SCHEDULE.run(this.redis, [this.key("timers")], [member(ref), String(delayMs), ""]);
-  }
-
-  /** Moves a pending step to now (the previous step failed); nothing when it is not pending. */
-  async hurry(ref: StepRef): Promise<void> {
-    await SCHEDULE.run(this.redis, [this.key("timers")], [member(ref), "0", "XX"]);
-  }
-
-  async claim(leaseMs: number, max: number): Promise<StepRef[]> {
-    const raw = (await CLAIM.run(
-      this.redis,
-      [this.key("timers"), this.key("running")],
-      [String(leaseMs), String(max)],
-    )) as string[];
-    const refs: StepRef[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const m = raw[i] as string;
-      const ref = parseMember(m);
-      if (ref) refs.push({ ...ref, dueAt: Number(raw[i + 1]) });
-      else await this.redis.zrem(this.key("running"), m);
-    }
-    return refs;
-  }
-
-  /** The step ran (or will never run): off the running set. */
-  async done(ref: StepRef): Promise<void> {
-    await this.redis.zrem(this.key("running"), member(ref));
   }
 
   /** The answer kept under an Idempotency-Key, if any. */
