@@ -477,6 +477,11 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     x
       ? `${n(get(x, "latencyMs", "p50"), 1)} / ${n(get(x, "latencyMs", "p99"), 1)} / ${n(get(x, "latencyMs", "p999"), 1)}`
       : "–";
+  /** The gateway's wake-ups and writes per message, as one cell. */
+  const perMessage = (x: Json) =>
+    x.gatewayWritesPerMessage === undefined
+      ? "–"
+      : `${n(x.gatewayWakeUpsPerMessage, 1)} / ${n(x.gatewayWritesPerMessage, 1)}`;
   const rows = runs(r).map((x) => [
     String(x.path),
     `${n(x.rate)} (${n(x.achievedRate)})`,
@@ -485,9 +490,7 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     latency(x),
     n(x.gatewayCpuMsPerMessage, 2),
     x.gatewaySystemPercent === undefined ? "–" : `${n(x.gatewaySystemPercent)} %`,
-    x.gatewayWritesPerMessage === undefined
-      ? "–"
-      : `${n(x.gatewayWakeUpsPerMessage, 1)} / ${n(x.gatewayWritesPerMessage, 1)}`,
+    perMessage(x),
     n(x.prosodyCpuMsPerMessage, 2),
     x.redisCpuMsPerMessage === undefined ? "–" : n(x.redisCpuMsPerMessage, 2),
     x.benchCpuMsPerMessage === undefined ? "–" : n(x.benchCpuMsPerMessage, 2),
@@ -508,10 +511,6 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
   const before = result("openloop-before");
   const find = (x: Json | undefined, path: unknown, rate: unknown) =>
     runs(x).find((y) => y.path === path && y.rate === rate);
-  const perMessage = (x: Json) =>
-    x.gatewayWritesPerMessage === undefined
-      ? "–"
-      : `${n(x.gatewayWakeUpsPerMessage, 1)} / ${n(x.gatewayWritesPerMessage, 1)}`;
   const compared = runs(r)
     .filter((x) => find(before, x.path, x.rate))
     .map((x) => {
@@ -557,7 +556,6 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
       (x) =>
         `- ${String(x.path)} at ${n(x.rate)}/s: ${[...new Set(x.errorSamples as string[])].map((e) => `“${e}”`).join(", ")}`,
     );
-  const at = (x: Json | undefined, path: string, rate: number) => find(x, path, rate);
   const capCost = Math.max(
     0,
     ...runs(installed).map((x) => {
@@ -590,8 +588,8 @@ kept), gave the same picture: gateway CPU now / before between 0.64 and 0.98 on 
 0.83 / 0.82 / 0.98 at 100 / 500 / 1,000 msg/s, webhooks 0.90 / 0.89 / 0.92, IRC lines 0.68 / 0.84 / 0.64).
 `
     : "";
-  const so100 = at(r, "sms-out", 100);
-  const so1000 = at(r, "sms-out", 1000);
+  const so100 = find(r, "sms-out", 100);
+  const so1000 = find(r, "sms-out", 1000);
   const wakeUps =
     so100?.gatewayWritesPerMessage !== undefined && so1000
       ? `From 100 to 1,000 msg/s, SMS out goes from ${n(so100.gatewayWakeUpsPerMessage, 1)} wake-ups and ${n(so100.gatewayWritesPerMessage, 1)} writes per message to ${n(so1000.gatewayWakeUpsPerMessage, 1)} and ${n(so1000.gatewayWritesPerMessage, 1)}, and its CPU from ${n(so100.gatewayCpuMsPerMessage, 2)} to ${n(so1000.gatewayCpuMsPerMessage, 2)} ms: the same work, in fewer wake-ups, because the next messages arrive while the gateway is still awake and share its writes. A wake-up alone costs ${wakeUpUs} µs of CPU on this machine, and a round trip to Redis at 500 a second ${roundTripUs} µs (previous section).`
