@@ -121,6 +121,10 @@ export class IrcLink {
       ? tlsConnect({ host, port, servername: /^[\d.:]+$/.test(host) ? undefined : host })
       : netConnect({ host, port });
     this.socket = socket;
+    // Each line leaves when written: with Nagle's algorithm the next line of a burst waits until the server
+    // acknowledged the previous one, up to a delayed ACK (40 ms on Linux) per line. (tls.connect ignores a
+    // noDelay option: the call sets it for both.)
+    socket.setNoDelay(true);
     this.timer = setTimeout(
       () =>
         this.fail(

@@ -3,6 +3,7 @@
  * a busy channel's burst read line by line, an over-long line dropped with the connection kept, and CTCP
  * answered within the connection's reply limit.
  */
+import { Socket } from "node:net";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { InboundEvent } from "../../src/adapter.js";
@@ -101,6 +102,23 @@ describe("IrcSession registering", () => {
     );
     const wrong = await connect(ircd(SERVER, "sasl"), { sasl: { account: "alice", password: "wrong" } });
     expect((await failure(wrong.session.ready)).condition).toBe("not-authorized");
+  });
+
+  it("writes each line at once, without Nagle's algorithm holding it for the server's acknowledgement", async () => {
+    // Otherwise the second line of a message (or the next message) waits for the server to acknowledge the
+    // first: up to a delayed ACK, 40 ms on Linux, per line. Node cannot read the option back; the call is
+    // what sets it (strace shows setsockopt TCP_NODELAY, for TLS too).
+    const spy = vi.spyOn(Socket.prototype, "setNoDelay");
+    try {
+      const { session, server } = await connect(ircd(SERVER));
+      await session.ready;
+      const own = spy.mock.calls.filter(
+        (_args, i) => (spy.mock.contexts[i] as Socket).remotePort === server.port,
+      );
+      expect(own.at(-1)).toEqual([true]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("refuses a nick in use on a first connection, and takes another on a redial", async () => {
