@@ -36,6 +36,12 @@ export const RELAY_DEFAULTS = {
   maxConnections: 5,
   /** How long to wait for the relay to connect or answer a command. */
   timeoutSeconds: 30,
+  /**
+   * Mails sent over one connection before it is replaced: Exim's own limit per connection
+   * (smtp_accept_max_per_connection), and 10 times nodemailer's, whose pool waits 100 ms after retiring a
+   * connection before it hands the mails queued behind it to another.
+   */
+  messagesPerConnection: 1000,
 };
 
 /** A DNS server as node:dns takes it: IPv4 or IPv6, optionally with a port (IPv6 then in brackets). */
@@ -80,6 +86,16 @@ export const emailConfigSchema = z.object({
       passwordEnv: envNameSchema.optional().describe("environment variable holding the relay password"),
       maxConnections: z.number().int().min(1).max(100).default(RELAY_DEFAULTS.maxConnections),
       timeoutSeconds: z.number().int().min(1).max(600).default(RELAY_DEFAULTS.timeoutSeconds),
+      messagesPerConnection: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(RELAY_DEFAULTS.messagesPerConnection)
+        .describe(
+          "mails sent over one connection before a new one is opened; lower it to the relay's own limit " +
+            "(Microsoft Exchange: 20), above which it refuses more mail on a connection",
+        ),
     })
     .strict()
     .refine((relay) => (relay.userEnv === undefined) === (relay.passwordEnv === undefined), {

@@ -105,6 +105,7 @@ export class Relay {
       requireTLS: !config.secure && config.starttls,
       ignoreTLS: !config.secure && !config.starttls,
       maxConnections: config.maxConnections,
+      maxMessages: config.messagesPerConnection,
       connectionTimeout: timeout,
       greetingTimeout: timeout,
       // Longer than the greeting timeout: a relay that never greets must be reported as such (safe to

@@ -12,7 +12,7 @@ import { slotDomain } from "../slots.js";
 import { errorOf, registration, TestUser, xml, type Element } from "../support/client.js";
 import { startDns, type TestDns } from "../support/dns.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
-import { startRelay } from "../support/relay.js";
+import { startRelay, type TestRelay } from "../support/relay.js";
 import { emailConfigSchema } from "../../adapters/email/config.js";
 import { Relay } from "../../adapters/email/relay.js";
 
@@ -195,6 +195,56 @@ describe("a relay at an IPv6 address", () => {
         "over IPv6 ([::1])",
         "over IPv6 (::1)",
       ]);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
+
+describe("connections to the relay", () => {
+  const send = async (relay: TestRelay, count: number, relayConfig: Record<string, unknown> = {}) => {
+    const config = emailConfigSchema.parse({
+      mailDomain: "relay-test.example.org",
+      relay: { host: "127.0.0.1", port: relay.port, starttls: false, timeoutSeconds: 5, ...relayConfig },
+    });
+    const client = new Relay(config.relay, undefined);
+    try {
+      for (let i = 0; i < count; i++)
+        await client.send({
+          from: "a@relay-test.example.org",
+          to: "b@example.net",
+          subject: `m${i}`,
+          text: "hi",
+        });
+    } finally {
+      client.close();
+    }
+  };
+  const subjects = (relay: TestRelay) =>
+    relay.mails.map((m) => /^Subject: (.*)$/m.exec(m.toString())?.[1]?.trim());
+
+  it("sends many mails over one connection, and opens a new one after messagesPerConnection", async () => {
+    const relay = await startRelay();
+    try {
+      // Beyond nodemailer's own 100: each new connection costs its set-up, and mail queued behind a retired
+      // connection waited 100 ms.
+      await send(relay, 150);
+      expect(relay.connections).toBe(1);
+      await send(relay, 7, { messagesPerConnection: 3 });
+      expect(relay.connections).toBe(1 + 3);
+      expect(relay.mails).toHaveLength(157);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it("sends the mail a relay refused for its own limit per connection again, on a new one, once", async () => {
+    const relay = await startRelay();
+    relay.mailsPerConnection = 5;
+    try {
+      await send(relay, 8);
+      expect(subjects(relay)).toEqual(["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"]);
+      expect(relay.connections).toBe(2);
     } finally {
       await relay.stop();
     }

@@ -1,6 +1,7 @@
 /**
- * An SMTP relay for tests: a real smtp-server on loopback that keeps every mail it takes and can be told to
- * answer "451 try later" to everything for a while (a relay that is busy or rate-limiting us).
+ * An SMTP relay for tests: a real smtp-server on loopback that keeps every mail it takes, counts the
+ * connections opened to it, and can be told to answer "451 try later" to everything for a while (a relay
+ * that is busy or rate-limiting us) or to take only so many mails per connection.
  */
 import { SMTPServer } from "smtp-server";
 
@@ -10,6 +11,10 @@ export interface TestRelay {
   readonly mails: Buffer[];
   /** While true, every RCPT gets 451. */
   busy: boolean;
+  /** Connections opened to it so far. */
+  readonly connections: number;
+  /** Set: a connection that took this many mails answers the next MAIL FROM with 421 and closes (as Exim does). */
+  mailsPerConnection?: number;
   stop(): Promise<void>;
 }
 
@@ -18,21 +23,45 @@ const MAX_TEST_MAIL_BYTES = 1024 * 1024;
 
 /** `host`: the loopback address it listens on (`::1` for a relay reached over IPv6). */
 export async function startRelay(host = "127.0.0.1"): Promise<TestRelay> {
-  const relay: TestRelay = { port: 0, mails: [], busy: false, stop: () => Promise.resolve() };
+  let connections = 0;
+  /** Mails each connection took (smtp-server keeps one session object per connection). */
+  const taken = new WeakMap<object, number>();
+  const relay: TestRelay = {
+    port: 0,
+    mails: [],
+    busy: false,
+    get connections() {
+      return connections;
+    },
+    stop: () => Promise.resolve(),
+  };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["AUTH", "STARTTLS"],
     logger: false,
     size: MAX_TEST_MAIL_BYTES,
+    onConnect(_session, callback) {
+      connections++;
+      callback();
+    },
+    onMailFrom(_address, session, callback) {
+      const limit = relay.mailsPerConnection;
+      if (limit !== undefined && (taken.get(session) ?? 0) >= limit)
+        return callback(
+          Object.assign(new Error("4.7.0 Too many messages on this connection"), { responseCode: 421 }),
+        );
+      callback();
+    },
     onRcptTo(_address, _session, callback) {
       if (relay.busy)
         return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
       callback();
     },
-    onData(stream, _session, callback) {
+    onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("end", () => {
+        taken.set(session, (taken.get(session) ?? 0) + 1);
         relay.mails.push(Buffer.concat(chunks));
         callback();
       });
