@@ -29,15 +29,22 @@
  * machine as it is now, one run after the other: the `dist/src/main.js` of another checkout (run as
  * `node dist/src/main.js` is), or an executable that takes `--config FILE`. BENCH_OPENLOOP_LABEL says which
  * version that is, in the results file (the default: the path; for this checkout, its commit).
+ * BENCH_OPENLOOP_PROSODY_NAGLE=off runs Prosody with `network_settings = { nagle = false }`, as
+ * docs/deployment.md advises for latency (its default leaves Nagle's algorithm on). BENCH_OPENLOOP_TIMELINE=DIR
+ * writes, per row, DIR/<path>-<rate>.json: [ms since the row's first send, latency ms] for each arrival (where
+ * in the row the slow messages were: a few bursts, or spread).
+ *
+ * The bench's own clients (XMPP, IRC) write without Nagle's algorithm: a message leaves them when it is sent,
+ * so that the latency measured is the gateway's and Prosody's, not the load generator's.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { client, xml, type Client, type Element } from "@xmpp/client";
 import { Redis } from "ioredis";
-import { simpleParser } from "mailparser";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
 import { startBed, type Bed } from "../test/bed/index.js";
@@ -74,6 +81,8 @@ const GATEWAY_COMMAND = process.env.BENCH_OPENLOOP_GATEWAY;
 /** BENCH_OPENLOOP_NODE_OPTIONS: Node options for the gateway (e.g. the installed command's), to compare. */
 const GATEWAY_NODE_OPTIONS = process.env.BENCH_OPENLOOP_NODE_OPTIONS ?? "";
 const TRACE = process.env.BENCH_OPENLOOP_TRACE === "1";
+const PROSODY_NAGLE = process.env.BENCH_OPENLOOP_PROSODY_NAGLE !== "off";
+const TIMELINE_DIR = process.env.BENCH_OPENLOOP_TIMELINE;
 const SECRET = "bench-openloop";
 const ACCOUNT = "AC" + "3".repeat(32);
 const TOKEN = "bench-openloop-token";
@@ -89,7 +98,8 @@ const now = () => performance.now();
 class Clock {
   private readonly sentAt = new Map<string, number>();
   private readonly left = new Map<string, number>();
-  readonly latencies: number[] = [];
+  /** Each arrival: when its message was sent, and its latency (ms). */
+  readonly arrivals: [sentAt: number, latency: number][] = [];
   errors = 0;
   /** The first few errors, as told (a stanza error's condition and text, an HTTP status, an SMTP reply). */
   readonly errorSamples: string[] = [];
@@ -111,13 +121,29 @@ class Clock {
       this.left.set(key, left - 1);
       return;
     }
-    this.latencies.push(now() - this.sentAt.get(key)!);
+    const sentAt = this.sentAt.get(key)!;
+    this.arrivals.push([sentAt, now() - sentAt]);
     this.left.delete(key);
   }
 
   get pending(): number {
     return this.left.size;
   }
+}
+
+/** A row's arrivals as [ms since its first send, latency ms], rounded to 0.1 ms, in DIR/NAME.json. */
+async function writeTimeline(
+  dir: string,
+  name: string,
+  arrivals: readonly [number, number][],
+): Promise<void> {
+  const first = Math.min(...arrivals.map(([sentAt]) => sentAt));
+  const round = (ms: number) => Math.round(ms * 10) / 10;
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    path.join(dir, `${name}.json`),
+    JSON.stringify(arrivals.map(([sentAt, latency]) => [round(sentAt - first), round(latency)])),
+  );
 }
 
 /** Calls `send(i)` at `rate` a second for `seconds`, never waiting for an answer. Returns the achieved rate. */
@@ -267,6 +293,8 @@ async function xmppUser(
   xmpp.on("stanza", (el: Element) => handlers.forEach((h) => h(el)));
   xmpp.on("error", () => undefined);
   await xmpp.start();
+  // A stanza leaves when it is sent, not once Prosody acknowledged the one before (Nagle's algorithm).
+  (xmpp as unknown as { socket?: Socket }).socket?.setNoDelay(true);
   await xmpp.send(xml("presence"));
   return { xmpp, on: (fn) => handlers.push(fn) };
 }
@@ -330,6 +358,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), "bench-openloop-"));
   const bed = await startBed({
     ejabberd: false,
+    prosodyNagle: PROSODY_NAGLE,
     components: Object.values(DOMAINS).map((domain) => ({ domain, secret: SECRET })),
   });
   const dns = await startDns({ "example.com": "v=spf1 ip4:127.0.0.1 -all" });
@@ -342,14 +371,18 @@ async function main(): Promise<void> {
     disabledCommands: ["AUTH", "STARTTLS"],
     logger: false,
     size: 1024 * 1024,
+    // Like a relay on loopback: no reverse DNS of 127.0.0.1, and no parsing beyond finding the key, so that
+    // this process spends on each mail what a relay would, not mailparser's share of the 2 cores.
+    disableReverseLookup: true,
     onData(stream, _session, callback) {
-      simpleParser(stream).then(
-        (mail) => {
-          clock.arrived(mail.text?.trim() ?? "");
-          callback();
-        },
-        (err: Error) => callback(err),
-      );
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => {
+        // The body is the key, one 7-bit line (the subject is the thread's).
+        const key = /\r\n\r\n(\S+)/.exec(Buffer.concat(chunks).toString("latin1"))?.[1];
+        if (key) clock.arrived(key);
+        callback();
+      });
     },
   });
   relay.server.maxConnections = 1000;
@@ -537,7 +570,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     monitor.disconnect();
     const outside = lines.filter((l) => !l.lua).length;
-    const latency = clock.latencies[0];
+    const latency = clock.arrivals[0]?.[1];
     console.log(
       `\n${name}: ${outside} commands sent by the gateway, ${lines.length - outside} run by scripts; ` +
         `arrived ${latency === undefined ? "never" : `after ${latency.toFixed(1)} ms`}`,
@@ -618,7 +651,8 @@ async function main(): Promise<void> {
           redis: await redisCalls(redis),
         };
         const sent = Math.round(rate * SECONDS);
-        const lat = [...clock.latencies].sort((a, b) => a - b);
+        const lat = clock.arrivals.map(([, latency]) => latency).sort((a, b) => a - b);
+        if (TIMELINE_DIR) await writeTimeline(TIMELINE_DIR, `${name}-${rate}`, clock.arrivals);
         const result = {
           path: name,
           rate,
@@ -672,6 +706,7 @@ async function main(): Promise<void> {
     if (!PROFILE_DIR && !TRACE)
       await saveResult(process.env.BENCH_OPENLOOP_RESULT ?? "openloop", {
         nodeOptions: GATEWAY_NODE_OPTIONS,
+        prosodyNagle: PROSODY_NAGLE,
         gateway: process.env.BENCH_OPENLOOP_LABEL ?? (GATEWAY_COMMAND ? GATEWAY_COMMAND : gitHead()),
         date: new Date().toISOString(),
         machine: machine(),

@@ -28,6 +28,8 @@ export interface BedOptions {
   components: ComponentConfig[];
   /** Redis with an append-only file, so its data survives stop()/start(). Default false. */
   redisAppendOnly?: boolean;
+  /** Prosody with Nagle's algorithm on its connections (its default). Default true. */
+  prosodyNagle?: boolean;
 }
 
 /** Plain JSON data: hand it to a Vitest worker (e.g. via `provide`) and call attach() there. */
@@ -135,7 +137,10 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
   const sub = (name: string): string => path.join(dir, name);
 
   const results = await Promise.allSettled([
-    want.prosody && timed("prosody", () => startProsody({ dir: sub("prosody"), host, components })),
+    want.prosody &&
+      timed("prosody", () =>
+        startProsody({ dir: sub("prosody"), host, components, nagle: opts.prosodyNagle ?? true }),
+      ),
     want.ejabberd && timed("ejabberd", () => startEjabberd({ dir: sub("ejabberd"), host, components })),
     want.irc && timed("irc", () => startNgircd({ dir: sub("ngircd") })),
     want.redis &&

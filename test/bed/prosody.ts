@@ -21,7 +21,7 @@ function lua(value: string): string {
 
 const configPath = (dir: string): string => path.join(dir, "prosody.cfg.lua");
 
-function prosodyConfig(info: XmppInfo): string {
+function prosodyConfig(info: XmppInfo, nagle: boolean): string {
   const { dir } = info;
   const components = info.components
     .map((c) => `Component ${lua(c.domain)}\n    component_secret = ${lua(c.secret)}\n`)
@@ -51,7 +51,7 @@ authentication = "internal_hashed"
 storage = "internal"
 -- Test speed: SCRAM logins take ~30 ms instead of ~1 s (PBKDF2 in @xmpp/client is slow).
 default_iteration_count = 128
-
+${nagle ? "" : "-- A stanza leaves when written, not once the previous one was acknowledged (docs/deployment.md).\nnetwork_settings = { nagle = false }\n"}
 -- In-band registration (XEP-0077) over plain TCP, unthrottled for loopback: the bed creates
 -- accounts this way (prosodyctl register costs a Lua start-up per account).
 allow_registration = true
@@ -87,13 +87,15 @@ export async function startProsody(opts: {
   dir: string;
   host: string;
   components: ComponentConfig[];
+  /** Nagle's algorithm on Prosody's connections (its default: true). */
+  nagle?: boolean;
 }): Promise<XmppPeer> {
   const { dir, host, components } = opts;
   const [c2sPort = 0, componentPort = 0] = await freePorts(2);
   const info: XmppInfo = { kind: "prosody", dir, host, c2sPort, componentPort, components };
   await mkdir(path.join(dir, "data"), { recursive: true });
   await mkdir(path.join(dir, "certs"), { recursive: true });
-  await writeFile(configPath(dir), prosodyConfig(info));
+  await writeFile(configPath(dir), prosodyConfig(info, opts.nagle ?? true));
   const spec = prosodySpec(info);
   ownServer(spec);
   await startServer(spec);
