@@ -33,6 +33,28 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
+/**
+ * Where a row's slow messages were: how many took longer than `overMs`, and in how many of the row's windows of
+ * `windowMs` (by send time) they were sent. A few windows: bursts, a stall of some process delaying every
+ * message behind it; as many windows as messages: spread over the row, the per-message path itself.
+ */
+export function slowMessages(
+  arrivals: readonly (readonly [sentAt: number, latency: number])[],
+  overMs = 10,
+  windowMs = 100,
+): { overMs: number; count: number; windows: number; ofWindows: number } {
+  const first = Math.min(...arrivals.map(([sentAt]) => sentAt));
+  const last = Math.max(...arrivals.map(([sentAt]) => sentAt));
+  const slow = arrivals.filter(([, latency]) => latency > overMs);
+  const windows = new Set(slow.map(([sentAt]) => Math.floor((sentAt - first) / windowMs)));
+  return {
+    overMs,
+    count: slow.length,
+    windows: windows.size,
+    ofWindows: Math.floor((last - first) / windowMs) + 1,
+  };
+}
+
 /** The least, the median and the greatest of a few measurements (rounded), as the failover benchmarks report them. */
 export function minMedianMax(values: number[]): { min: number; median: number; max: number } {
   const sorted = [...values].sort((a, b) => a - b);

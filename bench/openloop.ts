@@ -54,7 +54,7 @@ import { ensureDist } from "../test/support/dist.js";
 import { spawnGateway, type GatewayProcess } from "../test/support/process.js";
 import { startTwilioFake, type TwilioFake } from "../test/twilio/server.js";
 import { callTree, renderSvg, type Profile } from "./flamegraph.js";
-import { IrcClient, machine, percentile, procStats, saveResult, waitReady } from "./lib.js";
+import { IrcClient, machine, percentile, procStats, saveResult, slowMessages, waitReady } from "./lib.js";
 
 const RATES = (process.env.BENCH_OPENLOOP_RATES ?? "100,500,1000,2000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_OPENLOOP_SECONDS ?? 10);
@@ -668,6 +668,7 @@ async function main(): Promise<void> {
             p99: +percentile(lat, 99).toFixed(1),
             p999: +percentile(lat, 99.9).toFixed(1),
           },
+          ...(clock.arrivals.length > 0 ? { slow: slowMessages(clock.arrivals) } : {}),
           // The longest event-loop stall in the row (sampled every 10 ms: ±10 ms).
           longestStallMs: {
             gateway: stallMs.gateway,

@@ -506,6 +506,9 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
       n(get(x, "longestStallMs", "gateway"), 1),
       n(get(x, "longestStallMs", "loadGenerator"), 1),
       n(get(x, "longestStallMs", "idleProcess"), 1),
+      x.slow
+        ? `${n(get(x, "slow", "count"))} in ${n(get(x, "slow", "windows"))} of ${n(get(x, "slow", "ofWindows"))}`
+        : "–",
     ]);
   // The gateway as it was before the cuts, measured with this bench just before `r` (BENCH_OPENLOOP_GATEWAY).
   const before = result("openloop-before");
@@ -542,6 +545,37 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
         `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
       ];
     });
+  // The same bench with Prosody told not to use Nagle's algorithm (BENCH_OPENLOOP_PROSODY_NAGLE=off).
+  const noNagle = result("openloop-prosody-nodelay");
+  const withoutNagle = runs(noNagle)
+    .filter((x) => find(r, x.path, x.rate))
+    .map((x) => {
+      const plain = find(r, x.path, x.rate)!;
+      return [
+        String(x.path),
+        n(x.rate),
+        `${latency(plain)} · **${latency(x)}**`,
+        `${n(plain.gatewayCpuMsPerMessage, 2)} / ${n(x.gatewayCpuMsPerMessage, 2)}`,
+        `${perMessage(plain)} · ${perMessage(x)}`,
+        `${n(plain.prosodyCpuMsPerMessage, 2)} / ${n(x.prosodyCpuMsPerMessage, 2)}`,
+        `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
+      ];
+    });
+  const ircOut = runs(r).filter((x) => x.path === "irc-out" && find(noNagle, x.path, x.rate));
+  const p50s = (xs: Json[]) => xs.map((x) => Number(get(x, "latencyMs", "p50")));
+  const cpuRatios = ircOut.map(
+    (x) => Number(find(noNagle, x.path, x.rate)!.gatewayCpuMsPerMessage) / Number(x.gatewayCpuMsPerMessage),
+  );
+  const ircOutNagle = ircOut.length
+    ? `
+Without it, a message to IRC reaches the IRC server after ${n(Math.min(...p50s(ircOut.map((x) => find(noNagle, x.path, x.rate)!))), 1)}–${n(Math.max(...p50s(ircOut.map((x) => find(noNagle, x.path, x.rate)!))), 1)} ms (median) instead of
+${n(Math.min(...p50s(ircOut)), 1)}–${n(Math.max(...p50s(ircOut)), 1)} ms, and the gateway spends ${n(Math.min(...cpuRatios), 1)}–${n(Math.max(...cpuRatios), 1)} times the CPU on it: each stanza now comes in
+its own segment and wakes it, where Prosody's Nagle had gathered several. The other paths differ about as much
+as two runs of the same setting do ("How far apart runs are", below), with Prosody itself spending a little
+more per stanza. Prosody's default is the cheaper one for a busy gateway; the setting is for those who want
+messages to IRC at once.
+`
+    : "";
   const commands = runs(r)
     .filter((x) => x.rate === 500 && x.redisTopCommandsPerMessage)
     .map(
@@ -575,20 +609,47 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     )
     .map((x) => ({ now: x, was: find(before, x.path, x.rate)! }));
   const span = (values: number[]) => `${Math.min(...values)}–${Math.max(...values)} %`;
+  /** A span of falls that may include rises: "9 % more to 32 % less". */
+  const change = (values: number[]) =>
+    Math.min(...values) < 0
+      ? `between ${-Math.min(...values)} % more and ${Math.max(...values)} % less`
+      : `by ${span(values)}`;
   const beforeAfter = pairs.length
     ? `
 What the cuts bought, against the gateway before them in the same hour (the comparison above): at 100 and 500
 msg/s the writes per message fell by ${span(pairs.map((p) => fall(Number(p.was.gatewayWritesPerMessage), Number(p.now.gatewayWritesPerMessage))))}
-and the gateway's CPU per message by ${span(pairs.map((p) => fall(Number(p.was.gatewayCpuMsPerMessage), Number(p.now.gatewayCpuMsPerMessage))))}, depending on the path: less than the
+and the gateway's CPU per message changed ${change(pairs.map((p) => fall(Number(p.was.gatewayCpuMsPerMessage), Number(p.now.gatewayCpuMsPerMessage))))}, depending on the path: less than the
 writes alone suggest, because at those rates a write removed had often shared its wake-up with another message.
 Earlier versions of this file compared runs made on different days, and claimed more (SMS out at 100 msg/s,
 6.1 → 3.2 ms): that "before" was taken without a warm-up, and the same code differs by up to a third from one
 day to another (below). A second pair of runs, made the same way at 04:38Z and 04:41Z on 2026-12-03 (not
-kept), gave the same picture: gateway CPU now / before between 0.64 and 0.98 on every path and rate (SMS out
+kept; the bench as it was then), gave the same picture: gateway CPU now / before between 0.64 and 0.98 on every path and rate (SMS out
 0.83 / 0.82 / 0.98 at 100 / 500 / 1,000 msg/s, webhooks 0.90 / 0.89 / 0.92, IRC lines 0.68 / 0.84 / 0.64).
 `
     : "";
+  // Whether each path's slow messages at 500 msg/s came in bursts (a few windows of 100 ms) or all along.
+  const at500 = runs(r).filter((x) => x.rate === 500 && x.slow);
+  const windowsOf = (x: Json) => Number(get(x, "slow", "windows"));
+  const bursty = at500.filter((x) => windowsOf(x) < 0.8 * Number(get(x, "slow", "ofWindows")));
+  const steady = at500.filter((x) => !bursty.includes(x));
+  const bursts = at500.length
+    ? `At 500 msg/s${bursty.length ? `, the messages over 10 ms were sent in ${bursty.map((x) => `${windowsOf(x)} (${String(x.path)})`).join(", ")} of the row's ${n(get(bursty[0]!, "slow", "ofWindows"))} windows of 100 ms: bursts, each a stall of some process on the shared cores that every message behind it waits out (the stall table)` : ""}${steady.length ? `; ${steady.map((x) => String(x.path)).join(", ")} had them in nearly every window: there the path itself takes over 10 ms at that rate (mail-in and irc-in: the gateway's or Prosody's core busy with them, a queue; irc-out: Prosody's Nagle)` : ""}.
+`
+    : "";
   const so100 = find(r, "sms-out", 100);
+  const so100Before = find(before, "sms-out", 100);
+  const writesSaved =
+    so100 && so100Before
+      ? Number(so100Before.gatewayWritesPerMessage) - Number(so100.gatewayWritesPerMessage)
+      : 0;
+  const cpuSaved =
+    so100 && so100Before
+      ? Number(so100Before.gatewayCpuMsPerMessage) - Number(so100.gatewayCpuMsPerMessage)
+      : 0;
+  const savedPerWrite =
+    writesSaved > 1 && cpuSaved > 0
+      ? `, and in the comparison above: ${n(writesSaved, 1)} writes fewer per SMS at 100 msg/s saved ${n(cpuSaved, 2)} ms, ${n((1000 * cpuSaved) / writesSaved)} µs each`
+      : "";
   const so1000 = find(r, "sms-out", 1000);
   const wakeUps =
     so100?.gatewayWritesPerMessage !== undefined && so1000
@@ -614,9 +675,11 @@ ${
 Where the p99 comes from: the longest time each event loop was held up in the row (a timer every 10 ms that
 fires late; the figure includes those 10 ms), in the gateway, in the load generator (whose peers take the
 timestamps) and in a Node process that does nothing at all: what the shared cores and the hypervisor alone do
-to a process. A message that arrives during a stall of either end waits it out.
+to a process. A message that arrives during a stall of either end waits it out. The last column says whether
+the slow messages came in bursts: how many took over 10 ms, and in how many of the row's windows of 100 ms (by
+send time) they were sent; a burst is every message behind one stall.
 
-${table(["path", "rate/s", "latency p99 ms", "gateway stall ms", "load generator stall ms", "idle process stall ms"], stalls)}
+${table(["path", "rate/s", "latency p99 ms", "gateway stall ms", "load generator stall ms", "idle process stall ms", "messages over 10 ms, in windows of 100 ms"], stalls)}
 `
     : ""
 }${
@@ -642,6 +705,18 @@ gateway that is busy rather than small can drop it (docs/deployment.md, "Through
 
 ${table(["path", "rate/s", "gateway CPU ms/msg: plain / installed", "latency p99 ms: plain / installed", "backlog at stop: plain / installed"], asInstalled)}
 `
+      : ""
+  }${
+    withoutNagle.length
+      ? `
+Prosody leaves Nagle's algorithm on for its connections: a stanza it writes while the previous one waits for
+its TCP acknowledgement waits too, up to a delayed ACK (40 ms). docs/deployment.md advises
+\`network_settings = { nagle = false }\` for latency. The same bench with that setting
+(\`BENCH_OPENLOOP_PROSODY_NAGLE=off\`, \`bench/results/openloop-prosody-nodelay.json\`, ${when(noNagle!)}), beside this
+table's figures (Prosody's default first):
+
+${table(["path", "rate/s", "latency p50 / p99 / p99.9 ms: default · nagle = false", "gateway CPU ms/msg", "gateway wake-ups / writes per msg", "Prosody CPU ms/msg", "backlog at stop"], withoutNagle)}
+${ircOutNagle}`
       : ""
   }${
     commands.length
@@ -675,7 +750,13 @@ barrier and one acknowledgement; a batch's acknowledgement travels with the deli
 limits are taken in the same write as the hand-off; the bounce record of a mail goes with its hand-off and its
 thread records with the ledger's outcome; the SMTP listener keeps the owners RCPT found instead of asking again
 at the end of DATA; and the deliverer's memory of confirmed entries is a ring, not a Set used as a queue (whose
-first entry is found by skipping the deleted ones: 2.8 % of the gateway's CPU on irc-in).
+first entry is found by skipping the deleted ones: 2.8 % of the gateway's CPU on irc-in). Then latency, found
+with the timelines (\`BENCH_OPENLOOP_TIMELINE\`): the relay's connections carry up to 1,000 mails
+(\`relay.messagesPerConnection\`; nodemailer's pool retired one every 100 and then held the mails queued behind
+it for 100 ms, the bursts behind mail-out's p99), and the connection to an IRC server writes each line at once
+(Nagle's algorithm off). The bench itself had a fault of the same kind: its XMPP clients left Nagle's algorithm
+on, so a stanza sent while the previous one waited for Prosody's acknowledgement was held up to 40 ms, counted
+against the gateway. The runs on this page, before and after, use the corrected bench.
 ${beforeAfter}
 Where the CPU goes now: the column "gateway wake-ups / writes" counts, per message, the times the gateway's
 event loop slept and was woken (voluntary context switches of its main thread, \`/proc/PID/status\`) and its
@@ -687,8 +768,7 @@ So the CPU targets are met where messages share wake-ups (SMS out ≤ 1 ms from 
 500 and 1,000), and not below that: at 500 msg/s an SMS still costs about six writes (the request to the API,
 the answers to its three status callbacks, two to Redis) and an inbound webhook about four (its answer, the
 write to the inbox, the stanza with its barrier, the acknowledgement with the next read). A write that wakes a
-peer costs about 80 µs here (in the profiles, and in the comparison above: 5.5 writes fewer per SMS at 100 msg/s
-saved 0.42 ms), so with their wake-ups these come to some 0.7 ms per SMS and 0.5 ms per webhook before any of
+peer costs about 80 µs here (in the profiles${savedPerWrite}), so with their wake-ups these come to some 0.7 ms per SMS and 0.5 ms per webhook before any of
 the gateway's own code runs.
 Tried and dropped, no difference beyond the noise: Redis over its Unix socket instead of TCP on loopback
 (three paths, two runs each: the cost is the wake-up, not TCP), a larger young generation
@@ -697,12 +777,11 @@ the coarser lag metrics). Tried and dropped, worse: composing each mail before h
 that its body leaves in one write instead of one per part (two writes fewer per mail to the relay), cost 0.1 ms
 more per mail at 500 msg/s in two runs against two (nodemailer passes over the composed bytes again).
 At 1,000 msg/s and above the 2 cores are shared by everything, and the backlogs of mail-in and irc-in (10
-stanzas per line, Prosody's share as large as the gateway's) are the machine's. irc-out's latency at light
-traffic is Prosody's Nagle algorithm on the component stream: with \`network_settings = { nagle = false }\` in
-Prosody a message at 100/s reached the IRC server after 2.5 ms instead of 28 ms (median; docs/deployment.md).
-
+stanzas per line, Prosody's share as large as the gateway's) are the machine's. irc-out's latency at every rate
+is Prosody's Nagle algorithm on the component stream (the table without it, above).
+${bursts}
 How far apart runs are: the same code, measured on 2026-12-02 at 22:00Z and on 2026-12-03 at 03:25Z and 03:54Z
-(the last is this table's), gateway CPU per message at 100 msg/s: sms-out 3.16 / 2.24 / 2.64 ms, mail-in 4.0 /
+(with the bench as it was then, its clients with Nagle's algorithm on), gateway CPU per message at 100 msg/s: sms-out 3.16 / 2.24 / 2.64 ms, mail-in 4.0 /
 2.8 / 3.44 ms; p99 at 500 msg/s in ms: sms-out 118 / 32 / 38, sms-in 31 / 9.4 / 19, mail-out 137 / 116 / 116,
 mail-in 232 / 98 / 108, irc-out 68 / 58 / 67, irc-in 86 / 93 / 77; backlog at 1,000 msg/s mail-in 1,098 / 37 /
 269, irc-in 1,730 / 1,559 / 1,244 (at 1,000 lines/s, 10,000 stanzas/s: Prosody alone needs a core for them).
