@@ -532,35 +532,26 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
         `${n(b.redisCommandsPerMessage, 1)} → ${n(x.redisCommandsPerMessage, 1)}`,
       ];
     });
+  /** The rows of another run of this bench that `r` also has: path, rate, then `cells(r's row, its row)`. */
+  const beside = (other: Json | undefined, cells: (plain: Json, x: Json) => string[]) =>
+    runs(other)
+      .filter((x) => find(r, x.path, x.rate))
+      .map((x) => [String(x.path), n(x.rate), ...cells(find(r, x.path, x.rate)!, x)]);
   const installed = result("openloop-installed");
-  const asInstalled = runs(installed)
-    .filter((x) => find(r, x.path, x.rate))
-    .map((x) => {
-      const plain = find(r, x.path, x.rate)!;
-      return [
-        String(x.path),
-        n(x.rate),
-        `${n(plain.gatewayCpuMsPerMessage, 2)} / ${n(x.gatewayCpuMsPerMessage, 2)}`,
-        `${n(get(plain, "latencyMs", "p99"), 1)} / ${n(get(x, "latencyMs", "p99"), 1)}`,
-        `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
-      ];
-    });
+  const asInstalled = beside(installed, (plain, x) => [
+    `${n(plain.gatewayCpuMsPerMessage, 2)} / ${n(x.gatewayCpuMsPerMessage, 2)}`,
+    `${n(get(plain, "latencyMs", "p99"), 1)} / ${n(get(x, "latencyMs", "p99"), 1)}`,
+    `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
+  ]);
   // The same bench with Prosody told not to use Nagle's algorithm (BENCH_OPENLOOP_PROSODY_NAGLE=off).
   const noNagle = result("openloop-prosody-nodelay");
-  const withoutNagle = runs(noNagle)
-    .filter((x) => find(r, x.path, x.rate))
-    .map((x) => {
-      const plain = find(r, x.path, x.rate)!;
-      return [
-        String(x.path),
-        n(x.rate),
-        `${latency(plain)} · **${latency(x)}**`,
-        `${n(plain.gatewayCpuMsPerMessage, 2)} / ${n(x.gatewayCpuMsPerMessage, 2)}`,
-        `${perMessage(plain)} · ${perMessage(x)}`,
-        `${n(plain.prosodyCpuMsPerMessage, 2)} / ${n(x.prosodyCpuMsPerMessage, 2)}`,
-        `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
-      ];
-    });
+  const withoutNagle = beside(noNagle, (plain, x) => [
+    `${latency(plain)} · **${latency(x)}**`,
+    `${n(plain.gatewayCpuMsPerMessage, 2)} / ${n(x.gatewayCpuMsPerMessage, 2)}`,
+    `${perMessage(plain)} · ${perMessage(x)}`,
+    `${n(plain.prosodyCpuMsPerMessage, 2)} / ${n(x.prosodyCpuMsPerMessage, 2)}`,
+    `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
+  ]);
   const ircOut = runs(r).filter((x) => x.path === "irc-out" && find(noNagle, x.path, x.rate));
   const p50s = (xs: Json[]) => xs.map((x) => Number(get(x, "latencyMs", "p50")));
   const cpuRatios = ircOut.map(
