@@ -4,7 +4,7 @@
  * and takes over when the first goes away.
  */
 import { once } from "node:events";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../../src/log.js";
 import { ComponentLink, LinkDownError } from "../../src/xmpp/link.js";
 import { TEST_SECRET, slotDomain } from "../slots.js";
@@ -106,6 +106,30 @@ describe("component link on Prosody", () => {
       expect(alice.received.some((el) => el.getChildText("body") === "stale")).toBe(false);
     } finally {
       await alice.stop();
+      await l.stop();
+    }
+  }, 60_000);
+
+  it("fails a ping at once when the stream closes during it, and keeps no listener per ping", async () => {
+    const l = link(TEST_SECRET, capturedLogger().log);
+    l.start();
+    await l.waitOnline(AbortSignal.timeout(10_000));
+    try {
+      const listeners = l.listenerCount("offline");
+      for (let i = 0; i < 20; i++) await l.ping(undefined, l.generation);
+      expect(l.listenerCount("offline")).toBe(listeners);
+
+      // Lost once the ping is out, before its pong can be read: LinkDownError now, not at the ping's timeout
+      // (a minute from now).
+      const socket = l.entity.socket!;
+      const written = socket.bytesWritten;
+      socket.pause();
+      const pinged = l.ping(60_000, l.generation);
+      await vi.waitFor(() => expect(socket.bytesWritten).toBeGreaterThan(written));
+      socket.destroy();
+      await expect(pinged).rejects.toBeInstanceOf(LinkDownError);
+      expect(l.listenerCount("offline")).toBe(listeners);
+    } finally {
       await l.stop();
     }
   }, 60_000);
