@@ -745,7 +745,10 @@ first entry is found by skipping the deleted ones: 2.8 % of the gateway's CPU on
 with the timelines (\`BENCH_OPENLOOP_TIMELINE\`): the relay's connections carry up to 1,000 mails
 (\`relay.messagesPerConnection\`; nodemailer's pool retired one every 100 and then held the mails queued behind
 it for 100 ms, the bursts behind mail-out's p99), and the connection to an IRC server writes each line at once
-(Nagle's algorithm off). The bench itself had a fault of the same kind: its XMPP clients left Nagle's algorithm
+(Nagle's algorithm off). And the barrier ping after each delivered batch watches for a closed stream with a
+plain listener: an aborted \`once()\` built a DOMException and an AbortError, with their stacks, on every ping
+(2.6 % of the gateway's busy time on webhooks at 500 msg/s; the flame graphs are of the code after it). The
+bench itself had a fault like the IRC one: its XMPP clients left Nagle's algorithm
 on, so a stanza sent while the previous one waited for Prosody's acknowledgement was held up to 40 ms, counted
 against the gateway. The runs on this page, before and after, use the corrected bench.
 ${beforeAfter}
