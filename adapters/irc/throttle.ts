@@ -38,8 +38,13 @@ export class TokenBucket {
     return this.pending;
   }
 
-  /** Resolves when the caller may send one line. */
+  /**
+   * Resolves when the caller may send one line. A line that gets its token at once (nobody ahead of it) does
+   * not count as waiting: a burst of lines handled in one turn of the event loop, each with its token, is not
+   * a queue, and must not be refused as one by the bound on waiting lines.
+   */
   wait(): Promise<void> {
+    if (this.pending === 0 && this.take() === 0) return Promise.resolve();
     this.pending += 1;
     const turn = this.queue.then(async () => {
       for (let wait = this.take(); wait > 0; wait = this.take())

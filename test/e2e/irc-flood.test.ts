@@ -18,6 +18,8 @@ const SLOW = { lineDelayMs: 60_000, floodBurst: 3, maxQueuedLines: 20 };
 const PACED = { lineDelayMs: 300, floodBurst: 2, maxQueuedLines: 20 };
 /** grace.localhost: a floor longer than the grace period before an unused connection's QUIT. */
 const GRACE = { lineDelayMs: 2500, floodBurst: 1 };
+/** fast.localhost: no floor (a server that takes any rate), the smallest queue bound. */
+const FAST = { lineDelayMs: 0, floodBurst: 1, maxQueuedLines: 20 };
 
 describe("IRC flood control set by the admins", () => {
   const bed = sharedBed();
@@ -59,13 +61,14 @@ describe("IRC flood control set by the admins", () => {
     slot = await takeSlot(bed);
     domain = slotDomain(slot, "irc");
     gw = await startIrcGateway(bed, slot, {
-      servers: { allow: ["slow.localhost", "paced.localhost", "grace.localhost"] },
+      servers: { allow: ["slow.localhost", "paced.localhost", "grace.localhost", "fast.localhost"] },
       graceSeconds: 1,
       tls: false,
       addresses: {
         "slow.localhost": { host: "127.0.0.1", port: ircd.port, ...SLOW },
         "paced.localhost": { host: "127.0.0.1", port: ircd.port, ...PACED },
         "grace.localhost": { host: "127.0.0.1", port: ircd.port, ...GRACE },
+        "fast.localhost": { host: "127.0.0.1", port: ircd.port, ...FAST },
       },
     });
     bob = await RawIrc.connect(ircd.port, `Flood${slot}`);
@@ -136,6 +139,19 @@ describe("IRC flood control set by the admins", () => {
     expect(new Set(out).size).toBe(out.length);
     expect([...out].sort()).toEqual(ids.filter((id) => !no.has(id)).sort());
     for (const el of refused(ids)) expect(errorOf(el).condition).toBe("resource-constraint");
+  });
+
+  it("without a floor, a burst far beyond the queue's bound goes out whole: nothing waits, nothing is refused", async () => {
+    const channel = `#fast${slot}`;
+    const room = await join(channel, "fast.localhost", `fast${slot}`);
+    const ids = await burst(room, "f", 5 * FAST.maxQueuedLines);
+    await until(
+      () => arrived(channel, "f").length + refused(ids).length >= ids.length,
+      60_000,
+      () => `refused: ${refused(ids).length}, arrived: ${arrived(channel, "f").length} of ${ids.length}`,
+    );
+    expect(refused(ids).map((el) => errorOf(el).text)).toEqual([]);
+    expect([...arrived(channel, "f")].sort()).toEqual([...ids].sort());
   });
 
   it("private messages still waiting for flood control go out before the unused connection's QUIT", async () => {
