@@ -12,7 +12,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { machine } from "./lib.js";
+import { machine, percentile } from "./lib.js";
 
 /** In order; email.ts is run when it exists (the email adapter's own benchmark). */
 const BENCHMARKS = [
@@ -446,13 +446,12 @@ const OPENLOOP_TARGETS: Record<string, { cpuMs?: number; p99At500Ms: number }> =
   "irc-in": { p99At500Ms: 10 },
 };
 
-/** The median of some numbers, NaN for none. */
-function median(values: number[]): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  if (sorted.length === 0) return NaN;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+/** The median of some numbers (of an even count, the upper middle one, as percentile() takes it), NaN for none. */
+const median = (values: number[]): number =>
+  percentile(
+    values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b),
+    50,
+  );
 
 /** The open-loop figures of a row that the before/after comparison takes the median of, over several runs. */
 const MEDIAN_FIELDS = [
@@ -547,11 +546,11 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
         ? `${n(get(x, "slow", "count"))} in ${n(get(x, "slow", "windows"))} of ${n(get(x, "slow", "ofWindows"))}`
         : "–",
     ]);
-  // The gateway as it was before the cuts, measured with this bench just before `r` (BENCH_OPENLOOP_GATEWAY).
   const find = (x: Json | undefined, path: unknown, rate: unknown) =>
     runs(x).find((y) => y.path === path && y.rate === rate);
-  // The pairs of runs before/after: the first (openloop-before, then `r`), and those made the same way right
-  // after it (openloop-before-2, openloop-2, …). The comparison gives the medians over the pairs.
+  // The gateway as it was before the cuts, measured with this bench just before `r` (BENCH_OPENLOOP_GATEWAY):
+  // the first pair of runs (openloop-before, then `r`), and the pairs made the same way right after it
+  // (openloop-before-2, openloop-2, …). The comparison gives the medians over the pairs.
   const runPairs = [
     [result("openloop-before"), r],
     ...[2, 3, 4, 5].map((k) => [result(`openloop-before-${k}`), result(`openloop-${k}`)]),
@@ -602,15 +601,14 @@ function openloopSection(r: Json, result: (name: string) => Json | undefined): s
     `${n(plain.backlogWhenSendingStopped)} / ${n(x.backlogWhenSendingStopped)}`,
   ]);
   const ircOut = runs(r).filter((x) => x.path === "irc-out" && find(noNagle, x.path, x.rate));
+  const ircOutNoNagle = ircOut.map((x) => find(noNagle, x.path, x.rate)!);
   const p50s = (xs: Json[]) => xs.map((x) => Number(get(x, "latencyMs", "p50")));
-  const cpuRatios = ircOut.map(
-    (x) => Number(find(noNagle, x.path, x.rate)!.gatewayCpuMsPerMessage) / Number(x.gatewayCpuMsPerMessage),
-  );
+  const cpuRatios = ircOut.map((x, i) => cpu(ircOutNoNagle[i]) / cpu(x));
   const others = runs(noNagle).filter((x) => x.path !== "irc-out" && find(r, x.path, x.rate));
   const lowerElsewhere = `${others.filter((x) => Number(get(x, "latencyMs", "p99")) < Number(get(find(r, x.path, x.rate)!, "latencyMs", "p99"))).length} of ${others.length}`;
   const ircOutNagle = ircOut.length
     ? `
-Without it, a message to IRC reaches the IRC server after ${n(Math.min(...p50s(ircOut.map((x) => find(noNagle, x.path, x.rate)!))), 1)}–${n(Math.max(...p50s(ircOut.map((x) => find(noNagle, x.path, x.rate)!))), 1)} ms (median) instead of
+Without it, a message to IRC reaches the IRC server after ${n(Math.min(...p50s(ircOutNoNagle)), 1)}–${n(Math.max(...p50s(ircOutNoNagle)), 1)} ms (median) instead of
 ${n(Math.min(...p50s(ircOut)), 1)}–${n(Math.max(...p50s(ircOut)), 1)} ms, and the gateway spends ${n(Math.min(...cpuRatios), 1)}–${n(Math.max(...cpuRatios), 1)} times the CPU on it: each stanza now comes in
 its own segment and wakes it, where Prosody's Nagle had gathered several. On the other paths the p99 was lower
 without it in ${lowerElsewhere} rows (there too Prosody's Nagle holds stanzas, on their way to the gateway or

@@ -139,7 +139,7 @@ export async function startBed(opts: BedOptions): Promise<Bed> {
   const results = await Promise.allSettled([
     want.prosody &&
       timed("prosody", () =>
-        startProsody({ dir: sub("prosody"), host, components, nagle: opts.prosodyNagle ?? true }),
+        startProsody({ dir: sub("prosody"), host, components, nagle: opts.prosodyNagle }),
       ),
     want.ejabberd && timed("ejabberd", () => startEjabberd({ dir: sub("ejabberd"), host, components })),
     want.irc && timed("irc", () => startNgircd({ dir: sub("ngircd") })),
