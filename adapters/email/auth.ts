@@ -6,6 +6,7 @@
 import { Resolver } from "node:dns/promises";
 import { LRUCache } from "lru-cache";
 import type { ARCResult, DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
+import { loadOnce } from "../../src/load-once.js";
 
 /** How long one DNS lookup may take before the check counts as a temporary error. */
 export const DNS_TIMEOUT_MS = 5_000;
@@ -116,6 +117,9 @@ export interface Connection {
   sender: string;
 }
 
+/** mailauth (its PKI and public-suffix tables: about 11 MiB of heap), loaded with the first mail. */
+const mailauth = loadOnce(() => import("mailauth"));
+
 /**
  * Runs mailauth's authenticate() on a raw mail as received over `connection`: DKIM, SPF (with an empty MAIL
  * FROM, a bounce, SPF checks postmaster@<HELO name>, RFC 7208 §2.4), ARC (the chain a forwarder sealed, which
@@ -127,8 +131,7 @@ export async function checkSender(
   connection: Connection,
   options: { resolver: DNSResolver; mta: string },
 ): Promise<AuthVerdict> {
-  // mailauth (its PKI and public-suffix tables: about 11 MiB of heap) is loaded with the first mail.
-  const { authenticate } = await import("mailauth");
+  const { authenticate } = await mailauth();
   const result = await authenticate(raw, {
     ip: connection.ip,
     helo: connection.helo,

@@ -20,6 +20,10 @@ import { presentMail } from "./present.js";
 import type { StoredFile } from "./files.js";
 import { readMail, referencesOf } from "./read.js";
 import { threadIdFor, type ThreadStore } from "./threads.js";
+import { loadOnce } from "../../src/load-once.js";
+
+/** mailparser, loaded with the first mail rather than at start: an idle gateway does not need it. */
+const mailparser = loadOnce(() => import("mailparser"));
 
 /** Simultaneous SMTP sessions accepted; more are refused with 421 by smtp-server. */
 export const MAX_SMTP_CLIENTS = 100;
@@ -239,8 +243,7 @@ export class InboundListener {
     const { ctx } = this.deps;
     let parsed: ParsedMail;
     try {
-      // mailparser is loaded with the first mail, not at start: an idle gateway does not need it.
-      const { simpleParser } = await import("mailparser");
+      const { simpleParser } = await mailparser();
       parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     } catch (err) {
       // Parsing is deterministic: a retry would fail the same way (RFC 3463 5.6.0: bad content).

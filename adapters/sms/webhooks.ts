@@ -17,6 +17,7 @@ import { MAX_MEDIA_BYTES, MEDIA_TIMEOUT_SECONDS } from "./config.js";
 import { downloadHeaders } from "../../src/http/downloads.js";
 import type { SentRecords } from "./sent-records.js";
 import { describeTwilioError, isTerminal } from "./twilio-errors.js";
+import { loadOnce } from "../../src/load-once.js";
 
 /** How long the media proxy serves an inbound MMS attachment. */
 export const MEDIA_TTL_SECONDS = 30 * 24 * 3600;
@@ -269,16 +270,15 @@ async function proxyMedia(deps: WebhookDeps, form: Form): Promise<Attachment[]> 
   return out;
 }
 
-/**
- * twilio.validateRequest, with the SDK (several MiB of heap) loaded at the first webhook rather than at start:
- * an idle gateway does not need it.
- */
+/** The Twilio SDK (several MiB of heap), loaded with the first webhook: an idle gateway does not need it. */
+const twilioSdk = loadOnce(async () => (await import("twilio")).default);
+
+/** twilio.validateRequest. */
 export async function validTwilioSignature(
   token: string,
   signature: string,
   url: string,
   form: Form,
 ): Promise<boolean> {
-  const { default: twilio } = await import("twilio");
-  return twilio.validateRequest(token, signature, url, form);
+  return (await twilioSdk()).validateRequest(token, signature, url, form);
 }
