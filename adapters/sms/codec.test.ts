@@ -116,5 +116,12 @@ describe("countryOf", () => {
     ["2025550123", undefined], // not E.164
   ])("%s is in %s", (e164, country) => {
     expect(countryOf(e164)).toBe(country);
+    // Once the number was checked for a JID (where its country is kept), the answer is the same.
+    try {
+      createSmsCodec().encode(e164);
+    } catch {
+      // not a number a JID can hold
+    }
+    expect(countryOf(e164)).toBe(country);
   });
 });

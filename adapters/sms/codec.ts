@@ -65,10 +65,11 @@ function quote(text: string): string {
 }
 
 /**
- * Numbers that passed checkE164 lately. Parsing with libphonenumber is the largest cost of an inbound SMS after
- * the HTTP and Redis work, and the same numbers come back in every conversation.
+ * Numbers that passed checkE164 lately, with their country ("" for none: +800, +882…). Parsing with
+ * libphonenumber is the largest cost of an inbound SMS after the HTTP and Redis work, and the same numbers come
+ * back in every conversation; an SMS out needs the country of the number its JID was checked for.
  */
-const CHECKED = new LRUCache<string, true>({ max: 10_000 });
+const CHECKED = new LRUCache<string, CountryCode | "">({ max: 10_000 });
 
 /** Strict E.164 check shared by decode and encode: the form first (jid-malformed), then validity. */
 function checkE164(id: string): string {
@@ -89,7 +90,7 @@ function checkE164(id: string): string {
       "jid-malformed",
       `${id} is not written in canonical E.164 form; use ${parsed.number} instead.`,
     );
-  CHECKED.set(id, true);
+  CHECKED.set(id, parsed.country ?? "");
   return id;
 }
 
@@ -174,6 +175,8 @@ export function createSmsCodec(options: SmsCodecOptions = {}): IdCodec {
  * Shared country codes are resolved by number range: +1 202… is US, +1 416… is CA, +44 7911… is GG.
  */
 export function countryOf(e164: string): CountryCode | undefined {
+  const checked = CHECKED.get(e164);
+  if (checked !== undefined) return checked || undefined;
   if (!E164.test(e164)) return undefined;
   const parsed = parsePhoneNumberFromString(e164);
   return parsed?.isValid() === true ? parsed.country : undefined;
