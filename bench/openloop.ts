@@ -27,7 +27,8 @@
  * the default measures `node dist/src/main.js`), and BENCH_OPENLOOP_RESULT names the results file (openloop).
  * BENCH_OPENLOOP_GATEWAY=PATH runs another build of the gateway, so that two versions are compared on the
  * machine as it is now, one run after the other: the `dist/src/main.js` of another checkout (run as
- * `node dist/src/main.js` is), or an executable that takes `--config FILE`. BENCH_OPENLOOP_LABEL says which
+ * `node dist/src/main.js` is), an executable that takes `--config FILE`, or `bench/floor-gateway.ts` (the least
+ * an SMS gateway can do per message: the floor under the sms rows, see there). BENCH_OPENLOOP_LABEL says which
  * version that is, in the results file (the default: the path; for this checkout, its commit).
  * BENCH_OPENLOOP_PROSODY_NAGLE=off runs Prosody with `network_settings = { nagle = false }`, as
  * docs/deployment.md advises for latency (its default leaves Nagle's algorithm on). BENCH_OPENLOOP_TIMELINE=DIR
@@ -236,12 +237,15 @@ async function settled(pid: number): Promise<void> {
 
 /**
  * The executable that runs the gateway build named by BENCH_OPENLOOP_GATEWAY: an executable as given, or for a
- * `main.js`, a script in `dir` that runs it with this Node and no options (as `node dist/src/main.js` runs).
+ * `main.js` (or a `.ts`, through tsx), a script in `dir` that runs it with this Node and no options (as
+ * `node dist/src/main.js` runs).
  */
 async function gatewayCommand(given: string, dir: string): Promise<string> {
-  if (!given.endsWith(".js")) return given;
+  if (!/\.[jt]s$/.test(given)) return given;
+  // A TypeScript file (bench/floor-gateway.ts) runs through tsx, which only transforms it as it loads.
+  const loader = given.endsWith(".ts") ? "--import tsx " : "";
   const script = path.join(dir, "other-gateway.sh");
-  await writeFile(script, `#!/bin/sh\nexec '${process.execPath}' '${path.resolve(given)}' "$@"\n`, {
+  await writeFile(script, `#!/bin/sh\nexec '${process.execPath}' ${loader}'${path.resolve(given)}' "$@"\n`, {
     mode: 0o755,
   });
   return script;

@@ -507,6 +507,67 @@ code.
 `;
 }
 
+/**
+ * The SMS paths beside the least an SMS gateway can do per message (bench/floor-gateway.ts): the medians of the
+ * floor's runs (openloop-floor, -2, …) and of the gateway's, each run right after one of them
+ * (openloop-floorpair, -2, …). Empty until both were run.
+ */
+function floorSection(result: (name: string) => Json | undefined): string {
+  const series = (name: string) =>
+    ["", "-2", "-3", "-4", "-5"].map((k) => result(`${name}${k}`)).filter((x): x is Json => x !== undefined);
+  const floors = series("openloop-floor");
+  const gateways = series("openloop-floorpair");
+  const floor = medianRun(floors);
+  const gateway = medianRun(gateways);
+  if (!floor || !gateway) return "";
+  const rowsOf = (x: Json) => (x.results as Json[] | undefined) ?? [];
+  const cpu = (y: Json) => Number(y.gatewayCpuMsPerMessage);
+  const pairs = rowsOf(floor)
+    .map((f) => ({ f, g: rowsOf(gateway).find((y) => y.path === f.path && y.rate === f.rate) }))
+    .filter((p): p is { f: Json; g: Json } => p.g !== undefined);
+  const rows = pairs.map(({ f, g }) => {
+    const target = OPENLOOP_TARGETS[String(f.path)]?.cpuMs;
+    return [
+      String(f.path),
+      n(f.rate),
+      `${n(cpu(f), 2)} · **${n(cpu(g), 2)}**${target === undefined ? "" : ` (≤ ${n(target, 1)})`}`,
+      n(cpu(g) - cpu(f), 2),
+      `${n(f.gatewayWakeUpsPerMessage, 1)} / ${n(f.gatewayWritesPerMessage, 1)} · ${n(g.gatewayWakeUpsPerMessage, 1)} / ${n(g.gatewayWritesPerMessage, 1)}`,
+      `${n(f.redisCommandsPerMessage, 1)} · ${n(g.redisCommandsPerMessage, 1)}`,
+      `${n(get(f, "latencyMs", "p99"), 1)} · ${n(get(g, "latencyMs", "p99"), 1)}`,
+    ];
+  });
+  const names: Record<string, string> = { "sms-out": "an SMS out", "sms-in": "a webhook" };
+  const overTarget = pairs
+    .filter(({ f }) => cpu(f) > (OPENLOOP_TARGETS[String(f.path)]?.cpuMs ?? Infinity))
+    .map(({ f }) => `${names[String(f.path)] ?? String(f.path)} at ${n(f.rate)} msg/s (${n(cpu(f), 2)} ms)`);
+  const own = pairs.map(({ f, g }) => cpu(g) - cpu(f));
+  const share = pairs.map(({ f, g }) => Math.round((100 * (cpu(g) - cpu(f))) / cpu(g)));
+  return `
+The floor under these figures: \`bench/floor-gateway.ts\` is the least an SMS gateway can do per message and
+keep the product's promises, each in the fewest round trips: an SMS out claimed in Redis before the API gets
+it, posted once on a keep-alive connection, its sid and outcome recorded in one write; a status callback's
+signature checked, the final one read back; a webhook's signature checked, its sid and event stored in one
+round trip before the 200, its stanza sent with the others of the moment behind one ping, deleted on the pong.
+No registrations, limits, logs, metrics, schema checks or reconnects, and it delivers straight from the webhook
+where the gateway reads its inbox back. It ran in this bench in the gateway's place
+(\`BENCH_OPENLOOP_GATEWAY=bench/floor-gateway.ts BENCH_OPENLOOP_PATHS=sms-out,sms-in\`, 10 s rows), ${floors.length} times,
+each run followed by one of the gateway (\`openloop-floor*.json\`, \`openloop-floorpair*.json\`, ${when(floors[0]!)} to
+${when(gateways.at(-1)!)}); medians, floor · gateway:
+
+${table(["path", "rate/s", "CPU ms/msg: floor · gateway (target)", "the gateway's own, ms/msg", "wake-ups / writes per msg", "Redis cmds/msg", "latency p99 ms"], rows)}
+
+${
+  overTarget.length
+    ? `The floor alone is over the issue's CPU target for ${overTarget.join(", ")}: on this machine no gateway that
+stores before it answers meets those rows; what the gateway adds on top is its own code, ${n(Math.min(...own), 2)}–${n(Math.max(...own), 2)} ms per
+message (${Math.min(...share)}–${Math.max(...share)} % of its CPU).`
+    : `The floor is within the issue's CPU targets on every row: what the gateway adds on top is its own code,
+${n(Math.min(...own), 2)}–${n(Math.max(...own), 2)} ms per message (${Math.min(...share)}–${Math.max(...share)} % of its CPU).`
+}
+`;
+}
+
 function openloopSection(r: Json, result: (name: string) => Json | undefined): string {
   const runs = (x: Json | undefined) => (x?.results as Json[] | undefined) ?? [];
   const latency = (x: Json | undefined) =>
@@ -761,7 +822,7 @@ ${runPairs.length} pairs' ratios, with the lowest and the highest.`
 ${table(["path", "rate/s", "gateway CPU ms/msg", "now / before", "wake-ups / writes per msg", "latency p99 ms", "backlog at stop", "Redis cmds/msg"], compared)}
 `
       : ""
-  }${
+  }${floorSection(result)}${
     asInstalled.length
       ? `
 The rows above run \`node dist/src/main.js\`; the installed command's \`#!\` line adds
