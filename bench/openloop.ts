@@ -105,9 +105,19 @@ class Clock {
   /** The first few errors, as told (a stanza error's condition and text, an HTTP status, an SMTP reply). */
   readonly errorSamples: string[] = [];
 
+  /**
+   * The first few messages a receiving peer got that are not an arrival of this row (another text, or a key
+   * not sent in it): when a row loses messages, what came instead.
+   */
+  readonly unmatchedSamples: string[] = [];
+
   error(what: string): void {
     this.errors++;
     if (this.errorSamples.length < 5) this.errorSamples.push(what);
+  }
+
+  unmatched(what: string): void {
+    if (this.unmatchedSamples.length < 5) this.unmatchedSamples.push(what.slice(0, 300));
   }
 
   sent(key: string, arrivals = 1): void {
@@ -117,7 +127,7 @@ class Clock {
 
   arrived(key: string): void {
     const left = this.left.get(key);
-    if (left === undefined) return;
+    if (left === undefined) return this.unmatched(`not sent in this row: ${key}`);
     if (left > 1) {
       this.left.set(key, left - 1);
       return;
@@ -455,6 +465,7 @@ async function main(): Promise<void> {
       }
       const body = bodyOf(el);
       if (body?.startsWith("ol-")) clock.arrived(body);
+      else if (body && el.attrs.type !== "error") clock.unmatched(el.toString());
     });
   const observer = await IrcClient.connect(bed.irc!.port, "olobserver");
   observer.onLine((line) => {
@@ -666,6 +677,9 @@ async function main(): Promise<void> {
           lost: clock.pending,
           errors: clock.errors,
           ...(clock.errorSamples.length > 0 ? { errorSamples: clock.errorSamples } : {}),
+          ...(lat.length < sent && clock.unmatchedSamples.length > 0
+            ? { unmatchedSamples: clock.unmatchedSamples }
+            : {}),
           backlogWhenSendingStopped: backlog,
           latencyMs: {
             p50: +percentile(lat, 50).toFixed(1),

@@ -4,6 +4,7 @@
  * webhooks, authenticated media URLs, and faults a test can inject (error answers, requests left hanging).
  * https://www.twilio.com/docs/messaging/api/message-resource
  */
+import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
@@ -81,7 +82,10 @@ class Fake implements TwilioFake {
   private readonly pending = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
 
-  constructor(private readonly opts: TwilioFakeOptions) {}
+  constructor(private readonly opts: TwilioFakeOptions) {
+    // Every webhook in flight listens for the stop: hundreds at once under load, not a leak.
+    setMaxListeners(0, this.stopping.signal);
+  }
 
   async listen(host: string, port: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
