@@ -21,6 +21,7 @@ import { timingSafeEqual } from "node:crypto";
 import { Redis } from "ioredis";
 import { component, xml, type Element } from "@xmpp/component";
 import { twilioSignature, formParams } from "../test/twilio/signature.js";
+import { isTerminal } from "../adapters/sms/twilio-errors.js";
 
 interface FloorConfig {
   xmpp: { service: string; serverDomains: string[] };
@@ -36,7 +37,6 @@ interface FloorConfig {
   };
 }
 
-const FINAL = new Set(["delivered", "undelivered", "failed", "read", "canceled"]);
 const TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 // Claim an SMS out and count it against its sender: one round trip before the hand-off.
 const CLAIM = `if redis.call('SET', KEYS[1], 'sending', 'NX', 'EX', 86400) == false then return 0 end
@@ -169,7 +169,8 @@ async function webhook(req: http.IncomingMessage, res: http.ServerResponse, text
   const field = (name: string) => String(form[name] ?? "");
   if (!signed(req, form)) return void res.writeHead(403).end();
   if (req.url?.endsWith("/status")) {
-    if (FINAL.has(field("MessageStatus"))) await redis.hget(`sent:{sms}:${field("MessageSid")}`, "from");
+    if (isTerminal(field("MessageStatus").toLowerCase()))
+      await redis.hget(`sent:{sms}:${field("MessageSid")}`, "from");
     return void res.writeHead(200).end();
   }
   const user = ownerOf.get(field("To"));
