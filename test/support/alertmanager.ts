@@ -1,10 +1,11 @@
 /**
  * A real Prometheus Alertmanager (Debian package prometheus-alertmanager) on a free loopback port, with one
- * webhook receiver pointing at the gateway; alerts are pushed with its v2 HTTP API.
+ * webhook receiver pointing at the gateway; alerts are pushed with its v2 HTTP API. Its config and data live in
+ * a temporary directory of its own, removed when it stops.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ensureDebianPackages } from "../bed/apt.js";
@@ -17,6 +18,7 @@ export interface TestAlertmanager {
   url: string;
   /** Pushes alerts (firing, or resolved when endsAt is in the past) through POST /api/v2/alerts. */
   push(alerts: Record<string, unknown>[]): Promise<void>;
+  /** Stops Alertmanager and removes its directory. */
   stop(): Promise<void>;
   readonly output: string[];
 }
@@ -68,6 +70,13 @@ export async function startAlertmanager(opts: {
   const output: string[] = [];
   child.stdout?.on("data", (d: Buffer) => output.push(d.toString()));
   child.stderr?.on("data", (d: Buffer) => output.push(d.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
   const url = `http://127.0.0.1:${port}`;
   for (const end = Date.now() + 20_000; ;) {
     const ready = await fetch(`${url}/-/ready`).then(
@@ -75,8 +84,10 @@ export async function startAlertmanager(opts: {
       () => false,
     );
     if (ready) break;
-    if (Date.now() > end || child.exitCode !== null)
+    if (Date.now() > end || child.exitCode !== null) {
+      await stop();
       throw new Error(`Alertmanager did not start:\n${output.join("")}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   return {
@@ -90,10 +101,6 @@ export async function startAlertmanager(opts: {
       });
       if (!res.ok) throw new Error(`Alertmanager refused the alerts: ${res.status} ${await res.text()}`);
     },
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
+    stop,
   };
 }
