@@ -3,13 +3,13 @@
  * what a sending server sees when the store is down, the mail too big, or the recipients too many.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport/index.js";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { IdMap, InboundEvent } from "../../src/adapter.js";
 import { InboundListener, type InboundDeps } from "./inbound.js";
 import { ThreadStore } from "./threads.js";
@@ -168,6 +168,7 @@ describe("SMTP listener recipients", () => {
 describe("SMTP listener with a certificate", () => {
   it("offers STARTTLS only when a certificate is configured", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "mail-tls-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const [certFile, keyFile] = [path.join(dir, "cert.pem"), path.join(dir, "key.pem")];
     execFileSync(
       "openssl",

@@ -4,7 +4,7 @@
  * line break refused, nothing reaching IRC), the channel list as disco#items with counts and topics, paged
  * with XEP-0059 and answered from a copy for a while, and what the server JID says it offers.
  */
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -63,6 +63,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
   const bed = sharedBed();
   const peer = bed.prosody!;
   let ircd: IrcPeer;
+  let ircdDir: string | undefined;
   let gw: TestGateway;
   let domain: string;
   let serverJid: string;
@@ -73,6 +74,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
   let bobNick: string;
   let aliceNick: string;
   let insp: IrcPeer;
+  let inspDir: string | undefined;
   let busy: Awaited<ReturnType<typeof scriptedIrc>>;
   let mute: Awaited<ReturnType<typeof scriptedIrc>>;
 
@@ -100,12 +102,10 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     serverJid = `${SERVER}@${domain}`;
     bobNick = `Bob${slot}`;
     aliceNick = `alice${slot}`;
-    ircd = await startNgircd({
-      dir: await mkdtemp(path.join(tmpdir(), "irc-console-")),
-      name: SERVER,
-      motd: MOTD,
-    });
-    insp = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "irc-console-insp-")) });
+    ircdDir = await mkdtemp(path.join(tmpdir(), "irc-console-"));
+    ircd = await startNgircd({ dir: ircdDir, name: SERVER, motd: MOTD });
+    inspDir = await mkdtemp(path.join(tmpdir(), "irc-console-insp-"));
+    insp = await startInspircd({ dir: inspDir });
     busy = await scriptedIrc("busy.localhost", "busy");
     mute = await scriptedIrc("mute.localhost", "mute");
     gw = await startIrcGateway(bed, slot, {
@@ -130,6 +130,7 @@ describe("the IRC server JID: MOTD, console and channel list", () => {
     await gw?.stop();
     await ircd?.stop();
     await insp?.stop();
+    for (const dir of [ircdDir, inspDir]) if (dir) await rm(dir, { recursive: true, force: true });
     busy?.server.close();
     mute?.server.close();
   });

@@ -3,7 +3,7 @@
  * msgid becomes the stanza id and server-time the XEP-0203 delay, the user's own room message is reflected
  * once the server echoed it (echo-message), multi-prefix occupants, and away-notify as occupant presence.
  */
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,7 @@ describe("IRCv3 through the gateway", () => {
   const bed = sharedBed();
   const peer = bed.prosody!;
   let ircd: IrcPeer;
+  let ircdDir: string | undefined;
   let gw: TestGateway;
   let alice: TestUser;
   let bob: RawIrc;
@@ -30,7 +31,8 @@ describe("IRCv3 through the gateway", () => {
   const channel = "#v3";
 
   beforeAll(async () => {
-    ircd = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "inspircd-")) });
+    ircdDir = await mkdtemp(path.join(tmpdir(), "inspircd-"));
+    ircd = await startInspircd({ dir: ircdDir });
     const slot = await takeSlot(bed);
     const domain = slotDomain(slot, "irc");
     room = `${channel}%${ircd.serverName}@${domain}`;
@@ -49,6 +51,7 @@ describe("IRCv3 through the gateway", () => {
     await alice?.stop();
     await gw?.stop();
     await ircd?.stop();
+    if (ircdDir) await rm(ircdDir, { recursive: true, force: true });
   });
 
   it("knows every prefix of an occupant (multi-prefix): op and voice, then voice only, in a +m channel", async () => {

@@ -5,7 +5,7 @@
  *
  * alice and carol are bridged users (each with an IRC connection to the bed's ngircd); bob is a raw IRC client.
  */
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -433,6 +433,7 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
   const bed = sharedBed();
   const peer = bed.prosody!;
   let ircd: IrcPeer;
+  let ircdDir: string | undefined;
   let gw: TestGateway;
   let alice: TestUser;
   let carol: TestUser;
@@ -441,7 +442,8 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
   const channel = "#v3mam";
 
   beforeAll(async () => {
-    ircd = await startInspircd({ dir: await mkdtemp(path.join(tmpdir(), "inspircd-mam-")) });
+    ircdDir = await mkdtemp(path.join(tmpdir(), "inspircd-mam-"));
+    ircd = await startInspircd({ dir: ircdDir });
     const slot = await takeSlot(bed);
     room = `${channel}%${ircd.serverName}@${slotDomain(slot, "irc")}`;
     gw = await startIrcGateway(bed, slot, plainIrc({ [ircd.serverName]: ircd.port }));
@@ -457,6 +459,7 @@ describe("IRC channel history with IRCv3 (msgid, echo-message)", () => {
     await carol?.stop();
     await gw?.stop();
     await ircd?.stop();
+    if (ircdDir) await rm(ircdDir, { recursive: true, force: true });
   });
 
   const joinRoom = (user: TestUser, nick: string) => user.joinRoom(`${room}/${nick}`);

@@ -4,7 +4,7 @@
  * receives it: the user is told instead. Without an encryption key the gateway stores no password at all.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -26,6 +26,7 @@ describe("IRC passwords: sealed at rest, NickServ only to the services", () => {
   const bed = sharedBed();
   const peer = bed.prosody!;
   let ircd: IrcPeer;
+  let ircdDir: string | undefined;
   let gw: TestGateway;
   let keyless: TestGateway;
   let domain: string;
@@ -35,7 +36,8 @@ describe("IRC passwords: sealed at rest, NickServ only to the services", () => {
   let fake: RawIrc;
 
   beforeAll(async () => {
-    ircd = await startNgircd({ dir: await mkdtemp(path.join(tmpdir(), "irc-svc-")), name: SERVER });
+    ircdDir = await mkdtemp(path.join(tmpdir(), "irc-svc-"));
+    ircd = await startNgircd({ dir: ircdDir, name: SERVER });
     const irc = {
       servers: { allow: [SERVER] },
       tls: false,
@@ -65,6 +67,7 @@ describe("IRC passwords: sealed at rest, NickServ only to the services", () => {
     await gw?.stop();
     await keyless?.stop();
     await ircd?.stop();
+    if (ircdDir) await rm(ircdDir, { recursive: true, force: true });
   });
 
   it("stores the NickServ password sealed: Redis does not hold it", async () => {

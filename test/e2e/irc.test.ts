@@ -5,7 +5,7 @@
  * leaving and the QUIT after grace.
  */
 import { client } from "@xmpp/client";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,6 +39,7 @@ describe("IRC channels as XMPP rooms", () => {
   let aliceNick: string;
   /** A private IRC server that one test stops under a joined user. */
   let doomed: IrcPeer;
+  let doomedDir: string | undefined;
 
   beforeAll(async () => {
     slot = await takeSlot(bed);
@@ -47,10 +48,8 @@ describe("IRC channels as XMPP rooms", () => {
     bobNick = `Bob${slot}`;
     aliceNick = `alice${slot}`;
     room = `${channel}%${ircd.serverName}@${domain}`;
-    doomed = await startNgircd({
-      dir: await mkdtemp(path.join(tmpdir(), "irc-doomed-")),
-      name: "doomed.localhost",
-    });
+    doomedDir = await mkdtemp(path.join(tmpdir(), "irc-doomed-"));
+    doomed = await startNgircd({ dir: doomedDir, name: "doomed.localhost" });
     gw = await startIrcGateway(bed, slot, {
       servers: { allow: [ircd.serverName, "down.localhost", "doomed.localhost"] },
       tls: false, // the bed's ngircd speaks plain IRC only
@@ -79,6 +78,7 @@ describe("IRC channels as XMPP rooms", () => {
     await carol?.stop();
     await gw?.stop();
     await doomed?.stop();
+    if (doomedDir) await rm(doomedDir, { recursive: true, force: true });
   });
 
   it("joins: the IRC users as occupants, the user's own presence last with 110, then the topic", async () => {
