@@ -264,7 +264,6 @@ export class Service {
     this.interrupted.start();
     this.ctx.link.start();
     this.deliverer.start();
-    this.ctx.inbox.attach(this.ctx.domain, this.deliverer);
   }
 
   /** XEP-0100 §8: unavailable to registered users, then close the stream. */
@@ -274,7 +273,6 @@ export class Service {
     this.stopping = true;
     await this.drain();
     this.interrupted.stop();
-    this.ctx.inbox.detach(this.ctx.domain, this.deliverer);
     await this.deliverer.stop();
     this.broadcaster.cancel();
     if (this.ctx.link.isOnline)

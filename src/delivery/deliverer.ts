@@ -1,17 +1,10 @@
 /**
- * The read side of durable inbound delivery, one per component domain: takes the domain's entries through a
+ * The read side of durable inbound delivery, one per component domain: reads the domain's stream through a
  * consumer group, sends each event as a stanza while the component stream is up, then pings the server as a
  * barrier (the server handles one stream in order: the pong means every stanza before it arrived) and only
  * then acknowledges and deletes the entries (while the next batch goes out). After a crash or a lost stream,
  * the entries still pending are sent again with the same stanza ids, so clients can drop the copies
  * (at-least-once delivery).
- *
- * The entries this instance writes are claimed for it by the write itself and handed over in its answer (see
- * Inbox.attach): no read of the stream, nor its wake-up, between a webhook and its stanza. The blocking read
- * of the stream stays for the rest (entries other instances wrote while they could not send them, or this
- * one while it was behind), and the pending list for what was claimed and not confirmed. Every entry handed
- * over is pending under this consumer's name first, so the pending list is the truth: whenever the loop reads
- * it, what it was handed before is dropped and read from there.
  *
  * One bad entry must not hold the domain down. An entry that cannot become a stanza (corrupt, or refused by
  * the event schema) goes to the dead-letter stream at once. A batch whose barrier fails after stanzas were
@@ -31,7 +24,7 @@ import { inboundStanza, type Element } from "../xmpp/stanzas.js";
 import { Acknowledgements } from "./acknowledgements.js";
 import { DEFAULT_MAX_ATTEMPTS, DeadLetters, type DeadLetterHook } from "./dead-letters.js";
 import { checkInboundEvent } from "./event-schema.js";
-import { compareEntryIds, DELIVERY_GROUP, decodeEntry, entryTime, type DirectReader } from "./inbox.js";
+import { DELIVERY_GROUP, decodeEntry, entryTime } from "./inbox.js";
 import { DELIVERY_BATCH, InboxReads, READ_BLOCK_MS, type StreamEntry } from "./inbox-reads.js";
 
 export { CLAIM_IDLE_MS, DELIVERY_BATCH, READ_BLOCK_MS, READ_REPLY_MARGIN_MS } from "./inbox-reads.js";
@@ -51,16 +44,6 @@ export const RETRY_PAUSE_MS = 1_000;
 export const STOP_ACK_WAIT_MS = 1_000;
 /** Longest stop() waits for the delivery loop to reach a safe point (a blocking read lasts READ_BLOCK_MS). */
 export const STOP_WAIT_MS = READ_BLOCK_MS + 1_000;
-/**
- * Entries handed over and not yet sent beyond which writes stop claiming them (they are then read from the
- * stream when the deliverer catches up): as many as the batches it keeps unconfirmed.
- */
-export const MAX_HANDED = DELIVERY_BATCH * MAX_UNCONFIRMED_BATCHES;
-/**
- * Entries handed over and not yet sent, at most: writes sent before it stopped accepting still claim some.
- * Beyond, they are left in the pending list and read from there.
- */
-export const HANDED_LIMIT = 4 * MAX_HANDED;
 /** What the deliverer tells its owner. */
 export interface DeliveryHooks {
   /** Once the server confirmed a batch: how long each entry waited since it was persisted. */
@@ -79,10 +62,7 @@ function isNoGroup(err: unknown): boolean {
   return String((err as Error).message).startsWith("NOGROUP");
 }
 
-/** Entries in the order of the stream. */
-const byEntryId = ([a]: StreamEntry, [b]: StreamEntry): number => compareEntryIds(a, b);
-
-export class Deliverer implements DirectReader {
+export class Deliverer {
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly reads: InboxReads;
@@ -95,21 +75,8 @@ export class Deliverer implements DirectReader {
    */
   private singleLeft = 0;
   private abort = new AbortController();
-  /**
-   * Entries wait in the pending list that the loop must read (adopted from a dead instance, claimed by a
-   * write that failed, more than it may hold): read it first at the next turn.
-   */
+  /** Entries were adopted (adopt()): read the pending list first at the next turn. */
   private readOwnPending = false;
-  /** The loop reads the pending list until it finds it empty (at start, after a failure…). */
-  private behind = true;
-  /** Entries pending under our name and not sent yet, in the order of the stream (see take()). */
-  private handed: StreamEntry[] = [];
-  /** The blocking read of new entries under way, if any (its entries join `handed`). */
-  private reading: Promise<void> | undefined;
-  /** Why that read failed, until the loop takes note. */
-  private readFailure: Error | undefined;
-  /** Wakes the loop waiting for entries. */
-  private wake: (() => void) | undefined;
   /** Stanzas sent so far (for metrics and tests). */
   delivered = 0;
   /** Confirmed entries, acknowledged in Redis without holding up the next batch. */
@@ -123,8 +90,7 @@ export class Deliverer implements DirectReader {
     private readonly redis: RedisClient,
     keys: Keys,
     private readonly link: ComponentLink,
-    /** Its name in the consumer group (the instance's id). */
-    readonly consumer: string,
+    private readonly consumer: string,
     log: Logger,
     private readonly hooks: DeliveryHooks = {},
     maxAttempts = DEFAULT_MAX_ATTEMPTS,
@@ -144,36 +110,9 @@ export class Deliverer implements DirectReader {
     this.loop = this.run();
   }
 
-  /** Whether writes should claim entries for it now (see DirectReader). */
-  get accepting(): boolean {
-    return (
-      this.running &&
-      this.link.isOnline &&
-      !this.behind &&
-      !this.readOwnPending &&
-      this.singleLeft === 0 &&
-      this.handed.length < MAX_HANDED
-    );
-  }
-
-  /** Entries a write claimed for us: sent in their turn. */
-  take(entries: StreamEntry[]): void {
-    // Stopped, they stay pending under our name: read by the next start, or taken over by another instance.
-    if (!this.running) return;
-    if (this.handed.length + entries.length > HANDED_LIMIT) this.missed();
-    else this.hand(entries);
-  }
-
-  /** Entries wait in our pending list that were not handed over (a write that claimed them failed…). */
-  missed(): void {
-    this.readOwnPending = true;
-    this.wakeLoop();
-  }
-
   async stop(): Promise<void> {
     this.running = false;
     this.abort.abort();
-    this.wakeLoop();
     // Acknowledgements may travel on the reads' connection (see confirm()): let those under way be answered
     // first, or the next start would send their entries again.
     await this.acks.settled(STOP_ACK_WAIT_MS);
@@ -210,7 +149,7 @@ export class Deliverer implements DirectReader {
       await this.redis.call("XCLAIM", this.stream, DELIVERY_GROUP, this.consumer, "0", ...ids, "JUSTID");
       claimed += ids.length;
     }
-    if (claimed > 0) this.missed();
+    if (claimed > 0) this.readOwnPending = true;
     return claimed;
   }
 
@@ -224,39 +163,40 @@ export class Deliverer implements DirectReader {
 
   private async run(): Promise<void> {
     let groupReady = false;
+    let pendingFirst = true;
     let lastClaim = Date.now();
-    this.behind = true;
     while (this.running) {
       try {
         if (this.readOwnPending) {
           this.readOwnPending = false;
-          this.behind = true;
+          pendingFirst = true; // entries adopted from a dead instance
         }
         if (Date.now() - lastClaim > CLAIM_CHECK_MS) {
-          this.behind = true; // look for entries a dead instance left behind
+          pendingFirst = true; // look for entries a dead instance left behind
           lastClaim = Date.now();
         }
         if (!this.link.isOnline) {
           await this.link.waitOnline(this.abort.signal);
-          this.behind = true; // resend what was in flight when the stream dropped
+          pendingFirst = true; // resend what was in flight when the stream dropped
         }
         if (!groupReady) {
           await this.ensureGroup();
           groupReady = true;
         }
         await this.throwIfUnconfirmed();
-        const batch = this.behind ? await this.readPending() : await this.nextNew();
+        const batch = pendingFirst ? await this.readPending() : await this.reads.next();
         // What was read stays pending under our name when a batch before it failed: read again from there.
         await this.throwIfUnconfirmed();
         if (batch.length === 0) {
-          this.behind = false;
+          pendingFirst = false;
           continue;
         }
+        await this.reads.replicated();
         // One by one, the rest of what was read stays pending under our name: read it again from there.
-        if ((await this.sendBatch(batch)) < batch.length) this.behind = true;
+        if ((await this.sendBatch(batch)) < batch.length) pendingFirst = true;
       } catch (err) {
         if (!this.running) break;
-        this.behind = true;
+        pendingFirst = true;
         if (isNoGroup(err)) {
           // The stream or its group vanished with Redis's data: create it again, then go on. What it held
           // is gone: that is for the operators to know, not a warning among others.
@@ -283,64 +223,7 @@ export class Deliverer implements DirectReader {
   private async readPending(): Promise<StreamEntry[]> {
     // Entries sent and not yet confirmed, or whose acknowledgement is under way, would be read back.
     await this.settled();
-    // What was handed over is pending under our name since before this read is sent: it returns them. (One
-    // handed over while it is under way may be returned too: sent by then, it is only acknowledged again.)
-    this.handed = [];
-    const entries = await this.reads.pending();
-    // The stream and its group are there: a failure of the blocking read before this one is stale.
-    this.readFailure = undefined;
-    return entries;
-  }
-
-  /**
-   * The next entries handed over or read from the stream, waiting for some (an empty batch when the blocking
-   * read returned none, or when stopping).
-   */
-  private async nextNew(): Promise<StreamEntry[]> {
-    if (this.handed.length === 0 && this.readFailure === undefined) {
-      this.reading ??= this.readNew();
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-    const failure = this.readFailure;
-    if (failure) {
-      this.readFailure = undefined;
-      throw failure;
-    }
-    // Stopping: what was handed over stays pending, for the next start or another instance.
-    if (!this.running) return [];
-    return this.handed.splice(0, DELIVERY_BATCH);
-  }
-
-  /** The blocking read of new entries: they join what was handed over, in the order of the stream. */
-  private readNew(): Promise<void> {
-    return this.reads
-      .next()
-      .then(
-        (entries) => this.hand(entries),
-        (err: unknown) => {
-          this.readFailure = err instanceof Error ? err : new Error(String(err));
-        },
-      )
-      .finally(() => {
-        this.reading = undefined;
-        this.wakeLoop();
-      });
-  }
-
-  private hand(entries: StreamEntry[]): void {
-    const [first] = entries;
-    if (first === undefined) return;
-    const last = this.handed.at(-1);
-    this.handed.push(...entries);
-    // A read's answer and a write's on two connections may come in either order.
-    if (last !== undefined && byEntryId(first, last) < 0) this.handed.sort(byEntryId);
-    this.wakeLoop();
-  }
-
-  private wakeLoop(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    return this.reads.pending();
   }
 
   /**
@@ -422,8 +305,10 @@ export class Deliverer implements DirectReader {
       const stored = entryTime(entryId);
       if (stored !== undefined) this.hooks.delivered?.(Math.max(0, (confirmed - stored) / 1000));
     }
-    // On the connection of the pending reads, out of the way of the shared one; behind a WAIT under way there,
-    // or once stopping (that connection is closed first), on the shared connection.
+    // While traffic is light the loop reads next, on the reads' connection: the acknowledgement goes first on
+    // it, in the same write as the read (one system call and one wake-up of Redis less per batch). Behind a
+    // read under way (a blocking one lasts up to READ_BLOCK_MS), or once stopping (that connection is closed
+    // first), it takes the shared connection.
     this.acks.acknowledge(done, this.running && this.reads.free ? this.reads.connection : this.redis);
   }
 

@@ -1,9 +1,8 @@
 /**
- * The deliverer's reads of a domain's inbox through the consumer group, on two connections of their own: new
- * entries on one (a blocking read ties it up for as long as nothing comes, while the entries this instance
- * writes reach its deliverer directly, see Inbox.attach), its own pending entries and those a dead instance
- * left on the other, each followed by the wait for replicas on its connection. The second is known to be free
- * or not (a WAIT may block it): the deliverer sends its acknowledgements there while it is.
+ * The deliverer's reads of a domain's inbox through the consumer group, on a connection of their own (a
+ * blocking read ties one up): new entries (blocking), its own pending entries and those a dead instance left,
+ * and the wait for replicas. It knows when one of them is under way: a command queued behind a blocking read
+ * on that connection waits for it, so the deliverer sends its acknowledgements there only while it is free.
  */
 import type { Logger } from "../log.js";
 import { NotReplicatedError, type ReplicationSettings } from "../store/durable.js";
@@ -24,11 +23,9 @@ export type StreamEntry = [string, string[]];
 type StreamReply = [string, StreamEntry[]][] | null;
 
 export class InboxReads {
-  /** The connection of the reads of pending entries (acknowledgements may share it while it is free). */
+  /** The connection the reads use (acknowledgements may share it while it is free). */
   readonly connection: RedisClient;
-  /** The connection of the blocking reads of new entries. */
-  private readonly blockingConnection: RedisClient;
-  /** Commands under way on `connection` that may block (see free). */
+  /** Reads under way that may block (see free). */
   private underway = 0;
 
   constructor(
@@ -41,49 +38,35 @@ export class InboxReads {
     // A reply that never comes (a connection replaced during a cluster's slot migration) must not stall the
     // loop: the read fails, and what it took is read again from the pending list.
     const commandTimeout = Math.max(READ_BLOCK_MS, replication.timeoutMs) + READ_REPLY_MARGIN_MS;
-    const options = { enableOfflineQueue: true, commandTimeout };
-    this.connection = duplicateRedis(redis, options, log, "deliverer");
-    this.blockingConnection = duplicateRedis(redis, options, log, "deliverer-blocking");
+    this.connection = duplicateRedis(redis, { enableOfflineQueue: true, commandTimeout }, log, "deliverer");
   }
 
-  /** No command that may block (a WAIT) is under way on `connection`. */
+  /** No read that may block (a blocking read, a WAIT) is under way on the connection. */
   get free(): boolean {
     return this.underway === 0;
   }
 
-  /**
-   * New entries, waiting up to READ_BLOCK_MS for them; with replicas required, returned once they have them
-   * (see replicated).
-   */
+  /** New entries, waiting up to READ_BLOCK_MS for them. */
   async next(): Promise<StreamEntry[]> {
-    const reply = (await this.blockingConnection.xreadgroup(
-      "GROUP",
-      DELIVERY_GROUP,
-      this.consumer,
-      "COUNT",
-      DELIVERY_BATCH,
-      "BLOCK",
-      READ_BLOCK_MS,
-      "STREAMS",
-      this.stream,
-      ">",
+    const reply = (await this.blocking(() =>
+      this.connection.xreadgroup(
+        "GROUP",
+        DELIVERY_GROUP,
+        this.consumer,
+        "COUNT",
+        DELIVERY_BATCH,
+        "BLOCK",
+        READ_BLOCK_MS,
+        "STREAMS",
+        this.stream,
+        ">",
+      ),
     )) as StreamReply;
-    const entries = reply?.[0]?.[1] ?? [];
-    if (entries.length) await this.replicated(this.blockingConnection);
-    return entries;
+    return reply?.[0]?.[1] ?? [];
   }
 
-  /**
-   * Our own pending entries, then entries abandoned by dead instances (idle for CLAIM_IDLE_MS); with replicas
-   * required, returned once they have them (see replicated).
-   */
+  /** Our own pending entries, then entries abandoned by dead instances (idle for CLAIM_IDLE_MS). */
   async pending(): Promise<StreamEntry[]> {
-    const entries = await this.pendingEntries();
-    if (entries.length) await this.blocking(() => this.replicated(this.connection));
-    return entries;
-  }
-
-  private async pendingEntries(): Promise<StreamEntry[]> {
     const own = (await this.connection.xreadgroup(
       "GROUP",
       DELIVERY_GROUP,
@@ -112,14 +95,16 @@ export class InboxReads {
    * With `redis.replication.minReplicas`, an entry is sent only once that many replicas have it: an entry the
    * primary took but no replica (its network was told "try later") would otherwise reach the user, vanish in a
    * failover, and come again when the network retries. The read that returned the batch is a write (the
-   * group's pending list) made after the entries were added, so a WAIT on the connection of the read covers
-   * them. (Entries handed over by the write that added them need none: that write waited, see Inbox.)
+   * group's pending list) made after the entries were added, so a WAIT on this connection covers them.
    */
-  private async replicated(via: RedisClient): Promise<void> {
+  async replicated(): Promise<void> {
     const { minReplicas, timeoutMs } = this.replication;
     if (minReplicas === 0) return;
     // In the same pipeline as a read of the stream, WAIT goes to the node that holds it (on a cluster too).
-    const [, waited] = (await via.pipeline().xlen(this.stream).wait(minReplicas, timeoutMs).exec()) ?? [];
+    const [, waited] =
+      (await this.blocking(() =>
+        this.connection.pipeline().xlen(this.stream).wait(minReplicas, timeoutMs).exec(),
+      )) ?? [];
     if (waited?.[0]) throw waited[0];
     const replicas = Number(waited?.[1]);
     if (replicas < minReplicas) throw new NotReplicatedError(replicas, minReplicas, timeoutMs);
@@ -127,7 +112,6 @@ export class InboxReads {
 
   close(): void {
     this.connection.disconnect();
-    this.blockingConnection.disconnect();
   }
 
   private async blocking<T>(command: () => Promise<T>): Promise<T> {

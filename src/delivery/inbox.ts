@@ -1,9 +1,7 @@
 /**
  * The write side of durable inbound delivery: an adapter's event goes into a Redis stream per component
  * domain, and deliver() resolves only once Redis has it. Only then may the adapter acknowledge the network
- * (HTTP 200 to Twilio, SMTP 250). The Deliverer (deliverer.ts) sends the stanzas: the write that adds the
- * entries also claims them for this instance's deliverer when it can take them, and hands them over in its
- * answer; otherwise (or for entries other instances added) the deliverer reads them from the stream.
+ * (HTTP 200 to Twilio, SMTP 250). The Deliverer (deliverer.ts) reads the stream and sends the stanzas.
  */
 import type { RedisClient } from "../store/redis-client.js";
 import type { InboundEvent } from "../adapter.js";
@@ -11,7 +9,6 @@ import type { DurableWrites } from "../store/durable.js";
 import { LuaScript } from "../store/lua.js";
 import { STORE_VERSION, type Keys } from "../store/keys.js";
 import { checkInboundEvent } from "./event-schema.js";
-import type { StreamEntry } from "./inbox-reads.js";
 
 /** How long a network id is remembered to drop a replayed webhook, a re-sent mail or a duplicated callback. */
 export const INBOUND_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
@@ -22,24 +19,14 @@ export const DELIVERY_GROUP = "deliverers";
 /** Events of one domain written by one script call, at most. */
 export const ENQUEUE_BATCH = 100;
 
-/**
- * Entries one write claims for this instance's deliverer, at most: its own, and before them any that no
- * deliverer has read yet (in the order of the stream); beyond, the deliverer reads them.
- */
-export const CLAIM_AT_ENQUEUE = 2 * ENQUEUE_BATCH;
-
-// Atomically, for each event i in order (KEYS[1 + i] the key of its network id, ARGV[3 + 2i] the id or '',
-// ARGV[4 + 2i] the event): remember the id (if given) and append the event to the stream KEYS[1]. A duplicate
-// refreshes the id's TTL: a write, so that a WAIT after it also covers the first copy's write. Then, with a
-// consumer name in ARGV[3], claims for it the entries no consumer of the group has read (at most ARGV[4]),
-// as XREADGROUP would: pending under its name until acknowledged. Answers {added, claimed}: 1 for an event
-// added and 0 for a duplicate, and the entries claimed as XREADGROUP gives them (none when the group does not
-// exist yet or vanished: the deliverer creates it and reads them). ARGV[1]: the ids' TTL; ARGV[2]: the entry
-// version.
+// Atomically, for each event i in order (KEYS[1 + i] the key of its network id, ARGV[1 + 2i] the id or '',
+// ARGV[2 + 2i] the event): remember the id (if given) and append the event to the stream KEYS[1]; answers
+// 1 for an event added, 0 for a duplicate. A duplicate refreshes the id's TTL: a write, so that a WAIT after
+// it also covers the first copy's write. ARGV[1]: the ids' TTL; ARGV[2]: the entry version.
 const ENQUEUE = new LuaScript(`
 local added = {}
-for i = 1, (#ARGV - 4) / 2 do
-  local id, event = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+for i = 1, (#ARGV - 2) / 2 do
+  local id, event = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
   added[i] = 1
   if id ~= '' and redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ARGV[1]) == false then
     redis.call('EXPIRE', KEYS[1 + i], ARGV[1])
@@ -47,29 +34,7 @@ for i = 1, (#ARGV - 4) / 2 do
   end
   if added[i] == 1 then redis.call('XADD', KEYS[1], '*', 'v', ARGV[2], 'e', event) end
 end
-local claimed = {}
-if ARGV[3] ~= '' then
-  local read = redis.pcall('XREADGROUP', 'GROUP', '${DELIVERY_GROUP}', ARGV[3], 'COUNT', ARGV[4],
-    'STREAMS', KEYS[1], '>')
-  if type(read) == 'table' and read.err == nil then claimed = read[1][2] end
-end
-return {added, claimed}`);
-
-/**
- * A deliverer of this process, given the entries of its domain as they are written (see Inbox.attach): the
- * entries claimed for it are pending under its name in the consumer group until it acknowledges them, so
- * whatever it does not send is read again from there, by it or, if it dies, by another instance.
- */
-export interface DirectReader {
-  /** Its name in the consumer group. */
-  readonly consumer: string;
-  /** Whether entries should be claimed for it now (it runs, its stream is up, it is not behind). */
-  readonly accepting: boolean;
-  /** The entries a write claimed for it, in the order of the stream. */
-  take(entries: StreamEntry[]): void;
-  /** A write that may have claimed entries for it failed: they wait in its pending list. */
-  missed(): void;
-}
+return added`);
 
 /** An event waiting for the write of its turn (see Inbox.enqueue). */
 interface Waiting {
@@ -89,8 +54,6 @@ export class InboxUnavailableError extends Error {
 export class Inbox {
   /** Per domain, the events enqueued in this turn of the event loop, written together at its end. */
   private readonly waiting = new Map<string, Waiting[]>();
-  /** Per domain, the deliverer of this process that takes entries as they are written. */
-  private readonly readers = new Map<string, DirectReader>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -123,26 +86,11 @@ export class Inbox {
     });
   }
 
-  /**
-   * From now on, the entries written for `domain` are claimed for `reader` while it is accepting, and handed
-   * to it once written (and replicated when replicas are required): one read of the stream, its wake-up and a
-   * round trip less per batch than reading them back.
-   */
-  attach(domain: string, reader: DirectReader): void {
-    this.readers.set(domain, reader);
-  }
-
-  detach(domain: string, reader: DirectReader): void {
-    if (this.readers.get(domain) === reader) this.readers.delete(domain);
-  }
-
   private write(domain: string): void {
     const turn = this.waiting.get(domain) ?? [];
     this.waiting.delete(domain);
     for (let i = 0; i < turn.length; i += ENQUEUE_BATCH) {
       const part = turn.slice(i, i + ENQUEUE_BATCH);
-      const reader = this.readers.get(domain);
-      const claimFor = reader?.accepting ? reader : undefined;
       this.writes
         .eval(
           ENQUEUE,
@@ -150,20 +98,12 @@ export class Inbox {
           [
             String(INBOUND_DEDUPE_TTL_SECONDS),
             String(STORE_VERSION),
-            claimFor?.consumer ?? "",
-            String(CLAIM_AT_ENQUEUE),
             ...part.flatMap((w) => [w.dedupeId, w.event]),
           ],
         )
         .then(
-          (reply) => {
-            const [added, claimed] = reply as [number[], StreamEntry[]];
-            if (claimed.length) claimFor?.take(claimed);
-            part.forEach((w, j) => w.resolve(added[j] === 1));
-          },
+          (added) => part.forEach((w, j) => w.resolve((added as number[])[j] === 1)),
           (err: unknown) => {
-            // Written but not replicated, or not answered: whatever it claimed is read from the pending list.
-            claimFor?.missed();
             const unavailable = new InboxUnavailableError(err);
             for (const w of part) w.reject(unavailable);
           },
@@ -188,13 +128,6 @@ export class Inbox {
 export function entryTime(entryId: string): number | undefined {
   const ms = Number(entryId.split("-")[0]);
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
-}
-
-/** Orders two stream entry ids as the stream does (by time, then sequence: "10-0" comes after "9-5"). */
-export function compareEntryIds(a: string, b: string): number {
-  const [aMs = 0, aSeq = 0] = a.split("-").map(Number);
-  const [bMs = 0, bSeq = 0] = b.split("-").map(Number);
-  return aMs - bMs || aSeq - bSeq;
 }
 
 /** Parses a stream entry written by enqueue(); null for a corrupt entry (see checkInboundEvent for the rest). */

@@ -1,24 +1,14 @@
 /**
  * The inbound queue's write side against the bed's Redis: events of one domain enqueued in the same turn (an
  * IRC line to every user in a channel) are written together, each keeping its own answer (added, duplicate,
- * refused) and its place in the stream; the write claims them for this instance's deliverer while it can take
- * them, and hands them over.
+ * refused) and its place in the stream.
  */
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InboundEvent } from "../../src/adapter.js";
-import {
-  compareEntryIds,
-  decodeEntry,
-  DELIVERY_GROUP,
-  ENQUEUE_BATCH,
-  Inbox,
-  InboxUnavailableError,
-  type DirectReader,
-} from "../../src/delivery/inbox.js";
-import type { StreamEntry } from "../../src/delivery/inbox-reads.js";
+import { decodeEntry, ENQUEUE_BATCH, Inbox, InboxUnavailableError } from "../../src/delivery/inbox.js";
 import { InvalidInboundEventError } from "../../src/delivery/refused.js";
 import { DurableWrites } from "../../src/store/durable.js";
 import { Keys } from "../../src/store/keys.js";
@@ -33,27 +23,6 @@ const message = (domain: string, to: string, body: string): InboundEvent => ({
   type: "groupchat",
   body,
 });
-
-/** A deliverer as the inbox sees it, recording what it is given. */
-class Reader implements DirectReader {
-  readonly taken: StreamEntry[][] = [];
-  missedWrites = 0;
-  constructor(
-    readonly consumer: string,
-    public accepting = true,
-  ) {}
-  take(entries: StreamEntry[]): void {
-    this.taken.push(entries);
-  }
-  missed(): void {
-    this.missedWrites++;
-  }
-}
-
-const bodyOf = ([, fields]: StreamEntry) => {
-  const event = decodeEntry(fields);
-  return event?.kind === "message" ? event.body : undefined;
-};
 
 describe("inbox writes", () => {
   let redis: Redis;
@@ -76,11 +45,11 @@ describe("inbox writes", () => {
 
   afterAll(() => redis?.disconnect());
 
-  const bodies = async (domain: string) => (await redis.xrange(keys.inbox(domain), "-", "+")).map(bodyOf);
-  const pendingOf = async (domain: string, consumer: string) =>
-    ((await redis.xpending(keys.inbox(domain), DELIVERY_GROUP, "-", "+", 1000, consumer)) as [string][]).map(
-      ([id]) => id,
-    );
+  const bodies = async (domain: string) =>
+    (await redis.xrange(keys.inbox(domain), "-", "+")).map(([, fields]) => {
+      const event = decodeEntry(fields);
+      return event?.kind === "message" ? event.body : undefined;
+    });
 
   it("writes a turn's events together, in order, each with its own answer", async () => {
     const domain = "irc.together.example";
@@ -138,81 +107,5 @@ describe("inbox writes", () => {
     await expect(inbox.enqueue(domain, message(domain, "a@example.org", "retried"), "net-x")).resolves.toBe(
       true,
     );
-  });
-
-  it("claims what it writes for the deliverer attached, unread entries before it, and hands them over in order", async () => {
-    const domain = "sms.claimed.example";
-    await redis.xgroup("CREATE", keys.inbox(domain), DELIVERY_GROUP, "0", "MKSTREAM");
-    // Written by an instance that could not send it: no deliverer has read it.
-    await inbox.enqueue(domain, message(domain, "z@example.org", "earlier"));
-    const reader = new Reader("instance-a");
-    inbox.attach(domain, reader);
-    const answers = await Promise.all([
-      inbox.enqueue(domain, message(domain, "a@example.org", "one"), "SM1"),
-      inbox.enqueue(domain, message(domain, "b@example.org", "two")),
-      inbox.enqueue(domain, message(domain, "a@example.org", "one again"), "SM1"),
-    ]);
-    expect(answers).toEqual([true, true, false]);
-    expect(reader.taken.map((entries) => entries.map(bodyOf))).toEqual([["earlier", "one", "two"]]);
-    // Pending under its name until it acknowledges them: read again from there if it never does.
-    expect(await pendingOf(domain, "instance-a")).toEqual(reader.taken[0]!.map(([id]) => id));
-    // Claimed once: a blocking read of the group finds nothing more.
-    const read = await redis.xreadgroup(
-      "GROUP",
-      DELIVERY_GROUP,
-      "instance-b",
-      "STREAMS",
-      keys.inbox(domain),
-      ">",
-    );
-    expect(read).toBeNull();
-    inbox.detach(domain, reader);
-  });
-
-  it("leaves the entries to the stream's readers while the deliverer cannot take them, or before the group exists", async () => {
-    const domain = "sms.unclaimed.example";
-    const reader = new Reader("instance-a", false);
-    inbox.attach(domain, reader);
-    await expect(inbox.enqueue(domain, message(domain, "a@example.org", "behind"))).resolves.toBe(true);
-    expect(reader.taken).toEqual([]);
-    // No group yet (a first start, or Redis lost its data): written all the same, read once it exists.
-    reader.accepting = true;
-    await expect(inbox.enqueue(domain, message(domain, "a@example.org", "no group"))).resolves.toBe(true);
-    expect(reader.taken).toEqual([]);
-    expect(await bodies(domain)).toEqual(["behind", "no group"]);
-    await redis.xgroup("CREATE", keys.inbox(domain), DELIVERY_GROUP, "0");
-    reader.accepting = false;
-    await inbox.enqueue(domain, message(domain, "a@example.org", "still behind"));
-    expect(reader.taken).toEqual([]);
-    expect(await pendingOf(domain, "instance-a")).toEqual([]);
-    // Caught up: the next write claims the three left, in order, with its own.
-    reader.accepting = true;
-    await inbox.enqueue(domain, message(domain, "a@example.org", "caught up"));
-    expect(reader.taken.map((entries) => entries.map(bodyOf))).toEqual([
-      ["behind", "no group", "still behind", "caught up"],
-    ]);
-    inbox.detach(domain, reader);
-  });
-
-  it("tells the deliverer to read its pending list when a write that may have claimed entries fails", async () => {
-    const domain = "sms.failed.example";
-    const down = new Redis(sharedBed().redis!.url, { lazyConnect: true, enableOfflineQueue: false });
-    const failing = new Inbox(
-      down,
-      keys,
-      new DurableWrites(down, { minReplicas: 0, timeoutMs: 0 }, pino({ level: "silent" })),
-    );
-    const reader = new Reader("instance-a");
-    failing.attach(domain, reader);
-    await expect(failing.enqueue(domain, message(domain, "a@example.org", "lost?"))).rejects.toThrow(
-      InboxUnavailableError,
-    );
-    expect(reader.missedWrites).toBe(1);
-    expect(reader.taken).toEqual([]);
-  });
-
-  it("orders entry ids as the stream does", () => {
-    const ids = ["10-0", "9-5", "9-10", "1700000000000-1", "9-0"];
-    expect([...ids].sort(compareEntryIds)).toEqual(["9-0", "9-5", "9-10", "10-0", "1700000000000-1"]);
   });
 });
