@@ -67,6 +67,8 @@ export async function startMailSandbox(opts: MailSandboxOptions): Promise<MailSa
       );
     },
   });
+  // A gateway that stops in the middle of a mail (killed, restarted) must not end the sandbox with it.
+  relay.on("error", (err) => say(`relay: a connection broke (${err.message})`));
   await new Promise<void>((resolve) => relay.listen(opts.port ?? 0, "127.0.0.1", resolve));
   const port = (relay.server.address() as { port: number }).port;
   const outside = nodemailer.createTransport({

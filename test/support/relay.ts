@@ -1,7 +1,9 @@
 /**
  * An SMTP relay for tests: a real smtp-server on loopback that keeps every mail it takes, counts the
  * connections opened to it, and can be told to answer "451 try later" to everything for a while (a relay
- * that is busy or rate-limiting us) or to take only so many mails per connection.
+ * that is busy or rate-limiting us) or to take only so many mails per connection. A connection that breaks
+ * in the middle of a mail (a gateway killed while sending) is recorded and the relay goes on, as a real one
+ * does: smtp-server reports it as an 'error' event, which would otherwise end the test process.
  */
 import { SMTPServer } from "smtp-server";
 
@@ -15,6 +17,8 @@ export interface TestRelay {
   readonly connections: number;
   /** Set: a connection that took this many mails answers the next MAIL FROM with 421 and closes (as Exim does). */
   mailsPerConnection?: number;
+  /** Connections that broke in the middle of a mail (ECONNRESET…), in order. */
+  readonly errors: Error[];
   stop(): Promise<void>;
 }
 
@@ -30,6 +34,7 @@ export async function startRelay(host = "127.0.0.1"): Promise<TestRelay> {
     port: 0,
     mails: [],
     busy: false,
+    errors: [],
     get connections() {
       return connections;
     },
@@ -67,6 +72,7 @@ export async function startRelay(host = "127.0.0.1"): Promise<TestRelay> {
       });
     },
   });
+  server.on("error", (err) => relay.errors.push(err));
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   relay.port = (server.server.address() as { port: number }).port;
   relay.stop = () => new Promise((resolve) => server.close(() => resolve()));
