@@ -864,7 +864,8 @@ ${errors.join("\n")}
 `
     : ""
 }
-Profiles: flame graphs of the gateway at 500 msg/s per path, in \`bench/results/flamegraphs/\` (made with
+Profiles: flame graphs of the gateway at 500 msg/s per path (2026-12-03 13:10Z, the code of the "now" rows), in
+\`bench/results/flamegraphs/\` (made with
 \`BENCH_OPENLOOP_PROFILE=bench/results/flamegraphs BENCH_OPENLOOP_PATHS=<path> BENCH_OPENLOOP_RATES=500 npx tsx bench/openloop.ts\`);
 \`BENCH_OPENLOOP_TRACE=1 npx tsx bench/openloop.ts\` prints the Redis commands one message causes on each path.
 
