@@ -12,13 +12,13 @@ import { Resolver } from "node:dns/promises";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { dkimVerify } from "mailauth";
 import nodemailer, { type Transporter } from "nodemailer";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotDomain } from "../slots.js";
 import { errorOf, registration, TestUser, xml } from "../support/client.js";
 import { freePort } from "../bed/index.js";
 import { startDns, type TestDns } from "../support/dns.js";
 import { sharedBed, startTestGateway, takeSlot, type TestGateway } from "../support/gateway.js";
+import { smtpServer } from "../support/relay.js";
 
 const MAIL_DOMAIN = "people.example.org";
 /** Space each alias has for files in this test (config files.maxBytesPerAlias). */
@@ -45,7 +45,7 @@ const DKIM_PRIVATE = DKIM.privateKey.export({ type: "pkcs8", format: "pem" }).to
 async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promise<void> }> {
   const mails: Sunk[] = [];
   let flaky = 0;
-  const server = new SMTPServer({
+  const server = smtpServer({
     authOptional: true,
     disabledCommands: ["AUTH", "STARTTLS"],
     logger: false,
@@ -79,7 +79,6 @@ async function startSink(): Promise<{ port: number; mails: Sunk[]; stop(): Promi
       });
     },
   });
-  server.on("error", () => undefined); // a gateway stopped in the middle of a mail (see test/support/relay.ts)
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.server.address() as { port: number }).port;
   return { port, mails, stop: () => new Promise((resolve) => server.close(() => resolve())) };

@@ -15,7 +15,7 @@ import type { Readable, Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { simpleParser, type ParsedMail } from "mailparser";
 import nodemailer from "nodemailer";
-import { SMTPServer } from "smtp-server";
+import { smtpServer } from "../support/relay.js";
 
 /** A typed line: `FROM> text` or `FROM>TO> text`. */
 const LINE = /^([^\s<>@]+@[^\s<>@]+)>(?:([^\s<>@]+@[^\s<>@]+)>)?\s?(.*)$/;
@@ -48,27 +48,30 @@ export async function startMailSandbox(opts: MailSandboxOptions): Promise<MailSa
   const out = opts.output ?? process.stdout;
   const say = (line: string): void => void out.write(line + "\n");
   const mails: SunkMail[] = [];
-  const relay = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["AUTH", "STARTTLS"],
-    logger: false,
-    closeTimeout: 1000,
-    onData(stream, session, callback) {
-      simpleParser(stream).then(
-        (mail) => {
-          const { mailFrom, rcptTo } = session.envelope;
-          const rcpt = rcptTo.map((r) => r.address);
-          mails.push({ sender: mailFrom ? mailFrom.address : "", rcpt, mail });
-          const from = mail.from?.text ?? "?";
-          say(`mail to ${rcpt.join(", ")} from ${from}: [${mail.subject ?? ""}] ${mail.text?.trim() ?? ""}`);
-          callback();
-        },
-        (err: Error) => callback(err),
-      );
+  const relay = smtpServer(
+    {
+      authOptional: true,
+      disabledCommands: ["AUTH", "STARTTLS"],
+      logger: false,
+      closeTimeout: 1000,
+      onData(stream, session, callback) {
+        simpleParser(stream).then(
+          (mail) => {
+            const { mailFrom, rcptTo } = session.envelope;
+            const rcpt = rcptTo.map((r) => r.address);
+            mails.push({ sender: mailFrom ? mailFrom.address : "", rcpt, mail });
+            const from = mail.from?.text ?? "?";
+            say(
+              `mail to ${rcpt.join(", ")} from ${from}: [${mail.subject ?? ""}] ${mail.text?.trim() ?? ""}`,
+            );
+            callback();
+          },
+          (err: Error) => callback(err),
+        );
+      },
     },
-  });
-  // A gateway that stops in the middle of a mail (killed, restarted) must not end the sandbox with it.
-  relay.on("error", (err) => say(`relay: a connection broke (${err.message})`));
+    (err) => say(`relay: a connection broke (${err.message})`),
+  );
   await new Promise<void>((resolve) => relay.listen(opts.port ?? 0, "127.0.0.1", resolve));
   const port = (relay.server.address() as { port: number }).port;
   const outside = nodemailer.createTransport({

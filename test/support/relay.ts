@@ -5,7 +5,7 @@
  * in the middle of a mail (a gateway killed while sending) is recorded and the relay goes on, as a real one
  * does: smtp-server reports it as an 'error' event, which would otherwise end the test process.
  */
-import { SMTPServer } from "smtp-server";
+import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 
 export interface TestRelay {
   port: number;
@@ -20,6 +20,20 @@ export interface TestRelay {
   /** Connections that broke in the middle of a mail (ECONNRESET…), in order. */
   readonly errors: Error[];
   stop(): Promise<void>;
+}
+
+/**
+ * An smtp-server for tests, benches and the sandbox that outlives a sender killed in the middle of a mail:
+ * smtp-server reports the reset as an 'error' event, thrown (ending the process) when nobody listens.
+ * `onBroken` hears it (default: ignored, as a real relay only logs it).
+ */
+export function smtpServer(
+  options: SMTPServerOptions,
+  onBroken: (err: Error) => void = () => undefined,
+): SMTPServer {
+  const server = new SMTPServer(options);
+  server.on("error", onBroken);
+  return server;
 }
 
 /** Largest mail the test relay keeps (it is a test: small is plenty). */
@@ -40,39 +54,41 @@ export async function startRelay(host = "127.0.0.1"): Promise<TestRelay> {
     },
     stop: () => Promise.resolve(),
   };
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["AUTH", "STARTTLS"],
-    logger: false,
-    size: MAX_TEST_MAIL_BYTES,
-    onConnect(_session, callback) {
-      connections++;
-      callback();
-    },
-    onMailFrom(_address, session, callback) {
-      const limit = relay.mailsPerConnection;
-      if (limit !== undefined && (taken.get(session) ?? 0) >= limit)
-        return callback(
-          Object.assign(new Error("4.7.0 Too many messages on this connection"), { responseCode: 421 }),
-        );
-      callback();
-    },
-    onRcptTo(_address, _session, callback) {
-      if (relay.busy)
-        return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
-      callback();
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-      stream.on("end", () => {
-        taken.set(session, (taken.get(session) ?? 0) + 1);
-        relay.mails.push(Buffer.concat(chunks));
+  const server = smtpServer(
+    {
+      authOptional: true,
+      disabledCommands: ["AUTH", "STARTTLS"],
+      logger: false,
+      size: MAX_TEST_MAIL_BYTES,
+      onConnect(_session, callback) {
+        connections++;
         callback();
-      });
+      },
+      onMailFrom(_address, session, callback) {
+        const limit = relay.mailsPerConnection;
+        if (limit !== undefined && (taken.get(session) ?? 0) >= limit)
+          return callback(
+            Object.assign(new Error("4.7.0 Too many messages on this connection"), { responseCode: 421 }),
+          );
+        callback();
+      },
+      onRcptTo(_address, _session, callback) {
+        if (relay.busy)
+          return callback(Object.assign(new Error("4.3.2 Busy, try later"), { responseCode: 451 }));
+        callback();
+      },
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+        stream.on("end", () => {
+          taken.set(session, (taken.get(session) ?? 0) + 1);
+          relay.mails.push(Buffer.concat(chunks));
+          callback();
+        });
+      },
     },
-  });
-  server.on("error", (err) => relay.errors.push(err));
+    (err) => relay.errors.push(err),
+  );
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   relay.port = (server.server.address() as { port: number }).port;
   relay.stop = () => new Promise((resolve) => server.close(() => resolve()));
